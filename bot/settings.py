@@ -1,0 +1,61 @@
+"""Runtime settings: one typed object, read from the environment when asked, never at import.
+
+Environment variables use the prefix ``JOURNEYWATCH_`` and ``__`` for nesting, e.g.
+``JOURNEYWATCH_COLLECTOR__QUIET_PERIOD_S=2``. Secrets are :class:`SecretStr` so they
+never show up in a repr or a log line. What a team edits by hand (journeys, objectives,
+redaction rules) lives in the YAML files under ``config/`` instead; see ``bot.config``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_DATA_DIR / 'journeywatch.db'}"
+
+
+class CollectorSettings(BaseModel):
+    """Limits of the ingest path; the defaults hold on one 2-core machine."""
+
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    quiet_period_s: float = Field(default=10.0, ge=0)
+    """A trace is decided this long after its last span arrived."""
+    span_budget: int = Field(default=200_000, gt=0)
+    """Spans held in memory awaiting a sampling decision; past it, decide early."""
+    max_pending_writes: int = Field(default=400_000, gt=0)
+    """Spans and logs queued for the store; past it, ingest answers 503 + Retry-After."""
+    metrics_bucket_s: int = Field(default=10, gt=0)
+    exemplars_per_bucket: int = Field(default=4, ge=0)
+    decision_cache_size: int = Field(default=100_000, gt=0)
+    """Decided trace ids remembered, so late spans follow their trace's decision."""
+
+
+class RetentionSettings(BaseModel):
+    traces_hours: float = Field(default=72, gt=0)
+    logs_hours: float = Field(default=72, gt=0)
+    span_metrics_hours: float = Field(default=24 * 35, gt=0)
+    """Long enough for a 30-day SLO window plus margin."""
+
+
+class Settings(BaseSettings):
+    """Everything the process needs to start, other than the YAML config files."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOURNEYWATCH_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4318, ge=0, le=65535)
+    database_url: str = DEFAULT_DATABASE_URL
+    config_path: Path = Path("config/journeys.yaml")
+    collector: CollectorSettings = CollectorSettings()
+    retention: RetentionSettings = RetentionSettings()
+    redaction_hmac_key: SecretStr | None = None
+    """Key for hashing redacted values; unset means a random key per process."""
+    api_token: SecretStr | None = None
+    """When set, the query API and pages require ``Authorization: Bearer <token>``."""

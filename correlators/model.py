@@ -1,0 +1,323 @@
+"""The unified, versioned telemetry model every part of journeywatch speaks.
+
+OTLP protobuf, OTLP JSON and Zipkin v2 are decoded into these types once, at the edge;
+the store persists them, the sources return them and the correlators analyse them. So
+there is exactly one place that says what a span *is* here.
+
+Ids are lower-case hex strings (32 chars for traces, 16 for spans), as W3C trace context
+and the OTLP JSON encoding write them. Times are integer nanoseconds since the Unix epoch.
+Attribute values are JSON-compatible scalars or lists of them.
+
+Readers of persisted or exported data call :func:`check_schema` first: a version they do
+not know raises :class:`~correlators.errors.SchemaVersionError` instead of being
+misread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+from correlators.errors import SchemaVersionError
+
+SCHEMA_VERSION = 1
+"""Bumped whenever a field changes meaning or is removed; additions keep the version."""
+
+AttrValue: TypeAlias = str | int | float | bool | list[Any] | None
+Attributes: TypeAlias = dict[str, AttrValue]
+
+
+def check_schema(version: object) -> int:
+    """Return ``version`` if this reader understands it, else raise SchemaVersionError."""
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"telemetry schema version {version!r} is not supported "
+            f"(this journeywatch reads version {SCHEMA_VERSION})"
+        )
+    return SCHEMA_VERSION
+
+
+class SpanKind(StrEnum):
+    UNSPECIFIED = "unspecified"
+    INTERNAL = "internal"
+    SERVER = "server"
+    CLIENT = "client"
+    PRODUCER = "producer"
+    CONSUMER = "consumer"
+
+
+class StatusCode(StrEnum):
+    UNSET = "unset"
+    OK = "ok"
+    ERROR = "error"
+
+
+@dataclass(slots=True)
+class SpanEvent:
+    """A timestamped event on a span; exceptions are events named ``exception``."""
+
+    name: str
+    time_ns: int
+    attributes: Attributes = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpanLink:
+    trace_id: str
+    span_id: str
+    attributes: Attributes = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Span:
+    """One unit of work in one service, normalized from any wire format.
+
+    ``instance``, ``service_version``, ``region``, ``zone`` and ``language`` are lifted out
+    of the resource so that analysis never has to know which convention a service used.
+    ``orphan`` is set when the span names a parent that never arrived: such spans are
+    kept, because a service that breaks propagation is itself a finding.
+    """
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    service: str
+    name: str
+    start_ns: int
+    end_ns: int
+    kind: SpanKind = SpanKind.INTERNAL
+    status: StatusCode = StatusCode.UNSET
+    status_message: str = ""
+    instance: str | None = None
+    service_version: str | None = None
+    region: str | None = None
+    zone: str | None = None
+    language: str | None = None
+    attributes: Attributes = field(default_factory=dict)
+    resource: Attributes = field(default_factory=dict)
+    events: list[SpanEvent] = field(default_factory=list)
+    links: list[SpanLink] = field(default_factory=list)
+    orphan: bool = False
+
+    @property
+    def duration_ns(self) -> int:
+        return max(0, self.end_ns - self.start_ns)
+
+    @property
+    def is_error(self) -> bool:
+        """Error by OTel status, or by an HTTP 5xx status when the SDK left status unset."""
+        if self.status is StatusCode.ERROR:
+            return True
+        code = self.attributes.get("http.response.status_code", self.attributes.get("http.status_code"))
+        return isinstance(code, int) and code >= 500 and self.kind is SpanKind.SERVER
+
+    def attribute(self, key: str) -> AttrValue:
+        """Span attribute, falling back to the resource attribute of the same key."""
+        if key in self.attributes:
+            return self.attributes[key]
+        return self.resource.get(key)
+
+
+@dataclass(slots=True)
+class Trace:
+    """All spans of one trace id, plus what the collector decided about it."""
+
+    trace_id: str
+    spans: list[Span]
+    journey: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    sampling_weight: float = 1.0
+    sampling_reason: str | None = None
+
+    @property
+    def root(self) -> Span | None:
+        """The span without a parent; if none (broken propagation), the earliest span."""
+        roots = [s for s in self.spans if s.parent_span_id is None]
+        candidates = roots or self.spans
+        return min(candidates, key=lambda s: s.start_ns) if candidates else None
+
+    @property
+    def start_ns(self) -> int:
+        return min((s.start_ns for s in self.spans), default=0)
+
+    @property
+    def end_ns(self) -> int:
+        return max((s.end_ns for s in self.spans), default=0)
+
+    @property
+    def duration_ns(self) -> int:
+        return max(0, self.end_ns - self.start_ns)
+
+    @property
+    def has_error(self) -> bool:
+        return any(s.is_error for s in self.spans)
+
+    @property
+    def services(self) -> list[str]:
+        return sorted({s.service for s in self.spans})
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One log line, tied to its trace and span when the SDK knew them."""
+
+    time_ns: int
+    service: str
+    body: str
+    severity_text: str = ""
+    severity_number: int = 0
+    trace_id: str | None = None
+    span_id: str | None = None
+    instance: str | None = None
+    observed_time_ns: int = 0
+    attributes: Attributes = field(default_factory=dict)
+    resource: Attributes = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class MetricPoint:
+    time_ns: int
+    value: float
+
+
+@dataclass(slots=True)
+class MetricSeries:
+    """A named series with its labels; counters arrive here already as rates or deltas."""
+
+    name: str
+    labels: dict[str, str]
+    points: list[MetricPoint] = field(default_factory=list)
+    unit: str = ""
+
+    @property
+    def service(self) -> str | None:
+        return self.labels.get("service.name") or self.labels.get("service") or self.labels.get("job")
+
+
+# --- plain-dict form, used by the store's JSON columns and the query API -------------
+
+
+def span_to_dict(span: Span) -> dict[str, Any]:
+    """The JSON-ready form of a span; :func:`span_from_dict` reverses it exactly."""
+    return {
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "service": span.service,
+        "name": span.name,
+        "start_ns": span.start_ns,
+        "end_ns": span.end_ns,
+        "kind": span.kind.value,
+        "status": span.status.value,
+        "status_message": span.status_message,
+        "instance": span.instance,
+        "service_version": span.service_version,
+        "region": span.region,
+        "zone": span.zone,
+        "language": span.language,
+        "attributes": span.attributes,
+        "resource": span.resource,
+        "events": [
+            {"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in span.events
+        ],
+        "links": [
+            {"trace_id": ln.trace_id, "span_id": ln.span_id, "attributes": ln.attributes}
+            for ln in span.links
+        ],
+        "orphan": span.orphan,
+    }
+
+
+def span_from_dict(data: dict[str, Any]) -> Span:
+    return Span(
+        trace_id=data["trace_id"],
+        span_id=data["span_id"],
+        parent_span_id=data.get("parent_span_id"),
+        service=data["service"],
+        name=data["name"],
+        start_ns=int(data["start_ns"]),
+        end_ns=int(data["end_ns"]),
+        kind=SpanKind(data.get("kind", "internal")),
+        status=StatusCode(data.get("status", "unset")),
+        status_message=data.get("status_message", ""),
+        instance=data.get("instance"),
+        service_version=data.get("service_version"),
+        region=data.get("region"),
+        zone=data.get("zone"),
+        language=data.get("language"),
+        attributes=dict(data.get("attributes") or {}),
+        resource=dict(data.get("resource") or {}),
+        events=[
+            SpanEvent(e["name"], int(e["time_ns"]), dict(e.get("attributes") or {}))
+            for e in data.get("events") or ()
+        ],
+        links=[
+            SpanLink(ln["trace_id"], ln["span_id"], dict(ln.get("attributes") or {}))
+            for ln in data.get("links") or ()
+        ],
+        orphan=bool(data.get("orphan", False)),
+    )
+
+
+def trace_to_dict(trace: Trace) -> dict[str, Any]:
+    """A trace as the query API and exports write it, stamped with the schema version."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "trace_id": trace.trace_id,
+        "journey": trace.journey,
+        "session_id": trace.session_id,
+        "user_id": trace.user_id,
+        "sampling_weight": trace.sampling_weight,
+        "sampling_reason": trace.sampling_reason,
+        "start_ns": trace.start_ns,
+        "duration_ns": trace.duration_ns,
+        "services": trace.services,
+        "spans": [span_to_dict(s) for s in sorted(trace.spans, key=lambda s: s.start_ns)],
+    }
+
+
+def trace_from_dict(data: dict[str, Any]) -> Trace:
+    check_schema(data.get("schema_version"))
+    return Trace(
+        trace_id=data["trace_id"],
+        spans=[span_from_dict(s) for s in data["spans"]],
+        journey=data.get("journey"),
+        session_id=data.get("session_id"),
+        user_id=data.get("user_id"),
+        sampling_weight=float(data.get("sampling_weight", 1.0)),
+        sampling_reason=data.get("sampling_reason"),
+    )
+
+
+def log_to_dict(log: LogRecord) -> dict[str, Any]:
+    return {
+        "time_ns": log.time_ns,
+        "service": log.service,
+        "body": log.body,
+        "severity_text": log.severity_text,
+        "severity_number": log.severity_number,
+        "trace_id": log.trace_id,
+        "span_id": log.span_id,
+        "instance": log.instance,
+        "observed_time_ns": log.observed_time_ns,
+        "attributes": log.attributes,
+        "resource": log.resource,
+    }
+
+
+def log_from_dict(data: dict[str, Any]) -> LogRecord:
+    return LogRecord(
+        time_ns=int(data["time_ns"]),
+        service=data["service"],
+        body=data.get("body", ""),
+        severity_text=data.get("severity_text", ""),
+        severity_number=int(data.get("severity_number", 0)),
+        trace_id=data.get("trace_id"),
+        span_id=data.get("span_id"),
+        instance=data.get("instance"),
+        observed_time_ns=int(data.get("observed_time_ns", 0)),
+        attributes=dict(data.get("attributes") or {}),
+        resource=dict(data.get("resource") or {}),
+    )

@@ -1,0 +1,19 @@
+"""Shared fixtures. Fixtures for real servers live in tests/fixtures/ and are plugged in here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's own JOURNEYWATCH_* or SLACK_* variables."""
+    for name in list(os.environ):
+        if name.startswith(("JOURNEYWATCH_", "SLACK_")):
+            monkeypatch.delenv(name)
+    yield
