@@ -11,10 +11,18 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.collector.rules import PriorityRule, parse_rule
 from correlators.errors import ConfigError
@@ -115,16 +123,14 @@ class RedactionRules(_Strict):
     custom_patterns: list[CustomPattern] = []
 
 
+def _parses_as_rule(rule: str) -> str:
+    parse_rule(rule)
+    return rule
+
+
 class Sampling(_Strict):
     default_keep_fraction: float = Field(default=0.1, ge=0, le=1)
-    priority_rules: list[str] = []
-
-    @field_validator("priority_rules")
-    @classmethod
-    def _rules_parse(cls, rules: list[str]) -> list[str]:
-        for rule in rules:
-            parse_rule(rule)
-        return rules
+    priority_rules: list[Annotated[str, AfterValidator(_parses_as_rule)]] = []
 
     def parsed_rules(self) -> list[PriorityRule]:
         return [parse_rule(r) for r in self.priority_rules]

@@ -59,3 +59,18 @@ class Settings(BaseSettings):
     """Key for hashing redacted values; unset means a random key per process."""
     api_token: SecretStr | None = None
     """When set, the query API and pages require ``Authorization: Bearer <token>``."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment plus explicit overrides, or a ConfigError naming the
+    variable, so a typo in the environment stops startup with a readable line."""
+    from pydantic import ValidationError
+
+    from correlators.errors import ConfigError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = "__".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"JOURNEYWATCH_{path}: {first['msg']}") from None

@@ -1,0 +1,44 @@
+# journeywatch — the two commands a newcomer needs are `make demo` and `make test`.
+# Both set everything up first: a virtualenv in .venv, the Debian packages the tests use
+# (prometheus, postgresql, chromium) and the npm packages of the Node services.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NODE_STAMP := tests/node/node_modules/.installed
+
+.PHONY: setup system-packages test lint demo bench clean
+
+setup: $(STAMP) system-packages $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+system-packages:
+	bash .ci/install-system-packages
+
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup lint
+	$(BIN)/pytest
+
+demo: setup
+	$(BIN)/journeywatch check-config config/journeys.yaml
+	$(BIN)/journeywatch serve --config config/journeys.yaml
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) data tests/node/node_modules .pytest_cache .mypy_cache .ruff_cache

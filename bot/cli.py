@@ -1,0 +1,99 @@
+"""The `journeywatch` command line.
+
+Every command turns a JourneywatchError into one clear line on stderr and exit code 2;
+a traceback means a bug in journeywatch, never bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import load_config
+from bot.settings import load_settings
+from correlators.errors import JourneywatchError
+
+app = typer.Typer(
+    name="journeywatch",
+    help="Watches user-journey SLOs and explains what broke.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(exc: JourneywatchError) -> typer.Exit:
+    typer.echo(f"journeywatch: {exc}", err=True)
+    return typer.Exit(code=2)
+
+
+@app.command("check-config")
+def check_config(
+    path: Annotated[Path, typer.Argument(help="journeys.yaml (or a redaction.yaml)")],
+) -> None:
+    """Validate a config file; print what it defines, or the file, line and reason."""
+    try:
+        config = load_config(path)
+    except JourneywatchError as exc:
+        raise _fail(exc) from None
+    names = ", ".join(j.name for j in config.journeys) or "none"
+    typer.echo(f"{path}: ok — journeys: {names}; priority rules: {len(config.sampling.priority_rules)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (4318 is OTLP/HTTP's).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
+    config: Annotated[Path | None, typer.Option(help="journeys.yaml")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Run the collector, the store and the API on one port."""
+    from bot.server import build_bot, create_app
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {
+        k: v
+        for k, v in {"host": host, "port": port, "database_url": database_url, "config_path": config}.items()
+        if v is not None
+    }
+    try:
+        settings = load_settings(**overrides)
+        app_config = load_config(settings.config_path)
+        bot = build_bot(settings, app_config)
+    except JourneywatchError as exc:
+        raise _fail(exc) from None
+    _run_server(create_app(bot), settings.host, settings.port, log_level)
+
+
+def _run_server(asgi_app: object, host: str, port: int, log_level: str) -> None:
+    """Bind first, then announce the real address: `--port 0` picks a free port."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    typer.echo(
+        f"journeywatch listening on http://{host}:{bound} "
+        "(OTLP /v1/traces /v1/logs, Zipkin /api/v2/spans, API /api/traces)",
+    )
+    sys.stdout.flush()
+    server = uvicorn.Server(
+        uvicorn.Config(asgi_app, log_level=log_level.lower(), access_log=False)  # type: ignore[arg-type]
+    )
+    server.run(sockets=[sock])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The ingest endpoints: OTLP/HTTP (/v1/traces, /v1/logs) and Zipkin v2 (/api/v2/spans).
+
+Responses follow the OTLP/HTTP specification, because SDK exporters act on them: 200 with
+``partial_success`` when some items were rejected, 400 for a body that does not decode
+(not retried), 413 over the size limit, 415 for a media type or encoding we do not speak,
+503 with ``Retry-After`` when the store is behind (retried by the exporter). Failure
+bodies are ``google.rpc.Status`` in the request's encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from typing import Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.collector import otlp, zipkin
+from bot.collector.pipeline import Collector
+from correlators.errors import (
+    IngestError,
+    MalformedPayload,
+    PayloadTooLarge,
+    Saturated,
+    UnsupportedMedia,
+)
+
+log = logging.getLogger("journeywatch.collector")
+
+Encoding = Literal["protobuf", "json"]
+_MEDIA: dict[str, Encoding] = {
+    "application/x-protobuf": "protobuf",
+    "application/protobuf": "protobuf",
+    "application/json": "json",
+}
+_CONTENT_TYPE: dict[Encoding, str] = {
+    "protobuf": "application/x-protobuf",
+    "json": "application/json",
+}
+
+
+def ingest_routes(collector: Collector, max_body_bytes: int) -> list[Route]:
+    """The three ingest routes, bound to one collector."""
+
+    async def traces(request: Request) -> Response:
+        return await _otlp(request, collector, max_body_bytes, "traces")
+
+    async def logs(request: Request) -> Response:
+        return await _otlp(request, collector, max_body_bytes, "logs")
+
+    async def zipkin_spans(request: Request) -> Response:
+        return await _zipkin(request, collector, max_body_bytes)
+
+    return [
+        Route("/v1/traces", traces, methods=["POST"]),
+        Route("/v1/logs", logs, methods=["POST"]),
+        Route("/api/v2/spans", zipkin_spans, methods=["POST"]),
+    ]
+
+
+async def _otlp(
+    request: Request, collector: Collector, limit: int, signal: Literal["traces", "logs"]
+) -> Response:
+    encoding: Encoding = _MEDIA.get(_media_type(request), "protobuf")
+    try:
+        encoding = _encoding_of(request)
+        collector.check_capacity()
+        body = await _read_body(request, limit)
+        if signal == "traces":
+            spans = otlp.decode_traces(body, encoding)
+            collector.ingest_spans(spans.items)
+            rejected, errors = spans.rejected, spans.errors
+            payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
+        else:
+            logs = otlp.decode_logs(body, encoding)
+            collector.ingest_logs(logs.items)
+            rejected, errors = logs.rejected, logs.errors
+            payload = otlp.encode_logs_response(rejected, "; ".join(errors), encoding)
+    except IngestError as exc:
+        return _failure(exc, encoding, lambda code, msg: otlp.encode_status(code, msg, encoding))
+    if rejected:
+        collector.stats.rejected += rejected
+        log.info("rejected %d %s items: %s", rejected, signal, "; ".join(errors))
+    return Response(payload, status_code=200, media_type=_CONTENT_TYPE[encoding])
+
+
+async def _zipkin(request: Request, collector: Collector, limit: int) -> Response:
+    try:
+        if _media_type(request) != "application/json":
+            raise UnsupportedMedia("Zipkin spans are accepted as application/json (v2) only")
+        collector.check_capacity()
+        body = await _read_body(request, limit)
+        spans = zipkin.decode_zipkin(body)
+        collector.ingest_spans(spans.items)
+    except IngestError as exc:
+        return _failure(exc, "json", lambda _code, msg: msg.encode())
+    collector.stats.rejected += spans.rejected
+    return Response(status_code=202)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _encoding_of(request: Request) -> Encoding:
+    media = _media_type(request)
+    if media not in _MEDIA:
+        raise UnsupportedMedia(
+            f"unsupported content type {media or '(none)'!r}; "
+            "use application/x-protobuf or application/json"
+        )
+    return _MEDIA[media]
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes, before and after gunzip (no decompression bombs)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes is over the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        raise UnsupportedMedia(f"unsupported content encoding {encoding!r}; use gzip or none")
+    return _gunzip(body, limit)
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise MalformedPayload(f"body is not valid gzip: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed body is over the limit of {limit} bytes")
+    if not inflater.eof:
+        raise MalformedPayload("gzip body is truncated")
+    return out
+
+
+def _failure(
+    exc: IngestError, encoding: Encoding, encode: Callable[[int, str], bytes]
+) -> Response:
+    headers = {}
+    if isinstance(exc, Saturated):
+        headers["Retry-After"] = str(exc.retry_after)
+    log.info("ingest refused (%d): %s", exc.status_code, exc)
+    return Response(
+        encode(exc.status_code, str(exc)),
+        status_code=exc.status_code,
+        media_type=_CONTENT_TYPE[encoding],
+        headers=headers,
+    )

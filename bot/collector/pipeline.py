@@ -1,0 +1,135 @@
+"""The collector's pipeline: redact, count, sample, hand to the store.
+
+Order matters and is the point of this module:
+
+1. redaction runs first, so nothing downstream (metrics, sampler, store) ever holds PII;
+2. span metrics count every decided trace, kept or not, so sampling never biases an SLI;
+3. the tail sampler decides a trace once it has been quiet, and only kept traces are
+   written, with their sampling weight.
+
+The request path does steps 1 and the buffering of 3; :meth:`Collector.tick`, called about
+once a second, does the deciding, counting and handing over. Both run on the server's
+event loop, so the sampler needs no lock; the store writer is its own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.collector.journeys import JourneyMatcher
+from bot.collector.redact import Redactor
+from bot.collector.sampling import Decision, TailSampler
+from bot.collector.spanmetrics import SpanMetrics
+from bot.config import AppConfig
+from bot.settings import CollectorSettings
+from bot.store import BatchWriter
+from correlators.errors import Saturated
+from correlators.model import LogRecord, Span, Trace
+
+log = logging.getLogger("journeywatch.collector")
+
+
+@dataclass(slots=True)
+class CollectorStats:
+    spans_received: int = 0
+    logs_received: int = 0
+    rejected: int = 0
+    refused_saturated: int = 0
+
+
+class Collector:
+    """Takes decoded telemetry, keeps what matters and hands it to the store writer."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        settings: CollectorSettings,
+        writer: BatchWriter,
+        redactor: Redactor,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.writer = writer
+        self.redactor = redactor
+        self.matcher = JourneyMatcher(config)
+        self.sampler = TailSampler(config, settings, self.matcher)
+        self.metrics = SpanMetrics(settings.metrics_bucket_s, settings.exemplars_per_bucket)
+        self.stats = CollectorStats()
+        self._monotonic = monotonic
+        self._wall = wall
+        self._bucket_grace_s = settings.quiet_period_s + settings.metrics_bucket_s
+        """A bucket is flushed once traces that started in it have most likely been decided."""
+        self._held: list[Trace] = []
+        """Kept traces the writer refused while saturated; retried on the next tick."""
+
+    # --- request path ------------------------------------------------------------------
+
+    def check_capacity(self) -> None:
+        """Refuse new telemetry early (before decoding it) while the store is behind."""
+        if self.writer.pending >= self.settings.max_pending_writes or self._held:
+            self.stats.refused_saturated += 1
+            raise Saturated("the store is behind; retry later", retry_after=2)
+
+    def ingest_spans(self, spans: Sequence[Span]) -> None:
+        redact = self.redactor.redact_span
+        for span in spans:
+            redact(span)
+        self.stats.spans_received += len(spans)
+        late = self.sampler.add(spans, self._monotonic())
+        if late:
+            self._submit(late)
+
+    def ingest_logs(self, logs: Sequence[LogRecord]) -> None:
+        redact = self.redactor.redact_log
+        for record in logs:
+            redact(record)
+        self.writer.submit_logs(list(logs))
+        self.stats.logs_received += len(logs)
+
+    # --- periodic ----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Decide quiet traces, count them, store the kept ones, flush closed metric buckets."""
+        self._handle(self.sampler.tick(self._monotonic()))
+        self._flush_metrics(final=False)
+
+    def close(self) -> None:
+        """Decide everything still buffered and flush all metrics (shutdown)."""
+        self._handle(self.sampler.flush_all(self._monotonic()))
+        self._flush_metrics(final=True)
+
+    def _handle(self, decisions: Sequence[Decision]) -> None:
+        kept: list[Trace] = []
+        for decision in decisions:
+            self.metrics.count(decision.trace, self._latency_threshold_ms(decision.trace.journey))
+            if decision.keep:
+                self.metrics.add_exemplar(decision.trace)
+                kept.append(decision.trace)
+        if kept or self._held:
+            self._submit(kept)
+
+    def _submit(self, traces: list[Trace]) -> None:
+        batch = self._held + traces
+        try:
+            self.writer.submit_traces(batch)
+            self._held = []
+        except Saturated:
+            self._held = batch
+            log.warning("store writer saturated; holding %d kept traces", len(batch))
+
+    def _flush_metrics(self, *, final: bool) -> None:
+        horizon = None if final else self._wall() - self._bucket_grace_s
+        rows = self.metrics.drain(horizon)
+        if rows:
+            self.writer.submit_span_metrics(rows)
+
+    def _latency_threshold_ms(self, journey: str | None) -> float | None:
+        found = self.config.journey(journey) if journey else None
+        latency = found.objectives.latency if found else None
+        return latency.threshold_ms if latency else None
