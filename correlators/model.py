@@ -109,7 +109,9 @@ class Span:
         """Error by OTel status, or by an HTTP 5xx status when the SDK left status unset."""
         if self.status is StatusCode.ERROR:
             return True
-        code = self.attributes.get("http.response.status_code", self.attributes.get("http.status_code"))
+        code = self.attributes.get(
+            "http.response.status_code", self.attributes.get("http.status_code")
+        )
         return isinstance(code, int) and code >= 500 and self.kind is SpanKind.SERVER
 
     def attribute(self, key: str) -> AttrValue:
@@ -193,7 +195,9 @@ class MetricSeries:
 
     @property
     def service(self) -> str | None:
-        return self.labels.get("service.name") or self.labels.get("service") or self.labels.get("job")
+        return (
+            self.labels.get("service.name") or self.labels.get("service") or self.labels.get("job")
+        )
 
 
 # --- plain-dict form, used by the store's JSON columns and the query API -------------

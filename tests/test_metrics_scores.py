@@ -1,0 +1,68 @@
+"""Robust metric anomaly scores (median/IQR of the baseline) and change-start estimates."""
+
+from __future__ import annotations
+
+import pytest
+
+from correlators.metrics import Window, rank_anomalies, robust_scale, score_series
+from correlators.model import MetricPoint, MetricSeries
+
+S = 1_000_000_000
+BASELINE = Window(0, 60 * S)
+INCIDENT = Window(60 * S, 120 * S)
+
+
+def series(name: str, values: list[float], service: str = "cart") -> MetricSeries:
+    points = [MetricPoint(i * 10 * S, v) for i, v in enumerate(values)]
+    return MetricSeries(name, {"service.name": service}, points)
+
+
+def test_robust_scale_uses_median_and_iqr() -> None:
+    assert robust_scale([1, 2, 3, 4, 5]) == (3, 2.0)
+    # one spike in the baseline does not widen the scale much
+    median, scale = robust_scale([10, 10, 11, 10, 9, 500])
+    assert median == 10
+    assert scale == pytest.approx(0.75)
+
+
+def test_flat_baseline_falls_back_to_a_relative_floor() -> None:
+    assert robust_scale([100.0, 100.0, 100.0, 100.0]) == (100.0, 5.0)
+
+
+def test_latency_step_scores_high_with_its_change_start() -> None:
+    latency = series(
+        "http.server.duration.p99", [100, 102, 98, 101, 99, 100, 100, 101, 350, 360, 355, 340]
+    )
+    anomaly = score_series(latency, BASELINE, INCIDENT)
+    assert anomaly is not None
+    assert anomaly.direction == "up"
+    assert anomaly.baseline_median == 100
+    assert anomaly.incident_median == 345  # of 100, 101, 340, 350, 355, 360
+    # baseline IQR is 1.5 (q1 99.25, q3 100.75), under the floor of 5% of the median (5):
+    # peak (360 - 100) / 5
+    assert anomaly.score == 52
+    assert anomaly.change_start_ns == 80 * S
+    assert anomaly.service == "cart"
+
+
+def test_a_single_blip_is_not_a_change_start() -> None:
+    noisy = series("cpu", [50, 52, 48, 51, 49, 50, 95, 50, 51, 49, 50, 50])
+    anomaly = score_series(noisy, BASELINE, INCIDENT)
+    assert anomaly is not None
+    assert anomaly.change_start_ns is None
+
+
+def test_throughput_drop_is_down() -> None:
+    rps = series("requests", [200, 210, 190, 205, 195, 200, 20, 25, 22, 18, 20, 21])
+    anomaly = score_series(rps, BASELINE, INCIDENT)
+    assert anomaly is not None and anomaly.direction == "down"
+    assert anomaly.change_start_ns == 60 * S
+
+
+def test_rank_keeps_only_anomalous_series_highest_first() -> None:
+    calm = series("memory", [10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11], "search")
+    step = series("errors", [0, 0, 1, 0, 0, 1, 9, 10, 12, 11, 9, 10], "payments")
+    big = series("latency", [100, 101, 99, 100, 100, 101, 900, 950, 920, 910, 930, 940], "db")
+    empty = MetricSeries("gone", {}, [])
+    ranked = rank_anomalies([calm, step, big, empty], BASELINE, INCIDENT)
+    assert [a.service for a in ranked] == ["db", "payments"]
