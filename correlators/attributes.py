@@ -1,0 +1,135 @@
+"""Which attributes are over-represented in bad traces, against the healthy baseline.
+
+Each trace is reduced to the set of attribute values it touched: span attributes (feature
+flags as OpenFeature's ``feature_flag.*``, user cohort, route …) at trace level, and the
+per-service facts a release or an infrastructure fault hides behind (version, instance,
+zone, region) qualified by their service, because "cart 1.4.3" means something and
+"version 1.4.3" does not. Values that identify a single request (ids, URLs, timestamps)
+are left out by cardinality, not by a list of names, so unknown id attributes go too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from correlators.model import Span, Trace
+
+MAX_DISTINCT_VALUES = 30
+"""An attribute with more distinct values than this across all traces is an identifier."""
+
+_IGNORED_PREFIXES = ("telemetry.", "otel.", "process.", "thread.", "code.")
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeFinding:
+    """An attribute value and how often it appears in bad traces versus baseline traces."""
+
+    key: str
+    value: str
+    service: str | None
+    """Set for per-service facts (version, instance, zone, region)."""
+    bad_share: float
+    baseline_share: float
+    bad_count: int
+    baseline_count: int
+
+    @property
+    def lift(self) -> float:
+        """How many times likelier the value is in a bad trace (baseline floored)."""
+        return self.bad_share / max(self.baseline_share, 0.01)
+
+
+Fact = tuple[str, str, str | None]
+
+
+def trace_facts(trace: Trace) -> set[Fact]:
+    """The (key, value, service) facts a trace touched, each once."""
+    facts: set[Fact] = set()
+    for span in trace.spans:
+        facts.update(_span_facts(span))
+    return facts
+
+
+def over_represented(
+    bad: Sequence[Trace],
+    baseline: Sequence[Trace],
+    *,
+    min_bad_share: float = 0.3,
+    min_difference: float = 0.2,
+    limit: int = 10,
+) -> list[AttributeFinding]:
+    """Attribute values common in bad traces and clearly rarer in the baseline, ranked.
+
+    Ranked by the difference of the two shares (how much of the bad population the value
+    explains), then by lift. Values present in nearly every trace of both populations
+    (the same region for everyone) never make the list.
+    """
+    if not bad:
+        return []
+    bad_facts = [trace_facts(t) for t in bad]
+    base_facts = [trace_facts(t) for t in baseline]
+    bad_counts = _count(bad_facts)
+    base_counts = _count(base_facts)
+    identifiers = _identifier_keys(bad_counts + base_counts)
+    findings = []
+    for fact, count in bad_counts.items():
+        if (fact[0], fact[2]) in identifiers:
+            continue
+        finding = _finding(fact, count, len(bad), base_counts[fact], len(baseline))
+        if finding.bad_share >= min_bad_share and (
+            finding.bad_share - finding.baseline_share >= min_difference
+        ):
+            findings.append(finding)
+    findings.sort(key=lambda f: (-(f.bad_share - f.baseline_share), -f.lift, f.key, f.value))
+    return findings[:limit]
+
+
+def _span_facts(span: Span) -> Iterable[Fact]:
+    service_facts = (
+        ("service.version", span.service_version),
+        ("service.instance", span.instance),
+        ("cloud.availability_zone", span.zone),
+        ("cloud.region", span.region),
+    )
+    for key, fact in service_facts:
+        if fact:
+            yield key, fact, span.service
+    for key, value in span.attributes.items():
+        if value is None or isinstance(value, list) or key.startswith(_IGNORED_PREFIXES):
+            continue
+        yield key, _text(value), None
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _count(populations: Sequence[set[Fact]]) -> Counter[Fact]:
+    counts: Counter[Fact] = Counter()
+    for facts in populations:
+        counts.update(facts)
+    return counts
+
+
+def _identifier_keys(counts: Counter[Fact]) -> set[tuple[str, str | None]]:
+    distinct: Counter[tuple[str, str | None]] = Counter(
+        (key, service) for key, _, service in counts
+    )
+    return {key for key, n in distinct.items() if n > MAX_DISTINCT_VALUES}
+
+
+def _finding(fact: Fact, bad: int, bad_total: int, base: int, base_total: int) -> AttributeFinding:
+    key, value, service = fact
+    return AttributeFinding(
+        key=key,
+        value=value,
+        service=service,
+        bad_share=round(bad / bad_total, 4),
+        baseline_share=round(base / base_total, 4) if base_total else 0.0,
+        bad_count=bad,
+        baseline_count=base,
+    )
