@@ -1,0 +1,74 @@
+"""The call graph seen in traces, with uninstrumented dependencies named."""
+
+from __future__ import annotations
+
+from correlators.model import Span, SpanKind, StatusCode, Trace
+from correlators.topology import call_graph, dependency_of
+
+
+def span(
+    sid: str, parent: str | None, service: str, kind: SpanKind, error: bool = False, **attrs: object
+) -> Span:
+    return Span(
+        "a" * 32,
+        sid.rjust(16, "0"),
+        parent.rjust(16, "0") if parent else None,
+        service,
+        "op",
+        0,
+        10,
+        kind=kind,
+        status=StatusCode.ERROR if error else StatusCode.UNSET,
+        attributes=dict(attrs),  # type: ignore[arg-type]
+    )
+
+
+def checkout_trace() -> Trace:
+    return Trace(
+        "a" * 32,
+        [
+            span("1", None, "frontend", SpanKind.SERVER),
+            span("2", "1", "frontend", SpanKind.CLIENT, **{"server.address": "cart"}),
+            span("3", "2", "cart", SpanKind.SERVER),
+            span(
+                "4",
+                "3",
+                "cart",
+                SpanKind.CLIENT,
+                error=True,
+                **{"db.system": "postgresql", "db.name": "shop"},
+            ),
+            span("5", "3", "cart", SpanKind.CLIENT, **{"peer.service": "stripe"}),
+            span("6", "1", "frontend", SpanKind.CLIENT, **{"db.system": "redis"}),
+        ],
+    )
+
+
+def test_edges_between_services_and_into_dependencies() -> None:
+    graph = call_graph([checkout_trace(), checkout_trace()])
+    assert graph.callees("frontend") == {"cart", "redis"}
+    assert graph.callees("cart") == {"postgresql:shop", "stripe"}
+    assert graph.dependencies == {"postgresql:shop", "stripe", "redis"}
+    assert graph.edges[("cart", "postgresql:shop")].calls == 2
+    assert graph.edges[("cart", "postgresql:shop")].errors == 2
+    assert graph.edges[("frontend", "cart")].calls == 2
+    # the frontend's client span to cart has a server child: not a dependency named "cart"
+    assert "cart" not in graph.dependencies
+    assert graph.downstream("frontend") == {"cart", "redis", "postgresql:shop", "stripe"}
+    assert graph.callers("postgresql:shop") == {"cart"}
+
+
+def test_dependency_names_prefer_peer_service() -> None:
+    assert (
+        dependency_of(
+            span("1", None, "a", SpanKind.CLIENT, **{"peer.service": "x", "db.system": "y"})
+        )
+        == "x"
+    )
+    assert dependency_of(span("1", None, "a", SpanKind.CLIENT, **{"db.system": "redis"})) == "redis"
+    assert (
+        dependency_of(span("1", None, "a", SpanKind.CLIENT, **{"net.peer.name": "api.example.com"}))
+        == "api.example.com"
+    )
+    assert dependency_of(span("1", None, "a", SpanKind.SERVER, **{"peer.service": "x"})) is None
+    assert dependency_of(span("1", None, "a", SpanKind.CLIENT)) is None
