@@ -41,7 +41,9 @@ def check_config(
     except JourneywatchError as exc:
         raise _fail(exc) from None
     names = ", ".join(j.name for j in config.journeys) or "none"
-    typer.echo(f"{path}: ok — journeys: {names}; priority rules: {len(config.sampling.priority_rules)}")
+    typer.echo(
+        f"{path}: ok — journeys: {names}; priority rules: {len(config.sampling.priority_rules)}"
+    )
 
 
 @app.command()
@@ -55,10 +57,17 @@ def serve(
     """Run the collector, the store and the API on one port."""
     from bot.server import build_bot, create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     overrides = {
         k: v
-        for k, v in {"host": host, "port": port, "database_url": database_url, "config_path": config}.items()
+        for k, v in {
+            "host": host,
+            "port": port,
+            "database_url": database_url,
+            "config_path": config,
+        }.items()
         if v is not None
     }
     try:
@@ -96,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -29,7 +29,8 @@ from correlators.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
-BUILTIN_PATTERNS = ("email", "card_number", "bearer_token", "api_key")
+PatternName = Literal["email", "card_number", "bearer_token", "api_key"]
+BUILTIN_PATTERNS: tuple[PatternName, ...] = ("email", "card_number", "bearer_token", "api_key")
 
 
 class _Strict(BaseModel):
@@ -117,9 +118,7 @@ class RedactionRules(_Strict):
         "*secret*",
     ]
     hash_keys: list[str] = ["enduser.id", "user.email", "user.id", "client.address"]
-    patterns: list[Literal["email", "card_number", "bearer_token", "api_key"]] = list(
-        BUILTIN_PATTERNS
-    )
+    patterns: list[PatternName] = list(BUILTIN_PATTERNS)
     custom_patterns: list[CustomPattern] = []
 
 
@@ -242,7 +241,8 @@ def _child(node: yaml.Node, part: int | str) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == part:
-                return value
+                found: yaml.Node = value
+                return found
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
         child: yaml.Node = node.value[part]
         return child

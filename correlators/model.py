@@ -15,6 +15,7 @@ misread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeAlias
@@ -121,6 +122,13 @@ class Span:
         return self.resource.get(key)
 
 
+def root_of(spans: Sequence[Span]) -> Span | None:
+    """The span without a parent; if none (broken propagation), the earliest span."""
+    roots = [s for s in spans if s.parent_span_id is None]
+    candidates = roots or spans
+    return min(candidates, key=lambda s: s.start_ns) if candidates else None
+
+
 @dataclass(slots=True)
 class Trace:
     """All spans of one trace id, plus what the collector decided about it."""
@@ -135,10 +143,7 @@ class Trace:
 
     @property
     def root(self) -> Span | None:
-        """The span without a parent; if none (broken propagation), the earliest span."""
-        roots = [s for s in self.spans if s.parent_span_id is None]
-        candidates = roots or self.spans
-        return min(candidates, key=lambda s: s.start_ns) if candidates else None
+        return root_of(self.spans)
 
     @property
     def start_ns(self) -> int:

@@ -8,7 +8,6 @@ it carried must never reach the database file or the API.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 import threading
@@ -18,10 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -50,7 +50,7 @@ class PaymentsHandler(BaseHTTPRequestHandler):
     """The last hop, in Python: continues the trace from the traceparent header."""
 
     tracer_provider: TracerProvider
-    logger: logging.Logger
+    logger_provider: LoggerProvider
 
     def do_GET(self) -> None:
         context = PROPAGATOR.extract(dict(self.headers))
@@ -61,7 +61,11 @@ class PaymentsHandler(BaseHTTPRequestHandler):
             span.set_attribute("payment.card_number", CARD)
             span.set_attribute("user.contact", f"mail {EMAIL} please")
             span.set_attribute("payment.amount", 42)
-            self.logger.warning("charging card %s for %s", CARD, EMAIL)
+            self.logger_provider.get_logger("payments").emit(
+                severity_number=SeverityNumber.WARN,
+                severity_text="WARN",
+                body=f"charging card {CARD} for {EMAIL}",
+            )
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"paid")
@@ -82,19 +86,15 @@ def node_bin() -> str:
 def payments(start_bot, keep_all_config) -> Iterator[tuple[BotProcess, str, TracerProvider]]:  # type: ignore[no-untyped-def]
     bot = start_bot(keep_all_config)
     tracing, logs = python_service("payments", bot.url)
-    logger = logging.getLogger("payments-test")
-    logger.propagate = False
-    handler = LoggingHandler(logger_provider=logs)
-    logger.addHandler(handler)
     handler_class = type(
-        "Handler", (PaymentsHandler,), {"tracer_provider": tracing, "logger": logger}
+        "Handler", (PaymentsHandler,), {"tracer_provider": tracing, "logger_provider": logs}
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield bot, f"http://127.0.0.1:{server.server_address[1]}", tracing
     server.shutdown()
-    logger.removeHandler(handler)
+    server.server_close()
     tracing.shutdown()
     logs.shutdown()
 
@@ -120,6 +120,7 @@ def node_service(node_bin: str, payments) -> Iterator[str]:  # type: ignore[no-u
     yield f"http://127.0.0.1:{port}"
     process.terminate()  # the SDK flushes its spans on SIGTERM
     process.wait(timeout=10)
+    process.stdout.close()
 
 
 def test_python_node_python_is_one_trace_without_pii(payments, node_service: str) -> None:  # type: ignore[no-untyped-def]

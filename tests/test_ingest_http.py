@@ -7,6 +7,7 @@ batch must be stored.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -19,7 +20,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
-from starlette.testclient import TestClient
 
 from bot.config import load_config
 from bot.server import build_bot, create_app
@@ -170,23 +170,28 @@ def test_bad_requests_get_documented_codes_and_good_batches_all_land(
 
 
 def test_saturated_store_answers_503_with_retry_after(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The writer thread is not started here, so submitted spans stay pending."""
+    """In-process (no lifespan, so no writer thread): submitted spans stay pending."""
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/db.sqlite",
         collector={"max_pending_writes": 1, "quiet_period_s": 0},
     )
     bot = build_bot(settings, load_config(REPO / "config" / "journeys.yaml"))
-    client = TestClient(create_app(bot))  # no `with`: no lifespan, no writer thread
-    errored = otlp_request(os.urandom(16).hex(), error=True)  # errors are always kept
-    first = client.post("/v1/traces", content=errored.SerializeToString(), headers=PROTOBUF)
+    transport = httpx.ASGITransport(app=create_app(bot))
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+            errored = otlp_request(os.urandom(16).hex(), error=True)  # errors are always kept
+            first = await client.post(
+                "/v1/traces", content=errored.SerializeToString(), headers=PROTOBUF
+            )
+            bot.collector.tick()  # decides the quiet trace and hands 3 spans to the writer
+            assert bot.writer.pending == 3
+            again = otlp_request(os.urandom(16).hex()).SerializeToString()
+            refused = await client.post("/v1/traces", content=again, headers=PROTOBUF)
+            return first, refused
+
+    first, refused = asyncio.run(scenario())
     assert first.status_code == 200
-    bot.collector.tick()  # decides the quiet trace and hands 3 spans to the writer
-    assert bot.writer.pending >= 1
-    refused = client.post(
-        "/v1/traces",
-        content=otlp_request(os.urandom(16).hex()).SerializeToString(),
-        headers=PROTOBUF,
-    )
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "2"
     bot.store.close()

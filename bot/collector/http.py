@@ -149,9 +149,7 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     return out
 
 
-def _failure(
-    exc: IngestError, encoding: Encoding, encode: Callable[[int, str], bytes]
-) -> Response:
+def _failure(exc: IngestError, encoding: Encoding, encode: Callable[[int, str], bytes]) -> Response:
     headers = {}
     if isinstance(exc, Saturated):
         headers["Retry-After"] = str(exc.retry_after)

@@ -109,7 +109,7 @@ class Collector:
         for decision in decisions:
             self.metrics.count(decision.trace, self._latency_threshold_ms(decision.trace.journey))
             if decision.keep:
-                self.metrics.add_exemplar(decision.trace)
+                self.metrics.add_exemplar(decision.trace, slow=decision.reason == "slow")
                 kept.append(decision.trace)
         if kept or self._held:
             self._submit(kept)

@@ -76,7 +76,7 @@ def parse_rule(text: str) -> PriorityRule:
         raise ValueError(f"rule {text!r}: {op} needs a number, got {raw}")
     if op == "=~":
         try:
-            value = re.compile(str(value))
+            return PriorityRule(text, key, op, re.compile(str(value)))
         except re.error as exc:
             raise ValueError(f"rule {text!r}: bad regular expression: {exc}") from None
     return PriorityRule(text, key, op, value)

@@ -6,16 +6,16 @@
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
 const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto');
-const { resourceFromAttributes } = require('@opentelemetry/resources');
+const { defaultResource, resourceFromAttributes } = require('@opentelemetry/resources');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
 
 const provider = new NodeTracerProvider({
-  resource: resourceFromAttributes({
+  resource: defaultResource().merge(resourceFromAttributes({
     'service.name': process.env.SERVICE_NAME || 'node-service',
     'service.instance.id': process.env.SERVICE_INSTANCE || 'node-1',
     'service.version': process.env.SERVICE_VERSION || '1.0.0',
-  }),
+  })),
   spanProcessors: [
     new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 200 }),
   ],

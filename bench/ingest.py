@@ -1,0 +1,301 @@
+"""Ingest benchmark: OTLP protobuf over HTTP, 512-span batches, into SQLite.
+
+Starts `journeywatch serve` (keep-all sampling, so every span is written: the worst case
+for the store) and plays 512-span batches at it from this separate process for a fixed
+time, several requests in flight. Reports, in one run:
+
+- accepted spans/s (what the HTTP endpoint took) and sustained spans/s (spans in the
+  database divided by the time until the writer had drained everything);
+- p50/p99 request latency and 503 refusals;
+- the server's peak RSS (VmHWM);
+- the two bounds for the same rows: protobuf decode alone and SQLite insert alone.
+
+Run by hand:  .venv/bin/python bench/ingest.py [--seconds 30] [--senders 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import yaml
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bot.collector.otlp import decode_traces  # noqa: E402
+from bot.store import Store  # noqa: E402
+from correlators.model import Trace  # noqa: E402
+
+SPANS_PER_BATCH = 512
+TRACES_PER_BATCH = 16
+SERVICES = ("frontend", "cart", "payments", "inventory")
+BATCH_TEMPLATES = 8
+
+
+def kv(key: str, value: object) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+
+def batch_template(seed: int) -> tuple[bytes, list[bytes]]:
+    """One 512-span request (16 traces x 32 spans over 4 services, 10 attributes a span)
+    and its trace ids, which the sender swaps for fresh ones on every send."""
+    trace_ids = [os.urandom(16) for _ in range(TRACES_PER_BATCH)]
+    per_service: dict[str, list[Span]] = defaultdict(list)
+    start = time.time_ns()
+    spans_per_trace = SPANS_PER_BATCH // TRACES_PER_BATCH
+    for t, trace_id in enumerate(trace_ids):
+        for i in range(spans_per_trace):
+            service = SERVICES[0] if i == 0 else SERVICES[1 + i % 3]
+            span = Span(
+                trace_id=trace_id,
+                span_id=os.urandom(8),
+                parent_span_id=b"" if i == 0 else os.urandom(8),
+                name="POST /checkout" if i == 0 else f"op-{i % 7}",
+                kind=Span.SPAN_KIND_SERVER if i % 4 == 0 else Span.SPAN_KIND_CLIENT,
+                start_time_unix_nano=start + i * 1_000_000,
+                end_time_unix_nano=start + i * 1_000_000 + 800_000 + seed * 1000,
+                status=Status(code=Status.STATUS_CODE_ERROR if (t + i) % 97 == 0 else 0),
+                attributes=[
+                    kv("http.request.method", "POST"),
+                    kv("http.route", f"/api/v1/items/{i % 5}"),
+                    kv("http.response.status_code", 200),
+                    kv("server.address", "cart.internal"),
+                    kv("user.tier", "free" if t % 3 else "pro"),
+                    kv("session.id", f"s-{seed}-{t}"),
+                    kv("feature_flag.new_cart", bool(t % 2)),
+                    kv("db.system", "postgresql"),
+                    kv("payment.amount", 20 + t),
+                    kv("app.note", "routine request handled"),
+                ],
+            )
+            per_service[service].append(span)
+    resource_spans = [
+        ResourceSpans(
+            resource=Resource(
+                attributes=[
+                    kv("service.name", name),
+                    kv("service.instance.id", f"{name}-1"),
+                    kv("service.version", "1.4.2"),
+                    kv("telemetry.sdk.language", "python"),
+                    kv("cloud.region", "eu-west-1"),
+                    kv("cloud.availability_zone", "eu-west-1a"),
+                    kv("host.name", f"host-{name}"),
+                ]
+            ),
+            scope_spans=[ScopeSpans(spans=spans)],
+        )
+        for name, spans in per_service.items()
+    ]
+    body = ExportTraceServiceRequest(resource_spans=resource_spans).SerializeToString()
+    return body, trace_ids
+
+
+def fresh(body: bytes, trace_ids: list[bytes]) -> bytes:
+    for trace_id in trace_ids:
+        body = body.replace(trace_id, os.urandom(16))
+    return body
+
+
+def keep_all_config(folder: Path) -> Path:
+    config = yaml.safe_load((REPO / "config" / "journeys.yaml").read_text())
+    config["sampling"]["default_keep_fraction"] = 1.0
+    for journey in config["journeys"]:
+        journey["keep_fraction"] = 1.0
+    shutil.copy(REPO / "config" / "redaction.yaml", folder / "redaction.yaml")
+    path = folder / "journeys.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen[str], str, Path]:
+    database = folder / "ingest.db"
+    log_path = folder / "serve.log"
+    env = {**os.environ, "JOURNEYWATCH_COLLECTOR__QUIET_PERIOD_S": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        "--database-url",
+        f"sqlite:///{database}",
+        "--config",
+        str(keep_all_config(folder)),
+    ]
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(r"listening on (http://\S+)", log_path.read_text())
+        if found:
+            return process, found.group(1), database
+        time.sleep(0.05)
+    raise SystemExit(f"server did not start:\n{log_path.read_text()}")
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def send_for(
+    url: str, templates: list[tuple[bytes, list[bytes]]], seconds: float, senders: int
+) -> dict:
+    latencies: list[float] = []
+    counts = {"spans": 0, "refused": 0, "errors": 0}
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def sender(index: int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            n = index
+            while time.monotonic() < stop_at:
+                body, ids = templates[n % len(templates)]
+                n += senders
+                payload = fresh(body, ids)
+                began = time.perf_counter()
+                response = http.post(
+                    "/v1/traces",
+                    content=payload,
+                    headers={"content-type": "application/x-protobuf"},
+                )
+                took = time.perf_counter() - began
+                with lock:
+                    if response.status_code == 200:
+                        latencies.append(took)
+                        counts["spans"] += SPANS_PER_BATCH
+                    elif response.status_code in (429, 503):
+                        counts["refused"] += 1
+                    else:
+                        counts["errors"] += 1
+                if response.status_code in (429, 503):
+                    time.sleep(float(response.headers.get("retry-after", "1")))
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(senders)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {**counts, "latencies": latencies, "elapsed": time.monotonic() - began, "began": began}
+
+
+def wait_drained(url: str, database: Path, expected: int, timeout: float = 300) -> float:
+    """Monotonic time at which every accepted span is in the database."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = httpx.get(f"{url}/healthz", timeout=10).json()["pending_writes"]
+        if pending == 0 and count_spans(database) >= expected:
+            return time.monotonic()
+        time.sleep(0.2)
+    raise SystemExit(f"not drained: {count_spans(database)} of {expected} spans stored")
+
+
+def count_spans(database: Path) -> int:
+    with sqlite3.connect(database) as db:
+        return int(db.execute("select count(*) from spans").fetchone()[0])
+
+
+def decode_bound(templates: list[tuple[bytes, list[bytes]]]) -> float:
+    bodies = [body for body, _ in templates]
+    began = time.perf_counter()
+    spans = 0
+    for _ in range(10):
+        for body in bodies:
+            spans += len(decode_traces(body, "protobuf").items)
+    return spans / (time.perf_counter() - began)
+
+
+def insert_bound(templates: list[tuple[bytes, list[bytes]]], folder: Path) -> float:
+    store = Store(f"sqlite:///{folder / 'insert-bound.db'}")
+    store.migrate()
+    batches = []
+    for _ in range(6):
+        for body, ids in templates:
+            spans = decode_traces(fresh(body, ids), "protobuf").items
+            by_trace: dict[str, list] = defaultdict(list)
+            for span in spans:
+                by_trace[span.trace_id].append(span)
+            batches.append(
+                [Trace(trace_id=t, spans=s, journey="checkout") for t, s in by_trace.items()]
+            )
+    began = time.perf_counter()
+    for traces in batches:
+        store.write_traces(traces)
+    took = time.perf_counter() - began
+    store.close()
+    return len(batches) * SPANS_PER_BATCH / took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--senders", type=int, default=4)
+    args = parser.parse_args()
+
+    templates = [batch_template(seed) for seed in range(BATCH_TEMPLATES)]
+    with tempfile.TemporaryDirectory(prefix="jw-ingest-") as tmp:
+        folder = Path(tmp)
+        process, url, database = start_server(folder)
+        try:
+            sent = send_for(url, templates, args.seconds, args.senders)
+            drained_at = wait_drained(url, database, sent["spans"])
+            rss = peak_rss_mb(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        stored = count_spans(database)
+        decode_rate = decode_bound(templates)
+        insert_rate = insert_bound(templates, folder)
+
+    latencies = sorted(sent["latencies"])
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"sent for {sent['elapsed']:.1f}s with {args.senders} senders, 512-span protobuf batches")
+    print(
+        f"accepted:  {sent['spans'] / sent['elapsed']:,.0f} spans/s  "
+        f"({sent['refused']} refused 503, {sent['errors']} errors)"
+    )
+    print(
+        f"sustained: {stored / (drained_at - sent['began']):,.0f} spans/s  "
+        f"({stored:,} spans stored)"
+    )
+    print(f"request latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99:.1f} ms")
+    print(f"server peak RSS: {rss:.0f} MB")
+    print(f"bound, protobuf decode alone: {decode_rate:,.0f} spans/s")
+    print(f"bound, SQLite insert alone:   {insert_rate:,.0f} spans/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Which journey a trace belongs to, and which session and user it came from.
+
+A ``journey.name`` attribute (set by the entry service or carried as W3C baggage) wins,
+because the service that knows it is the best judge; otherwise the root span is matched
+against each journey's root service and operation pattern, in config order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.config import AppConfig
+from correlators.model import Span, root_of
+
+SESSION_KEYS = ("session.id",)
+USER_KEYS = ("enduser.id",)
+
+
+class JourneyMatcher:
+    def __init__(self, config: AppConfig) -> None:
+        self._journeys = config.journeys
+        self._names = {j.name for j in config.journeys}
+        self._attribute_keys = sorted({j.match.attribute for j in config.journeys})
+
+    def journey_of(self, spans: Sequence[Span]) -> str | None:
+        for span in spans:
+            for key in self._attribute_keys:
+                value = span.attribute(key)
+                if isinstance(value, str) and value in self._names:
+                    return value
+        root = root_of(spans)
+        if root is None:
+            return None
+        route = root.attributes.get("http.route")
+        route_text = route if isinstance(route, str) else None
+        for journey in self._journeys:
+            if journey.match.matches_root(root.service, root.name, route_text):
+                return journey.name
+        return None
+
+
+def session_of(spans: Sequence[Span]) -> tuple[str | None, str | None]:
+    """(session id, user id) from the spans, root span first."""
+    root = root_of(spans)
+    ordered = [root, *spans] if root is not None else list(spans)
+    return _first(ordered, SESSION_KEYS), _first(ordered, USER_KEYS)
+
+
+def _first(spans: Sequence[Span], keys: Sequence[str]) -> str | None:
+    for span in spans:
+        for key in keys:
+            value = span.attribute(key)
+            if value not in (None, ""):
+                return str(value)
+    return None

@@ -1,0 +1,186 @@
+"""Redaction: PII and secrets are removed before anything is counted, sampled or stored.
+
+Three kinds of rule, from ``config/redaction.yaml``:
+
+- drop keys: the attribute is removed (authorization headers, cookies, passwords);
+- hash keys: the value is replaced by an HMAC-SHA256 of it, keyed by a secret from the
+  environment, so equal values still correlate (a user's traces can be followed) without
+  the value itself being kept;
+- patterns: substrings of any string value are scrubbed — e-mail addresses, card numbers
+  that pass the Luhn check (so an order number that happens to be long is kept), bearer
+  tokens, API keys of common shapes, and custom patterns.
+
+This runs for every span at ingest rate, so decisions per key and results per distinct
+string value are cached (attribute values repeat a great deal), and the resource dict the
+decoder shares among all spans of a resource is redacted once and replaced, never mutated.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from enum import Enum
+
+from bot.config import RedactionRules
+from correlators.model import Attributes, AttrValue, LogRecord, Span
+
+_CACHE_LIMIT = 100_000
+_RESOURCE_MEMO_LIMIT = 1_024
+
+_BUILTIN: dict[str, tuple[str, str]] = {
+    "email": (r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", "[email]"),
+    "card_number": (r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])", "[card]"),
+    "bearer_token": (r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*", "Bearer [token]"),
+    "api_key": (
+        r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
+        r"|\bAKIA[0-9A-Z]{16}\b"
+        r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"
+        r"|\bgh[pousr]_[A-Za-z0-9]{20,}"
+        r"|(?i:\b(?:x-)?api[_-]?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9\-._~+/]{8,}",
+        "[api_key]",
+    ),
+}
+
+
+class _Action(Enum):
+    KEEP = 0
+    DROP = 1
+    HASH = 2
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+class Redactor:
+    """Applies one set of redaction rules with one HMAC key."""
+
+    def __init__(self, rules: RedactionRules, key: bytes) -> None:
+        self.enabled = rules.enabled
+        self._key = key
+        self._drop = [p.lower() for p in rules.drop_keys]
+        self._hash = [p.lower() for p in rules.hash_keys]
+        self._actions: dict[str, _Action] = {}
+        self._values: dict[str, str] = {}
+        self._resources: dict[int, tuple[Attributes, Attributes]] = {}
+        self._scrubbers = self._compile(rules)
+
+    # --- public ------------------------------------------------------------------------
+
+    def hash_value(self, value: str) -> str:
+        digest = hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
+        return f"h:{digest[:32]}"
+
+    def redact_text(self, text: str) -> str:
+        cached = self._values.get(text)
+        if cached is not None:
+            return cached
+        scrubbed = text
+        for scrub in self._scrubbers:
+            scrubbed = scrub(scrubbed)
+        if len(self._values) >= _CACHE_LIMIT:
+            self._values.clear()
+        self._values[text] = scrubbed
+        return scrubbed
+
+    def redact_span(self, span: Span) -> None:
+        if not self.enabled:
+            return
+        span.name = self.redact_text(span.name)
+        if span.status_message:
+            span.status_message = self.redact_text(span.status_message)
+        span.attributes = self.redact_attributes(span.attributes)
+        span.resource = self._redact_resource(span.resource)
+        for event in span.events:
+            event.attributes = self.redact_attributes(event.attributes)
+        for link in span.links:
+            link.attributes = self.redact_attributes(link.attributes)
+
+    def redact_log(self, record: LogRecord) -> None:
+        if not self.enabled:
+            return
+        record.body = self.redact_text(record.body)
+        record.attributes = self.redact_attributes(record.attributes)
+        record.resource = self._redact_resource(record.resource)
+
+    def redact_attributes(self, attributes: Attributes) -> Attributes:
+        """A redacted copy; the input dict is left as it was."""
+        out: Attributes = {}
+        for key, value in attributes.items():
+            action = self._actions.get(key)
+            if action is None:
+                action = self._action_for(key)
+            if action is _Action.KEEP:
+                out[key] = self._value(value)
+            elif action is _Action.HASH and value is not None:
+                out[key] = self.hash_value(str(value))
+        return out
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _value(self, value: AttrValue) -> AttrValue:
+        if isinstance(value, str):
+            return self.redact_text(value)
+        if isinstance(value, list):
+            return [self._value(item) for item in value]
+        return value
+
+    def _redact_resource(self, resource: Attributes) -> Attributes:
+        memo = self._resources.get(id(resource))
+        if memo is not None and memo[0] is resource:
+            return memo[1]
+        redacted = self.redact_attributes(resource)
+        if len(self._resources) >= _RESOURCE_MEMO_LIMIT:
+            self._resources.clear()
+        # keep the original alive with its copy, so its id cannot be reused meanwhile
+        self._resources[id(resource)] = (resource, redacted)
+        self._resources[id(redacted)] = (redacted, redacted)
+        return redacted
+
+    def _action_for(self, key: str) -> _Action:
+        lowered = key.lower()
+        if any(fnmatch.fnmatchcase(lowered, p) for p in self._drop):
+            action = _Action.DROP
+        elif any(fnmatch.fnmatchcase(lowered, p) for p in self._hash):
+            action = _Action.HASH
+        else:
+            action = _Action.KEEP
+        self._actions[key] = action
+        return action
+
+    @staticmethod
+    def _compile(rules: RedactionRules) -> list[Callable[[str], str]]:
+        scrubbers = []
+        for name in rules.patterns:
+            regex, replacement = _BUILTIN[name]
+            if name == "card_number":
+                scrubbers.append(_card_scrubber(re.compile(regex), replacement))
+            else:
+                scrubbers.append(_scrubber(re.compile(regex), replacement))
+        for custom in rules.custom_patterns:
+            scrubbers.append(_scrubber(re.compile(custom.regex), f"[{custom.name}]"))
+        return scrubbers
+
+
+def _scrubber(pattern: re.Pattern[str], replacement: str) -> Callable[[str], str]:
+    literal = replacement.replace("\\", "\\\\")
+    return lambda text: pattern.sub(literal, text)
+
+
+def _card_scrubber(pattern: re.Pattern[str], replacement: str) -> Callable[[str], str]:
+    def replace(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group())
+        return replacement if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group()
+
+    return lambda text: pattern.sub(replace, text)

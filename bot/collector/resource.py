@@ -1,0 +1,83 @@
+"""OTLP attribute values and the resource facts every span of a resource shares.
+
+Service, instance, version, region, zone and language are lifted out of the resource once
+per resource, following the OpenTelemetry semantic conventions, so that analysis never has
+to know which convention a service used for its instance (``service.instance.id``, else
+``k8s.pod.name``, else ``host.name``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from correlators.model import Attributes, AttrValue
+
+UNKNOWN_SERVICE = "unknown_service"
+"""What OpenTelemetry SDKs report when no service name was configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceFacts:
+    service: str
+    instance: str | None
+    version: str | None
+    region: str | None
+    zone: str | None
+    language: str | None
+    attributes: Attributes
+
+
+_SCALARS = frozenset({"string_value", "int_value", "bool_value", "double_value"})
+
+
+def any_value(value: Any) -> AttrValue:
+    """An OTLP AnyValue as a JSON-compatible Python value (bytes as hex)."""
+    kind = value.WhichOneof("value")
+    if kind in _SCALARS:
+        scalar: AttrValue = getattr(value, kind)
+        return scalar
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return [[kv.key, any_value(kv.value)] for kv in value.kvlist_value.values]
+    if kind == "bytes_value":
+        return bytes(value.bytes_value).hex()
+    return None
+
+
+def attributes(pairs: Iterable[Any]) -> Attributes:
+    """Attributes as a dict; scalars (nearly all of them) without a function call each,
+    since this runs for every attribute of every span on the ingest path."""
+    out: Attributes = {}
+    scalars = _SCALARS
+    for kv in pairs:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        out[kv.key] = getattr(value, kind) if kind in scalars else any_value(value)
+    return out
+
+
+def resource_facts(pairs: Iterable[Any]) -> ResourceFacts:
+    attrs = attributes(pairs)
+    return facts_from_attributes(attrs)
+
+
+def facts_from_attributes(attrs: Attributes) -> ResourceFacts:
+    def text(*keys: str) -> str | None:
+        for key in keys:
+            value = attrs.get(key)
+            if value not in (None, ""):
+                return str(value)
+        return None
+
+    return ResourceFacts(
+        service=text("service.name") or UNKNOWN_SERVICE,
+        instance=text("service.instance.id", "k8s.pod.name", "host.name"),
+        version=text("service.version"),
+        region=text("cloud.region"),
+        zone=text("cloud.availability_zone"),
+        language=text("telemetry.sdk.language"),
+        attributes=attrs,
+    )

@@ -1,0 +1,191 @@
+"""Tail sampling: decide per trace, once it has been quiet, what is worth keeping.
+
+Kept, in this order (the reason is stored with the trace): every trace with an error;
+every trace slower than its journey's latency objective; every trace with a span that
+matches a priority rule (``payment.amount > 500``); and a per-journey fraction of the
+rest, stored with weight 1/fraction so counts can be scaled back up.
+
+The fraction is decided from the trace id's random low bits, as OpenTelemetry's
+TraceIdRatioBased sampler does, so several collectors agree without talking and a test can
+know the answer. Memory is bounded: past the span budget the least recently seen traces
+are decided early, which is counted, because an early decision may miss a late error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.collector.journeys import JourneyMatcher, session_of
+from bot.config import AppConfig
+from bot.settings import CollectorSettings
+from correlators.model import Span, Trace
+
+_RANDOM_BITS = 56
+_RANDOM_MASK = (1 << _RANDOM_BITS) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    trace: Trace
+    keep: bool
+    reason: str
+
+
+@dataclass(slots=True)
+class SamplerStats:
+    kept: Counter[str] = field(default_factory=Counter)
+    dropped: int = 0
+    early_decisions: int = 0
+    late_kept: int = 0
+    late_dropped: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    spans: list[Span]
+    last_seen: float
+
+
+def trace_randomness(trace_id: str) -> int:
+    """The low 56 bits of the trace id: random by W3C trace-context level 2."""
+    return int(trace_id[-14:], 16) & _RANDOM_MASK
+
+
+def sampled(trace_id: str, fraction: float) -> bool:
+    return trace_randomness(trace_id) < fraction * (1 << _RANDOM_BITS)
+
+
+class TailSampler:
+    def __init__(
+        self, config: AppConfig, settings: CollectorSettings, matcher: JourneyMatcher
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.matcher = matcher
+        self.rules = config.sampling.parsed_rules()
+        self.stats = SamplerStats()
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._buffered_spans = 0
+        self._decided: OrderedDict[str, str | None] = OrderedDict()
+        """trace id -> journey of kept traces, or _DROPPED; bounded LRU."""
+
+    @property
+    def buffered_spans(self) -> int:
+        return self._buffered_spans
+
+    @property
+    def buffered_traces(self) -> int:
+        return len(self._pending)
+
+    def add(self, spans: Sequence[Span], now: float) -> list[Trace]:
+        """Buffer spans by trace. Spans of already-kept traces come back as late traces
+        (to be stored with their journey); spans of dropped traces are dropped."""
+        late: dict[str, list[Span]] = {}
+        pending = self._pending
+        decided = self._decided
+        for span in spans:
+            trace_id = span.trace_id
+            entry = pending.get(trace_id)
+            if entry is None:
+                if trace_id in decided:
+                    late.setdefault(trace_id, []).append(span)
+                    continue
+                entry = pending[trace_id] = _Pending([], now)
+            entry.spans.append(span)
+            entry.last_seen = now
+            pending.move_to_end(trace_id)
+        self._buffered_spans += len(spans) - sum(len(v) for v in late.values())
+        return self._late_traces(late)
+
+    def tick(self, now: float) -> list[Decision]:
+        """Decide the traces quiet for the quiet period, then any over the span budget."""
+        decisions = []
+        horizon = now - self.settings.quiet_period_s
+        while self._pending:
+            trace_id, entry = next(iter(self._pending.items()))
+            if entry.last_seen > horizon:
+                break
+            decisions.append(self._decide(trace_id))
+        while self._buffered_spans > self.settings.span_budget and self._pending:
+            decisions.append(self._decide(next(iter(self._pending))))
+            self.stats.early_decisions += 1
+        return decisions
+
+    def flush_all(self, now: float) -> list[Decision]:
+        del now
+        return [self._decide(trace_id) for trace_id in list(self._pending)]
+
+    # --- deciding ----------------------------------------------------------------------
+
+    def _decide(self, trace_id: str) -> Decision:
+        entry = self._pending.pop(trace_id)
+        self._buffered_spans -= len(entry.spans)
+        trace = self._build(trace_id, entry.spans)
+        reason, weight = self._verdict(trace)
+        keep = reason is not None
+        trace.sampling_reason = reason
+        trace.sampling_weight = weight
+        self._remember(trace_id, trace.journey if keep else _DROPPED)
+        if keep:
+            self.stats.kept[reason.split(":")[0]] += 1  # type: ignore[union-attr]
+        else:
+            self.stats.dropped += 1
+        return Decision(trace, keep, reason or "not sampled")
+
+    def _build(self, trace_id: str, spans: list[Span]) -> Trace:
+        ids = {span.span_id for span in spans}
+        for span in spans:
+            span.orphan = span.parent_span_id is not None and span.parent_span_id not in ids
+        session_id, user_id = session_of(spans)
+        return Trace(
+            trace_id,
+            spans,
+            journey=self.matcher.journey_of(spans),
+            session_id=session_id,
+            user_id=user_id,
+        )
+
+    def _verdict(self, trace: Trace) -> tuple[str | None, float]:
+        """(reason to keep or None, sampling weight)."""
+        if trace.has_error:
+            return "error", 1.0
+        journey = self.config.journey(trace.journey) if trace.journey else None
+        latency = journey.objectives.latency if journey else None
+        if latency is not None and trace.duration_ns / 1e6 > latency.threshold_ms:
+            return "slow", 1.0
+        for rule in self.rules:
+            if any(rule.matches(span) for span in trace.spans):
+                return f"priority:{rule.source}", 1.0
+        fraction = self._fraction(journey.keep_fraction if journey else None)
+        if fraction > 0 and sampled(trace.trace_id, fraction):
+            return "sampled", 1.0 / fraction
+        return None, 0.0
+
+    def _fraction(self, journey_fraction: float | None) -> float:
+        if journey_fraction is not None:
+            return journey_fraction
+        return self.config.sampling.default_keep_fraction
+
+    # --- late spans --------------------------------------------------------------------
+
+    def _remember(self, trace_id: str, journey: str | None) -> None:
+        self._decided[trace_id] = journey
+        if len(self._decided) > self.settings.decision_cache_size:
+            self._decided.popitem(last=False)
+
+    def _late_traces(self, late: dict[str, list[Span]]) -> list[Trace]:
+        traces = []
+        for trace_id, spans in late.items():
+            journey = self._decided[trace_id]
+            if journey == _DROPPED:
+                self.stats.late_dropped += len(spans)
+                continue
+            self.stats.late_kept += len(spans)
+            traces.append(Trace(trace_id, spans, journey=journey, sampling_reason="late"))
+        return traces
+
+
+_DROPPED = "\x00dropped"
+"""Marker in the decision cache; cannot collide with a journey name (see config)."""

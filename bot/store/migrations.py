@@ -1,0 +1,49 @@
+"""Create the schema on an empty database, upgrade an older one, refuse a newer one.
+
+A newer schema means a newer journeywatch wrote this database; running an older one
+against it could misread or damage data, so startup stops with a clear error instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, insert, inspect, select, update
+
+from bot.store.schema import SCHEMA_VERSION, metadata, schema_meta
+from correlators.errors import SchemaVersionError
+
+Step = Callable[[Connection], None]
+
+STEPS: dict[int, Step] = {}
+"""Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
+
+
+def stored_version(connection: Connection) -> int | None:
+    if not inspect(connection).has_table(schema_meta.name):
+        return None
+    return connection.execute(select(schema_meta.c.version)).scalar()
+
+
+def migrate(
+    engine: Engine, *, target: int = SCHEMA_VERSION, steps: dict[int, Step] | None = None
+) -> int:
+    """Bring the database to ``target``; returns the version it was at (0 when new)."""
+    steps = STEPS if steps is None else steps
+    with engine.begin() as connection:
+        found = stored_version(connection)
+        if found is None:
+            metadata.create_all(connection)
+            connection.execute(insert(schema_meta).values(id=1, version=target))
+            return 0
+        if found > target:
+            raise SchemaVersionError(
+                f"the database schema is version {found}, newer than this journeywatch "
+                f"knows ({target}); upgrade journeywatch or use another database"
+            )
+        for version in range(found, target):
+            if version not in steps:
+                raise SchemaVersionError(f"no migration from schema version {version}")
+            steps[version](connection)
+        connection.execute(update(schema_meta).values(version=target))
+        return found

@@ -1,0 +1,112 @@
+"""The telemetry tables and their schema version.
+
+Telemetry tables use SQLAlchemy Core rather than the ORM: they are written in bulk at
+ingest rate and read as rows, and the ORM's identity map would only cost time here.
+Everything else a span carries (attributes, resource, events, links) lives in one JSON
+text column, since queries filter on the promoted columns only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+"""Bumped with a migration step in ``bot.store.migrations`` whenever a table changes."""
+
+metadata = MetaData()
+
+schema_meta = Table(
+    "schema_meta",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("journey", String(64)),
+    Column("root_service", String(255)),
+    Column("root_name", Text),
+    Column("start_ns", BigInteger, nullable=False),
+    Column("end_ns", BigInteger, nullable=False),
+    Column("duration_ns", BigInteger, nullable=False),
+    Column("span_count", Integer, nullable=False),
+    Column("error", Boolean, nullable=False),
+    Column("session_id", String(255)),
+    Column("user_id", String(255)),
+    Column("sampling_weight", Float, nullable=False),
+    Column("sampling_reason", String(255)),
+    Column("orphan_count", Integer, nullable=False),
+    Index("ix_traces_journey_start", "journey", "start_ns"),
+    Index("ix_traces_start", "start_ns"),
+    Index("ix_traces_session", "session_id"),
+    Index("ix_traces_user", "user_id"),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("parent_span_id", String(16)),
+    Column("service", String(255), nullable=False),
+    Column("instance", String(255)),
+    Column("name", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("start_ns", BigInteger, nullable=False),
+    Column("end_ns", BigInteger, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("orphan", Boolean, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_spans_service_start", "service", "start_ns"),
+)
+
+logs = Table(
+    "logs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time_ns", BigInteger, nullable=False),
+    Column("service", String(255), nullable=False),
+    Column("instance", String(255)),
+    Column("severity_number", Integer, nullable=False),
+    Column("severity_text", String(32), nullable=False),
+    Column("trace_id", String(32)),
+    Column("span_id", String(16)),
+    Column("body", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_logs_trace", "trace_id"),
+    Index("ix_logs_service_time", "service", "time_ns"),
+    Index("ix_logs_time", "time_ns"),
+)
+
+span_metrics = Table(
+    "span_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("bucket_start_s", BigInteger, nullable=False),
+    Column("journey", String(64), nullable=False),
+    Column("service", String(255), nullable=False),
+    Column("operation", Text, nullable=False),
+    Column("root", Boolean, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("slow", Integer, nullable=False),
+    Column("duration_sum_ms", Float, nullable=False),
+    Column("histogram", Text, nullable=False),
+    Column("exemplars", Text, nullable=False),
+    Index("ix_span_metrics_journey_bucket", "journey", "bucket_start_s"),
+    Index("ix_span_metrics_bucket", "bucket_start_s"),
+)
