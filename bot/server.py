@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -56,7 +57,22 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
 
 def create_app(bot: Bot) -> Starlette:
     async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "pending_writes": bot.writer.pending})
+        sampler = bot.collector.sampler
+        return JSONResponse(
+            {
+                "status": "ok",
+                "pending_writes": bot.writer.pending,
+                "collector": {
+                    **dataclasses.asdict(bot.collector.stats),
+                    "buffered_spans": sampler.buffered_spans,
+                    "buffered_traces": sampler.buffered_traces,
+                    "kept": dict(sampler.stats.kept),
+                    "dropped": sampler.stats.dropped,
+                    "early_decisions": sampler.stats.early_decisions,
+                },
+                "writer": dataclasses.asdict(bot.writer.stats),
+            }
+        )
 
     routes = [
         *ingest_routes(bot.collector, bot.settings.collector.max_body_bytes),

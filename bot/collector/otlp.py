@@ -72,6 +72,7 @@ def decode_traces(body: bytes, encoding: Encoding) -> Decoded[Span]:
     request = _parse(body, encoding, ExportTraceServiceRequest)
     out: Decoded[Span] = Decoded([])
     append = out.items.append
+    trace_ids: dict[bytes, str] = {}  # one string per trace, not one per span
     for resource_spans in request.resource_spans:
         facts = resource_facts(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
@@ -79,8 +80,12 @@ def decode_traces(body: bytes, encoding: Encoding) -> Decoded[Span]:
                 reason = _invalid_span(pb)
                 if reason:
                     out.reject(reason)
-                else:
-                    append(_span(pb, facts))
+                    continue
+                raw = pb.trace_id
+                trace_id = trace_ids.get(raw)
+                if trace_id is None:
+                    trace_id = trace_ids[raw] = raw.hex()
+                append(_span(pb, trace_id, facts))
     return out
 
 
@@ -96,11 +101,11 @@ def _invalid_span(pb: Any) -> str | None:
     return None
 
 
-def _span(pb: Any, facts: ResourceFacts) -> Span:
+def _span(pb: Any, trace_id: str, facts: ResourceFacts) -> Span:
     start = pb.start_time_unix_nano
     status = pb.status
     return Span(
-        trace_id=pb.trace_id.hex(),
+        trace_id=trace_id,
         span_id=pb.span_id.hex(),
         parent_span_id=pb.parent_span_id.hex() if pb.parent_span_id else None,
         service=facts.service,

@@ -71,7 +71,7 @@ class Redactor:
         self._key = key
         self._drop = [p.lower() for p in rules.drop_keys]
         self._hash = [p.lower() for p in rules.hash_keys]
-        self._actions: dict[str, _Action] = {}
+        self._actions: dict[str, tuple[str, _Action]] = {}
         self._values: dict[str, str] = {}
         self._resources: dict[int, tuple[Attributes, Attributes]] = {}
         self._scrubbers = self._compile(rules)
@@ -118,13 +118,14 @@ class Redactor:
         """A redacted copy; the input dict is left as it was."""
         out: Attributes = {}
         for key, value in attributes.items():
-            action = self._actions.get(key)
-            if action is None:
-                action = self._action_for(key)
+            known = self._actions.get(key)
+            if known is None:
+                known = self._action_for(key)
+            canonical, action = known
             if action is _Action.KEEP:
-                out[key] = self._value(value)
+                out[canonical] = self._value(value)
             elif action is _Action.HASH and value is not None:
-                out[key] = self.hash_value(str(value))
+                out[canonical] = self.hash_value(str(value))
         return out
 
     # --- internals ---------------------------------------------------------------------
@@ -148,7 +149,9 @@ class Redactor:
         self._resources[id(redacted)] = (redacted, redacted)
         return redacted
 
-    def _action_for(self, key: str) -> _Action:
+    def _action_for(self, key: str) -> tuple[str, _Action]:
+        """The decision for a key, cached with the first string seen for it: reusing that
+        one object for every span saves the memory of a copy per span and attribute."""
         lowered = key.lower()
         if any(fnmatch.fnmatchcase(lowered, p) for p in self._drop):
             action = _Action.DROP
@@ -156,8 +159,8 @@ class Redactor:
             action = _Action.HASH
         else:
             action = _Action.KEEP
-        self._actions[key] = action
-        return action
+        self._actions[key] = (key, action)
+        return key, action
 
     @staticmethod
     def _compile(rules: RedactionRules) -> list[Callable[[str], str]]:
