@@ -166,6 +166,11 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
+def children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
 def send_for(
     url: str, templates: list[tuple[bytes, list[bytes]]], seconds: float, senders: int
 ) -> dict:
@@ -294,6 +299,7 @@ def main() -> None:
             window.join()
             wait_drained(url, database, sent["spans"])
             rss = peak_rss_mb(process.pid)
+            writer_rss = sum(peak_rss_mb(child) for child in children(process.pid))
             health = httpx.get(f"{url}/healthz", timeout=10).json()
         finally:
             process.terminate()
@@ -318,7 +324,7 @@ def main() -> None:
     )
     print(f"collector: {health['collector']}")
     print(f"request latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99:.1f} ms")
-    print(f"server peak RSS: {rss:.0f} MB")
+    print(f"peak RSS: collector process {rss:.0f} MB, writer process {writer_rss:.0f} MB")
     print(f"bound, protobuf decode alone: {decode_rate:,.0f} spans/s")
     print(f"bound, SQLite insert alone:   {insert_rate:,.0f} spans/s")
 

@@ -23,7 +23,7 @@ class CollectorSettings(BaseModel):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     quiet_period_s: float = Field(default=10.0, ge=0)
     """A trace is decided this long after its last span arrived."""
-    span_budget: int = Field(default=150_000, gt=0)
+    span_budget: int = Field(default=100_000, gt=0)
     """Spans held in memory awaiting a sampling decision; past it, decide early."""
     max_pending_writes: int = Field(default=50_000, gt=0)
     """Spans and logs queued for the store; past it, ingest answers 503 + Retry-After."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.bot_server"]
+pytest_plugins: list[str] = ["tests.fixtures.bot_server", "tests.fixtures.postgres"]
 
 
 @pytest.fixture(autouse=True)

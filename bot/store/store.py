@@ -9,13 +9,12 @@ them exact even when an exporter re-sends a batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import (
-    Connection,
     Engine,
     create_engine,
     delete,
@@ -86,6 +85,7 @@ class Store:
             postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         )
         self._insert_spans_sql = _insert_ignore_sql(self.engine, spans.name, SPAN_COLUMNS)
+        self._trace_upsert = self._upsert_traces()
 
     def migrate(self) -> None:
         self._guard("migrate", lambda: migrations.migrate(self.engine))
@@ -101,16 +101,23 @@ class Store:
         log_batch: Sequence[LogRecord] = (),
         metric_rows: Sequence[SpanMetricRow] = (),
     ) -> None:
-        """Everything in one transaction: the writer thread coalesces into this."""
+        self.write_rows(to_rows(trace_batch, log_batch, metric_rows))
+
+    def write_rows(self, rows: Rows) -> None:
+        """Everything in one transaction: the writer process coalesces into this."""
 
         def write() -> None:
             with self.engine.begin() as connection:
-                if trace_batch:
-                    self._write_traces(connection, trace_batch)
-                if log_batch:
-                    connection.execute(logs.insert(), [_log_row(r) for r in log_batch])
-                if metric_rows:
-                    connection.execute(span_metrics.insert(), [_metric_row(r) for r in metric_rows])
+                if rows.spans:
+                    # The driver's executemany with plain tuples: SQLAlchemy's per-row
+                    # parameter processing cost more than SQLite's own insert here.
+                    connection.exec_driver_sql(self._insert_spans_sql, rows.spans)
+                if rows.traces:
+                    connection.execute(self._trace_upsert, rows.traces)
+                if rows.logs:
+                    connection.execute(logs.insert(), rows.logs)
+                if rows.metrics:
+                    connection.execute(span_metrics.insert(), rows.metrics)
 
         self._guard("write", write)
 
@@ -123,11 +130,9 @@ class Store:
     def write_span_metrics(self, rows: Sequence[SpanMetricRow]) -> None:
         self.write_batch(metric_rows=rows)
 
-    def _write_traces(self, connection: Connection, trace_batch: Sequence[Trace]) -> None:
-        span_rows = [_span_values(s) for t in trace_batch for s in t.spans]
-        # The driver's executemany with plain tuples: SQLAlchemy's per-row parameter
-        # processing cost more than SQLite's own insert here (measured in bench/ingest.py).
-        connection.exec_driver_sql(self._insert_spans_sql, span_rows)
+    def _upsert_traces(self) -> Any:
+        """Insert trace rows; a trace seen before (late spans) is merged, its span count
+        recomputed from the spans table so re-sent spans are not counted twice."""
         statement = self._insert(traces)
         excluded = statement.excluded
         counted = (
@@ -138,7 +143,7 @@ class Store:
         )
         earliest = func.least if self.engine.dialect.name == "postgresql" else func.min
         latest = func.greatest if self.engine.dialect.name == "postgresql" else func.max
-        upsert = statement.on_conflict_do_update(
+        return statement.on_conflict_do_update(
             index_elements=[traces.c.trace_id],
             set_={
                 "start_ns": earliest(traces.c.start_ns, excluded.start_ns),
@@ -153,7 +158,6 @@ class Store:
                 "user_id": func.coalesce(traces.c.user_id, excluded.user_id),
             },
         )
-        connection.execute(upsert, [_trace_row(t) for t in trace_batch])
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -314,6 +318,41 @@ def _engine(url: str, echo: bool) -> Engine:
 
 
 # --- row mapping -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Rows:
+    """A batch as database rows: built where the data is, written where the database is
+    (the writer process), and cheap to pickle between the two."""
+
+    spans: list[tuple[Any, ...]] = field(default_factory=list)
+    traces: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """Spans and logs: what the writer's back-pressure is counted in."""
+        return len(self.spans) + len(self.logs)
+
+    def extend(self, other: Rows) -> None:
+        self.spans.extend(other.spans)
+        self.traces.extend(other.traces)
+        self.logs.extend(other.logs)
+        self.metrics.extend(other.metrics)
+
+
+def to_rows(
+    trace_batch: Sequence[Trace] = (),
+    log_batch: Sequence[LogRecord] = (),
+    metric_rows: Sequence[SpanMetricRow] = (),
+) -> Rows:
+    return Rows(
+        spans=[_span_values(s) for t in trace_batch for s in t.spans],
+        traces=[_trace_row(t) for t in trace_batch],
+        logs=[_log_row(r) for r in log_batch],
+        metrics=[_metric_row(r) for r in metric_rows],
+    )
 
 
 SPAN_COLUMNS = (

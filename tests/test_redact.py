@@ -1,0 +1,135 @@
+"""Redaction: what never reaches storage, and what must survive it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.collector.redact import Redactor, luhn_valid
+from bot.config import CustomPattern, RedactionRules
+from correlators.model import LogRecord, Span, SpanEvent
+
+RULES = RedactionRules()
+
+
+def redactor(rules: RedactionRules = RULES, key: bytes = b"k1") -> Redactor:
+    return Redactor(rules, key)
+
+
+def span(
+    attributes: dict[str, object], resource: dict[str, object] | None = None, name: str = "GET /"
+) -> Span:
+    return Span(
+        "1" * 32,
+        "2" * 16,
+        None,
+        "shop",
+        name,
+        0,
+        1,
+        attributes=attributes,
+        resource=resource or {"service.name": "shop"},
+    )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("card 4111 1111 1111 1111 ok", "card [card] ok"),
+        ("card 4111-1111-1111-1111", "card [card]"),
+        ("4111111111111111", "[card]"),
+        ("order 4111111111111112", "order 4111111111111112"),  # fails Luhn: an order number
+        ("mail jane.doe+x@example.co.uk now", "mail [email] now"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc", "Authorization: Bearer [token]"),
+        ("key sk_live_4eC39HqLyjWDarjtT1zdp7dc", "key [api_key]"),
+        ("aws AKIAIOSFODNN7EXAMPLE", "aws [api_key]"),
+        ("slack xoxb-123456789012-abcdefghij", "slack [api_key]"),
+        ("gh ghp_abcdefghijklmnopqrstuvwxyz0123456789", "gh [api_key]"),
+        ("url /v1?api_key=abcd1234efgh5678", "url /v1?[api_key]"),
+        ("x-api-key: 0123456789abcdef", "[api_key]"),
+        ("GET /items/42 took 12ms", "GET /items/42 took 12ms"),
+    ],
+)
+def test_patterns_scrub_values(text: str, expected: str) -> None:
+    assert redactor().redact_text(text) == expected
+
+
+def test_luhn() -> None:
+    assert luhn_valid("4111111111111111")
+    assert luhn_valid("79927398713")
+    assert not luhn_valid("4111111111111112")
+
+
+def test_span_attributes_names_events_and_lists() -> None:
+    s = span(
+        {
+            "user.contact": ["a@b.io", "plain"],
+            "http.request.header.authorization": "Bearer x",
+            "db.password": "hunter2",
+            "enduser.id": "user-42",
+            "count": 3,
+        },
+        name="lookup jane@corp.com",
+    )
+    s.events.append(
+        SpanEvent("exception", 1, {"exception.message": "card 4111111111111111 declined"})
+    )
+    r = redactor()
+    r.redact_span(s)
+    assert s.name == "lookup [email]"
+    assert s.attributes["user.contact"] == ["[email]", "plain"]
+    assert "http.request.header.authorization" not in s.attributes
+    assert "db.password" not in s.attributes
+    assert s.attributes["enduser.id"] == r.hash_value("user-42")
+    assert str(s.attributes["enduser.id"]).startswith("h:")
+    assert s.attributes["count"] == 3
+    assert s.events[0].attributes["exception.message"] == "card [card] declined"
+
+
+def test_hashes_correlate_per_key_and_differ_across_keys() -> None:
+    one, same, other = redactor(key=b"a"), redactor(key=b"a"), redactor(key=b"b")
+    assert one.hash_value("user-1") == same.hash_value("user-1")
+    assert one.hash_value("user-1") != one.hash_value("user-2")
+    assert one.hash_value("user-1") != other.hash_value("user-1")
+
+
+def test_key_globs_are_case_insensitive() -> None:
+    rules = RedactionRules(drop_keys=["http.request.header.*"], hash_keys=["User.*"])
+    s = span({"HTTP.Request.Header.Cookie": "a=b", "user.Email": "x@y.z", "http.route": "/"})
+    redactor(rules).redact_span(s)
+    assert list(s.attributes) == ["user.Email", "http.route"]
+    assert str(s.attributes["user.Email"]).startswith("h:")
+
+
+def test_a_shared_resource_is_redacted_once_and_not_mutated() -> None:
+    resource = {"service.name": "shop", "host.owner": "ops@example.com"}
+    spans = [span({}, resource) for _ in range(3)]
+    r = redactor()
+    for s in spans:
+        r.redact_span(s)
+    assert resource["host.owner"] == "ops@example.com"  # the decoder's dict is untouched
+    assert spans[0].resource == {"service.name": "shop", "host.owner": "[email]"}
+    assert spans[0].resource is spans[1].resource is spans[2].resource
+
+
+def test_logs_body_attributes_and_resource() -> None:
+    record = LogRecord(
+        1,
+        "pay",
+        "charging 4111 1111 1111 1111 for a@b.com",
+        attributes={"card.pan": "5555555555554444"},
+        resource={"owner": "x@y.io"},
+    )
+    redactor().redact_log(record)
+    assert record.body == "charging [card] for [email]"
+    assert record.attributes == {"card.pan": "[card]"}
+    assert record.resource == {"owner": "[email]"}
+
+
+def test_custom_patterns_and_disabled_rules() -> None:
+    rules = RedactionRules(
+        custom_patterns=[CustomPattern(name="ssn", regex=r"\b\d{3}-\d{2}-\d{4}\b")]
+    )
+    assert redactor(rules).redact_text("ssn 123-45-6789") == "ssn [ssn]"
+    off = span({"password": "x", "mail": "a@b.io"})
+    redactor(RedactionRules(enabled=False)).redact_span(off)
+    assert off.attributes == {"password": "x", "mail": "a@b.io"}

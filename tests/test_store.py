@@ -1,0 +1,310 @@
+"""The store, on SQLite and on a real PostgreSQL server, through the same code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from bot.collector.spanmetrics import LATENCY_BOUNDS_MS, SpanMetricRow
+from bot.store import Store, TraceQuery
+from bot.store.migrations import migrate
+from correlators.errors import SchemaVersionError
+from correlators.model import (
+    LogRecord,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    StatusCode,
+    Trace,
+)
+
+MS = 1_000_000
+T0 = 1_700_000_000_000_000_000
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/store.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+def span(
+    trace: str,
+    sid: str,
+    parent: str | None = None,
+    *,
+    service: str = "cart",
+    start: int = 0,
+    dur: int = 10,
+    error: bool = False,
+    **attrs: object,
+) -> Span:
+    return Span(
+        trace_id=trace,
+        span_id=sid.rjust(16, "0"),
+        parent_span_id=parent.rjust(16, "0") if parent else None,
+        service=service,
+        name=f"op {sid}",
+        start_ns=T0 + start * MS,
+        end_ns=T0 + (start + dur) * MS,
+        kind=SpanKind.SERVER,
+        status=StatusCode.ERROR if error else StatusCode.UNSET,
+        attributes=dict(attrs),  # type: ignore[arg-type]
+    )
+
+
+def tid(n: int) -> str:
+    return f"{n:032x}"
+
+
+def test_a_trace_round_trips_with_every_field(store: Store) -> None:
+    full = Span(
+        trace_id=tid(1),
+        span_id="a" * 16,
+        parent_span_id=None,
+        service="frontend",
+        name="POST /checkout",
+        start_ns=T0,
+        end_ns=T0 + 250 * MS,
+        kind=SpanKind.SERVER,
+        status=StatusCode.ERROR,
+        status_message="payment declined",
+        instance="fe-1",
+        service_version="1.4.2",
+        region="eu-west-1",
+        zone="eu-west-1a",
+        language="python",
+        attributes={"s": "x", "i": 42, "f": 1.5, "b": True, "list": ["a", "b"], "none": None},
+        resource={"service.name": "frontend", "host.name": "h1"},
+        events=[SpanEvent("exception", T0 + MS, {"exception.type": "ValueError"})],
+        links=[SpanLink(tid(9), "b" * 16, {"link.kind": "retry"})],
+        orphan=True,
+    )
+    trace = Trace(
+        tid(1),
+        [full],
+        journey="checkout",
+        session_id="s1",
+        user_id="h:u1",
+        sampling_weight=5.0,
+        sampling_reason="sampled",
+    )
+    store.write_traces([trace])
+    back = store.get_trace(tid(1))
+    assert back == trace
+    assert store.get_trace(tid(2)) is None
+
+
+def test_late_spans_merge_and_duplicates_are_ignored(store: Store) -> None:
+    first = Trace(
+        tid(3),
+        [span(tid(3), "1", dur=100), span(tid(3), "2", "1", start=10)],
+        journey="checkout",
+        sampling_reason="sampled",
+        sampling_weight=10,
+    )
+    store.write_traces([first])
+    late = Trace(
+        tid(3),
+        [
+            span(tid(3), "3", "1", start=90, dur=60, error=True),
+            span(tid(3), "2", "1", start=10),
+        ],  # a re-sent span
+        sampling_reason="late",
+    )
+    store.write_traces([late])
+    [summary] = store.find_traces(TraceQuery())
+    assert summary.span_count == 3
+    assert summary.duration_ns == 150 * MS
+    assert summary.error is True
+    assert summary.journey == "checkout"
+    assert summary.sampling_weight == 10
+    assert len(store.get_trace(tid(3)).spans) == 3  # type: ignore[union-attr]
+
+
+def test_find_traces_filters(store: Store) -> None:
+    store.write_traces(
+        [
+            Trace(
+                tid(10),
+                [
+                    span(tid(10), "1", service="frontend", start=0, dur=50),
+                    span(tid(10), "2", "1", service="payments", start=5),
+                ],
+                journey="checkout",
+            ),
+            Trace(
+                tid(11),
+                [span(tid(11), "1", service="frontend", start=1000, dur=900, error=True)],
+                journey="checkout",
+            ),
+            Trace(
+                tid(12),
+                [span(tid(12), "1", service="frontend", start=2000, dur=20)],
+                journey="login",
+            ),
+        ]
+    )
+
+    def ids(**query: object) -> list[str]:
+        return [s.trace_id for s in store.find_traces(TraceQuery(**query))]  # type: ignore[arg-type]
+
+    assert ids() == [tid(12), tid(11), tid(10)]  # newest first
+    assert ids(journey="checkout") == [tid(11), tid(10)]
+    assert ids(service="payments") == [tid(10)]
+    assert ids(error=True) == [tid(11)]
+    assert ids(error=False) == [tid(12), tid(10)]
+    assert ids(min_duration_ns=100 * MS) == [tid(11)]
+    assert ids(start_ns=T0 + 500 * MS, end_ns=T0 + 1500 * MS) == [tid(11)]
+    assert ids(limit=1) == [tid(12)]
+
+
+def test_session_by_session_and_by_user_in_order(store: Store) -> None:
+    store.write_traces(
+        [
+            Trace(
+                tid(21),
+                [span(tid(21), "1", start=300)],
+                journey="checkout",
+                session_id="s",
+                user_id="u",
+            ),
+            Trace(
+                tid(20),
+                [span(tid(20), "1", start=100)],
+                journey="login",
+                session_id="s",
+                user_id="u",
+            ),
+            Trace(
+                tid(22),
+                [span(tid(22), "1", start=200)],
+                journey="search",
+                session_id="other",
+                user_id="u",
+            ),
+        ]
+    )
+    assert [s.journey for s in store.session("s")] == ["login", "checkout"]
+    assert [s.trace_id for s in store.session("u")] == [tid(20), tid(22), tid(21)]
+    assert store.session("nobody") == []
+
+
+def test_logs_by_trace_and_by_service_window(store: Store) -> None:
+    logs = [
+        LogRecord(
+            T0 + 2 * MS,
+            "cart",
+            "second",
+            "INFO",
+            9,
+            tid(30),
+            "1" * 16,
+            "c-1",
+            0,
+            {"k": 1},
+            {"r": "x"},
+        ),
+        LogRecord(T0 + 1 * MS, "cart", "first", "ERROR", 17, tid(30)),
+        LogRecord(T0 + 3 * MS, "search", "unrelated"),
+    ]
+    store.write_logs(logs)
+    assert [r.body for r in store.logs_for_trace(tid(30))] == ["first", "second"]
+    assert store.logs_for_trace(tid(30))[1] == logs[0]
+    window = store.logs(service="cart", start_ns=T0, end_ns=T0 + 10 * MS, limit=10)
+    assert [r.body for r in window] == ["first", "second"]
+    assert [
+        r.body for r in store.logs(service=None, start_ns=T0 + 3 * MS, end_ns=T0 + 4 * MS, limit=10)
+    ] == ["unrelated"]
+
+
+def test_span_metric_rows_of_one_key_are_summed_on_read(store: Store) -> None:
+    def row(requests: int, errors: int, bucket: int, exemplars: list[str]) -> SpanMetricRow:
+        histogram = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+        histogram[2] = requests
+        return SpanMetricRow(
+            bucket,
+            "checkout",
+            "frontend",
+            "POST /checkout",
+            True,
+            requests,
+            errors,
+            1,
+            10.0 * requests,
+            histogram,
+            exemplars,
+        )
+
+    store.write_span_metrics([row(10, 1, 100, ["t1"]), row(5, 2, 110, ["t2"])])
+    store.write_span_metrics([row(3, 0, 100, ["t1", "t3"])])  # a late row for bucket 100
+    rows = sorted(
+        store.span_metrics(journey="checkout", start_s=100, end_s=120),
+        key=lambda r: r.bucket_start_s,
+    )
+    assert [(r.bucket_start_s, r.requests, r.errors, r.slow) for r in rows] == [
+        (100, 13, 1, 2),
+        (110, 5, 2, 1),
+    ]
+    assert rows[0].histogram[2] == 13
+    assert rows[0].exemplars == ["t1", "t3"]
+    assert rows[0].duration_sum_ms == 130.0
+    assert store.span_metrics(journey="login", start_s=0, end_s=1000) == []
+    assert len(store.span_metrics(journey=None, start_s=110, end_s=111)) == 1
+
+
+def test_purge_by_age_per_table(store: Store) -> None:
+    store.write_traces(
+        [
+            Trace(tid(40), [span(tid(40), "1", start=0)]),
+            Trace(tid(41), [span(tid(41), "1", start=10_000)]),
+        ]
+    )
+    store.write_logs([LogRecord(T0, "a", "old"), LogRecord(T0 + 10_000 * MS, "a", "new")])
+    store.write_span_metrics(
+        [SpanMetricRow(100, "j", "s", "o", True), SpanMetricRow(200, "j", "s", "o", True)]
+    )
+    deleted = store.purge(
+        traces_before_ns=T0 + 5_000 * MS, logs_before_ns=T0 + 5_000 * MS, metrics_before_s=150
+    )
+    assert deleted == {"traces": 1, "spans": 1, "logs": 1, "span_metrics": 1}
+    assert [s.trace_id for s in store.find_traces(TraceQuery())] == [tid(41)]
+    assert store.get_trace(tid(40)) is None
+
+
+def test_migrate_is_idempotent_and_refuses_a_newer_schema(store: Store) -> None:
+    store.migrate()  # already at the current version: nothing happens
+    assert migrate(store.engine) == 1
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE schema_meta SET version = 99"))
+    with pytest.raises(SchemaVersionError, match="newer than this journeywatch knows"):
+        store.migrate()
+
+
+def test_an_older_schema_is_upgraded_step_by_step(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/old.db")
+    assert migrate(engine, target=1) == 0
+    applied: list[int] = []
+
+    def step(connection: object) -> None:
+        applied.append(1)
+        connection.execute(text("ALTER TABLE traces ADD COLUMN note TEXT"))  # type: ignore[attr-defined]
+
+    assert migrate(engine, target=2, steps={1: step}) == 1
+    assert applied == [1]
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version FROM schema_meta")).scalar() == 2
+        connection.execute(text("SELECT note FROM traces"))
+    with pytest.raises(SchemaVersionError, match="no migration from schema version 2"):
+        migrate(engine, target=3, steps={})
+    engine.dispose()
