@@ -88,6 +88,7 @@ def _run_server(asgi_app: object, host: str, port: int, log_level: str) -> None:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # before announcing: a client that connects now waits, not fails
     bound = sock.getsockname()[1]
     typer.echo(
         f"journeywatch listening on http://{host}:{bound} "

@@ -29,7 +29,7 @@ class CollectorSettings(BaseModel):
     """Spans and logs queued for the store; past it, ingest answers 503 + Retry-After."""
     metrics_bucket_s: int = Field(default=10, gt=0)
     exemplars_per_bucket: int = Field(default=4, ge=0)
-    decision_cache_size: int = Field(default=100_000, gt=0)
+    decision_cache_size: int = Field(default=30_000, gt=0)
     """Decided trace ids remembered, so late spans follow their trace's decision."""
 
 

@@ -32,6 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from bot.collector.lite import LiteTraceRequest, span_attributes
 from bot.collector.resource import ResourceFacts, any_value, attributes, resource_facts
 from correlators.errors import MalformedPayload
 from correlators.model import LogRecord, Span, SpanEvent, SpanKind, SpanLink, StatusCode
@@ -69,7 +70,12 @@ class Decoded(Generic[T]):
 
 
 def decode_traces(body: bytes, encoding: Encoding) -> Decoded[Span]:
-    request = _parse(body, encoding, ExportTraceServiceRequest)
+    if encoding == "protobuf":
+        request = _parse(body, encoding, LiteTraceRequest)
+    else:
+        # JSON goes through the real message type, then the same converter
+        full = _parse(body, encoding, ExportTraceServiceRequest)
+        request = LiteTraceRequest.FromString(full.SerializeToString())
     out: Decoded[Span] = Decoded([])
     append = out.items.append
     trace_ids: dict[bytes, str] = {}  # one string per trace, not one per span
@@ -120,7 +126,7 @@ def _span(pb: Any, trace_id: str, facts: ResourceFacts) -> Span:
         region=facts.region,
         zone=facts.zone,
         language=facts.language,
-        attributes=attributes(pb.attributes) if pb.attributes else {},
+        attributes=span_attributes(pb.attributes) if pb.attributes else {},
         resource=facts.attributes,
         events=[SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes)) for e in pb.events]
         if pb.events

@@ -27,7 +27,7 @@ from enum import Enum
 from bot.config import RedactionRules
 from correlators.model import Attributes, AttrValue, LogRecord, Span
 
-_CACHE_LIMIT = 100_000
+_CACHE_LIMIT = 50_000
 _RESOURCE_MEMO_LIMIT = 1_024
 
 _BUILTIN: dict[str, tuple[str, str]] = {

@@ -307,10 +307,10 @@ def _engine(url: str, echo: bool) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # Random trace ids make every insert touch a random index page: a 64 MiB page
+        # Random trace ids make every insert touch a random index page: a 32 MiB page
         # cache keeps the hot index pages, and rarer, larger checkpoints rewrite each page
         # once instead of once per commit (measured in bench/ingest.py).
-        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA cache_size=-32768")
         cursor.execute("PRAGMA wal_autocheckpoint=8192")
         cursor.close()
 

@@ -31,6 +31,7 @@ from correlators.model import LogRecord, Trace
 log = logging.getLogger("journeywatch.store")
 
 MAX_ROWS_PER_TRANSACTION = 5_000
+CHUNK_ROWS = 1_000
 
 
 @dataclass(slots=True)
@@ -78,8 +79,22 @@ class BatchWriter:
             thread.start()
 
     def submit_traces(self, trace_batch: Sequence[Trace]) -> None:
-        if trace_batch:
-            self._submit(to_rows(trace_batch=trace_batch), refusable=True)
+        """Refused whole or accepted whole; sent in chunks, so that neither process ever
+        holds one huge pickle (a tick can decide a second's worth of traces at once)."""
+        size = sum(len(t.spans) for t in trace_batch)
+        if not size:
+            return
+        self._reserve(size)
+        chunk: list[Trace] = []
+        chunk_spans = 0
+        for trace in trace_batch:
+            chunk.append(trace)
+            chunk_spans += len(trace.spans)
+            if chunk_spans >= CHUNK_ROWS:
+                self._send_rows(to_rows(trace_batch=chunk))
+                chunk, chunk_spans = [], 0
+        if chunk:
+            self._send_rows(to_rows(trace_batch=chunk))
 
     def submit_logs(self, log_batch: Sequence[LogRecord]) -> None:
         if log_batch:
@@ -112,10 +127,23 @@ class BatchWriter:
     # --- this side ---------------------------------------------------------------------
 
     def _submit(self, rows: Rows, *, refusable: bool) -> None:
+        if refusable:
+            self._reserve(rows.size)
+        else:
+            with self._lock:
+                self._pending += rows.size
+        self._send_rows(rows)
+
+    def _reserve(self, size: int) -> None:
+        """Count ``size`` rows as pending, or refuse them all when over the limit (one
+        batch larger than the limit is let through when nothing else is pending)."""
         with self._lock:
-            if refusable and self._pending and self._pending + rows.size > self.max_pending:
+            if self._pending and self._pending + size > self.max_pending:
                 raise Saturated(f"store writer has {self._pending} rows pending", retry_after=2)
-            self._pending += rows.size
+            self._pending += size
+
+    def _send_rows(self, rows: Rows) -> None:
+        with self._lock:
             self._submitted += 1
             sequence = self._submitted
         self._outbox.put((sequence, rows))
