@@ -48,7 +48,9 @@ from correlators.model import Trace  # noqa: E402
 SPANS_PER_BATCH = 512
 TRACES_PER_BATCH = 16
 SERVICES = ("frontend", "cart", "payments", "inventory")
-BATCH_TEMPLATES = 8
+BATCH_TEMPLATES = 128
+"""Enough distinct batches that their unique attribute values (order.id, 65k of them)
+overflow the decoder's cache of attribute pairs, as real ids would."""
 
 
 def kv(key: str, value: object) -> KeyValue:
@@ -60,8 +62,9 @@ def kv(key: str, value: object) -> KeyValue:
 
 
 def batch_template(seed: int) -> tuple[bytes, list[bytes]]:
-    """One 512-span request (16 traces x 32 spans over 4 services, 10 attributes a span)
-    and its trace ids, which the sender swaps for fresh ones on every send."""
+    """One 512-span request (16 traces x 32 spans over 4 services, 10 attributes a span,
+    one of them unique to the span) and its trace ids, which the sender swaps for fresh
+    ones on every send."""
     trace_ids = [os.urandom(16) for _ in range(TRACES_PER_BATCH)]
     per_service: dict[str, list[Span]] = defaultdict(list)
     start = time.time_ns()
@@ -88,7 +91,7 @@ def batch_template(seed: int) -> tuple[bytes, list[bytes]]:
                     kv("feature_flag.new_cart", bool(t % 2)),
                     kv("db.system", "postgresql"),
                     kv("payment.amount", 20 + t),
-                    kv("app.note", "routine request handled"),
+                    kv("order.id", f"o-{seed}-{t}-{i}"),  # unique to the span
                 ],
             )
             per_service[service].append(span)
@@ -252,7 +255,7 @@ def decode_bound(templates: list[tuple[bytes, list[bytes]]]) -> float:
     bodies = [body for body, _ in templates]
     began = time.perf_counter()
     spans = 0
-    for _ in range(10):
+    for _ in range(2):
         for body in bodies:
             spans += len(decode_traces(body, "protobuf").items)
     return spans / (time.perf_counter() - began)
@@ -262,7 +265,7 @@ def insert_bound(templates: list[tuple[bytes, list[bytes]]], folder: Path) -> fl
     store = Store(f"sqlite:///{folder / 'insert-bound.db'}")
     store.migrate()
     batches = []
-    for _ in range(10):
+    for _ in range(2):
         for body, ids in templates:
             spans = decode_traces(fresh(body, ids), "protobuf").items
             by_trace: dict[str, list] = defaultdict(list)

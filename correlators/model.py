@@ -97,8 +97,10 @@ class Span:
     language: str | None = None
     attributes: Attributes = field(default_factory=dict)
     resource: Attributes = field(default_factory=dict)
-    events: list[SpanEvent] = field(default_factory=list)
-    links: list[SpanLink] = field(default_factory=list)
+    events: Sequence[SpanEvent] = ()
+    links: Sequence[SpanLink] = ()
+    """Events and links are read, never appended to; most spans have none, and an empty
+    tuple shared by all of them saves two lists per buffered span."""
     orphan: bool = False
 
     @property

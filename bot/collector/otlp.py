@@ -130,13 +130,13 @@ def _span(pb: Any, trace_id: str, facts: ResourceFacts) -> Span:
         resource=facts.attributes,
         events=[SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes)) for e in pb.events]
         if pb.events
-        else [],
+        else (),
         links=[
             SpanLink(ln.trace_id.hex(), ln.span_id.hex(), attributes(ln.attributes))
             for ln in pb.links
         ]
         if pb.links
-        else [],
+        else (),
     )
 
 
