@@ -71,7 +71,6 @@ def test_span_attributes_names_events_and_lists() -> None:
         name="lookup jane@corp.com",
     )
     s.events = [SpanEvent("exception", 1, {"exception.message": "card 4111111111111111 declined"})]
-    )
     r = redactor()
     r.redact_span(s)
     assert s.name == "lookup [email]"
