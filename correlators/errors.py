@@ -6,6 +6,7 @@ a clear message instead of a traceback::
 
     JourneywatchError
     ├── ConfigError            a file or setting we cannot run with (file, line, reason)
+    │   └── InputFileError     a telemetry file we cannot read (file, line, reason)
     ├── SchemaVersionError     data written by a model version this reader does not know
     ├── DataSourceError        a store or backend failed (carries the source and query)
     ├── IngestError            a telemetry request we cannot accept
@@ -40,6 +41,10 @@ class ConfigError(JourneywatchError):
         if self.line is not None:
             where = f"{where}:{self.line}"
         return f"{where}: {self.reason}"
+
+
+class InputFileError(ConfigError):
+    """A telemetry input file (OTLP JSON Lines, Prometheus JSON) has a line we cannot read."""
 
 
 class SchemaVersionError(JourneywatchError):
