@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from bot.collector.spanmetrics import LATENCY_BOUNDS_MS, SpanMetricRow
 from bot.store import Store, TraceQuery
 from bot.store.migrations import migrate
-from correlators.errors import SchemaVersionError
+from correlators.errors import DataSourceError, SchemaVersionError
 from correlators.model import (
     LogRecord,
     Span,
@@ -130,6 +130,34 @@ def test_late_spans_merge_and_duplicates_are_ignored(store: Store) -> None:
     assert summary.journey == "checkout"
     assert summary.sampling_weight == 10
     assert len(store.get_trace(tid(3)).spans) == 3  # type: ignore[union-attr]
+
+
+def test_a_late_root_becomes_the_root_and_resent_orphans_count_once(store: Store) -> None:
+    child = span(tid(4), "2", "1", service="payments", start=10, dur=20)
+    child.orphan = True  # its parent had not arrived when the trace was decided
+    store.write_traces([Trace(tid(4), [child])])
+    [before] = store.find_traces(TraceQuery())
+    assert (before.root_service, before.root_name, before.orphan_count) == ("payments", "op 2", 1)
+    root = span(tid(4), "1", service="frontend", start=0, dur=40)
+    store.write_traces([Trace(tid(4), [root, child])])  # the root, and the child re-sent
+    [after] = store.find_traces(TraceQuery())
+    assert (after.root_service, after.root_name) == ("frontend", "op 1")
+    assert (after.span_count, after.orphan_count) == (2, 1)
+    assert (after.start_ns, after.end_ns, after.duration_ns) == (T0, T0 + 40 * MS, 40 * MS)
+
+
+def test_parts_of_one_trace_in_one_write_are_merged(store: Store) -> None:
+    # what the writer does when it coalesces a trace's first and late submissions
+    store.write_traces(
+        [
+            Trace(tid(5), [span(tid(5), "1", dur=30)], journey="checkout", session_id="s"),
+            Trace(tid(5), [span(tid(5), "2", "1", start=25, dur=20, error=True)]),
+            Trace(tid(5), [span(tid(5), "2", "1", start=25, dur=20, error=True)]),
+        ]
+    )
+    [summary] = store.find_traces(TraceQuery())
+    assert (summary.span_count, summary.duration_ns, summary.error) == (2, 45 * MS, True)
+    assert (summary.journey, summary.session_id, summary.root_name) == ("checkout", "s", "op 1")
 
 
 def test_find_traces_filters(store: Store) -> None:
@@ -308,3 +336,23 @@ def test_an_older_schema_is_upgraded_step_by_step(tmp_path: Path) -> None:
     with pytest.raises(SchemaVersionError, match="no migration from schema version 2"):
         migrate(engine, target=3, steps={})
     engine.dispose()
+
+
+def test_sqlite_file_folder_is_created_and_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/not/yet/there.db")
+    store.migrate()
+    assert (tmp_path / "not" / "yet" / "there.db").is_file()
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    store.close()
+
+
+def test_a_database_failure_is_a_data_source_error_naming_the_query(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/empty.db")  # never migrated: no tables
+    with pytest.raises(DataSourceError) as failed:
+        store.find_traces(TraceQuery(journey="checkout"))
+    assert failed.value.source == f"sqlite:///{tmp_path}/empty.db"
+    assert failed.value.query.startswith("find_traces TraceQuery(journey='checkout'")
+    assert "no such table: traces" in failed.value.reason
+    store.close()

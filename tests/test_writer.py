@@ -1,14 +1,16 @@
-"""The writer process: coalesced transactions off the request path, and back-pressure."""
+"""The batch writer: coalesced transactions off the request path, back-pressure, retries."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.store import BatchWriter, Store, TraceQuery
-from correlators.errors import Saturated
+from bot.store.rows import Rows
+from correlators.errors import DataSourceError, Saturated
 from correlators.model import LogRecord, Span, Trace
 
 
@@ -20,10 +22,36 @@ def trace(n: int, spans: int = 2) -> Trace:
     )
 
 
-def test_everything_submitted_is_written_by_the_writer_process(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/w.db")
+class RecordingStore(Store):
+    """A real store that records each transaction's size and can fail the first N."""
+
+    def __init__(self, url: str, *, failures: int = 0) -> None:
+        super().__init__(url)
+        self.failures = failures
+        self.sizes: list[int] = []
+
+    def write_rows(self, rows: Rows) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DataSourceError("test", "write", "disk on fire")
+        self.sizes.append(rows.size)
+        super().write_rows(rows)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RecordingStore:
+    store = RecordingStore(f"sqlite:///{tmp_path}/w.db")
     store.migrate()
+    return store
+
+
+def count(store: Store) -> int:
+    return len(store.find_traces(TraceQuery(limit=1000)))
+
+
+def test_everything_submitted_is_written_by_the_writer_process(store: Store) -> None:
     writer = BatchWriter(store, max_pending=10_000)
+    assert writer.process is True
     writer.start()
     try:
         for n in range(1, 51):
@@ -32,21 +60,46 @@ def test_everything_submitted_is_written_by_the_writer_process(tmp_path: Path) -
         writer.submit_span_metrics([SpanMetricRow(0, "j", "svc", "op", True, requests=7)])
         writer.flush(timeout=60)
         assert writer.pending == 0
-        assert len(store.find_traces(TraceQuery(limit=100))) == 50
+        assert count(store) == 50
         assert [r.body for r in store.logs(service="svc", start_ns=0, end_ns=10, limit=5)] == [
             "hello"
         ]
         assert store.span_metrics(journey="j", start_s=0, end_s=1)[0].requests == 7
         assert writer.stats.rows_written == 101
-        # 50 submissions arrive faster than they are written, so they share transactions
-        assert writer.stats.transactions < 52
+        assert writer.stats.write_errors == 0
     finally:
         writer.stop()
         store.close()
 
 
-def test_back_pressure_refuses_spans_and_logs_but_not_metrics(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/w.db")
+def test_queued_submissions_coalesce_into_transactions_of_about_5000(
+    store: RecordingStore,
+) -> None:
+    writer = BatchWriter(store, max_pending=100_000, process=False)
+    for n in range(12):  # queued before the worker runs: all waiting at once
+        writer.submit_traces([trace(n * 1000 + t, spans=8) for t in range(64)])
+    writer.start()
+    writer.flush()
+    assert store.sizes == [5120, 1024]  # ten 512-span submissions, then the other two
+    assert writer.stats.transactions == 2
+    assert writer.stats.rows_written == 12 * 512
+    assert count(store) == 12 * 64
+    writer.stop()
+    store.close()
+
+
+def test_a_large_submission_is_queued_in_chunks_of_whole_traces(store: RecordingStore) -> None:
+    writer = BatchWriter(store, max_pending=100_000, process=False)
+    writer.submit_traces([trace(n, spans=100) for n in range(30)])
+    assert writer._outbox.qsize() == 3  # 10 traces (1,000 spans) a chunk
+    writer.start()
+    writer.flush()
+    assert store.sizes == [3000]  # and coalesced again into one transaction
+    writer.stop()
+    store.close()
+
+
+def test_back_pressure_refuses_spans_and_logs_but_not_metrics(store: Store) -> None:
     writer = BatchWriter(store, max_pending=3)  # not started: nothing drains
     writer.submit_traces([trace(1, spans=2)])
     with pytest.raises(Saturated) as refused:
@@ -54,14 +107,73 @@ def test_back_pressure_refuses_spans_and_logs_but_not_metrics(tmp_path: Path) ->
     assert refused.value.retry_after == 2
     with pytest.raises(Saturated):
         writer.submit_logs([LogRecord(1, "svc", "x"), LogRecord(2, "svc", "y")])
+    writer.submit_logs([LogRecord(1, "svc", "fits")])
     writer.submit_span_metrics([SpanMetricRow(0, "j", "s", "o", True)])
-    assert writer.pending == 2
+    assert writer.pending == 3
     store.close()
 
 
-def test_a_batch_larger_than_the_limit_is_accepted_when_nothing_is_pending(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/w.db")
+def test_a_batch_larger_than_the_limit_is_accepted_when_nothing_is_pending(store: Store) -> None:
     writer = BatchWriter(store, max_pending=3)
     writer.submit_traces([trace(1, spans=10)])  # one big batch must not be refused forever
     assert writer.pending == 10
+    store.close()
+
+
+def test_flush_blocks_until_written_and_needs_a_running_writer(store: Store) -> None:
+    writer = BatchWriter(store, max_pending=1000, process=False)
+    writer.submit_traces([trace(1)])
+    with pytest.raises(RuntimeError, match="call start"):
+        writer.flush()
+    writer.start()
+    writer.submit_traces([trace(2)])
+    writer.flush()
+    assert writer.pending == 0
+    assert count(store) == 2
+    writer.stop()
+    store.close()
+
+
+def test_a_failed_write_is_counted_and_retried_once(tmp_path: Path) -> None:
+    store = RecordingStore(f"sqlite:///{tmp_path}/w.db", failures=1)
+    store.migrate()
+    writer = BatchWriter(store, max_pending=1000, process=False)
+    writer.start()
+    writer.submit_traces([trace(1, spans=3)])
+    writer.flush()
+    assert (writer.stats.write_errors, writer.stats.rows_written, writer.stats.items_lost) == (
+        1,
+        3,
+        0,
+    )
+    assert count(store) == 1
+    writer.stop()
+    store.close()
+
+
+def test_a_batch_failing_twice_is_lost_but_the_writer_lives_on(tmp_path: Path) -> None:
+    store = RecordingStore(f"sqlite:///{tmp_path}/w.db", failures=2)
+    store.migrate()
+    writer = BatchWriter(store, max_pending=1000, process=False)
+    writer.start()
+    writer.submit_traces([trace(1, spans=3)])
+    writer.flush()
+    assert (writer.stats.write_errors, writer.stats.items_lost, writer.pending) == (2, 3, 0)
+    writer.submit_traces([trace(2, spans=4)])
+    writer.flush()
+    assert [t.trace_id for t in store.find_traces(TraceQuery())] == [trace(2).trace_id]
+    assert writer.stats.rows_written == 4
+    assert any(t.name == "store-writer" for t in threading.enumerate())
+    writer.stop()
+    store.close()
+
+
+def test_stop_writes_what_is_pending_then_ends_the_thread(store: Store) -> None:
+    writer = BatchWriter(store, max_pending=1000, process=False)
+    writer.start()
+    for n in range(5):
+        writer.submit_traces([trace(n)])
+    writer.stop()
+    assert count(store) == 5
+    assert not any(t.name == "store-writer" for t in threading.enumerate())
     store.close()

@@ -71,6 +71,7 @@ spans = Table(
     Column("status", String(8), nullable=False),
     Column("orphan", Boolean, nullable=False),
     Column("data", Text, nullable=False),
+    # the primary key (trace_id, span_id) is the by-trace index
     Index("ix_spans_service_start", "service", "start_ns"),
 )
 

@@ -1,9 +1,11 @@
-"""Writes off the request path, in a process of its own.
+"""Writes off the request path: queued, coalesced, and written by one background worker.
 
-The collector is bound by one core (Python's GIL); the database work — binding rows,
-SQLite's B-tree inserts, commits and checkpoints — is a third of it at ingest rate. So the
-rows are built here, pickled to a writer process over a pipe, and written there in
-coalesced transactions, on the machine's other core (measured in bench/ingest.py).
+By default the worker is a process of its own. The collector is bound by one core
+(Python's GIL) and the database work (binding rows, SQLite's B-tree inserts, commits,
+checkpoints) was a third of it at ingest rate; rows are built here, pickled over a pipe and
+written there, on the machine's other core (measured in bench/ingest.py, docs/benchmarks.md).
+``process=False`` runs the same loop (``bot.store.drain``) in a thread of this process,
+writing through the given Store object itself (tests inject a failing one that way).
 
 Back-pressure: when more than ``max_pending`` spans and logs are on their way to the
 database, :meth:`BatchWriter.submit_traces` and :meth:`~BatchWriter.submit_logs` raise
@@ -15,23 +17,25 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import pickle
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from bot.collector.spanmetrics import SpanMetricRow
-from bot.store.store import Rows, Store, to_rows
-from correlators.errors import JourneywatchError, Saturated
+from bot.store.drain import Ack, Item, PipeChannel, QueueChannel, send_item, serve
+from bot.store.rows import Rows, to_rows
+from bot.store.store import Store
+from correlators.errors import Saturated
 from correlators.model import LogRecord, Trace
 
 log = logging.getLogger("journeywatch.store")
 
-MAX_ROWS_PER_TRANSACTION = 5_000
 CHUNK_ROWS = 1_000
+"""Large submissions are queued in chunks of about this many spans (whole traces), so
+that neither side ever holds one huge pickle; the worker coalesces them again."""
 
 
 @dataclass(slots=True)
@@ -40,47 +44,45 @@ class WriterStats:
     """Spans and logs."""
     transactions: int = 0
     write_errors: int = 0
+    """Failed attempts, retries included."""
     items_lost: int = 0
+    """Spans and logs of batches that failed twice."""
 
 
 class BatchWriter:
-    def __init__(self, store: Store, *, max_pending: int) -> None:
-        self.url = store.url
+    """Queue of writes for one Store, drained by one worker; see the module docstring."""
+
+    def __init__(self, store: Store, *, max_pending: int, process: bool = True) -> None:
+        self.store = store
         self.max_pending = max_pending
+        self.process = process
         self.stats = WriterStats()
-        self._outbox: queue.SimpleQueue[tuple[int, Rows] | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._lock = threading.Condition()
         self._pending = 0
         self._submitted = 0
         self._completed = 0
-        self._process: multiprocessing.process.BaseProcess | None = None
         self._threads: list[threading.Thread] = []
+        self._child: multiprocessing.process.BaseProcess | None = None
+        self._stopping = False
 
     @property
     def pending(self) -> int:
-        """Spans and logs submitted but not yet written."""
+        """Spans and logs submitted but not yet written (or given up)."""
         return self._pending
 
     def start(self) -> None:
-        if self._process is not None:
+        if self._threads:
             return
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        self._process = context.Process(
-            target=_writer_main, args=(self.url, theirs), name="journeywatch-writer", daemon=True
-        )
-        self._process.start()
-        theirs.close()
-        self._threads = [
-            threading.Thread(target=self._send, args=(ours,), name="writer-send", daemon=True),
-            threading.Thread(target=self._receive, args=(ours,), name="writer-ack", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._stopping = False
+        if self.process:
+            self._start_process()
+        else:
+            channel = QueueChannel(self._outbox, self._acknowledge)
+            self._threads = [_thread(self._serve_here, "store-writer", channel)]
 
     def submit_traces(self, trace_batch: Sequence[Trace]) -> None:
-        """Refused whole or accepted whole; sent in chunks, so that neither process ever
-        holds one huge pickle (a tick can decide a second's worth of traces at once)."""
+        """Accepted whole or refused whole (Saturated); queued in chunks of whole traces."""
         size = sum(len(t.spans) for t in trace_batch)
         if not size:
             return
@@ -91,48 +93,48 @@ class BatchWriter:
             chunk.append(trace)
             chunk_spans += len(trace.spans)
             if chunk_spans >= CHUNK_ROWS:
-                self._send_rows(to_rows(trace_batch=chunk))
+                self._enqueue(to_rows(trace_batch=chunk))
                 chunk, chunk_spans = [], 0
         if chunk:
-            self._send_rows(to_rows(trace_batch=chunk))
+            self._enqueue(to_rows(trace_batch=chunk))
 
     def submit_logs(self, log_batch: Sequence[LogRecord]) -> None:
+        """Accepted whole or refused whole (Saturated)."""
         if log_batch:
-            self._submit(to_rows(log_batch=log_batch), refusable=True)
+            self._reserve(len(log_batch))
+            self._enqueue(to_rows(log_batch=log_batch))
 
     def submit_span_metrics(self, rows: Sequence[SpanMetricRow]) -> None:
         """Never refused: rows are few, and losing them would bias the SLIs."""
         if rows:
-            self._submit(to_rows(metric_rows=rows), refusable=False)
+            self._enqueue(to_rows(metric_rows=rows))
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything submitted before the call is written."""
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything submitted before the call is written (or given up)."""
         with self._lock:
             target = self._submitted
+            if self._completed < target and not self._threads:
+                raise RuntimeError("store writer is not running: call start() first")
             if not self._lock.wait_for(lambda: self._completed >= target, timeout):
                 raise TimeoutError(f"store writer did not drain within {timeout}s")
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Write what is pending, then end the writer process."""
-        if self._process is None:
+        """Write what is pending, then end the worker."""
+        if not self._threads:
             return
+        self._stopping = True
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout)
-        self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process = None
+        if self._child is not None:
+            self._child.join(timeout)
+            if self._child.is_alive():
+                log.error("store writer process did not stop within %ss; terminating", timeout)
+                self._child.terminate()
+            self._child = None
+        self._threads = []
 
-    # --- this side ---------------------------------------------------------------------
-
-    def _submit(self, rows: Rows, *, refusable: bool) -> None:
-        if refusable:
-            self._reserve(rows.size)
-        else:
-            with self._lock:
-                self._pending += rows.size
-        self._send_rows(rows)
+    # --- submitting ----------------------------------------------------------------------
 
     def _reserve(self, size: int) -> None:
         """Count ``size`` rows as pending, or refuse them all when over the limit (one
@@ -142,94 +144,79 @@ class BatchWriter:
                 raise Saturated(f"store writer has {self._pending} rows pending", retry_after=2)
             self._pending += size
 
-    def _send_rows(self, rows: Rows) -> None:
+    def _enqueue(self, rows: Rows) -> None:
         with self._lock:
             self._submitted += 1
             sequence = self._submitted
         self._outbox.put((sequence, rows))
 
+    def _acknowledge(self, ack: Ack) -> None:
+        with self._lock:
+            self._pending -= ack.size
+            self._completed = ack.last
+            self.stats.rows_written += ack.written
+            self.stats.transactions += 1
+            self.stats.write_errors += ack.errors
+            self.stats.items_lost += ack.size - ack.written
+            self._lock.notify_all()
+
+    # --- the worker ----------------------------------------------------------------------
+
+    def _serve_here(self, channel: QueueChannel) -> None:
+        serve(self.store, channel)
+
+    def _start_process(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        self._child = context.Process(
+            target=_writer_main,
+            args=(self.store.url, theirs),
+            name="journeywatch-writer",
+            daemon=True,
+        )
+        self._child.start()
+        theirs.close()
+        self._threads = [
+            _thread(self._send, "store-writer-send", ours),
+            _thread(self._receive, "store-writer-ack", ours),
+        ]
+
     def _send(self, connection: Connection) -> None:
         while True:
             item = self._outbox.get()
             try:
-                if item is None:
-                    connection.send_bytes(b"")
-                    return
-                connection.send_bytes(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+                send_item(connection, item)
             except (OSError, ValueError):
-                log.exception("store writer process is gone")
+                log.exception("store writer process is gone; writes are not being made")
+                return
+            if item is None:
                 return
 
     def _receive(self, connection: Connection) -> None:
         while True:
             try:
-                sequence, size, written, errors = connection.recv()
+                ack = Ack(*connection.recv())
             except (EOFError, OSError):
+                if not self._stopping:
+                    log.error("store writer process ended unexpectedly")
                 return
-            with self._lock:
-                self._pending -= size
-                self._completed = sequence
-                self.stats.rows_written += written
-                self.stats.transactions += 1
-                self.stats.write_errors += errors
-                self.stats.items_lost += size - written
-                self._lock.notify_all()
+            self._acknowledge(ack)
 
 
-# --- the writer process --------------------------------------------------------------------
+def _thread(target: Callable[[Any], None], name: str, arg: object) -> threading.Thread:
+    thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def _writer_main(url: str, connection: Connection) -> None:
-    """Receive row batches, coalesce what is waiting, write, acknowledge. Runs until the
-    other side sends the empty message or goes away."""
+    """The writer process: its own Store on the same URL, serving the pipe until the
+    parent sends the stop mark or goes away."""
     logging.basicConfig(level=logging.WARNING)
     store = Store(url)
     try:
-        while True:
-            batch = _next_batch(connection)
-            if batch is None:
-                return
-            last, rows, done = batch
-            written, errors = _write(store, rows)
-            connection.send((last, rows.size, written, errors))
-            if done:
-                return
+        serve(store, PipeChannel(connection))
     except (EOFError, OSError):
         return
     finally:
         store.close()
-
-
-def _next_batch(connection: Connection) -> tuple[int, Rows, bool] | None:
-    """(last sequence, coalesced rows, whether the end was seen) or None at the end."""
-    first = connection.recv_bytes()
-    if not first:
-        return None
-    last, rows = _load(first)
-    done = False
-    while rows.size < MAX_ROWS_PER_TRANSACTION and connection.poll():
-        more = connection.recv_bytes()
-        if not more:
-            done = True
-            break
-        last, extra = _load(more)
-        rows.extend(extra)
-    return last, rows, done
-
-
-def _load(payload: bytes) -> tuple[int, Rows]:
-    item: Any = pickle.loads(payload)  # noqa: S301 - our own pipe to our own child
-    return item[0], item[1]
-
-
-def _write(store: Store, rows: Rows) -> tuple[int, int]:
-    """(rows written, write errors): one retry, then the batch is counted as lost."""
-    errors = 0
-    for attempt in (1, 2):
-        try:
-            store.write_rows(rows)
-            return rows.size, errors
-        except JourneywatchError:
-            errors += 1
-            log.exception("store write failed (attempt %d of 2)", attempt)
-    return 0, errors

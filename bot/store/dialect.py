@@ -1,0 +1,105 @@
+"""What differs between SQLite and PostgreSQL: the engine, the insert and the upsert.
+
+Everything else in the store is plain SQLAlchemy Core that both dialects run unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, case, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from bot.store.schema import spans, traces
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url``; for a SQLite file, its folder is created and every
+    connection gets WAL, synchronous=NORMAL and a larger page cache."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (the query API) run while the writer commits; NORMAL syncs at
+    # checkpoints only, which is safe in WAL mode (a crash loses at most the last commits).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # Random trace ids make every insert touch a random index page: a 64 MiB page cache
+    # keeps the hot index pages, and rarer, larger checkpoints rewrite each page once
+    # instead of once per commit (measured in bench/store_insert.py).
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA wal_autocheckpoint=8192")
+    cursor.close()
+
+
+def insert_ignore_sql(engine: Engine, table: str, columns: Sequence[str]) -> str:
+    """INSERT … ON CONFLICT DO NOTHING in the driver's own parameter style, for the
+    driver's executemany with plain tuples: SQLAlchemy's per-row parameter processing
+    costs more than SQLite's own insert (measured in bench/store_insert.py)."""
+    placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    values = ", ".join([placeholder] * len(columns))
+    # table and columns are our own constants, never input
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) ON CONFLICT DO NOTHING"  # noqa: S608
+
+
+def trace_upsert(engine: Engine) -> Any:
+    """Insert trace rows; a trace already stored (late spans) is merged: its window and
+    error flag widened, its counts and root recomputed from the spans table, which the
+    same transaction has just written, so re-sent spans are never counted twice. The
+    sampling decision and the first journey, session and user seen are kept."""
+    is_postgres = engine.dialect.name == "postgresql"
+    statement = (postgresql.insert if is_postgres else sqlite.insert)(traces)
+    new = statement.excluded
+    least = func.least if is_postgres else func.min
+    greatest = func.greatest if is_postgres else func.max
+    start = least(traces.c.start_ns, new.start_ns)
+    end = greatest(traces.c.end_ns, new.end_ns)
+    return statement.on_conflict_do_update(
+        index_elements=[traces.c.trace_id],
+        set_={
+            "start_ns": start,
+            "end_ns": end,
+            "duration_ns": end - start,
+            "span_count": _count_spans(),
+            "orphan_count": _count_spans(spans.c.orphan),
+            "root_service": _root(spans.c.service),
+            "root_name": _root(spans.c.name),
+            "error": traces.c.error | new.error,
+            "journey": func.coalesce(traces.c.journey, new.journey),
+            "session_id": func.coalesce(traces.c.session_id, new.session_id),
+            "user_id": func.coalesce(traces.c.user_id, new.user_id),
+        },
+    )
+
+
+def _count_spans(*where: Any) -> Any:
+    return (
+        select(func.count())
+        .select_from(spans)
+        .where(spans.c.trace_id == traces.c.trace_id, *where)
+        .scalar_subquery()
+    )
+
+
+def _root(column: Any) -> Any:
+    """The root as ``correlators.model.root_of`` picks it: the earliest parentless span,
+    else (broken propagation) the earliest span."""
+    has_parent = case((spans.c.parent_span_id.is_(None), 0), else_=1)
+    return (
+        select(column)
+        .where(spans.c.trace_id == traces.c.trace_id)
+        .order_by(has_parent, spans.c.start_ns)
+        .limit(1)
+        .scalar_subquery()
+    )
