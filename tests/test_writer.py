@@ -177,3 +177,40 @@ def test_stop_writes_what_is_pending_then_ends_the_thread(store: Store) -> None:
     assert count(store) == 5
     assert not any(t.name == "store-writer" for t in threading.enumerate())
     store.close()
+
+
+def test_a_killed_writer_process_is_restarted_and_its_loss_counted(tmp_path: Path) -> None:
+    """Without a restart, ingest would answer 503 for ever after the writer dies."""
+    import os
+    import signal
+    import time
+
+    store = Store(f"sqlite:///{tmp_path}/restart.db")
+    store.migrate()
+    writer = BatchWriter(store, max_pending=100_000)
+    writer.start()
+    try:
+        writer.submit_traces([_trace(1)])
+        writer.flush(timeout=60)
+        first = writer._child
+        assert first is not None and first.pid is not None
+        os.kill(first.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while writer.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert writer.restarts == 1
+        writer.submit_traces([_trace(2)])
+        writer.flush(timeout=60)
+        assert writer.pending == 0
+        assert sorted(s.trace_id for s in store.find_traces(TraceQuery())) == [
+            _trace(1).trace_id,
+            _trace(2).trace_id,
+        ]
+    finally:
+        writer.stop()
+        store.close()
+
+
+def _trace(n: int) -> Trace:
+    trace_id = f"{n:032x}"
+    return Trace(trace_id, [Span(trace_id, "1" * 16, None, "svc", "op", 10, 20)])

@@ -65,6 +65,10 @@ class BatchWriter:
         self._threads: list[threading.Thread] = []
         self._child: multiprocessing.process.BaseProcess | None = None
         self._stopping = False
+        self._inflight: dict[int, int] = {}
+        """Sequence -> size of what was sent to the writer process and not yet acknowledged:
+        what is lost, and counted as lost, if that process dies."""
+        self.restarts = 0
 
     @property
     def pending(self) -> int:
@@ -152,6 +156,8 @@ class BatchWriter:
 
     def _acknowledge(self, ack: Ack) -> None:
         with self._lock:
+            for sequence in [s for s in self._inflight if s <= ack.last]:
+                del self._inflight[sequence]
             self._pending -= ack.size
             self._completed = ack.last
             self.stats.rows_written += ack.written
@@ -184,11 +190,17 @@ class BatchWriter:
     def _send(self, connection: Connection) -> None:
         while True:
             item = self._outbox.get()
+            if item is _RESTART:
+                return
+            if item is not None:
+                with self._lock:
+                    self._inflight[item[0]] = item[1].size
             try:
                 send_item(connection, item)
             except (OSError, ValueError):
-                log.exception("store writer process is gone; writes are not being made")
-                return
+                if item is not None:
+                    self._give_up([item[0]])
+                continue  # until the restart mark: what was queued for the dead process
             if item is None:
                 return
 
@@ -198,9 +210,35 @@ class BatchWriter:
                 ack = Ack(*connection.recv())
             except (EOFError, OSError):
                 if not self._stopping:
-                    log.error("store writer process ended unexpectedly")
+                    self._restart()
                 return
             self._acknowledge(ack)
+
+    def _restart(self) -> None:
+        """The writer process died (killed, out of memory): count what it held as lost and
+        start a new one, so that ingest does not answer 503 for ever after."""
+        with self._lock:
+            lost = list(self._inflight)
+        self._give_up(lost)
+        log.error("store writer process ended unexpectedly; %d batches lost; restarting", len(lost))
+        sender = self._threads[0]
+        self._outbox.put(_RESTART)
+        sender.join()
+        self.restarts += 1
+        self._start_process()
+
+    def _give_up(self, sequences: list[int]) -> None:
+        with self._lock:
+            for sequence in sequences:
+                size = self._inflight.pop(sequence, 0)
+                self._pending -= size
+                self.stats.items_lost += size
+                self._completed = max(self._completed, sequence)
+            self._lock.notify_all()
+
+
+_RESTART: Any = object()
+"""Outbox mark that ends the send thread of a writer process that died."""
 
 
 def _thread(target: Callable[[Any], None], name: str, arg: object) -> threading.Thread:
