@@ -1,0 +1,65 @@
+"""Telemetry gaps: broken propagation, orphans, missing service names, lost exemplars."""
+
+from __future__ import annotations
+
+from correlators.gaps import telemetry_gaps
+from correlators.model import Span, SpanKind, Trace
+
+
+def span(
+    trace: str, sid: str, parent: str | None, service: str, kind: SpanKind, **attrs: object
+) -> Span:
+    return Span(
+        trace * 32,
+        sid * 16,
+        parent * 16 if parent else None,
+        service,
+        "op",
+        0,
+        10,
+        kind=kind,
+        attributes=dict(attrs),
+    )  # type: ignore[arg-type]
+
+
+def test_a_caller_that_drops_trace_context() -> None:
+    # cart calls inventory, but inventory's spans start a trace of their own
+    cart = Trace(
+        "a" * 32,
+        [
+            span("a", "1", None, "cart", SpanKind.SERVER),
+            span("a", "2", "1", "cart", SpanKind.CLIENT, **{"peer.service": "inventory"}),
+        ],
+    )
+    inventory = Trace("b" * 32, [span("b", "3", None, "inventory", SpanKind.SERVER)])
+    # while checkout -> cart propagates fine
+    checkout = Trace(
+        "c" * 32,
+        [
+            span("c", "4", None, "checkout", SpanKind.SERVER),
+            span("c", "5", "4", "checkout", SpanKind.CLIENT, **{"peer.service": "cart"}),
+            span("c", "6", "5", "cart", SpanKind.SERVER),
+        ],
+    )
+    gaps = telemetry_gaps([cart, inventory, checkout])
+    assert [(g.kind, g.service, g.count) for g in gaps] == [("broken_propagation", "cart", 1)]
+    assert "cart does not propagate W3C trace context" in gaps[0].detail
+
+
+def test_orphans_unknown_services_and_lost_exemplars() -> None:
+    trace = Trace(
+        "d" * 32,
+        [
+            span("d", "1", None, "frontend", SpanKind.SERVER),
+            span("d", "2", "9", "payments", SpanKind.SERVER),
+            span("d", "3", "9", "payments", SpanKind.INTERNAL),
+            span("d", "4", "1", "unknown_service:node", SpanKind.SERVER),
+        ],
+    )
+    gaps = telemetry_gaps([trace], exemplar_ids=["d" * 32, "e" * 32])
+    assert [(g.kind, g.service, g.count) for g in gaps] == [
+        ("orphans", "payments", 2),
+        ("missing_service_name", None, 1),
+        ("missing_exemplars", None, 1),
+    ]
+    assert "e" * 32 in gaps[2].detail
