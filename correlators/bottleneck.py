@@ -1,0 +1,96 @@
+"""Where latency accumulated: critical-path time per service and operation, incident
+exemplar traces against healthy traces of the same journey.
+
+Time a client span spends waiting on something that sends no spans of its own (a
+database, a cache, a third-party API) is charged to that dependency, named as the
+topology names it, not to the caller: "inventory waited on postgres" must read as
+postgres.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from correlators.critical_path import critical_path
+from correlators.model import SpanKind, Trace
+from correlators.topology import dependency_of
+from correlators.traces import AssembledTrace, assemble
+
+Key = tuple[str, str]
+"""(service or dependency, operation)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Bottleneck:
+    service: str
+    operation: str
+    incident_ms: float
+    """Mean critical-path time per incident trace."""
+    baseline_ms: float
+    delta_ms: float
+    share: float
+    """This key's part of the total added critical-path time (0..1)."""
+
+
+def critical_time(trace: Trace) -> dict[Key, int]:
+    """(owner, operation) -> ns of the trace's critical path."""
+    tree = assemble(trace)
+    owners = _owners(tree)
+    totals: defaultdict[Key, int] = defaultdict(int)
+    for segment in critical_path(tree):
+        totals[owners.get(segment.span_id, (segment.service, segment.operation))] += (
+            segment.duration_ns
+        )
+    return dict(totals)
+
+
+def bottlenecks(
+    incident: Sequence[Trace], baseline: Sequence[Trace], *, limit: int = 10
+) -> list[Bottleneck]:
+    """Keys whose mean critical-path time grew, largest growth first."""
+    if not incident:
+        return []
+    during = _mean([critical_time(t) for t in incident])
+    before = _mean([critical_time(t) for t in baseline]) if baseline else {}
+    deltas = {
+        key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()
+    }
+    grown = {key: delta for key, delta in deltas.items() if delta > 0}
+    total = sum(grown.values())
+    ranked = sorted(grown.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [
+        Bottleneck(
+            service=key[0],
+            operation=key[1],
+            incident_ms=round(during.get(key, 0.0) / 1e6, 3),
+            baseline_ms=round(before.get(key, 0.0) / 1e6, 3),
+            delta_ms=round(delta / 1e6, 3),
+            share=round(delta / total, 4) if total else 0.0,
+        )
+        for key, delta in ranked
+    ]
+
+
+def _owners(tree: AssembledTrace) -> dict[str, Key]:
+    """Client spans with no server span under them belong to what they called."""
+    owners: dict[str, Key] = {}
+    for span_id, node in tree.by_id.items():
+        span = node.span
+        if span.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
+            continue
+        if any(child.span.kind in (SpanKind.SERVER, SpanKind.CONSUMER) for child in node.children):
+            continue
+        target = dependency_of(span)
+        if target:
+            owners[span_id] = (target, span.name)
+    return owners
+
+
+def _mean(per_trace: list[dict[Key, int]]) -> dict[Key, float]:
+    sums: defaultdict[Key, float] = defaultdict(float)
+    for totals in per_trace:
+        for key, value in totals.items():
+            sums[key] += value
+    return {key: value / len(per_trace) for key, value in sums.items()}
