@@ -26,9 +26,7 @@ def wide_trace(spans: int = 10_000, seed: int = 1) -> Trace:
     """Fan-out ~4 per span to depth ~7, children partly parallel, partly sequential."""
     rng = random.Random(seed)
     trace_id = "cd" * 16
-    root = Span(
-        trace_id, f"{1:016x}", None, "frontend", "GET /", 0, 10_000 * MS, kind=SpanKind.SERVER
-    )
+    root = Span(trace_id, f"{1:016x}", None, "frontend", "GET /", 0, 10_000 * MS, kind=SpanKind.SERVER)
     out = [root]
     frontier = [root]
     while len(out) < spans:

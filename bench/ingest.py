@@ -176,9 +176,7 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in found]
 
 
-def send_for(
-    url: str, templates: list[tuple[bytes, list[bytes]]], seconds: float, senders: int
-) -> dict:
+def send_for(url: str, templates: list[tuple[bytes, list[bytes]]], seconds: float, senders: int) -> dict:
     latencies: list[float] = []
     counts = {"spans": 0, "refused": 0, "errors": 0}
     lock = threading.Lock()
@@ -271,9 +269,7 @@ def insert_bound(templates: list[tuple[bytes, list[bytes]]], folder: Path) -> fl
             by_trace: dict[str, list] = defaultdict(list)
             for span in spans:
                 by_trace[span.trace_id].append(span)
-            batches.append(
-                [Trace(trace_id=t, spans=s, journey="checkout") for t, s in by_trace.items()]
-            )
+            batches.append([Trace(trace_id=t, spans=s, journey="checkout") for t, s in by_trace.items()])
     # ten 512-span batches a transaction, as the writer coalesces them under load
     chunks = [[t for b in batches[i : i + 10] for t in b] for i in range(0, len(batches), 10)]
     began = time.perf_counter()
@@ -321,9 +317,7 @@ def main() -> None:
 
     latencies = sorted(sent["latencies"])
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
         f"sent for {sent['elapsed']:.1f}s with {args.senders} senders, 512-span protobuf batches, "
         f"sampling {args.sampling}"
@@ -333,8 +327,7 @@ def main() -> None:
         f"({sent['refused']} refused 503, {sent['errors']} errors)"
     )
     print(
-        f"sustained: {window.rate:,.0f} spans/s written in the steady state "
-        f"({stored:,} spans stored in all)"
+        f"sustained: {window.rate:,.0f} spans/s written in the steady state ({stored:,} spans stored in all)"
     )
     print(f"collector: {health['collector']}")
     print(f"request latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99:.1f} ms")

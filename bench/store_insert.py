@@ -141,9 +141,7 @@ def _core(store: Store, rows: list[Rows]) -> None:
     statement = dialect.insert(spans_table).on_conflict_do_nothing()
     for part in rows:
         with store.engine.begin() as connection:
-            connection.execute(
-                statement, [dict(zip(SPAN_COLUMNS, s, strict=True)) for s in part.spans]
-            )
+            connection.execute(statement, [dict(zip(SPAN_COLUMNS, s, strict=True)) for s in part.spans])
             connection.execute(store._trace_upsert, part.traces)
 
 

@@ -6,6 +6,7 @@ a traceback means a bug in journeywatch, never bad input.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from bot.config import load_config
+from bot.config import AppConfig, load_config
 from bot.settings import load_settings
 from correlators.errors import JourneywatchError
 
@@ -41,9 +42,48 @@ def check_config(
     except JourneywatchError as exc:
         raise _fail(exc) from None
     names = ", ".join(j.name for j in config.journeys) or "none"
-    typer.echo(
-        f"{path}: ok — journeys: {names}; priority rules: {len(config.sampling.priority_rules)}"
-    )
+    typer.echo(f"{path}: ok — journeys: {names}; priority rules: {len(config.sampling.priority_rules)}")
+
+
+@app.command()
+def analyze(
+    traces: Annotated[Path, typer.Option(help="OTLP JSON Lines of traces (.gz too).")],
+    baseline_start: Annotated[str, typer.Option(help="RFC 3339 or Unix seconds.")],
+    baseline_end: Annotated[str, typer.Option()],
+    incident_start: Annotated[str, typer.Option()],
+    incident_end: Annotated[str, typer.Option()],
+    logs: Annotated[Path | None, typer.Option(help="OTLP JSON Lines of logs.")] = None,
+    metrics: Annotated[
+        Path | None,
+        typer.Option(help="OTLP JSON Lines of metrics, or Prometheus query_range JSON."),
+    ] = None,
+    journey: Annotated[str | None, typer.Option(help="Analyse this journey only.")] = None,
+    config: Annotated[Path, typer.Option(help="journeys.yaml")] = Path("config/journeys.yaml"),
+    output_format: Annotated[str, typer.Option("--format", help="json or text")] = "text",
+) -> None:
+    """Say where it broke and how far it reaches, from telemetry files."""
+    from bot.analysis import AnalyzeRequest, run_analysis
+    from bot.timeparse import parse_time_ns
+    from correlators.metrics import Window
+
+    if output_format not in ("json", "text"):
+        raise typer.BadParameter("use json or text", param_hint="--format")
+    try:
+        times = [parse_time_ns(t) for t in (baseline_start, baseline_end, incident_start, incident_end)]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        app_config = load_config(config) if config.exists() else AppConfig()
+        request = AnalyzeRequest(
+            traces, Window(times[0], times[1]), Window(times[2], times[3]), logs, metrics, journey
+        )
+        report = run_analysis(request, app_config)
+    except JourneywatchError as exc:
+        raise _fail(exc) from None
+    if output_format == "json":
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        typer.echo(report.to_text())
 
 
 @app.command()
@@ -57,9 +97,7 @@ def serve(
     """Run the collector, the store and the API on one port."""
     from bot.server import build_bot, create_app
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {
         k: v
         for k, v in {

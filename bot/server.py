@@ -87,9 +87,7 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         bot.writer.start()
         scheduler = BackgroundScheduler(timezone="UTC")
-        scheduler.add_job(
-            _retention, "interval", minutes=RETENTION_EVERY_MINUTES, args=[bot], id="retention"
-        )
+        scheduler.add_job(_retention, "interval", minutes=RETENTION_EVERY_MINUTES, args=[bot], id="retention")
         scheduler.start()
         ticker = asyncio.create_task(_tick_forever(bot.collector))
         try:

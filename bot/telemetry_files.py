@@ -57,9 +57,7 @@ def read_metrics(path: Path) -> list[MetricSeries]:
             else:
                 raise ValueError("neither an OTLP metrics request nor a Prometheus response")
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputFileError(
-                f"cannot read metrics: {exc}", file=str(path), line=number
-            ) from None
+            raise InputFileError(f"cannot read metrics: {exc}", file=str(path), line=number) from None
     for found in series.values():
         found.points.sort(key=lambda p: p.time_ns)
     return list(series.values())
@@ -117,9 +115,7 @@ def _metric(metric: dict[str, Any], resource: dict[str, str], out: SeriesIndex) 
         _histogram(metric["histogram"], name, unit, resource, out)
 
 
-def _sum(
-    body: dict[str, Any], name: str, unit: str, resource: dict[str, str], out: SeriesIndex
-) -> None:
+def _sum(body: dict[str, Any], name: str, unit: str, resource: dict[str, str], out: SeriesIndex) -> None:
     """Counters become per-second rates; a cumulative counter's first point has no rate."""
     cumulative = body.get("aggregationTemporality") in (2, "AGGREGATION_TEMPORALITY_CUMULATIVE")
     previous: dict[tuple[tuple[str, str], ...], tuple[int, float]] = {}

@@ -10,7 +10,7 @@ are left out by cardinality, not by a list of names, so unknown id attributes go
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -68,16 +68,14 @@ def over_represented(
     """
     if not bad:
         return []
-    bad_facts = [trace_facts(t) for t in bad]
-    base_facts = [trace_facts(t) for t in baseline]
-    bad_counts = _count(bad_facts)
-    base_counts = _count(base_facts)
+    bad_counts = _count([trace_facts(t) for t in bad])
+    base_shares, base_counts = _stratified_baseline(bad, baseline)
     identifiers = _identifier_keys(bad_counts + base_counts)
     findings = []
     for fact, count in bad_counts.items():
         if (fact[0], fact[2]) in identifiers:
             continue
-        finding = _finding(fact, count, len(bad), base_counts[fact], len(baseline))
+        finding = _finding(fact, count, len(bad), base_shares.get(fact, 0.0), base_counts[fact])
         if finding.bad_share >= min_bad_share and (
             finding.bad_share - finding.baseline_share >= min_difference
         ):
@@ -116,20 +114,36 @@ def _count(populations: Sequence[set[Fact]]) -> Counter[Fact]:
 
 
 def _identifier_keys(counts: Counter[Fact]) -> set[tuple[str, str | None]]:
-    distinct: Counter[tuple[str, str | None]] = Counter(
-        (key, service) for key, _, service in counts
-    )
+    distinct: Counter[tuple[str, str | None]] = Counter((key, service) for key, _, service in counts)
     return {key for key, n in distinct.items() if n > MAX_DISTINCT_VALUES}
 
 
-def _finding(fact: Fact, bad: int, bad_total: int, base: int, base_total: int) -> AttributeFinding:
+def _stratified_baseline(
+    bad: Sequence[Trace], baseline: Sequence[Trace]
+) -> tuple[dict[Fact, float], Counter[Fact]]:
+    """Baseline shares weighted by the journeys of the bad traces, so that a value tied
+    to one journey (a service only checkout calls) is not "over-represented" merely
+    because the bad traces are mostly of that journey."""
+    weights = Counter(t.journey for t in bad)
+    shares: defaultdict[Fact, float] = defaultdict(float)
+    counts: Counter[Fact] = Counter()
+    for journey, n_bad in weights.items():
+        same = [trace_facts(t) for t in baseline if t.journey == journey]
+        journey_counts = _count(same)
+        counts.update(journey_counts)
+        for fact, n in journey_counts.items():
+            shares[fact] += (n_bad / len(bad)) * (n / len(same))
+    return dict(shares), counts
+
+
+def _finding(fact: Fact, bad: int, bad_total: int, base_share: float, base: int) -> AttributeFinding:
     key, value, service = fact
     return AttributeFinding(
         key=key,
         value=value,
         service=service,
         bad_share=round(bad / bad_total, 4),
-        baseline_share=round(base / base_total, 4) if base_total else 0.0,
+        baseline_share=round(base_share, 4),
         bad_count=bad,
         baseline_count=base,
     )

@@ -40,23 +40,17 @@ def critical_time(trace: Trace) -> dict[Key, int]:
     owners = _owners(tree)
     totals: defaultdict[Key, int] = defaultdict(int)
     for segment in critical_path(tree):
-        totals[owners.get(segment.span_id, (segment.service, segment.operation))] += (
-            segment.duration_ns
-        )
+        totals[owners.get(segment.span_id, (segment.service, segment.operation))] += segment.duration_ns
     return dict(totals)
 
 
-def bottlenecks(
-    incident: Sequence[Trace], baseline: Sequence[Trace], *, limit: int = 10
-) -> list[Bottleneck]:
+def bottlenecks(incident: Sequence[Trace], baseline: Sequence[Trace], *, limit: int = 10) -> list[Bottleneck]:
     """Keys whose mean critical-path time grew, largest growth first."""
     if not incident:
         return []
     during = _mean([critical_time(t) for t in incident])
     before = _mean([critical_time(t) for t in baseline]) if baseline else {}
-    deltas = {
-        key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()
-    }
+    deltas = {key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()}
     grown = {key: delta for key, delta in deltas.items() if delta > 0}
     total = sum(grown.values())
     ranked = sorted(grown.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -71,6 +65,13 @@ def bottlenecks(
         )
         for key, delta in ranked
     ]
+
+
+def _by_journey(traces: Sequence[Trace]) -> dict[str | None, list[Trace]]:
+    groups: defaultdict[str | None, list[Trace]] = defaultdict(list)
+    for trace in traces:
+        groups[trace.journey].append(trace)
+    return dict(groups)
 
 
 def _owners(tree: AssembledTrace) -> dict[str, Key]:

@@ -84,26 +84,20 @@ def compare_templates(
     changes = []
     for key, stats in during.items():
         old = before.get(key)
-        change = _change(
-            key, stats, old, templates, baseline_seconds, incident_seconds, surge_factor
-        )
+        change = _change(key, stats, old, templates, baseline_seconds, incident_seconds, surge_factor)
         if change is not None and change.incident_count >= min_count:
             changes.append(change)
     return sorted(changes, key=lambda c: (not c.is_error, -c.incident_count, c.service, c.template))
 
 
-def logs_by_trace(
-    logs: Iterable[LogRecord], trace_ids: Iterable[str]
-) -> dict[str, list[LogRecord]]:
+def logs_by_trace(logs: Iterable[LogRecord], trace_ids: Iterable[str]) -> dict[str, list[LogRecord]]:
     """The logs of the given traces, in time order, keyed by trace id."""
     wanted = set(trace_ids)
     found: dict[str, list[LogRecord]] = defaultdict(list)
     for record in logs:
         if record.trace_id in wanted:
             found[record.trace_id].append(record)
-    return {
-        trace_id: sorted(records, key=lambda r: r.time_ns) for trace_id, records in found.items()
-    }
+    return {trace_id: sorted(records, key=lambda r: r.time_ns) for trace_id, records in found.items()}
 
 
 @dataclass(slots=True)

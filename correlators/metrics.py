@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from correlators.model import MetricSeries
 
+MAX_SCORE = 1000.0
+"""Scores are capped: past this the size of the shift says nothing more."""
 DEFAULT_THRESHOLD = 3.0
 """Robust z above which a point counts as anomalous."""
 
@@ -36,7 +38,7 @@ class MetricAnomaly:
     service: str | None
     labels: dict[str, str]
     score: float
-    """Largest robust z of the incident window, in baseline IQRs (absolute value)."""
+    """Shift of the incident window's median, in baseline IQRs (absolute value, capped)."""
     direction: str
     """"up" or "down": metrics like throughput fall, latency and errors rise."""
     baseline_median: float
@@ -55,7 +57,7 @@ def robust_scale(values: Sequence[float]) -> tuple[float, float]:
         iqr = q3 - q1
     else:
         iqr = 0.0
-    floor = max(abs(median) * 0.05, 1e-9)
+    floor = max(abs(median) * 0.05, 1e-3)
     return median, max(iqr, floor)
 
 
@@ -73,19 +75,19 @@ def score_series(
         return None
     median, scale = robust_scale(before)
     scores = [(p.value - median) / scale for p in during]
-    peak = max(scores, key=abs)
     incident_median = statistics.median(p.value for p in during)
+    # The score is the shift of the incident's median, not its peak: one spike in a noisy
+    # series is not a fault, a level that moved and stayed is.
+    shift = (incident_median - median) / scale
     return MetricAnomaly(
         name=series.name,
         service=series.service,
         labels=dict(series.labels),
-        score=round(abs(peak), 3),
-        direction="up" if peak >= 0 else "down",
+        score=round(min(abs(shift), MAX_SCORE), 3),
+        direction="up" if shift >= 0 else "down",
         baseline_median=median,
         incident_median=incident_median,
-        change_start_ns=_change_start(
-            [p.time_ns for p in during], [abs(s) for s in scores], threshold
-        ),
+        change_start_ns=_change_start([p.time_ns for p in during], [abs(s) for s in scores], threshold),
     )
 
 

@@ -112,9 +112,7 @@ class Span:
         """Error by OTel status, or by an HTTP 5xx status when the SDK left status unset."""
         if self.status is StatusCode.ERROR:
             return True
-        code = self.attributes.get(
-            "http.response.status_code", self.attributes.get("http.status_code")
-        )
+        code = self.attributes.get("http.response.status_code", self.attributes.get("http.status_code"))
         return isinstance(code, int) and code >= 500 and self.kind is SpanKind.SERVER
 
     def attribute(self, key: str) -> AttrValue:
@@ -202,9 +200,7 @@ class MetricSeries:
 
     @property
     def service(self) -> str | None:
-        return (
-            self.labels.get("service.name") or self.labels.get("service") or self.labels.get("job")
-        )
+        return self.labels.get("service.name") or self.labels.get("service") or self.labels.get("job")
 
 
 # --- plain-dict form, used by the store's JSON columns and the query API -------------
@@ -230,12 +226,9 @@ def span_to_dict(span: Span) -> dict[str, Any]:
         "language": span.language,
         "attributes": span.attributes,
         "resource": span.resource,
-        "events": [
-            {"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in span.events
-        ],
+        "events": [{"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in span.events],
         "links": [
-            {"trace_id": ln.trace_id, "span_id": ln.span_id, "attributes": ln.attributes}
-            for ln in span.links
+            {"trace_id": ln.trace_id, "span_id": ln.span_id, "attributes": ln.attributes} for ln in span.links
         ],
         "orphan": span.orphan,
     }

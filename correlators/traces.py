@@ -246,9 +246,7 @@ def children_by_end(node: SpanNode) -> tuple[list[int], list[SpanNode]]:
     return [min(c.end_ns, node.end_ns) for c in inside], inside
 
 
-def last_child_before(
-    ends: list[int], children: list[SpanNode], limit: int | None
-) -> SpanNode | None:
+def last_child_before(ends: list[int], children: list[SpanNode], limit: int | None) -> SpanNode | None:
     if not children:
         return None
     if limit is None:

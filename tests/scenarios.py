@@ -67,9 +67,7 @@ class Call:
 
 
 JOURNEYS: dict[str, Call] = {
-    "login": Call(
-        "frontend", "POST /login", 8, (Call("auth", "POST /login", 12, ("postgres", "redis")),)
-    ),
+    "login": Call("frontend", "POST /login", 8, (Call("auth", "POST /login", 12, ("postgres", "redis")),)),
     "search": Call(
         "frontend",
         "GET /search",
@@ -106,15 +104,15 @@ JOURNEYS: dict[str, Call] = {
                     Call("pricing", "POST /quote", 12),
                     Call("inventory", "POST /reserve", 10, ("postgres",)),
                     Call("payments", "POST /charge", 10, ("stripe",)),
-                    Call(
-                        "orders", "POST /orders", 10, ("postgres", Call("notifications", "send", 5))
-                    ),
+                    Call("orders", "POST /orders", 10, ("postgres", Call("notifications", "send", 5))),
                     Call("shipping", "POST /ship", 8),
                 ),
             ),
         ),
     ),
 }
+METRIC_NAMES = {"postgres": "postgresql:shop", "redis": "redis", "stripe": "stripe"}
+"""Dependencies' metrics carry the names their client spans give them (see topology)."""
 DEPENDENCY_MS = {"postgres": 6.0, "redis": 1.0, "stripe": 120.0}
 
 
@@ -193,9 +191,7 @@ def pick_fault(kind: str, rng: random.Random) -> Fault:
         services = tuple(sorted(rng.sample(["cart", "pricing", "search", "auth", "orders"], 3)))
         return Fault(kind, services[0], "systemic", "release", services=services)
     if kind == "flag_across":
-        return Fault(
-            kind, "pricing", "systemic", "feature_flag", services=("cart", "checkout", "pricing")
-        )
+        return Fault(kind, "pricing", "systemic", "feature_flag", services=("cart", "checkout", "pricing"))
     if kind == "traffic_surge":
         return Fault(kind, "frontend", "systemic", "traffic")
     raise ValueError(f"unknown fault kind {kind!r}")
@@ -253,9 +249,7 @@ class _World:
     ) -> tuple[int, bool]:
         """Emit the server span of ``call`` and everything under it; (end, failed)."""
         instance = self._instance(call.service, context)
-        span = self._span(
-            trace_id, parent, call.service, call.operation, SpanKind.SERVER, start, instance
-        )
+        span = self._span(trace_id, parent, call.service, call.operation, SpanKind.SERVER, start, instance)
         spans.append(span)
         if call.service in ("pricing", "cart", "checkout"):
             span.attributes["feature_flag.new_pricing"] = bool(context["flag"])
@@ -319,9 +313,7 @@ class _World:
                     instance,
                 )
                 spans.append(retry)
-                end, failed = self._call(
-                    child, trace_id, retry.span_id, end, faulty, context, spans
-                )
+                end, failed = self._call(child, trace_id, retry.span_id, end, faulty, context, spans)
                 retry.end_ns = end
         client.end_ns = end
         if failed:
@@ -330,9 +322,7 @@ class _World:
 
     def background_job(self, at_ns: int) -> None:
         trace_id = f"{self.rng.getrandbits(128):032x}"
-        job = self._span(
-            trace_id, None, "orders", "cron cleanup", SpanKind.INTERNAL, at_ns, "orders-a"
-        )
+        job = self._span(trace_id, None, "orders", "cron cleanup", SpanKind.INTERNAL, at_ns, "orders-a")
         job.end_ns = at_ns + 2 * S
         self.scenario.traces.append(Trace(trace_id, [job]))
 
@@ -342,9 +332,7 @@ class _World:
         zone = context["zone"] if self.rng.random() < 0.7 else self.rng.choice(ZONES)
         return f"{service}-{zone}"
 
-    def _slowdown(
-        self, call: Call, instance: str, faulty: bool, context: dict[str, object]
-    ) -> float:
+    def _slowdown(self, call: Call, instance: str, faulty: bool, context: dict[str, object]) -> float:
         f = self.fault
         if not faulty:
             return 1.0
@@ -352,11 +340,7 @@ class _World:
             return 8.0
         if f.kind == "instance_gc" and instance == f.instance and self.rng.random() < 0.6:
             return 12.0
-        if (
-            f.kind == "slow_operation"
-            and call.service == f.target
-            and call.operation == f.operation
-        ):
+        if f.kind == "slow_operation" and call.service == f.target and call.operation == f.operation:
             return 30.0
         if f.kind == "flag_across" and call.service in f.services and context["flag"]:
             return 15.0
@@ -416,7 +400,8 @@ class _World:
                 took *= 25 if name == "postgres" else 8
             if self.fault.kind == "cache_down":
                 failed = self.rng.random() < 0.7
-        self.samples.setdefault((name, name), []).append((at, took, failed))
+        metric_name = METRIC_NAMES[name]
+        self.samples.setdefault((metric_name, metric_name), []).append((at, took, failed))
         return self._ms(took), failed
 
     # --- signals -------------------------------------------------------------------------
@@ -475,8 +460,8 @@ class _World:
         for service in SERVICES:
             for zone in ZONES:
                 self._instance_metrics(service, f"{service}-{zone}", start, end)
-        for dependency in DEPENDENCIES:
-            self._instance_metrics(dependency, dependency, start, end)
+        for name in METRIC_NAMES.values():
+            self._instance_metrics(name, name, start, end)
 
     def _instance_metrics(self, service: str, instance: str, start: int, end: int) -> None:
         samples = self.samples.get((service, instance), [])
@@ -485,8 +470,7 @@ class _World:
             buckets.setdefault((at - start) // (10 * S), []).append((latency, failed))
         labels = {"service.name": service, "service.instance.id": instance}
         series = {
-            name: MetricSeries(name, dict(labels))
-            for name in ("cpu", "memory", "rps", "errors", "latency")
+            name: MetricSeries(name, dict(labels)) for name in ("cpu", "memory", "rps", "errors", "latency")
         }
         for index in range((end - start) // (10 * S)):
             at = start + index * 10 * S

@@ -6,9 +6,7 @@ from correlators.attributes import over_represented
 from correlators.model import Span, Trace
 
 
-def trace(
-    n: int, *, flag: bool, version: str = "2.0.0", instance: str = "cart-1", zone: str = "a"
-) -> Trace:
+def trace(n: int, *, flag: bool, version: str = "2.0.0", instance: str = "cart-1", zone: str = "a") -> Trace:
     trace_id = f"{n:032x}"
     root = Span(
         trace_id,

@@ -47,9 +47,7 @@ RESOURCE = Resource(
 
 def request(*spans: PbSpan) -> ExportTraceServiceRequest:
     return ExportTraceServiceRequest(
-        resource_spans=[
-            ResourceSpans(resource=RESOURCE, scope_spans=[ScopeSpans(spans=list(spans))])
-        ]
+        resource_spans=[ResourceSpans(resource=RESOURCE, scope_spans=[ScopeSpans(spans=list(spans))])]
     )
 
 
@@ -70,9 +68,7 @@ def full_span() -> PbSpan:
             kv("b", bool_value=True),
             kv(
                 "arr",
-                array_value=ArrayValue(
-                    values=[AnyValue(int_value=1), AnyValue(string_value="two")]
-                ),
+                array_value=ArrayValue(values=[AnyValue(int_value=1), AnyValue(string_value="two")]),
             ),
             kv("kv", kvlist_value=KeyValueList(values=[kv("inner", string_value="v")])),
             kv("raw", bytes_value=b"\x01\xff"),
@@ -154,13 +150,9 @@ def test_json_encoding_decodes_to_the_same_spans() -> None:
 
 
 def test_instance_falls_back_to_host_name() -> None:
-    resource = Resource(
-        attributes=[kv("service.name", string_value="a"), kv("host.name", string_value="h")]
-    )
+    resource = Resource(attributes=[kv("service.name", string_value="a"), kv("host.name", string_value="h")])
     body = ExportTraceServiceRequest(
-        resource_spans=[
-            ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=[full_span()])])
-        ]
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=[full_span()])])]
     ).SerializeToString()
     assert decode_traces(body, "protobuf").items[0].instance == "h"
     bare = ExportTraceServiceRequest(
@@ -221,9 +213,7 @@ def test_logs_with_and_without_trace_context() -> None:
                             ),
                             PbLog(
                                 observed_time_unix_nano=20,
-                                body=AnyValue(
-                                    kvlist_value=KeyValueList(values=[kv("a", int_value=1)])
-                                ),
+                                body=AnyValue(kvlist_value=KeyValueList(values=[kv("a", int_value=1)])),
                             ),
                             PbLog(body=AnyValue(string_value="no time")),
                         ]

@@ -55,9 +55,7 @@ class PaymentsHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         context = PROPAGATOR.extract(dict(self.headers))
         tracer = self.tracer_provider.get_tracer("payments")
-        with tracer.start_as_current_span(
-            "GET /pay", context=context, kind=SpanKind.SERVER
-        ) as span:
+        with tracer.start_as_current_span("GET /pay", context=context, kind=SpanKind.SERVER) as span:
             span.set_attribute("payment.card_number", CARD)
             span.set_attribute("user.contact", f"mail {EMAIL} please")
             span.set_attribute("payment.amount", 42)
@@ -86,9 +84,7 @@ def node_bin() -> str:
 def payments(start_bot, keep_all_config) -> Iterator[tuple[BotProcess, str, TracerProvider]]:  # type: ignore[no-untyped-def]
     bot = start_bot(keep_all_config)
     tracing, logs = python_service("payments", bot.url)
-    handler_class = type(
-        "Handler", (PaymentsHandler,), {"tracer_provider": tracing, "logger_provider": logs}
-    )
+    handler_class = type("Handler", (PaymentsHandler,), {"tracer_provider": tracing, "logger_provider": logs})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

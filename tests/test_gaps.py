@@ -6,9 +6,7 @@ from correlators.gaps import telemetry_gaps
 from correlators.model import Span, SpanKind, Trace
 
 
-def span(
-    trace: str, sid: str, parent: str | None, service: str, kind: SpanKind, **attrs: object
-) -> Span:
+def span(trace: str, sid: str, parent: str | None, service: str, kind: SpanKind, **attrs: object) -> Span:
     return Span(
         trace * 32,
         sid * 16,

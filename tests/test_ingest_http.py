@@ -34,9 +34,7 @@ def otlp_request(
     trace_id: str, spans: int = 3, *, bad_ids: int = 0, error: bool = False
 ) -> ExportTraceServiceRequest:
     """A trace of `spans` spans from service `shop` (a root and its children)."""
-    resource = Resource(
-        attributes=[KeyValue(key="service.name", value=AnyValue(string_value="shop"))]
-    )
+    resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="shop"))])
     out = []
     for index in range(spans):
         out.append(
@@ -63,9 +61,7 @@ def otlp_json(trace_id: str) -> bytes:
         {
             "resourceSpans": [
                 {
-                    "resource": {
-                        "attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]
-                    },
+                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
                     "scopeSpans": [
                         {
                             "spans": [
@@ -104,9 +100,7 @@ def zipkin_json(trace_id: str) -> bytes:
     ).encode()
 
 
-def test_bad_requests_get_documented_codes_and_good_batches_all_land(
-    start_bot, keep_all_config
-) -> None:  # type: ignore[no-untyped-def]
+def test_bad_requests_get_documented_codes_and_good_batches_all_land(start_bot, keep_all_config) -> None:  # type: ignore[no-untyped-def]
     bot = start_bot(keep_all_config, JOURNEYWATCH_COLLECTOR__MAX_BODY_BYTES="20000")
     good = [os.urandom(16).hex() for _ in range(6)]
     with httpx.Client(base_url=bot.url, timeout=10) as http:
@@ -129,10 +123,7 @@ def test_bad_requests_get_documented_codes_and_good_batches_all_land(
         gzipped = gzip.compress(otlp_request(good[1]).SerializeToString())
         assert proto("/v1/traces", gzipped, **{"content-encoding": "gzip"}).status_code == 200
 
-        assert (
-            proto("/v1/traces", b"\x1f\x8b broken", **{"content-encoding": "gzip"}).status_code
-            == 400
-        )
+        assert proto("/v1/traces", b"\x1f\x8b broken", **{"content-encoding": "gzip"}).status_code == 400
         assert proto("/v1/traces", whole, **{"content-encoding": "br"}).status_code == 415
         assert post("/v1/traces", whole, **{"content-type": "text/plain"}).status_code == 415
 
@@ -181,9 +172,7 @@ def test_saturated_store_answers_503_with_retry_after(tmp_path) -> None:  # type
     async def scenario() -> tuple[httpx.Response, httpx.Response]:
         async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
             errored = otlp_request(os.urandom(16).hex(), error=True)  # errors are always kept
-            first = await client.post(
-                "/v1/traces", content=errored.SerializeToString(), headers=PROTOBUF
-            )
+            first = await client.post("/v1/traces", content=errored.SerializeToString(), headers=PROTOBUF)
             bot.collector.tick()  # decides the quiet trace and hands 3 spans to the writer
             assert bot.writer.pending == 3
             again = otlp_request(os.urandom(16).hex()).SerializeToString()

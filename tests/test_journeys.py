@@ -24,9 +24,7 @@ CONFIG = AppConfig.model_validate(
 MATCHER = JourneyMatcher(CONFIG)
 
 
-def span(
-    sid: str, parent: str | None, service: str, name: str, start: int = 0, **attrs: object
-) -> Span:
+def span(sid: str, parent: str | None, service: str, name: str, start: int = 0, **attrs: object) -> Span:
     return Span(
         "a" * 32,
         sid * 16,

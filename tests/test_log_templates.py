@@ -8,12 +8,8 @@ from correlators.model import LogRecord
 INFO, WARN, ERROR = 9, 13, 17
 
 
-def log(
-    service: str, body: str, severity: int = INFO, trace_id: str | None = None, t: int = 0
-) -> LogRecord:
-    return LogRecord(
-        time_ns=t, service=service, body=body, severity_number=severity, trace_id=trace_id
-    )
+def log(service: str, body: str, severity: int = INFO, trace_id: str | None = None, t: int = 0) -> LogRecord:
+    return LogRecord(time_ns=t, service=service, body=body, severity_number=severity, trace_id=trace_id)
 
 
 def test_new_error_template_is_found_with_sample_and_traces() -> None:

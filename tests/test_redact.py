@@ -124,9 +124,7 @@ def test_logs_body_attributes_and_resource() -> None:
 
 
 def test_custom_patterns_and_disabled_rules() -> None:
-    rules = RedactionRules(
-        custom_patterns=[CustomPattern(name="ssn", regex=r"\b\d{3}-\d{2}-\d{4}\b")]
-    )
+    rules = RedactionRules(custom_patterns=[CustomPattern(name="ssn", regex=r"\b\d{3}-\d{2}-\d{4}\b")])
     assert redactor(rules).redact_text("ssn 123-45-6789") == "ssn [ssn]"
     off = span({"password": "x", "mail": "a@b.io"})
     redactor(RedactionRules(enabled=False)).redact_span(off)

@@ -37,9 +37,7 @@ def test_an_instance_fault_slows_that_instance_only() -> None:
     bad = [s for s in server if s.instance == target]
     good = [s for s in server if s.instance != target]
     assert median_ms(bad) > 3 * median_ms(good)
-    cpu = next(
-        m for m in scenario.metrics if m.name == "cpu" and m.labels["service.instance.id"] == target
-    )
+    cpu = next(m for m in scenario.metrics if m.name == "cpu" and m.labels["service.instance.id"] == target)
     assert max(p.value for p in cpu.points) > 90
 
 
@@ -49,9 +47,7 @@ def test_a_shared_database_slows_every_caller() -> None:
 
         def calls(spans: list[Span], service: str = caller) -> list[Span]:
             return [
-                s
-                for s in spans
-                if s.service == service and s.attributes.get("db.system") == "postgresql"
+                s for s in spans if s.service == service and s.attributes.get("db.system") == "postgresql"
             ]
 
         assert median_ms(calls(during)) > 10 * median_ms(calls(before)), caller
@@ -63,6 +59,4 @@ def test_a_bad_deploy_shows_in_errors_version_and_new_logs() -> None:
     mine = [s for s in during if s.service == target and s.kind.value == "server"]
     assert {s.service_version for s in mine} == {"1.5.0"}
     assert sum(s.status is StatusCode.ERROR for s in mine) > 0.3 * len(mine)
-    assert any(
-        "NullPointerException" in log.body and log.service == target for log in scenario.logs
-    )
+    assert any("NullPointerException" in log.body and log.service == target for log in scenario.logs)

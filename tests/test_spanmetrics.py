@@ -72,9 +72,7 @@ def test_counts_per_key_and_bucket_by_event_time() -> None:
     assert (payments.requests, payments.errors) == (2, 1)
     assert rows[(110, "checkout", "frontend", "POST /checkout", True)].requests == 1
     assert rows[(100, "_none", "frontend", "POST /checkout", True)].requests == 1
-    assert not any(
-        key[2] == "frontend" and key[3] == "call payments" for key in rows
-    )  # client spans
+    assert not any(key[2] == "frontend" and key[3] == "call payments" for key in rows)  # client spans
 
 
 def test_exemplars_prefer_errors_and_slow_traces() -> None:

@@ -251,9 +251,9 @@ def test_logs_by_trace_and_by_service_window(store: Store) -> None:
     assert store.logs_for_trace(tid(30))[1] == logs[0]
     window = store.logs(service="cart", start_ns=T0, end_ns=T0 + 10 * MS, limit=10)
     assert [r.body for r in window] == ["first", "second"]
-    assert [
-        r.body for r in store.logs(service=None, start_ns=T0 + 3 * MS, end_ns=T0 + 4 * MS, limit=10)
-    ] == ["unrelated"]
+    assert [r.body for r in store.logs(service=None, start_ns=T0 + 3 * MS, end_ns=T0 + 4 * MS, limit=10)] == [
+        "unrelated"
+    ]
 
 
 def test_span_metric_rows_of_one_key_are_summed_on_read(store: Store) -> None:

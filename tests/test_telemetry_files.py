@@ -63,9 +63,7 @@ def test_spans_from_plain_and_gzipped_jsonl(tmp_path: Path) -> None:
 
 def test_a_broken_line_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "traces.jsonl"
-    path.write_text(
-        span_line("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174") + "\n{broken\n"
-    )
+    path.write_text(span_line("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174") + "\n{broken\n")
     with pytest.raises(InputFileError) as caught:
         read_spans(path)
     assert (caught.value.file, caught.value.line) == (str(path), 2)
@@ -149,9 +147,7 @@ def test_otlp_metrics_gauges_counters_and_histograms(tmp_path: Path) -> None:
     ]
     path = tmp_path / "metrics.jsonl"
     path.write_text(
-        json.dumps(
-            {"resourceMetrics": [{"resource": RESOURCE, "scopeMetrics": [{"metrics": metrics}]}]}
-        )
+        json.dumps({"resourceMetrics": [{"resource": RESOURCE, "scopeMetrics": [{"metrics": metrics}]}]})
     )
     found = {s.name: s for s in read_metrics(path)}
     assert set(found) == {"memory", "requests:rate", "latency:mean"}

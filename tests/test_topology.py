@@ -60,10 +60,7 @@ def test_edges_between_services_and_into_dependencies() -> None:
 
 def test_dependency_names_prefer_peer_service() -> None:
     assert (
-        dependency_of(
-            span("1", None, "a", SpanKind.CLIENT, **{"peer.service": "x", "db.system": "y"})
-        )
-        == "x"
+        dependency_of(span("1", None, "a", SpanKind.CLIENT, **{"peer.service": "x", "db.system": "y"})) == "x"
     )
     assert dependency_of(span("1", None, "a", SpanKind.CLIENT, **{"db.system": "redis"})) == "redis"
     assert (

@@ -12,8 +12,7 @@ from tests.spantree import MS, TraceBuilder
 
 def segments(tree_trace: Trace) -> list[tuple[str, str, float, float]]:
     return [
-        (s.service, s.operation, s.start_ns / MS, s.end_ns / MS)
-        for s in critical_path(assemble(tree_trace))
+        (s.service, s.operation, s.start_ns / MS, s.end_ns / MS) for s in critical_path(assemble(tree_trace))
     ]
 
 
@@ -71,9 +70,7 @@ def test_orphan_is_reattached_to_the_enclosing_client_span_of_another_service() 
     b = TraceBuilder()
     root = b.span("checkout", "POST /checkout", 0, 100, kind=SpanKind.SERVER)
     b.span("checkout", "call inventory", 10, 50, parent=root, kind=SpanKind.CLIENT)
-    orphan = b.span(
-        "inventory", "POST /reserve", 12, 48, parent="ffffffffffffffff", kind=SpanKind.SERVER
-    )
+    orphan = b.span("inventory", "POST /reserve", 12, 48, parent="ffffffffffffffff", kind=SpanKind.SERVER)
     tree = assemble(b.trace())
     assert tree.orphans == [orphan]
     assert tree.reattached == [orphan]

@@ -61,9 +61,7 @@ def test_everything_submitted_is_written_by_the_writer_process(store: Store) -> 
         writer.flush(timeout=60)
         assert writer.pending == 0
         assert count(store) == 50
-        assert [r.body for r in store.logs(service="svc", start_ns=0, end_ns=10, limit=5)] == [
-            "hello"
-        ]
+        assert [r.body for r in store.logs(service="svc", start_ns=0, end_ns=10, limit=5)] == ["hello"]
         assert store.span_metrics(journey="j", start_s=0, end_s=1)[0].requests == 7
         assert writer.stats.rows_written == 101
         assert writer.stats.write_errors == 0

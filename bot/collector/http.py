@@ -109,8 +109,7 @@ def _encoding_of(request: Request) -> Encoding:
     media = _media_type(request)
     if media not in _MEDIA:
         raise UnsupportedMedia(
-            f"unsupported content type {media or '(none)'!r}; "
-            "use application/x-protobuf or application/json"
+            f"unsupported content type {media or '(none)'!r}; use application/x-protobuf or application/json"
         )
     return _MEDIA[media]
 

@@ -131,10 +131,7 @@ def _span(pb: Any, trace_id: str, facts: ResourceFacts) -> Span:
         events=[SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes)) for e in pb.events]
         if pb.events
         else (),
-        links=[
-            SpanLink(ln.trace_id.hex(), ln.span_id.hex(), attributes(ln.attributes))
-            for ln in pb.links
-        ]
+        links=[SpanLink(ln.trace_id.hex(), ln.span_id.hex(), attributes(ln.attributes)) for ln in pb.links]
         if pb.links
         else (),
     )
@@ -221,9 +218,7 @@ def _serialize(message: Message, encoding: Encoding) -> bytes:
 
 M = TypeVar("M", bound=Message)
 _NOT_AN_ID = base64.b64encode(b"\x00").decode()
-_ID_FIELDS = frozenset(
-    {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
-)
+_ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 
 
 def _parse(body: bytes, encoding: Encoding, message_type: Callable[[], M]) -> M:

@@ -58,9 +58,7 @@ def sampled(trace_id: str, fraction: float) -> bool:
 
 
 class TailSampler:
-    def __init__(
-        self, config: AppConfig, settings: CollectorSettings, matcher: JourneyMatcher
-    ) -> None:
+    def __init__(self, config: AppConfig, settings: CollectorSettings, matcher: JourneyMatcher) -> None:
         self.config = config
         self.settings = settings
         self.matcher = matcher

@@ -105,11 +105,7 @@ class SpanMetrics:
 
     def drain(self, older_than_s: float | None = None) -> list[SpanMetricRow]:
         """Rows of buckets that ended before ``older_than_s`` (all rows when None)."""
-        done = [
-            key
-            for key in self._rows
-            if older_than_s is None or key[0] + self.bucket_s <= older_than_s
-        ]
+        done = [key for key in self._rows if older_than_s is None or key[0] + self.bucket_s <= older_than_s]
         self._exemplar_rank = {k: v for k, v in self._exemplar_rank.items() if k not in done}
         return [self._rows.pop(key) for key in done]
 

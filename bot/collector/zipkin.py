@@ -74,8 +74,7 @@ def _span(item: dict[str, Any]) -> Span:
         attributes=_tags(tags, item.get("remoteEndpoint") or {}),
         resource=facts.attributes,
         events=[
-            SpanEvent(str(a["value"]), int(a["timestamp"]) * 1000)
-            for a in item.get("annotations") or ()
+            SpanEvent(str(a["value"]), int(a["timestamp"]) * 1000) for a in item.get("annotations") or ()
         ],
     )
 

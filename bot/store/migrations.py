@@ -25,9 +25,7 @@ def stored_version(connection: Connection) -> int | None:
     return connection.execute(select(schema_meta.c.version)).scalar()
 
 
-def migrate(
-    engine: Engine, *, target: int = SCHEMA_VERSION, steps: dict[int, Step] | None = None
-) -> int:
+def migrate(engine: Engine, *, target: int = SCHEMA_VERSION, steps: dict[int, Step] | None = None) -> int:
     """Bring the database to ``target``; returns the version it was at (0 when new)."""
     steps = STEPS if steps is None else steps
     with engine.begin() as connection:

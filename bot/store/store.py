@@ -129,9 +129,7 @@ class Store:
 
         def read() -> Trace | None:
             with self.engine.connect() as connection:
-                row = connection.execute(
-                    select(traces).where(traces.c.trace_id == trace_id)
-                ).first()
+                row = connection.execute(select(traces).where(traces.c.trace_id == trace_id)).first()
                 if row is None:
                     return None
                 found = connection.execute(
@@ -181,14 +179,10 @@ class Store:
         return self._summaries(statement, f"session {key}")
 
     def logs_for_trace(self, trace_id: str) -> list[LogRecord]:
-        statement = (
-            select(logs).where(logs.c.trace_id == trace_id).order_by(logs.c.time_ns, logs.c.id)
-        )
+        statement = select(logs).where(logs.c.trace_id == trace_id).order_by(logs.c.time_ns, logs.c.id)
         return self._logs(statement, f"logs_for_trace {trace_id}")
 
-    def logs(
-        self, *, service: str | None, start_ns: int, end_ns: int, limit: int
-    ) -> list[LogRecord]:
+    def logs(self, *, service: str | None, start_ns: int, end_ns: int, limit: int) -> list[LogRecord]:
         """Logs in [start_ns, end_ns), of one service or all, oldest first."""
         statement = select(logs).where(logs.c.time_ns >= start_ns, logs.c.time_ns < end_ns)
         if service:
@@ -213,9 +207,7 @@ class Store:
 
     # --- retention -----------------------------------------------------------------------
 
-    def purge(
-        self, *, traces_before_ns: int, logs_before_ns: int, metrics_before_s: int
-    ) -> dict[str, int]:
+    def purge(self, *, traces_before_ns: int, logs_before_ns: int, metrics_before_s: int) -> dict[str, int]:
         """Delete what retention has expired; returns the rows deleted per table. A trace
         goes by its end, so one still receiving late spans is not cut in half."""
 
@@ -223,12 +215,8 @@ class Store:
             with self.engine.begin() as connection:
                 old = select(traces.c.trace_id).where(traces.c.end_ns < traces_before_ns)
                 deleted_spans = connection.execute(delete(spans).where(spans.c.trace_id.in_(old)))
-                deleted_traces = connection.execute(
-                    delete(traces).where(traces.c.end_ns < traces_before_ns)
-                )
-                deleted_logs = connection.execute(
-                    delete(logs).where(logs.c.time_ns < logs_before_ns)
-                )
+                deleted_traces = connection.execute(delete(traces).where(traces.c.end_ns < traces_before_ns))
+                deleted_logs = connection.execute(delete(logs).where(logs.c.time_ns < logs_before_ns))
                 deleted_metrics = connection.execute(
                     delete(span_metrics).where(span_metrics.c.bucket_start_s < metrics_before_s)
                 )

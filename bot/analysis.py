@@ -1,0 +1,72 @@
+"""Feeding the correlators from files: `journeywatch analyze`.
+
+Spans are grouped into traces and given their journey from the config, as the collector
+would; a trace no journey matches is analysed under its entry point ("frontend GET /x"),
+so the command is useful before anyone has written a journeys file.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.collector.journeys import JourneyMatcher, session_of
+from bot.config import AppConfig
+from bot.telemetry_files import read_logs, read_metrics, read_spans
+from correlators.analyze import AnalysisInput, analyze
+from correlators.errors import InputFileError
+from correlators.metrics import Window
+from correlators.model import Span, Trace, root_of
+from correlators.report import Report
+
+
+@dataclass(frozen=True)
+class AnalyzeRequest:
+    traces: Path
+    baseline: Window
+    incident: Window
+    logs: Path | None = None
+    metrics: Path | None = None
+    journey: str | None = None
+
+
+def run_analysis(request: AnalyzeRequest, config: AppConfig) -> Report:
+    if request.baseline.end_ns <= request.baseline.start_ns:
+        raise InputFileError("the baseline window ends before it starts")
+    if request.incident.end_ns <= request.incident.start_ns:
+        raise InputFileError("the incident window ends before it starts")
+    traces = assemble_traces(read_spans(request.traces), config)
+    journey = config.journey(request.journey) if request.journey else None
+    latency = journey.objectives.latency if journey else None
+    return analyze(
+        AnalysisInput(
+            traces=traces,
+            baseline=request.baseline,
+            incident=request.incident,
+            logs=read_logs(request.logs) if request.logs else None,
+            metrics=read_metrics(request.metrics) if request.metrics else None,
+            journey=request.journey,
+            latency_threshold_ms=latency.threshold_ms if latency else None,
+        )
+    )
+
+
+def assemble_traces(spans: list[Span], config: AppConfig) -> list[Trace]:
+    matcher = JourneyMatcher(config)
+    grouped: defaultdict[str, list[Span]] = defaultdict(list)
+    for span in spans:
+        grouped[span.trace_id].append(span)
+    traces = []
+    for trace_id, members in grouped.items():
+        session_id, user_id = session_of(members)
+        traces.append(Trace(trace_id, members, _journey(matcher, members), session_id, user_id))
+    return traces
+
+
+def _journey(matcher: JourneyMatcher, spans: list[Span]) -> str | None:
+    found = matcher.journey_of(spans)
+    if found is not None:
+        return found
+    root = root_of(spans)
+    return f"{root.service} {root.name}" if root else None

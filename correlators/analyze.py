@@ -1,0 +1,144 @@
+"""One analysis: baseline and incident windows in, a Report out. No I/O, no clock.
+
+Bad traces are the incident's traces of the journey whose root failed or was slower than
+the latency threshold (the journey's objective, else 1.5x the baseline p95); the healthy
+population is the baseline window's traces of the same journey.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from correlators.attributes import over_represented
+from correlators.bottleneck import bottlenecks
+from correlators.gaps import telemetry_gaps
+from correlators.logs import TemplateChange, compare_templates
+from correlators.metrics import Window, rank_anomalies
+from correlators.model import LogRecord, MetricSeries, Trace
+from correlators.rank import error_origin_rates, rank_candidates
+from correlators.report import Report
+from correlators.scope import decide_scope
+from correlators.topology import call_graph
+
+S = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisInput:
+    traces: Sequence[Trace]
+    baseline: Window
+    incident: Window
+    logs: Sequence[LogRecord] | None = None
+    metrics: Sequence[MetricSeries] | None = None
+    journey: str | None = None
+    latency_threshold_ms: float | None = None
+    exemplar_ids: Sequence[str] = ()
+
+
+def analyze(given: AnalysisInput) -> Report:
+    # user journeys only: a background job is nobody's bad request
+    journey_traces = [
+        t
+        for t in given.traces
+        if t.journey is not None and (given.journey is None or t.journey == given.journey)
+    ]
+    baseline = [t for t in journey_traces if t.start_ns in given.baseline]
+    during = [t for t in journey_traces if t.start_ns in given.incident]
+    thresholds = {
+        journey: _threshold_ns(given.latency_threshold_ms, [t for t in baseline if t.journey == journey])
+        for journey in {t.journey for t in journey_traces}
+    }
+    bad = [t for t in during if _is_bad(t, thresholds[t.journey])]
+    healthy = [t for t in baseline if not _is_bad(t, thresholds[t.journey])]
+    missing = _missing(given, baseline, bad)
+    found_bottlenecks = bottlenecks([t for t in bad if not _root_failed(t)] or bad, healthy)
+    changes = _log_changes(given) if given.logs else []
+    anomalies = rank_anomalies(given.metrics, given.baseline, given.incident) if given.metrics else []
+    graph = call_graph(journey_traces)
+    # attributes against healthy traces of both windows: a deploy that reached good and bad
+    # incident traces alike (a benign release elsewhere) is then not over-represented
+    findings = over_represented(bad, healthy + [t for t in during if not _is_bad(t, thresholds[t.journey])])
+    candidates = rank_candidates(
+        bad=bad,
+        bottlenecks=found_bottlenecks,
+        log_changes=changes,
+        anomalies=anomalies,
+        graph=graph,
+        failure_base=error_origin_rates(baseline),
+        failure_now=error_origin_rates(during),
+    )
+    scope = decide_scope(
+        candidates=candidates,
+        findings=findings,
+        graph=graph,
+        request_rate_ratio=_rate_ratio(baseline, during, given),
+    )
+    return Report(
+        journey=given.journey,
+        scope=scope,
+        candidates=candidates,
+        bottlenecks=found_bottlenecks,
+        attributes=findings,
+        log_changes=changes[:10],
+        metric_anomalies=anomalies[:10],
+        gaps=telemetry_gaps(journey_traces, given.exemplar_ids),
+        bad_traces=len(bad),
+        baseline_traces=len(healthy),
+        missing=missing,
+    )
+
+
+def _root_failed(trace: Trace) -> bool:
+    root = trace.root
+    return root is not None and root.is_error
+
+
+def _is_bad(trace: Trace, threshold_ns: int | None) -> bool:
+    root = trace.root
+    if root is None:
+        return False
+    return root.is_error or (threshold_ns is not None and root.duration_ns > threshold_ns)
+
+
+def _threshold_ns(objective_ms: float | None, baseline: Sequence[Trace]) -> int | None:
+    if objective_ms is not None:
+        return int(objective_ms * 1_000_000)
+    durations = sorted(t.root.duration_ns for t in baseline if t.root is not None)
+    if len(durations) < 20:
+        return None
+    return int(durations[int(len(durations) * 0.95)] * 1.5)
+
+
+def _log_changes(given: AnalysisInput) -> list[TemplateChange]:
+    logs = given.logs or ()
+    before = [r for r in logs if r.time_ns in given.baseline]
+    during = [r for r in logs if r.time_ns in given.incident]
+    return compare_templates(
+        before,
+        during,
+        baseline_seconds=(given.baseline.end_ns - given.baseline.start_ns) / S,
+        incident_seconds=(given.incident.end_ns - given.incident.start_ns) / S,
+        min_count=5,
+    )
+
+
+def _rate_ratio(baseline: Sequence[Trace], during: Sequence[Trace], given: AnalysisInput) -> float | None:
+    if not baseline:
+        return None
+    before = len(baseline) / (given.baseline.end_ns - given.baseline.start_ns)
+    now = len(during) / (given.incident.end_ns - given.incident.start_ns)
+    return now / before
+
+
+def _missing(given: AnalysisInput, baseline: Sequence[Trace], bad: Sequence[Trace]) -> list[str]:
+    missing = []
+    if given.logs is None:
+        missing.append("no logs were given: new error lines could not be compared")
+    if given.metrics is None:
+        missing.append("no metrics were given: resource faults show only through latency")
+    if not baseline:
+        missing.append("the baseline window has no traces of this journey")
+    if not bad:
+        missing.append("the incident window has no failed or slow traces of this journey")
+    return missing

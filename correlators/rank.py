@@ -1,0 +1,244 @@
+"""Root-cause candidates: evidence from traces, logs and metrics combined per service.
+
+Each kind of fault shows in a different signal — a code fault in error origins and new
+error log lines, a resource fault in metrics and latency, a delay in latency alone — so a
+service's score adds four normalized parts, each 0..1:
+
+- latency: its share of the critical-path time the incident added (``bottleneck``);
+- errors: its share of the bad traces whose error originated in it (``error_origin``);
+- logs: new or surging error-level log templates of its own;
+- metrics: its strongest robust anomaly score, squashed to 0..1.
+
+Blame then moves down the call graph: a caller whose callee scores at least as high is
+demoted, since callers that only waited on (or relayed the errors of) a callee must not
+rank above it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from correlators.bottleneck import Bottleneck
+from correlators.logs import TemplateChange
+from correlators.metrics import MetricAnomaly
+from correlators.model import Span, SpanKind, Trace
+from correlators.topology import CallGraph, dependency_of
+from correlators.traces import assemble, error_origin
+
+WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.15, "metrics": 0.15}
+CALLER_DEMOTION = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    kind: str
+    """critical_path | error_origin | log_template | metric | attribute"""
+    summary: str
+    weight: float
+
+
+@dataclass(slots=True)
+class Candidate:
+    service: str
+    score: float
+    instance: str | None = None
+    operation: str | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+def origin_owner(span: Span, trace: Trace) -> tuple[str, str]:
+    """(service or dependency, operation) an error origin belongs to."""
+    if span.kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
+        has_server_child = any(
+            s.parent_span_id == span.span_id and s.kind in (SpanKind.SERVER, SpanKind.CONSUMER)
+            for s in trace.spans
+        )
+        target = None if has_server_child else dependency_of(span)
+        if target:
+            return target, span.name
+    return span.service, span.name
+
+
+def error_origins(bad: Sequence[Trace]) -> Counter[tuple[str, str, str | None]]:
+    """(owner, operation, instance) -> bad traces whose error originated there."""
+    counts: Counter[tuple[str, str, str | None]] = Counter()
+    for trace in bad:
+        origin = error_origin(assemble(trace))
+        if origin is not None:
+            owner, operation = origin_owner(origin, trace)
+            counts[(owner, operation, origin.instance if owner == origin.service else None)] += 1
+    return counts
+
+
+def rank_candidates(
+    *,
+    bad: Sequence[Trace],
+    bottlenecks: Sequence[Bottleneck],
+    log_changes: Sequence[TemplateChange],
+    anomalies: Sequence[MetricAnomaly],
+    graph: CallGraph,
+    failure_base: dict[str, float] | None = None,
+    failure_now: dict[str, float] | None = None,
+    limit: int = 5,
+) -> list[Candidate]:
+    """``failure_base`` and ``failure_now``: per owner, the share of all traces (baseline,
+    incident) whose error originated there; errors part is discounted by how much of the
+    incident rate the baseline already had, so background errors do not point anywhere."""
+    parts: defaultdict[str, dict[str, float]] = defaultdict(dict)
+    evidence: defaultdict[str, list[Evidence]] = defaultdict(list)
+    operations: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    instances: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    _latency(bottlenecks, parts, evidence, operations)
+    _errors(bad, parts, evidence, operations, instances)
+    _discount_usual_errors(parts, failure_base or {}, failure_now or {})
+    _logs(log_changes, parts, evidence)
+    _metrics(anomalies, parts, evidence, instances)
+    scores = {s: sum(WEIGHTS[k] * v for k, v in p.items()) for s, p in parts.items()}
+    scores = _demote_callers(scores, graph)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [
+        Candidate(
+            service=service,
+            score=round(score, 4),
+            instance=_top(instances[service]),
+            operation=_top(operations[service]),
+            evidence=sorted(evidence[service], key=lambda e: -e.weight),
+            parts={k: round(v, 4) for k, v in parts[service].items()},
+        )
+        for service, score in ranked
+        if score > 0
+    ]
+
+
+def _latency(
+    bottlenecks: Sequence[Bottleneck],
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+    operations: dict[str, Counter[str]],
+) -> None:
+    for b in bottlenecks:
+        parts[b.service]["latency"] = parts[b.service].get("latency", 0.0) + b.share
+        operations[b.service][b.operation] += int(b.delta_ms)
+        evidence[b.service].append(
+            Evidence(
+                "critical_path",
+                f"{b.service} {b.operation}: +{b.delta_ms:.0f} ms on the critical path "
+                f"({b.baseline_ms:.0f} -> {b.incident_ms:.0f} ms, {b.share:.0%} of the added time)",
+                b.share,
+            )
+        )
+
+
+def _errors(
+    bad: Sequence[Trace],
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+    operations: dict[str, Counter[str]],
+    instances: dict[str, Counter[str]],
+) -> None:
+    origins = error_origins(bad)
+    failed = sum(origins.values())
+    per_owner: Counter[str] = Counter()
+    for (owner, operation, instance), n in origins.items():
+        per_owner[owner] += n
+        operations[owner][operation] += n
+        if instance:
+            instances[owner][instance] += n
+    for owner, n in per_owner.items():
+        share = n / failed
+        # a handful of failures is what every system has; ten or more is a pattern
+        parts[owner]["errors"] = share * min(1.0, n / 10)
+        evidence[owner].append(
+            Evidence(
+                "error_origin",
+                f"errors of {n} of {failed} failed traces originated in {owner}",
+                share,
+            )
+        )
+
+
+def error_origin_rates(traces: Sequence[Trace]) -> dict[str, float]:
+    """Owner -> share of all the traces whose error originated there."""
+    if not traces:
+        return {}
+    failed = [t for t in traces if t.root is not None and t.root.is_error]
+    per_owner: Counter[str] = Counter()
+    for (owner, _, _), n in error_origins(failed).items():
+        per_owner[owner] += n
+    return {owner: n / len(traces) for owner, n in per_owner.items()}
+
+
+def _discount_usual_errors(
+    parts: dict[str, dict[str, float]], base: dict[str, float], now: dict[str, float]
+) -> None:
+    for owner, owner_parts in parts.items():
+        if "errors" not in owner_parts:
+            continue
+        rate_now = now.get(owner, 0.0)
+        significance = max(0.0, 1.0 - base.get(owner, 0.0) / rate_now) if rate_now else 0.0
+        owner_parts["errors"] *= significance
+
+
+def _logs(
+    changes: Sequence[TemplateChange],
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+) -> None:
+    for change in changes:
+        if not change.is_error:
+            continue
+        weight = min(1.0, change.incident_count / 10)
+        parts[change.service]["logs"] = max(parts[change.service].get("logs", 0.0), weight)
+        what = "new" if change.kind == "new" else f"{change.rate_ratio}x more frequent"
+        evidence[change.service].append(
+            Evidence(
+                "log_template",
+                f"{change.service} logs a {what} error ({change.incident_count} lines): "
+                f"{change.sample[:160]}",
+                weight,
+            )
+        )
+
+
+def _metrics(
+    anomalies: Sequence[MetricAnomaly],
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+    instances: dict[str, Counter[str]],
+) -> None:
+    for anomaly in anomalies:
+        if anomaly.service is None:
+            continue
+        weight = anomaly.score / (anomaly.score + 10)
+        if weight > parts[anomaly.service].get("metrics", 0.0):
+            parts[anomaly.service]["metrics"] = weight
+        instance = anomaly.labels.get("service.instance.id")
+        if instance and instance != anomaly.service:
+            instances[anomaly.service][instance] += 1
+        where = f" on {instance}" if instance and instance != anomaly.service else ""
+        evidence[anomaly.service].append(
+            Evidence(
+                "metric",
+                f"{anomaly.name}{where} went {anomaly.direction} "
+                f"({anomaly.baseline_median:.3g} -> {anomaly.incident_median:.3g}, "
+                f"score {anomaly.score:.1f})",
+                weight,
+            )
+        )
+
+
+def _demote_callers(scores: dict[str, float], graph: CallGraph) -> dict[str, float]:
+    """A node whose callee scores at least as high only waited on it: halve it."""
+    demoted = dict(scores)
+    for node, score in scores.items():
+        callees = graph.downstream(node)
+        if any(scores.get(callee, 0.0) >= score * 0.8 for callee in callees):
+            demoted[node] = score * CALLER_DEMOTION
+    return demoted
+
+
+def _top(counter: Counter[str]) -> str | None:
+    return counter.most_common(1)[0][0] if counter else None

@@ -1,0 +1,100 @@
+"""The neutral report every edge renders: Slack blocks, web pages, the CLI.
+
+``to_json`` is the versioned JSON form (`journeywatch analyze --format json`, the incident
+API); ``to_text`` is the short form an on-call engineer reads first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from correlators.attributes import AttributeFinding
+from correlators.bottleneck import Bottleneck
+from correlators.gaps import Gap
+from correlators.logs import TemplateChange
+from correlators.metrics import MetricAnomaly
+from correlators.model import SCHEMA_VERSION
+from correlators.rank import Candidate
+from correlators.scope import Scope
+
+REPORT_VERSION = 1
+
+
+@dataclass(slots=True)
+class Report:
+    journey: str | None
+    scope: Scope
+    candidates: list[Candidate]
+    bottlenecks: list[Bottleneck]
+    attributes: list[AttributeFinding]
+    log_changes: list[TemplateChange]
+    metric_anomalies: list[MetricAnomaly]
+    gaps: list[Gap]
+    bad_traces: int
+    baseline_traces: int
+    missing: list[str] = field(default_factory=list)
+    """Signals the analysis lacked, in words ("no logs were given")."""
+
+    @property
+    def summary(self) -> str:
+        if not self.candidates:
+            return f"No root cause stood out ({self.scope.kind})."
+        top = self.candidates[0]
+        where = top.service + (f" ({top.instance})" if top.instance else "")
+        lead = top.evidence[0].summary if top.evidence else "no detail"
+        return f"{self.scope.kind.capitalize()} fault ({self.scope.level}); most likely {where}: {lead}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": REPORT_VERSION,
+            "model_schema_version": SCHEMA_VERSION,
+            "journey": self.journey,
+            "summary": self.summary,
+            "scope": asdict(self.scope),
+            "candidates": [_candidate(c) for c in self.candidates],
+            "bottlenecks": [asdict(b) for b in self.bottlenecks],
+            "attributes": [{**asdict(a), "lift": round(a.lift, 2)} for a in self.attributes],
+            "log_changes": [asdict(c) for c in self.log_changes],
+            "metric_anomalies": [asdict(m) for m in self.metric_anomalies],
+            "gaps": [asdict(g) for g in self.gaps],
+            "bad_traces": self.bad_traces,
+            "baseline_traces": self.baseline_traces,
+            "missing": self.missing,
+        }
+
+    def to_text(self) -> str:
+        lines = [self.summary, ""]
+        lines.append(
+            f"Scope: {self.scope.kind} / {self.scope.level} (confidence {self.scope.confidence:.0%})"
+        )
+        lines.extend(f"  - {reason}" for reason in self.scope.reasons)
+        lines.append("")
+        lines.append("Candidates:")
+        for rank, c in enumerate(self.candidates, start=1):
+            detail = ", ".join(x for x in (c.instance, c.operation) if x)
+            lines.append(
+                f"  {rank}. {c.service}" + (f" [{detail}]" if detail else "") + f"  score {c.score:.2f}"
+            )
+            lines.extend(f"       {e.summary}" for e in c.evidence[:3])
+        if self.gaps:
+            lines.append("")
+            lines.append("Telemetry gaps:")
+            lines.extend(f"  - {g.detail}" for g in self.gaps)
+        if self.missing:
+            lines.append("")
+            lines.extend(f"Missing: {m}" for m in self.missing)
+        lines.append("")
+        lines.append(f"{self.bad_traces} bad traces against {self.baseline_traces} baseline traces.")
+        return "\n".join(lines)
+
+
+def _candidate(c: Candidate) -> dict[str, Any]:
+    return {
+        "service": c.service,
+        "instance": c.instance,
+        "operation": c.operation,
+        "score": c.score,
+        "parts": c.parts,
+        "evidence": [asdict(e) for e in c.evidence],
+    }

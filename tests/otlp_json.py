@@ -1,0 +1,118 @@
+"""Write the model out as the OpenTelemetry Collector's file exporter would (OTLP JSON
+Lines, hex ids), and metrics as a Prometheus query_range response, for CLI tests."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from correlators.model import LogRecord, MetricSeries, Span, Trace
+
+_KINDS = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
+_STATUS = {"unset": 0, "ok": 1, "error": 2}
+
+
+def _value(value: object) -> dict[str, object]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": str(value)}
+
+
+def _attributes(attributes: dict[str, object]) -> list[dict[str, object]]:
+    return [{"key": k, "value": _value(v)} for k, v in attributes.items() if v is not None]
+
+
+def _resource(service: str, span_or_log: Span | LogRecord) -> dict[str, object]:
+    attrs: dict[str, object] = {"service.name": service}
+    if span_or_log.instance:
+        attrs["service.instance.id"] = span_or_log.instance
+    if isinstance(span_or_log, Span):
+        for key, value in (
+            ("service.version", span_or_log.service_version),
+            ("cloud.availability_zone", span_or_log.zone),
+            ("cloud.region", span_or_log.region),
+            ("telemetry.sdk.language", span_or_log.language),
+        ):
+            if value:
+                attrs[key] = value
+    return {"attributes": _attributes(attrs)}
+
+
+def _span(span: Span) -> dict[str, object]:
+    out: dict[str, object] = {
+        "traceId": span.trace_id,
+        "spanId": span.span_id,
+        "name": span.name,
+        "kind": _KINDS[span.kind.value],
+        "startTimeUnixNano": str(span.start_ns),
+        "endTimeUnixNano": str(span.end_ns),
+        "attributes": _attributes(dict(span.attributes)),
+        "status": {"code": _STATUS[span.status.value], "message": span.status_message},
+    }
+    if span.parent_span_id:
+        out["parentSpanId"] = span.parent_span_id
+    return out
+
+
+def write_traces(path: Path, traces: Sequence[Trace], per_line: int = 50) -> None:
+    lines = []
+    for i in range(0, len(traces), per_line):
+        groups: defaultdict[tuple[str, ...], list[Span]] = defaultdict(list)
+        for trace in traces[i : i + per_line]:
+            for span in trace.spans:
+                key = (span.service, span.instance or "", span.service_version or "", span.zone or "")
+                groups[key].append(span)
+        lines.append(
+            json.dumps(
+                {
+                    "resourceSpans": [
+                        {
+                            "resource": _resource(spans[0].service, spans[0]),
+                            "scopeSpans": [{"spans": [_span(s) for s in spans]}],
+                        }
+                        for spans in groups.values()
+                    ]
+                }
+            )
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_logs(path: Path, logs: Iterable[LogRecord]) -> None:
+    lines = []
+    for record in logs:
+        body: dict[str, object] = {
+            "timeUnixNano": str(record.time_ns),
+            "severityNumber": record.severity_number,
+            "severityText": record.severity_text,
+            "body": {"stringValue": record.body},
+        }
+        if record.trace_id:
+            body["traceId"], body["spanId"] = record.trace_id, record.span_id
+        lines.append(
+            json.dumps(
+                {
+                    "resourceLogs": [
+                        {"resource": _resource(record.service, record), "scopeLogs": [{"logRecords": [body]}]}
+                    ]
+                }
+            )
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_prometheus(path: Path, series: Iterable[MetricSeries]) -> None:
+    result = [
+        {
+            "metric": {"__name__": s.name, **s.labels},
+            "values": [[p.time_ns / 1e9, str(p.value)] for p in s.points],
+        }
+        for s in series
+    ]
+    path.write_text(json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}))

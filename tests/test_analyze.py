@@ -1,0 +1,109 @@
+"""`journeywatch analyze` on generated incidents written as OTLP JSON Lines, and a fast
+regression subset of the labelled cases (bench/rca_eval.py runs all of them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from correlators.analyze import AnalysisInput, analyze
+from correlators.metrics import Window
+from tests.otlp_json import write_logs, write_prometheus, write_traces
+from tests.scenarios import generate
+
+S = 1_000_000_000
+
+
+def files(tmp_path: Path, kind: str, seed: int) -> tuple[list[str], object]:
+    scenario = generate(kind, seed)
+    write_traces(tmp_path / "traces.jsonl", scenario.traces)
+    write_logs(tmp_path / "logs.jsonl", scenario.logs)
+    write_prometheus(tmp_path / "metrics.json", scenario.metrics)
+    b0, b1 = (t // S for t in scenario.baseline)
+    i0, i1 = (t // S for t in scenario.incident)
+    args = [
+        "analyze",
+        "--traces",
+        str(tmp_path / "traces.jsonl"),
+        "--logs",
+        str(tmp_path / "logs.jsonl"),
+        "--metrics",
+        str(tmp_path / "metrics.json"),
+        "--baseline-start",
+        str(b0),
+        "--baseline-end",
+        str(b1),
+        "--incident-start",
+        str(i0),
+        "--incident-end",
+        str(i1),
+    ]
+    return args, scenario
+
+
+def test_cli_json_names_the_cache_and_a_systemic_scope(tmp_path: Path) -> None:
+    args, _ = files(tmp_path, "cache_down", 1)
+    result = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["schema_version"] == 1
+    assert report["candidates"][0]["service"] == "redis"
+    assert report["scope"]["kind"] == "systemic"
+    assert report["scope"]["level"] == "shared_dependency"
+    assert {"summary", "bottlenecks", "attributes", "candidates", "scope"} <= set(report)
+
+
+def test_cli_text_and_what_was_missing(tmp_path: Path) -> None:
+    args, _ = files(tmp_path, "deploy_exception", 2)
+    without_logs = [
+        a
+        for i, a in enumerate(args)
+        if args[i - 1] not in ("--logs", "--metrics") and a not in ("--logs", "--metrics")
+    ]
+    result = CliRunner().invoke(app, without_logs)
+    assert result.exit_code == 0, result.output
+    assert "Missing: no logs were given" in result.output
+    assert result.output.splitlines()[2].startswith("Scope: localized")
+
+
+def test_cli_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    args, _ = files(tmp_path, "cache_down", 1)
+    (tmp_path / "traces.jsonl").write_text('{"resourceSpans": []}\n{broken\n')
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'traces.jsonl'}:2: body is not valid JSON" in result.output
+    bad_time = CliRunner().invoke(app, [*args[:8], "--baseline-start", "yesterday", *args[10:]])
+    assert bad_time.exit_code == 2
+    assert "Traceback" not in bad_time.output
+
+
+@pytest.mark.parametrize(
+    ("kind", "seed", "top", "scope"),
+    [
+        ("deploy_exception", 0, None, "localized"),
+        ("third_party_slow", 0, "stripe", "localized"),
+        ("cache_down", 0, "redis", "systemic"),
+        ("shared_db_slow", 1, "postgresql:shop", "systemic"),
+        ("traffic_surge", 0, "traffic", "systemic"),
+    ],
+)
+def test_regression_subset(kind: str, seed: int, top: str | None, scope: str) -> None:
+    scenario = generate(kind, seed)
+    report = analyze(
+        AnalysisInput(
+            traces=scenario.traces,
+            logs=scenario.logs,
+            metrics=scenario.metrics,
+            baseline=Window(*scenario.baseline),
+            incident=Window(*scenario.incident),
+        )
+    )
+    if top == "traffic":
+        assert report.scope.level == "traffic"
+    else:
+        assert report.candidates[0].service == (top or scenario.fault.target)
+    assert report.scope.kind == scope
