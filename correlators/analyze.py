@@ -20,8 +20,11 @@ from correlators.rank import error_origin_rates, rank_candidates
 from correlators.report import Report
 from correlators.scope import decide_scope
 from correlators.topology import call_graph
+from correlators.traces import assemble, error_origin
 
 S = 1_000_000_000
+MIN_CONTEMPORARY = 30
+"""Healthy incident-window traces needed to compare attributes against them alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +61,18 @@ def analyze(given: AnalysisInput) -> Report:
     graph = call_graph(journey_traces)
     # attributes against healthy traces of both windows: a deploy that reached good and bad
     # incident traces alike (a benign release elsewhere) is then not over-represented
-    findings = over_represented(bad, healthy + [t for t in during if not _is_bad(t, thresholds[t.journey])])
+    # Against healthy traces of the same time when there are enough, so that a release
+    # rolled out during the incident to good and bad traces alike is not a finding; weak
+    # differences are kept too, since a zone shows as many small ones, one per service.
+    calm = _comparison(healthy, [t for t in during if not _is_bad(t, thresholds[t.journey])])
+    findings = over_represented(bad, calm, min_difference=0.15, limit=200)
     candidates = rank_candidates(
         bad=bad,
         bottlenecks=found_bottlenecks,
         log_changes=changes,
         anomalies=anomalies,
         graph=graph,
+        findings=findings,
         failure_base=error_origin_rates(baseline),
         failure_now=error_origin_rates(during),
     )
@@ -73,13 +81,14 @@ def analyze(given: AnalysisInput) -> Report:
         findings=findings,
         graph=graph,
         request_rate_ratio=_rate_ratio(baseline, during, given),
+        origin_zones=_origin_zones(bad),
     )
     return Report(
         journey=given.journey,
         scope=scope,
         candidates=candidates,
         bottlenecks=found_bottlenecks,
-        attributes=findings,
+        attributes=findings[:10],
         log_changes=changes[:10],
         metric_anomalies=anomalies[:10],
         gaps=telemetry_gaps(journey_traces, given.exemplar_ids),
@@ -87,6 +96,29 @@ def analyze(given: AnalysisInput) -> Report:
         baseline_traces=len(healthy),
         missing=missing,
     )
+
+
+def _comparison(healthy_before: Sequence[Trace], healthy_now: Sequence[Trace]) -> list[Trace]:
+    """Per journey: healthy traces of the incident window when there are enough, else the
+    baseline's too (a journey whose every incident trace failed has no healthy ones)."""
+    chosen: list[Trace] = []
+    for journey in {t.journey for t in [*healthy_before, *healthy_now]}:
+        now = [t for t in healthy_now if t.journey == journey]
+        before = [t for t in healthy_before if t.journey == journey]
+        chosen.extend(now if len(now) >= MIN_CONTEMPORARY else [*before, *now])
+    return chosen
+
+
+def _origin_zones(bad: Sequence[Trace]) -> list[tuple[str, str]]:
+    """(service, zone) of each failed bad trace's error origin."""
+    found = []
+    for trace in bad:
+        if not _root_failed(trace):
+            continue
+        origin = error_origin(assemble(trace))
+        if origin is not None and origin.zone:
+            found.append((origin.service, origin.zone))
+    return found
 
 
 def _root_failed(trace: Trace) -> bool:

@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
@@ -27,7 +28,7 @@ from correlators.model import Span, SpanKind, Trace
 from correlators.topology import CallGraph, dependency_of
 from correlators.traces import assemble, error_origin
 
-WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.15, "metrics": 0.15}
+WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.15, "metrics": 0.15, "attributes": 0.2}
 CALLER_DEMOTION = 0.5
 
 
@@ -80,6 +81,7 @@ def rank_candidates(
     log_changes: Sequence[TemplateChange],
     anomalies: Sequence[MetricAnomaly],
     graph: CallGraph,
+    findings: Sequence[AttributeFinding] = (),
     failure_base: dict[str, float] | None = None,
     failure_now: dict[str, float] | None = None,
     limit: int = 5,
@@ -96,6 +98,7 @@ def rank_candidates(
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
     _logs(log_changes, parts, evidence)
     _metrics(anomalies, parts, evidence, instances)
+    _attributes(findings, parts, evidence, instances)
     scores = {s: sum(WEIGHTS[k] * v for k, v in p.items()) for s, p in parts.items()}
     scores = _demote_callers(scores, graph)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -226,6 +229,35 @@ def _metrics(
                 f"({anomaly.baseline_median:.3g} -> {anomaly.incident_median:.3g}, "
                 f"score {anomaly.score:.1f})",
                 weight,
+            )
+        )
+
+
+def _attributes(
+    findings: Sequence[AttributeFinding],
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+    instances: dict[str, Counter[str]],
+) -> None:
+    """One instance or one release of a service over-represented in bad traces points at
+    that service, even when its symptoms were charged elsewhere (a slow network on one
+    instance shows as slow calls to whatever it calls)."""
+    for f in findings:
+        if f.service is None or f.key not in ("service.instance", "service.version"):
+            continue
+        gap = f.bad_share - f.baseline_share
+        if gap < 0.3 or f.bad_share < 0.6:
+            continue
+        if gap > parts[f.service].get("attributes", 0.0):
+            parts[f.service]["attributes"] = gap
+        if f.key == "service.instance":
+            instances[f.service][f.value] += 10
+        evidence[f.service].append(
+            Evidence(
+                "attribute",
+                f"{f.key}={f.value} is in {f.bad_share:.0%} of bad traces against "
+                f"{f.baseline_share:.0%} of healthy ones",
+                gap,
             )
         )
 

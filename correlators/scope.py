@@ -43,6 +43,7 @@ def decide_scope(
     findings: Sequence[AttributeFinding],
     graph: CallGraph,
     request_rate_ratio: float | None,
+    origin_zones: Sequence[tuple[str, str]] = (),
 ) -> Scope:
     if request_rate_ratio is not None and request_rate_ratio >= SURGE_FACTOR:
         return Scope(
@@ -52,6 +53,9 @@ def decide_scope(
             [f"the journey's request rate is {request_rate_ratio:.1f}x its baseline"],
             "traffic",
         )
+    zone = _failing_zone(origin_zones)
+    if zone is not None:
+        return zone
     for check in (_zone, _release, _flag):
         found = check(findings)
         if found is not None:
@@ -92,10 +96,35 @@ def _strong(finding: AttributeFinding) -> bool:
     return finding.bad_share - finding.baseline_share >= MIN_SHARE_GAP
 
 
+def _failing_zone(origins: Sequence[tuple[str, str]]) -> Scope | None:
+    """Errors that originate, on several services, mostly in one zone."""
+    if len(origins) < 10:
+        return None
+    by_zone: defaultdict[str, set[str]] = defaultdict(set)
+    counts: defaultdict[str, int] = defaultdict(int)
+    for service, zone in origins:
+        by_zone[zone].add(service)
+        counts[zone] += 1
+    zone = max(counts, key=lambda z: counts[z])
+    share = counts[zone] / len(origins)
+    if share >= 0.6 and len(by_zone[zone]) >= 3:
+        return Scope(
+            "systemic",
+            "zone",
+            round(min(0.95, share), 2),
+            [
+                f"{share:.0%} of the failures originated in zone {zone}, on {len(by_zone[zone])} services "
+                f"({', '.join(sorted(by_zone[zone]))})"
+            ],
+            zone,
+        )
+    return None
+
+
 def _zone(findings: Sequence[AttributeFinding]) -> Scope | None:
     services: defaultdict[str, set[str]] = defaultdict(set)
     for f in findings:
-        if f.key == "cloud.availability_zone" and _strong(f) and f.service:
+        if f.key == "cloud.availability_zone" and f.service and _strong(f):
             services[f.value].add(f.service)
     for zone, where in sorted(services.items(), key=lambda item: -len(item[1])):
         if len(where) >= 3:

@@ -251,5 +251,7 @@ def last_child_before(ends: list[int], children: list[SpanNode], limit: int | No
         return None
     if limit is None:
         return children[-1]
-    index = bisect.bisect_left(ends, limit) - 1
+    # a sibling that ended exactly when the returning one started is on the path too
+    # (Jaeger compares with <; back-to-back calls with no gap would be lost)
+    index = bisect.bisect_right(ends, limit) - 1
     return children[index] if index >= 0 else None
