@@ -7,6 +7,7 @@ population is the baseline window's traces of the same journey.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,7 @@ def analyze(given: AnalysisInput) -> Report:
         graph=graph,
         request_rate_ratio=_rate_ratio(baseline, during, given),
         origin_zones=_origin_zones(bad),
+        new_versions=_new_versions(bad, baseline),
     )
     return Report(
         journey=given.journey,
@@ -107,6 +109,16 @@ def _comparison(healthy_before: Sequence[Trace], healthy_now: Sequence[Trace]) -
         before = [t for t in healthy_before if t.journey == journey]
         chosen.extend(now if len(now) >= MIN_CONTEMPORARY else [*before, *now])
     return chosen
+
+
+def _new_versions(bad: Sequence[Trace], baseline: Sequence[Trace]) -> list[tuple[str, str]]:
+    """(service, version) pairs in at least a third of the bad traces and never in the
+    baseline."""
+    before = {(s.service, s.service_version) for t in baseline for s in t.spans if s.service_version}
+    counts: Counter[tuple[str, str]] = Counter()
+    for trace in bad:
+        counts.update({(s.service, s.service_version) for s in trace.spans if s.service_version})
+    return sorted(pair for pair, n in counts.items() if pair not in before and n >= len(bad) / 3)
 
 
 def _origin_zones(bad: Sequence[Trace]) -> list[tuple[str, str]]:

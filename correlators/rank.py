@@ -239,11 +239,13 @@ def _attributes(
     evidence: dict[str, list[Evidence]],
     instances: dict[str, Counter[str]],
 ) -> None:
-    """One instance or one release of a service over-represented in bad traces points at
-    that service, even when its symptoms were charged elsewhere (a slow network on one
-    instance shows as slow calls to whatever it calls)."""
+    """One instance of a service over-represented in bad traces points at that service,
+    even when its symptoms were charged elsewhere (a slow network on one instance shows as
+    slow calls to whatever it calls)."""
     for f in findings:
-        if f.service is None or f.key not in ("service.instance", "service.version"):
+        # versions are left to the release check: a deploy during the incident is in bad
+        # and good traces of that time alike, so its share here says little
+        if f.service is None or f.key != "service.instance":
             continue
         gap = f.bad_share - f.baseline_share
         if gap < 0.3 or f.bad_share < 0.6:

@@ -44,6 +44,7 @@ def decide_scope(
     graph: CallGraph,
     request_rate_ratio: float | None,
     origin_zones: Sequence[tuple[str, str]] = (),
+    new_versions: Sequence[tuple[str, str]] = (),
 ) -> Scope:
     if request_rate_ratio is not None and request_rate_ratio >= SURGE_FACTOR:
         return Scope(
@@ -56,12 +57,14 @@ def decide_scope(
     zone = _failing_zone(origin_zones)
     if zone is not None:
         return zone
-    for check in (_zone, _release, _flag):
-        found = check(findings)
-        if found is not None:
-            return found
+    release = _new_release(new_versions, candidates)
+    if release is not None:
+        return release
+    flag = _flag(findings)
+    if flag is not None:
+        return flag
     if not candidates:
-        return Scope("localized", "unknown", 0.0, ["no candidate stood out"])
+        return _zone(findings) or Scope("localized", "unknown", 0.0, ["no candidate stood out"])
     top = candidates[0]
     if top.service in graph.dependencies:
         callers = sorted(graph.callers(top.service))
@@ -83,6 +86,9 @@ def decide_scope(
     instance = _instance(findings, top.service)
     if instance is not None:
         return instance
+    zone = _zone(findings)
+    if zone is not None:
+        return zone
     return Scope(
         "localized",
         "service",
@@ -139,6 +145,27 @@ def _zone(findings: Sequence[AttributeFinding]) -> Scope | None:
                 zone,
             )
     return None
+
+
+def _new_release(new_versions: Sequence[tuple[str, str]], candidates: Sequence[Candidate]) -> Scope | None:
+    """Versions never seen in the baseline, on several services that are themselves
+    candidates: a release rolled to several services. A new version on a service with no
+    evidence against it (a benign deploy elsewhere) does not count."""
+    if not candidates:
+        return None
+    floor = candidates[0].score * 0.3
+    suspects = {c.service for c in candidates if c.score >= floor}
+    rolled = sorted({(service, version) for service, version in new_versions if service in suspects})
+    if len({service for service, _ in rolled}) < 2:
+        return None
+    described = ", ".join(f"{service} {version}" for service, version in rolled)
+    return Scope(
+        "systemic",
+        "release",
+        0.75,
+        [f"new versions, not seen before the incident, on services under suspicion: {described}"],
+        ", ".join(sorted({service for service, _ in rolled})),
+    )
 
 
 def _release(findings: Sequence[AttributeFinding]) -> Scope | None:
