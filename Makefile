@@ -39,6 +39,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/critical_path.py
+	$(BIN)/python bench/analyze_speed.py
+	$(BIN)/python bench/rca_eval.py
 
 clean:
 	rm -rf $(VENV) data tests/node/node_modules .pytest_cache .mypy_cache .ruff_cache
