@@ -76,6 +76,7 @@ def analyze(given: AnalysisInput) -> Report:
         findings=findings,
         failure_base=error_origin_rates(baseline),
         failure_now=error_origin_rates(during),
+        healthy=healthy,
     )
     scope = decide_scope(
         candidates=candidates,

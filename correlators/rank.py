@@ -84,6 +84,7 @@ def rank_candidates(
     findings: Sequence[AttributeFinding] = (),
     failure_base: dict[str, float] | None = None,
     failure_now: dict[str, float] | None = None,
+    healthy: Sequence[Trace] = (),
     limit: int = 5,
 ) -> list[Candidate]:
     """``failure_base`` and ``failure_now``: per owner, the share of all traces (baseline,
@@ -99,6 +100,7 @@ def rank_candidates(
     _logs(log_changes, parts, evidence)
     _metrics(anomalies, parts, evidence, instances)
     _attributes(findings, parts, evidence, instances)
+    _slow_from_one_caller(bad, healthy, graph, parts, evidence, instances)
     scores = {s: sum(WEIGHTS[k] * v for k, v in p.items()) for s, p in parts.items()}
     scores = _demote_callers(scores, graph)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -262,6 +264,59 @@ def _attributes(
                 gap,
             )
         )
+
+
+def _slow_from_one_caller(
+    bad: Sequence[Trace],
+    healthy: Sequence[Trace],
+    graph: CallGraph,
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+    instances: dict[str, Counter[str]],
+) -> None:
+    """A dependency that is slow only when one caller instance calls it is not slow: that
+    instance is (its network, its connection pool). Move the latency blame there."""
+    for dependency in graph.dependencies:
+        latency = parts.get(dependency, {}).get("latency", 0.0)
+        if not latency:
+            continue
+        excess = _excess_by_caller(dependency, bad, healthy)
+        total = sum(v for v in excess.values() if v > 0)
+        if not total:
+            continue
+        (service, instance), top = max(excess.items(), key=lambda item: item[1])
+        if top / total < 0.7:
+            continue
+        parts[dependency]["latency"] = latency * (1 - top / total)
+        parts[service]["latency"] = parts[service].get("latency", 0.0) + latency * top / total
+        instances[service][instance] += 20
+        evidence[service].append(
+            Evidence(
+                "critical_path",
+                f"calls from {instance} to {dependency} are slow ({top / total:.0%} of the added "
+                f"time); calls from other instances are not",
+                latency * top / total,
+            )
+        )
+
+
+def _excess_by_caller(
+    dependency: str, bad: Sequence[Trace], healthy: Sequence[Trace]
+) -> dict[tuple[str, str], float]:
+    """(caller service, instance) -> total ns its calls to ``dependency`` in bad traces took
+    beyond the healthy mean of calls to it."""
+
+    def calls(traces: Sequence[Trace]) -> list[Span]:
+        return [s for t in traces for s in t.spans if s.instance and dependency_of(s) == dependency]
+
+    before = calls(healthy)
+    if not before:
+        return {}
+    mean = sum(s.duration_ns for s in before) / len(before)
+    excess: defaultdict[tuple[str, str], float] = defaultdict(float)
+    for span in calls(bad):
+        excess[(span.service, span.instance or "")] += span.duration_ns - mean
+    return dict(excess)
 
 
 def _demote_callers(scores: dict[str, float], graph: CallGraph) -> dict[str, float]:
