@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from correlators.attributes import over_represented
 from correlators.bottleneck import bottlenecks
+from correlators.budget import budget_attribution
 from correlators.gaps import telemetry_gaps
 from correlators.logs import TemplateChange, compare_templates
 from correlators.metrics import Window, rank_anomalies
@@ -98,6 +99,7 @@ def analyze(given: AnalysisInput) -> Report:
         bad_traces=len(bad),
         baseline_traces=len(healthy),
         missing=missing,
+        budget=budget_attribution(bad, healthy),
     )
 
 

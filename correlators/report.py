@@ -11,6 +11,7 @@ from typing import Any
 
 from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
+from correlators.budget import HopShare
 from correlators.gaps import Gap
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
@@ -34,6 +35,8 @@ class Report:
     bad_traces: int
     baseline_traces: int
     missing: list[str] = field(default_factory=list)
+    budget: list[HopShare] = field(default_factory=list)
+    """Each bad event charged to one hop; shares sum to 1."""
     """Signals the analysis lacked, in words ("no logs were given")."""
 
     @property
@@ -58,6 +61,7 @@ class Report:
             "log_changes": [asdict(c) for c in self.log_changes],
             "metric_anomalies": [asdict(m) for m in self.metric_anomalies],
             "gaps": [asdict(g) for g in self.gaps],
+            "budget": [asdict(h) for h in self.budget],
             "bad_traces": self.bad_traces,
             "baseline_traces": self.baseline_traces,
             "missing": self.missing,
@@ -77,6 +81,13 @@ class Report:
                 f"  {rank}. {c.service}" + (f" [{detail}]" if detail else "") + f"  score {c.score:.2f}"
             )
             lines.extend(f"       {e.summary}" for e in c.evidence[:3])
+        if self.budget:
+            lines.append("")
+            lines.append("Bad requests by hop:")
+            lines.extend(
+                f"  {h.share:.0%}  {h.service} {h.operation} ({h.errors} failed, {h.slow} slow)"
+                for h in self.budget[:5]
+            )
         if self.gaps:
             lines.append("")
             lines.append("Telemetry gaps:")
