@@ -15,7 +15,7 @@ from correlators.attributes import over_represented
 from correlators.bottleneck import bottlenecks
 from correlators.budget import budget_attribution
 from correlators.gaps import telemetry_gaps
-from correlators.logs import TemplateChange, compare_templates
+from correlators.logs import TemplateChange, compare_templates, logs_by_trace
 from correlators.metrics import Window, rank_anomalies
 from correlators.model import LogRecord, MetricSeries, Trace
 from correlators.rank import error_origin_rates, rank_candidates
@@ -100,7 +100,19 @@ def analyze(given: AnalysisInput) -> Report:
         baseline_traces=len(healthy),
         missing=missing,
         budget=budget_attribution(bad, healthy),
+        exemplar_logs=_exemplar_logs(given.logs or (), bad),
     )
+
+
+EXEMPLARS = 5
+
+
+def _exemplar_logs(logs: Sequence[LogRecord], bad: Sequence[Trace]) -> dict[str, list[LogRecord]]:
+    """Logs of the first bad traces that have any, failed traces first."""
+    ordered = sorted(bad, key=lambda t: (not _root_failed(t), t.start_ns))
+    found = logs_by_trace(logs, [t.trace_id for t in ordered])
+    chosen = [t.trace_id for t in ordered if t.trace_id in found][:EXEMPLARS]
+    return {trace_id: found[trace_id] for trace_id in chosen}
 
 
 def _comparison(healthy_before: Sequence[Trace], healthy_now: Sequence[Trace]) -> list[Trace]:

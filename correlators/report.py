@@ -15,7 +15,7 @@ from correlators.budget import HopShare
 from correlators.gaps import Gap
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
-from correlators.model import SCHEMA_VERSION
+from correlators.model import SCHEMA_VERSION, LogRecord, log_to_dict
 from correlators.rank import Candidate
 from correlators.scope import Scope
 
@@ -37,6 +37,8 @@ class Report:
     missing: list[str] = field(default_factory=list)
     budget: list[HopShare] = field(default_factory=list)
     """Each bad event charged to one hop; shares sum to 1."""
+    exemplar_logs: dict[str, list[LogRecord]] = field(default_factory=dict)
+    """The logs of a few bad traces, by trace id, in time order."""
     """Signals the analysis lacked, in words ("no logs were given")."""
 
     @property
@@ -62,6 +64,10 @@ class Report:
             "metric_anomalies": [asdict(m) for m in self.metric_anomalies],
             "gaps": [asdict(g) for g in self.gaps],
             "budget": [asdict(h) for h in self.budget],
+            "exemplar_logs": {
+                trace_id: [log_to_dict(r) for r in records]
+                for trace_id, records in self.exemplar_logs.items()
+            },
             "bad_traces": self.bad_traces,
             "baseline_traces": self.baseline_traces,
             "missing": self.missing,

@@ -57,6 +57,10 @@ def test_cli_json_names_the_cache_and_a_systemic_scope(tmp_path: Path) -> None:
     assert {"summary", "bottlenecks", "attributes", "candidates", "scope", "budget"} <= set(report)
     assert abs(sum(hop["share"] for hop in report["budget"]) - 1.0) < 1e-3
     assert report["budget"][0]["service"] == "redis"
+    exemplar_logs = report["exemplar_logs"]
+    assert 0 < len(exemplar_logs) <= 5
+    for trace_id, records in exemplar_logs.items():
+        assert all(r["trace_id"] == trace_id for r in records)
 
 
 def test_cli_text_and_what_was_missing(tmp_path: Path) -> None:
