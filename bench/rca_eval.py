@@ -1,7 +1,7 @@
 """Root-cause accuracy on generated, labelled incidents (tests/scenarios.py).
 
-Each case goes through `journeywatch analyze` itself (telemetry written as OTLP JSON Lines
-and Prometheus JSON, the command run in-process with its JSON output parsed);
+Each case goes through `journeywatch analyze` itself (traces, logs and metrics written as OTLP
+JSON Lines, the command run in-process with its JSON output parsed);
 ``--in-process`` calls the analysis directly, faster, for tuning.
 
 For each case: AC@k at service level (the ground-truth service or dependency among the
@@ -33,7 +33,7 @@ from bot.cli import app as cli
 from correlators.analyze import AnalysisInput, analyze
 from correlators.metrics import Window
 from correlators.report import Report
-from tests.otlp_json import write_logs, write_prometheus, write_traces
+from tests.otlp_json import write_logs, write_otlp_metrics, write_traces
 from tests.scenarios import FAULT_KINDS, Scenario, generate
 
 S = 1_000_000_000
@@ -96,7 +96,7 @@ def run_case_cli(kind: str, seed: int, folder: Path) -> tuple[Scenario, Verdict,
     scenario = generate(kind, seed)
     write_traces(folder / "traces.jsonl", scenario.traces)
     write_logs(folder / "logs.jsonl", scenario.logs)
-    write_prometheus(folder / "metrics.json", scenario.metrics)
+    write_otlp_metrics(folder / "metrics.jsonl", scenario.metrics)
     b0, b1 = (t // S for t in scenario.baseline)
     i0, i1 = (t // S for t in scenario.incident)
     args = [
@@ -106,7 +106,7 @@ def run_case_cli(kind: str, seed: int, folder: Path) -> tuple[Scenario, Verdict,
         "--logs",
         str(folder / "logs.jsonl"),
         "--metrics",
-        str(folder / "metrics.json"),
+        str(folder / "metrics.jsonl"),
         "--baseline-start",
         str(b0),
         "--baseline-end",

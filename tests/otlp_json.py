@@ -116,3 +116,34 @@ def write_prometheus(path: Path, series: Iterable[MetricSeries]) -> None:
         for s in series
     ]
     path.write_text(json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}))
+
+
+def write_otlp_metrics(path: Path, series: Iterable[MetricSeries]) -> None:
+    """Each series as an OTLP gauge, one ExportMetricsServiceRequest per series and line."""
+    lines = []
+    for s in series:
+        resource = {k: v for k, v in s.labels.items() if k.startswith("service.")}
+        point_attributes = {k: v for k, v in s.labels.items() if k not in resource}
+        points = [
+            {"timeUnixNano": str(p.time_ns), "asDouble": p.value, "attributes": _attributes(point_attributes)}
+            for p in s.points
+        ]
+        lines.append(
+            json.dumps(
+                {
+                    "resourceMetrics": [
+                        {
+                            "resource": {"attributes": _attributes(resource)},
+                            "scopeMetrics": [
+                                {
+                                    "metrics": [
+                                        {"name": s.name, "unit": s.unit, "gauge": {"dataPoints": points}}
+                                    ]
+                                }
+                            ],
+                        }
+                    ]
+                }
+            )
+        )
+    path.write_text("\n".join(lines) + "\n")

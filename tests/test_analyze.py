@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from correlators.analyze import AnalysisInput, analyze
 from correlators.metrics import Window
-from tests.otlp_json import write_logs, write_prometheus, write_traces
+from tests.otlp_json import write_logs, write_otlp_metrics, write_prometheus, write_traces
 from tests.scenarios import generate
 
 S = 1_000_000_000
@@ -61,6 +61,17 @@ def test_cli_json_names_the_cache_and_a_systemic_scope(tmp_path: Path) -> None:
     assert 0 < len(exemplar_logs) <= 5
     for trace_id, records in exemplar_logs.items():
         assert all(r["trace_id"] == trace_id for r in records)
+
+
+def test_cli_reads_otlp_metrics_as_well(tmp_path: Path) -> None:
+    args, scenario = files(tmp_path, "shared_db_slow", 0)
+    write_otlp_metrics(tmp_path / "metrics.jsonl", scenario.metrics)
+    args[args.index(str(tmp_path / "metrics.json"))] = str(tmp_path / "metrics.jsonl")
+    result = CliRunner().invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["candidates"][0]["service"] == "postgresql:shop"
+    assert any(m["service"] == "postgresql:shop" for m in report["metric_anomalies"])
 
 
 def test_cli_text_and_what_was_missing(tmp_path: Path) -> None:
