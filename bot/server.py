@@ -49,7 +49,11 @@ class Bot:
 def build_bot(settings: Settings, config: AppConfig) -> Bot:
     store = Store(settings.database_url)
     store.migrate()
-    writer = BatchWriter(store, max_pending=settings.collector.max_pending_writes)
+    writer = BatchWriter(
+        store,
+        max_pending=settings.collector.max_pending_writes,
+        process=settings.collector.writer_process,
+    )
     redactor = Redactor(config.redaction, _hmac_key(settings))
     collector = Collector(config, settings.collector, writer, redactor)
     return Bot(settings, config, store, writer, collector)
