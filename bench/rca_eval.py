@@ -33,10 +33,8 @@ from bot.cli import app as cli
 from correlators.analyze import AnalysisInput, analyze
 from correlators.metrics import Window
 from correlators.report import Report
-from tests.otlp_json import write_logs, write_otlp_metrics, write_traces
+from tests.otlp_json import write_case
 from tests.scenarios import FAULT_KINDS, Scenario, generate
-
-S = 1_000_000_000
 
 
 @dataclass
@@ -94,32 +92,7 @@ def run_case(kind: str, seed: int) -> tuple[Scenario, Report, float]:
 def run_case_cli(kind: str, seed: int, folder: Path) -> tuple[Scenario, Verdict, float]:
     """The case through `journeywatch analyze --format json` on files."""
     scenario = generate(kind, seed)
-    write_traces(folder / "traces.jsonl", scenario.traces)
-    write_logs(folder / "logs.jsonl", scenario.logs)
-    write_otlp_metrics(folder / "metrics.jsonl", scenario.metrics)
-    b0, b1 = (t // S for t in scenario.baseline)
-    i0, i1 = (t // S for t in scenario.incident)
-    args = [
-        "analyze",
-        "--traces",
-        str(folder / "traces.jsonl"),
-        "--logs",
-        str(folder / "logs.jsonl"),
-        "--metrics",
-        str(folder / "metrics.jsonl"),
-        "--baseline-start",
-        str(b0),
-        "--baseline-end",
-        str(b1),
-        "--incident-start",
-        str(i0),
-        "--incident-end",
-        str(i1),
-        "--format",
-        "json",
-        "--config",
-        str(folder / "none.yaml"),
-    ]
+    args = [*write_case(folder, scenario), "--format", "json", "--config", str(folder / "none.yaml")]
     began = time.perf_counter()
     result = CliRunner().invoke(cli, args)
     took = time.perf_counter() - began

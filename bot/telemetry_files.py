@@ -11,9 +11,9 @@ data would be worse than none.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -22,26 +22,26 @@ from correlators.errors import InputFileError, MalformedPayload
 from correlators.model import LogRecord, MetricPoint, MetricSeries, Span
 
 _GZIP_MAGIC = b"\x1f\x8b"
+T = TypeVar("T")
 
 
 def read_spans(path: Path) -> list[Span]:
-    spans: list[Span] = []
-    for number, line in _lines(path):
-        try:
-            spans.extend(decode_traces(line, "json").items)
-        except MalformedPayload as exc:
-            raise InputFileError(str(exc), file=str(path), line=number) from None
-    return spans
+    return _decode_lines(path, lambda line: decode_traces(line, "json").items)
 
 
 def read_logs(path: Path) -> list[LogRecord]:
-    logs: list[LogRecord] = []
+    return _decode_lines(path, lambda line: decode_logs(line, "json").items)
+
+
+def _decode_lines(path: Path, decode: Callable[[bytes], list[T]]) -> list[T]:
+    """Every line through the collector's decoder; the first bad one stops the read."""
+    items: list[T] = []
     for number, line in _lines(path):
         try:
-            logs.extend(decode_logs(line, "json").items)
+            items.extend(decode(line))
         except MalformedPayload as exc:
             raise InputFileError(str(exc), file=str(path), line=number) from None
-    return logs
+    return items
 
 
 def read_metrics(path: Path) -> list[MetricSeries]:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from correlators.model import LogRecord, MetricSeries, Span, Trace
+from tests.scenarios import Scenario
 
 _KINDS = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 _STATUS = {"unset": 0, "ok": 1, "error": 2}
@@ -147,3 +148,34 @@ def write_otlp_metrics(path: Path, series: Iterable[MetricSeries]) -> None:
             )
         )
     path.write_text("\n".join(lines) + "\n")
+
+
+def write_case(folder: Path, scenario: Scenario, *, metrics: str = "otlp") -> list[str]:
+    """Write a generated incident as telemetry files; the `journeywatch analyze` arguments
+    that read them back, windows included."""
+    write_traces(folder / "traces.jsonl", scenario.traces)
+    write_logs(folder / "logs.jsonl", scenario.logs)
+    metrics_path = folder / ("metrics.jsonl" if metrics == "otlp" else "metrics.json")
+    if metrics == "otlp":
+        write_otlp_metrics(metrics_path, scenario.metrics)
+    else:
+        write_prometheus(metrics_path, scenario.metrics)
+    b0, b1 = (t // 1_000_000_000 for t in scenario.baseline)
+    i0, i1 = (t // 1_000_000_000 for t in scenario.incident)
+    return [
+        "analyze",
+        "--traces",
+        str(folder / "traces.jsonl"),
+        "--logs",
+        str(folder / "logs.jsonl"),
+        "--metrics",
+        str(metrics_path),
+        "--baseline-start",
+        str(b0),
+        "--baseline-end",
+        str(b1),
+        "--incident-start",
+        str(i0),
+        "--incident-end",
+        str(i1),
+    ]

@@ -12,37 +12,15 @@ from typer.testing import CliRunner
 from bot.cli import app
 from correlators.analyze import AnalysisInput, analyze
 from correlators.metrics import Window
-from tests.otlp_json import write_logs, write_otlp_metrics, write_prometheus, write_traces
-from tests.scenarios import generate
+from tests.otlp_json import write_case, write_otlp_metrics
+from tests.scenarios import Scenario, generate
 
 S = 1_000_000_000
 
 
-def files(tmp_path: Path, kind: str, seed: int) -> tuple[list[str], object]:
+def files(tmp_path: Path, kind: str, seed: int) -> tuple[list[str], Scenario]:
     scenario = generate(kind, seed)
-    write_traces(tmp_path / "traces.jsonl", scenario.traces)
-    write_logs(tmp_path / "logs.jsonl", scenario.logs)
-    write_prometheus(tmp_path / "metrics.json", scenario.metrics)
-    b0, b1 = (t // S for t in scenario.baseline)
-    i0, i1 = (t // S for t in scenario.incident)
-    args = [
-        "analyze",
-        "--traces",
-        str(tmp_path / "traces.jsonl"),
-        "--logs",
-        str(tmp_path / "logs.jsonl"),
-        "--metrics",
-        str(tmp_path / "metrics.json"),
-        "--baseline-start",
-        str(b0),
-        "--baseline-end",
-        str(b1),
-        "--incident-start",
-        str(i0),
-        "--incident-end",
-        str(i1),
-    ]
-    return args, scenario
+    return write_case(tmp_path, scenario, metrics="prometheus"), scenario
 
 
 def test_cli_json_names_the_cache_and_a_systemic_scope(tmp_path: Path) -> None:
