@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from correlators.attributes import over_represented
-from correlators.bottleneck import bottlenecks
+from correlators.bottleneck import CriticalTimes, bottlenecks
 from correlators.budget import budget_attribution
 from correlators.gaps import telemetry_gaps
 from correlators.logs import TemplateChange, compare_templates, logs_by_trace
@@ -57,7 +57,8 @@ def analyze(given: AnalysisInput) -> Report:
     bad = [t for t in during if _is_bad(t, thresholds[t.journey])]
     healthy = [t for t in baseline if not _is_bad(t, thresholds[t.journey])]
     missing = _missing(given, baseline, bad)
-    found_bottlenecks = bottlenecks([t for t in bad if not _root_failed(t)] or bad, healthy)
+    times = CriticalTimes()
+    found_bottlenecks = bottlenecks([t for t in bad if not _root_failed(t)] or bad, healthy, times=times)
     changes = _log_changes(given) if given.logs else []
     anomalies = rank_anomalies(given.metrics, given.baseline, given.incident) if given.metrics else []
     graph = call_graph(journey_traces)
@@ -99,7 +100,7 @@ def analyze(given: AnalysisInput) -> Report:
         bad_traces=len(bad),
         baseline_traces=len(healthy),
         missing=missing,
-        budget=budget_attribution(bad, healthy),
+        budget=budget_attribution(bad, healthy, times=times),
         exemplar_logs=_exemplar_logs(given.logs or (), bad),
     )
 

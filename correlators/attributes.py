@@ -80,7 +80,7 @@ def over_represented(
             finding.bad_share - finding.baseline_share >= min_difference
         ):
             findings.append(finding)
-    findings.sort(key=lambda f: (-(f.bad_share - f.baseline_share), -f.lift, f.key, f.value))
+    findings.sort(key=lambda f: (-(f.bad_share - f.baseline_share), -f.lift, f.key, f.value, f.service or ""))
     return findings[:limit]
 
 

@@ -44,12 +44,47 @@ def critical_time(trace: Trace) -> dict[Key, int]:
     return dict(totals)
 
 
-def bottlenecks(incident: Sequence[Trace], baseline: Sequence[Trace], *, limit: int = 10) -> list[Bottleneck]:
+class CriticalTimes:
+    """Each trace's critical time, computed once per analysis: the bottlenecks and the
+    budget attribution read the same traces, and assembling a tree is the costly part."""
+
+    def __init__(self) -> None:
+        self._by_trace: dict[str, dict[Key, int]] = {}
+
+    def of(self, trace: Trace) -> dict[Key, int]:
+        found = self._by_trace.get(trace.trace_id)
+        if found is None:
+            found = self._by_trace[trace.trace_id] = critical_time(trace)
+        return found
+
+    def mean(self, traces: Sequence[Trace]) -> dict[Key, float]:
+        """Mean critical-path ns per key over ``traces`` (a key absent from a trace is 0)."""
+        sums: defaultdict[Key, float] = defaultdict(float)
+        for trace in traces:
+            for key, value in self.of(trace).items():
+                sums[key] += value
+        return {key: value / len(traces) for key, value in sums.items()}
+
+    def mean_by_journey(self, traces: Sequence[Trace]) -> dict[str | None, dict[Key, float]]:
+        groups: defaultdict[str | None, list[Trace]] = defaultdict(list)
+        for trace in traces:
+            groups[trace.journey].append(trace)
+        return {journey: self.mean(group) for journey, group in groups.items()}
+
+
+def bottlenecks(
+    incident: Sequence[Trace],
+    baseline: Sequence[Trace],
+    *,
+    limit: int = 10,
+    times: CriticalTimes | None = None,
+) -> list[Bottleneck]:
     """Keys whose mean critical-path time grew, largest growth first."""
     if not incident:
         return []
-    during = _mean([critical_time(t) for t in incident])
-    before = _mean([critical_time(t) for t in baseline]) if baseline else {}
+    times = times or CriticalTimes()
+    during = times.mean(incident)
+    before = times.mean(baseline) if baseline else {}
     deltas = {key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()}
     grown = {key: delta for key, delta in deltas.items() if delta > 0}
     total = sum(grown.values())
@@ -67,13 +102,6 @@ def bottlenecks(incident: Sequence[Trace], baseline: Sequence[Trace], *, limit: 
     ]
 
 
-def _by_journey(traces: Sequence[Trace]) -> dict[str | None, list[Trace]]:
-    groups: defaultdict[str | None, list[Trace]] = defaultdict(list)
-    for trace in traces:
-        groups[trace.journey].append(trace)
-    return dict(groups)
-
-
 def _owners(tree: AssembledTrace) -> dict[str, Key]:
     """Client spans with no server span under them belong to what they called."""
     owners: dict[str, Key] = {}
@@ -87,11 +115,3 @@ def _owners(tree: AssembledTrace) -> dict[str, Key]:
         if target:
             owners[span_id] = (target, span.name)
     return owners
-
-
-def _mean(per_trace: list[dict[Key, int]]) -> dict[Key, float]:
-    sums: defaultdict[Key, float] = defaultdict(float)
-    for totals in per_trace:
-        for key, value in totals.items():
-            sums[key] += value
-    return {key: value / len(per_trace) for key, value in sums.items()}
