@@ -25,6 +25,10 @@ from pydantic import (
 )
 
 from bot.collector.rules import PriorityRule, parse_rule
+from bot.durations import Duration
+from bot.slo.config import AlertTierConfig, SliConfig, WatcherConfig, resolve_tiers
+from bot.sources.config import SourcesConfig
+from correlators.burn import Tier
 from correlators.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,8 +42,15 @@ class _Strict(BaseModel):
 
 
 class Runbook(_Strict):
+    """A link posted with an incident. With ``service`` it is posted when that service is
+    the top suspect; with ``fault`` when the scope is of that level (``dependency``,
+    ``release``, ``instance``, ``zone``, ``flag``, ``service``, ``traffic``) or kind
+    (``localized``, ``systemic``); with neither, always."""
+
     title: str
     url: str
+    service: str | None = None
+    fault: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -89,6 +100,29 @@ class Journey(_Strict):
     runbooks: list[Runbook] = []
     keep_fraction: float | None = Field(default=None, ge=0, le=1)
     """Share of healthy, unremarkable traces kept; None means the global default."""
+    slo_window: Duration = 30 * 86400
+    alerts: dict[str, AlertTierConfig] = {}
+    """Changes to the default burn-rate tiers, by tier name; see ``bot.slo.config``."""
+    sli: SliConfig = SliConfig()
+
+    @model_validator(mode="after")
+    def _tiers_resolve(self) -> Journey:
+        self.tiers()  # a new tier missing a field fails here, at its line
+        if self.sli.source == "prometheus":
+            for kind in ("availability", "latency"):
+                if self.objective(kind) is not None and getattr(self.sli, kind) is None:
+                    raise ValueError(f"sli.source is prometheus but sli.{kind} has no PromQL")
+        return self
+
+    def tiers(self) -> tuple[Tier, ...]:
+        return resolve_tiers(self.alerts)
+
+    def objective(self, kind: str) -> float | None:
+        """The target share of good events of one objective kind, if the journey has it."""
+        if kind == "availability":
+            return self.objectives.availability
+        latency = self.objectives.latency
+        return latency.target if latency else None
 
 
 class CustomPattern(_Strict):
@@ -137,7 +171,11 @@ class Sampling(_Strict):
 
 class AppConfig(_Strict):
     journeys: list[Journey] = []
+    runbooks: list[Runbook] = []
+    """Runbooks shared by every journey (usually per service or per fault)."""
     sampling: Sampling = Sampling()
+    sources: SourcesConfig = SourcesConfig()
+    watcher: WatcherConfig = WatcherConfig()
     redaction: RedactionRules = RedactionRules()
     redaction_file: str | None = None
     """A YAML file, relative to this one, that holds the ``redaction`` section instead."""

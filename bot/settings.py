@@ -44,6 +44,18 @@ class RetentionSettings(BaseModel):
     """Long enough for a 30-day SLO window plus margin."""
 
 
+class SourceCredentials(BaseModel):
+    """Secrets of the external sources named in ``sources:`` of journeys.yaml, e.g.
+    ``JOURNEYWATCH_SOURCES__ELASTICSEARCH_API_KEY``."""
+
+    prometheus_token: SecretStr | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    jaeger_token: SecretStr | None = None
+    tempo_token: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Everything the process needs to start, other than the YAML config files."""
 
@@ -63,6 +75,9 @@ class Settings(BaseSettings):
     """Key for hashing redacted values; unset means a random key per process."""
     api_token: SecretStr | None = None
     """When set, the query API and pages require ``Authorization: Bearer <token>``."""
+    sources: SourceCredentials = SourceCredentials()
+    public_url: str | None = None
+    """Where people reach this bot's pages (links in Slack); defaults to host:port."""
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,115 @@
+"""The SLO parts of a journey in journeys.yaml: alert tiers, SLI source, watcher timing.
+
+Alert tiers default to ``correlators.burn.DEFAULT_TIERS``; a journey changes one by name
+(``alerts: {page-slow: {burn_rate: 8}}``), switches one off (``{enabled: false}``) or adds
+its own (a new name with every field given).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.durations import Duration
+from correlators.burn import DEFAULT_TIERS, Tier
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AlertTierConfig(_Strict):
+    enabled: bool = True
+    severity: Literal["page", "ticket"] | None = None
+    burn_rate: float | None = Field(default=None, gt=0)
+    long_window: Duration | None = None
+    short_window: Duration | None = None
+    min_bad_events: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _short_inside_long(self) -> AlertTierConfig:
+        if self.long_window and self.short_window and self.short_window > self.long_window:
+            raise ValueError("short_window must not be longer than long_window")
+        return self
+
+    def applied_to(self, name: str, default: Tier | None) -> Tier | None:
+        """The tier this entry makes of the default of the same name (None: switched off)."""
+        if not self.enabled:
+            return None
+        if default is None:
+            missing = [
+                f
+                for f in ("severity", "burn_rate", "long_window", "short_window")
+                if getattr(self, f) is None
+            ]
+            if missing:
+                raise ValueError(f"new tier {name!r} needs {', '.join(missing)}")
+            default = Tier(name, "page", 1.0, 1, 1)
+        return Tier(
+            name=name,
+            severity=self.severity or default.severity,
+            burn_rate=self.burn_rate or default.burn_rate,
+            long_window_s=self.long_window or default.long_window_s,
+            short_window_s=self.short_window or default.short_window_s,
+            min_bad_events=default.min_bad_events if self.min_bad_events is None else self.min_bad_events,
+        )
+
+
+def resolve_tiers(overrides: dict[str, AlertTierConfig]) -> tuple[Tier, ...]:
+    """Defaults with the journey's changes, fastest first (shortest long window, then the
+    highest burn rate), which is the order severity is read in."""
+    defaults = {t.name: t for t in DEFAULT_TIERS}
+    tiers = [t for t in DEFAULT_TIERS if t.name not in overrides]
+    for name, entry in overrides.items():
+        tier = entry.applied_to(name, defaults.get(name))
+        if tier is not None:
+            tiers.append(tier)
+    return tuple(sorted(tiers, key=lambda t: (t.long_window_s, -t.burn_rate)))
+
+
+class PrometheusSli(_Strict):
+    """PromQL for one objective. ``{window}`` in a query becomes the window (``5m``).
+
+    Either ``total`` with ``bad`` (or ``good``), or ``histogram`` (a histogram's base
+    name, e.g. ``http_server_request_duration_seconds``) with an optional ``selector``
+    (label matchers, ``service_name="frontend",http_route="/checkout"``): availability
+    then counts ``..._count`` series whose ``error_selector`` matches as bad, latency
+    counts requests over the objective's threshold as bad (the threshold must be one of
+    the histogram's bucket bounds).
+    """
+
+    total: str | None = None
+    bad: str | None = None
+    good: str | None = None
+    histogram: str | None = None
+    selector: str = ""
+    error_selector: str = 'http_response_status_code=~"5.."'
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PrometheusSli:
+        if self.histogram is None and (self.total is None or (self.bad is None) == (self.good is None)):
+            raise ValueError("give `histogram`, or `total` with exactly one of `bad` and `good`")
+        return self
+
+
+class SliConfig(_Strict):
+    """Where a journey's events are counted. ``builtin``: the collector's span metrics
+    (counted before sampling); ``prometheus``: PromQL against ``sources.prometheus``."""
+
+    source: Literal["builtin", "prometheus"] = "builtin"
+    availability: PrometheusSli | None = None
+    latency: PrometheusSli | None = None
+
+
+class WatcherConfig(_Strict):
+    evaluate_every: Duration = 30
+    resolve_after: Duration = 600
+    """An incident resolves when no tier has fired for this long (hysteresis)."""
+    source_timeout: Duration = 10
+    """Each source call of an investigation gets this long before it is given up."""
+    baseline: Duration = 3600
+    """The healthy window an investigation compares against, ending where the burn began."""
+    min_incident_window: Duration = 300
+    max_exemplars: int = Field(default=200, gt=0)
+    baseline_traces: int = Field(default=1000, gt=0)

@@ -1,0 +1,53 @@
+"""``sources:`` in journeys.yaml: which backend answers for each signal, and how to reach it.
+
+Everything a team edits by hand is here (URLs, index patterns, field maps, PromQL
+templates); credentials are not: they come from the environment (``bot.settings``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PrometheusConfig(_Strict):
+    url: str = "http://127.0.0.1:9090"
+    queries: dict[str, str] = {}
+    """Extra or replacement PromQL templates for service metrics, by series name;
+    ``{service}`` and ``{step}`` are filled in. See ``bot.sources.prometheus``."""
+    service_label: str = "service_name"
+    """The label that names the service in the RED metrics (OpenTelemetry's
+    ``service.name`` becomes ``service_name``; ``job`` for classic exporters)."""
+
+
+class ElasticsearchConfig(_Strict):
+    url: str = "http://127.0.0.1:9200"
+    index: str = "logs-*"
+    fields: dict[str, str] = {}
+    """Model field -> document field; ECS names by default (trace.id, span.id,
+    service.name, log.level, message, @timestamp)."""
+    max_logs: int = Field(default=2000, gt=0)
+
+
+class JaegerConfig(_Strict):
+    url: str = "http://127.0.0.1:16686"
+
+
+class TempoConfig(_Strict):
+    url: str = "http://127.0.0.1:3200"
+
+
+class SourcesConfig(_Strict):
+    traces: Literal["builtin", "jaeger", "tempo"] = "builtin"
+    logs: Literal["builtin", "elasticsearch"] = "builtin"
+    metrics: Literal["builtin", "prometheus"] = "builtin"
+    exemplars: Literal["builtin", "prometheus"] = "builtin"
+    prometheus: PrometheusConfig = PrometheusConfig()
+    elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
+    jaeger: JaegerConfig = JaegerConfig()
+    tempo: TempoConfig = TempoConfig()
