@@ -15,18 +15,26 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.api.incidents import incident_routes
 from bot.api.traces import query_routes
+from bot.changes import ChangeLog
 from bot.collector.http import ingest_routes
 from bot.collector.pipeline import Collector
 from bot.collector.redact import Redactor
 from bot.config import AppConfig
+from bot.incidents.repository import IncidentRepository
+from bot.investigate import Investigator
+from bot.scheduling import Job, Scheduling
 from bot.settings import Settings
+from bot.slo.state import JourneyStates
+from bot.slo.watcher import Watcher
+from bot.sources import Sources
+from bot.sources.build import build_sources
 from bot.store import BatchWriter, Store
 
 log = logging.getLogger("journeywatch")
@@ -44,6 +52,13 @@ class Bot:
     store: Store
     writer: BatchWriter
     collector: Collector
+    sources: Sources
+    incidents: IncidentRepository
+    states: JourneyStates
+    changes: ChangeLog
+    investigator: Investigator
+    watcher: Watcher
+    scheduling: Scheduling
 
 
 def build_bot(settings: Settings, config: AppConfig) -> Bot:
@@ -56,7 +71,38 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
     )
     redactor = Redactor(config.redaction, _hmac_key(settings))
     collector = Collector(config, settings.collector, writer, redactor)
-    return Bot(settings, config, store, writer, collector)
+    sources = build_sources(config, settings, store)
+    incidents = IncidentRepository(store.engine)
+    states = JourneyStates(store.engine)
+    changes = ChangeLog(store.engine)
+    investigator = Investigator(config, sources, incidents, changes, link_base=public_url(settings))
+    watcher = Watcher(config, sources, incidents, states, investigator)
+    bot = Bot(
+        settings,
+        config,
+        store,
+        writer,
+        collector,
+        sources,
+        incidents,
+        states,
+        changes,
+        investigator,
+        watcher,
+        Scheduling(store.engine, []),
+    )
+    bot.scheduling.jobs.extend(
+        [
+            Job("evaluate", config.watcher.evaluate_every, lambda: watcher.evaluate_all()),
+            Job("retention", RETENTION_EVERY_MINUTES * 60, lambda: _retention(bot)),
+        ]
+    )
+    return bot
+
+
+def public_url(settings: Settings) -> str:
+    """The base of links to this bot's pages."""
+    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
 
 
 def create_app(bot: Bot) -> Starlette:
@@ -81,6 +127,7 @@ def create_app(bot: Bot) -> Starlette:
     routes = [
         *ingest_routes(bot.collector, bot.settings.collector.max_body_bytes),
         *query_routes(bot.store, bot.collector.redactor, bot.settings.api_token),
+        *incident_routes(bot, bot.settings.api_token),
         Route("/healthz", healthz, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=_lifespan(bot))
@@ -90,9 +137,7 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         bot.writer.start()
-        scheduler = BackgroundScheduler(timezone="UTC")
-        scheduler.add_job(_retention, "interval", minutes=RETENTION_EVERY_MINUTES, args=[bot], id="retention")
-        scheduler.start()
+        bot.scheduling.start()
         ticker = asyncio.create_task(_tick_forever(bot.collector))
         try:
             yield
@@ -100,7 +145,9 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-            scheduler.shutdown(wait=False)
+            bot.scheduling.stop()
+            bot.watcher.close()
+            bot.investigator.close()
             bot.collector.close()
             bot.writer.stop()
             bot.store.close()
@@ -126,6 +173,7 @@ def _retention(bot: Bot) -> None:
         logs_before_ns=now_ns - int(retention.logs_hours * hour_ns),
         metrics_before_s=int(now_ns / 1e9 - retention.span_metrics_hours * 3600),
     )
+    deleted["burn_history"] = bot.states.purge(now_ns / 1e9 - retention.span_metrics_hours * 3600)
     log.info("retention: deleted %s", deleted)
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from correlators.attributes import over_represented
 from correlators.bottleneck import CriticalTimes, bottlenecks
 from correlators.budget import budget_attribution
+from correlators.changes import Change, ChangeFinding, relevant_changes
 from correlators.gaps import telemetry_gaps
 from correlators.logs import TemplateChange, compare_templates, logs_by_trace
 from correlators.metrics import Window, rank_anomalies
 from correlators.model import LogRecord, MetricSeries, Trace
-from correlators.rank import error_origin_rates, rank_candidates
+from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candidates
 from correlators.report import Report
 from correlators.scope import decide_scope
 from correlators.topology import call_graph
@@ -39,6 +40,8 @@ class AnalysisInput:
     journey: str | None = None
     latency_threshold_ms: float | None = None
     exemplar_ids: Sequence[str] = ()
+    changes: Sequence[Change] = ()
+    """Deploys, config changes and flag flips around the incident (``correlators.changes``)."""
 
 
 def analyze(given: AnalysisInput) -> Report:
@@ -88,6 +91,10 @@ def analyze(given: AnalysisInput) -> Report:
         origin_zones=_origin_zones(bad),
         new_versions=_new_versions(bad, baseline),
     )
+    change_findings = relevant_changes(
+        given.changes, candidates, given.incident.start_ns, given.incident.end_ns
+    )
+    _add_change_evidence(candidates, change_findings)
     return Report(
         journey=given.journey,
         scope=scope,
@@ -102,7 +109,18 @@ def analyze(given: AnalysisInput) -> Report:
         missing=missing,
         budget=budget_attribution(bad, healthy, times=times),
         exemplar_logs=_exemplar_logs(given.logs or (), bad),
+        changes=change_findings[:10],
     )
+
+
+def _add_change_evidence(candidates: Sequence[Candidate], findings: Sequence[ChangeFinding]) -> None:
+    """A change on a suspect shortly before the burn joins its evidence (it does not move
+    the ranking: a benign deploy elsewhere happens all the time)."""
+    by_service = {c.service: c for c in candidates}
+    for finding in findings:
+        candidate = by_service.get(finding.change.service)
+        if candidate is not None and finding.minutes_before >= 0:
+            candidate.evidence.append(Evidence("change", finding.summary, 0.0))
 
 
 EXEMPLARS = 5

@@ -59,12 +59,17 @@ class TierState:
     long_burn: float
     short_burn: float
     long_bad: float = 0.0
+    current_burn: float | None = None
+    """The burn over the last few minutes, when evaluated with a current window."""
 
     @property
     def firing(self) -> bool:
         rate = self.tier.burn_rate
         return (
-            self.long_burn >= rate and self.short_burn >= rate and self.long_bad >= self.tier.min_bad_events
+            self.long_burn >= rate
+            and self.short_burn >= rate
+            and self.long_bad >= self.tier.min_bad_events
+            and (self.current_burn is None or self.current_burn >= 1.0)
         )
 
 
@@ -76,9 +81,21 @@ def burn_rate(total: float, bad: float, objective: float) -> float:
 
 
 def evaluate_counts(
-    counts: Mapping[int, tuple[float, float]], objective: float, tiers: Sequence[Tier] = DEFAULT_TIERS
+    counts: Mapping[int, tuple[float, float]],
+    objective: float,
+    tiers: Sequence[Tier] = DEFAULT_TIERS,
+    current_window_s: int | None = None,
 ) -> list[TierState]:
-    """Tier states from (total, bad) per window length, as a PromQL source gives them."""
+    """Tier states from (total, bad) per window length, as a PromQL source gives them.
+
+    With ``current_window_s``, a tier fires only while that recent window still burns
+    faster than the budget allows (1x): after a 10-minute outage the ticket tiers' 2 h and
+    6 h windows stay above threshold for hours, but nothing is burning any more, and the
+    incident should resolve once the hysteresis has passed, not six hours later.
+    """
+    current = None
+    if current_window_s is not None:
+        current = burn_rate(*counts[current_window_s], objective)
     states = []
     for tier in tiers:
         long_total, long_bad = counts[tier.long_window_s]
@@ -89,6 +106,7 @@ def evaluate_counts(
                 burn_rate(long_total, long_bad, objective),
                 burn_rate(short_total, short_bad, objective),
                 long_bad,
+                current,
             )
         )
     return states
@@ -99,14 +117,11 @@ def windows_of(tiers: Sequence[Tier]) -> list[int]:
     return sorted({w for t in tiers for w in (t.long_window_s, t.short_window_s)})
 
 
-class BurnSeries:
+class EventSeries:
     """Buckets in time order with prefix sums, so any window's totals cost two lookups."""
 
-    def __init__(self, buckets: Sequence[Bucket], objective: float) -> None:
-        if not 0 < objective < 1:
-            raise ValueError("objective must be between 0 and 1")
+    def __init__(self, buckets: Sequence[Bucket]) -> None:
         ordered = sorted(buckets, key=lambda b: b.start_s)
-        self.objective = objective
         self._starts = [b.start_s for b in ordered]
         self._total = [0]
         self._bad = [0]
@@ -120,14 +135,27 @@ class BurnSeries:
         hi = bisect.bisect_left(self._starts, end_s)
         return self._total[hi] - self._total[lo], self._bad[hi] - self._bad[lo]
 
+
+class BurnSeries(EventSeries):
+    """An objective's events: burn rates and budget over any window."""
+
+    def __init__(self, buckets: Sequence[Bucket], objective: float) -> None:
+        if not 0 < objective < 1:
+            raise ValueError("objective must be between 0 and 1")
+        super().__init__(buckets)
+        self.objective = objective
+
     def burn(self, end_s: int, length_s: int) -> float:
         total, bad = self.window(end_s, length_s)
         return burn_rate(total, bad, self.objective)
 
-    def evaluate(self, now_s: int, tiers: Sequence[Tier] = DEFAULT_TIERS) -> list[TierState]:
-        counts = {w: self.window(now_s, w) for w in windows_of(tiers)}
+    def evaluate(
+        self, now_s: int, tiers: Sequence[Tier] = DEFAULT_TIERS, current_window_s: int | None = None
+    ) -> list[TierState]:
+        windows = windows_of(tiers) + ([current_window_s] if current_window_s else [])
+        counts = {w: self.window(now_s, w) for w in windows}
         return evaluate_counts(
-            {w: (float(t), float(b)) for w, (t, b) in counts.items()}, self.objective, tiers
+            {w: (float(t), float(b)) for w, (t, b) in counts.items()}, self.objective, tiers, current_window_s
         )
 
     def budget_left(self, now_s: int, slo_window_s: int) -> float:

@@ -11,6 +11,7 @@ from typing import Any
 
 from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
+from correlators.changes import ChangeFinding
 from correlators.budget import HopShare
 from correlators.gaps import Gap
 from correlators.logs import TemplateChange
@@ -18,6 +19,7 @@ from correlators.metrics import MetricAnomaly
 from correlators.model import SCHEMA_VERSION, LogRecord, log_to_dict
 from correlators.rank import Candidate
 from correlators.scope import Scope
+from correlators.similar import SimilarIncident
 
 REPORT_VERSION = 1
 
@@ -37,9 +39,13 @@ class Report:
     missing: list[str] = field(default_factory=list)
     budget: list[HopShare] = field(default_factory=list)
     """Each bad event charged to one hop; shares sum to 1."""
+    """Signals the analysis lacked, in words ("no logs were given")."""
     exemplar_logs: dict[str, list[LogRecord]] = field(default_factory=dict)
     """The logs of a few bad traces, by trace id, in time order."""
-    """Signals the analysis lacked, in words ("no logs were given")."""
+    changes: list[ChangeFinding] = field(default_factory=list)
+    """Deploys, config changes and flag flips around the burn, suspects first."""
+    similar: list[SimilarIncident] = field(default_factory=list)
+    """Earlier incidents of the journey with the same top suspect or scope."""
 
     @property
     def summary(self) -> str:
@@ -68,6 +74,8 @@ class Report:
                 trace_id: [log_to_dict(r) for r in records]
                 for trace_id, records in self.exemplar_logs.items()
             },
+            "changes": [{**asdict(c.change), **_without(asdict(c), "change")} for c in self.changes],
+            "similar": [asdict(s) for s in self.similar],
             "bad_traces": self.bad_traces,
             "baseline_traces": self.baseline_traces,
             "missing": self.missing,
@@ -94,6 +102,14 @@ class Report:
                 f"  {h.share:.0%}  {h.service} {h.operation} ({h.errors} failed, {h.slow} slow)"
                 for h in self.budget[:5]
             )
+        if self.changes:
+            lines.append("")
+            lines.append("Changes:")
+            lines.extend(f"  - {c.summary}" for c in self.changes[:5])
+        if self.similar:
+            lines.append("")
+            lines.append("Similar past incidents:")
+            lines.extend(f"  - #{s.id}: {s.summary} ({s.why})" for s in self.similar)
         if self.gaps:
             lines.append("")
             lines.append("Telemetry gaps:")
@@ -104,6 +120,10 @@ class Report:
         lines.append("")
         lines.append(f"{self.bad_traces} bad traces against {self.baseline_traces} baseline traces.")
         return "\n".join(lines)
+
+
+def _without(data: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != key}
 
 
 def _candidate(c: Candidate) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from bot.collector.spanmetrics import LATENCY_BOUNDS_MS, SpanMetricRow
 from bot.store import Store, TraceQuery
 from bot.store.migrations import migrate
+from bot.store.schema import SCHEMA_VERSION, metadata
 from correlators.errors import DataSourceError, SchemaVersionError
 from correlators.model import (
     LogRecord,
@@ -312,7 +313,7 @@ def test_purge_by_age_per_table(store: Store) -> None:
 
 def test_migrate_is_idempotent_and_refuses_a_newer_schema(store: Store) -> None:
     store.migrate()  # already at the current version: nothing happens
-    assert migrate(store.engine) == 1
+    assert migrate(store.engine) == SCHEMA_VERSION
     with store.engine.begin() as connection:
         connection.execute(text("UPDATE schema_meta SET version = 99"))
     with pytest.raises(SchemaVersionError, match="newer than this journeywatch knows"):
@@ -335,6 +336,25 @@ def test_an_older_schema_is_upgraded_step_by_step(tmp_path: Path) -> None:
         connection.execute(text("SELECT note FROM traces"))
     with pytest.raises(SchemaVersionError, match="no migration from schema version 2"):
         migrate(engine, target=3, steps={})
+    engine.dispose()
+
+
+def test_a_version_1_database_gains_the_bot_state_tables(tmp_path: Path) -> None:
+    """A database written before incidents existed: telemetry tables only, version 1."""
+    engine = create_engine(f"sqlite:///{tmp_path}/v1.db")
+    telemetry = [
+        t
+        for name, t in metadata.tables.items()
+        if name in ("schema_meta", "traces", "spans", "logs", "span_metrics")
+    ]
+    with engine.begin() as connection:
+        metadata.create_all(connection, tables=telemetry)
+        connection.execute(text("INSERT INTO schema_meta (id, version) VALUES (1, 1)"))
+    assert migrate(engine) == 1
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version FROM schema_meta")).scalar() == SCHEMA_VERSION
+        assert connection.execute(text("SELECT count(*) FROM incidents")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM leases")).scalar() == 0
     engine.dispose()
 
 

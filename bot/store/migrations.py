@@ -10,12 +10,20 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, insert, inspect, select, update
 
+from bot.store import state
 from bot.store.schema import SCHEMA_VERSION, metadata, schema_meta
 from correlators.errors import SchemaVersionError
 
 Step = Callable[[Connection], None]
 
-STEPS: dict[int, Step] = {}
+
+def _add_bot_state(connection: Connection) -> None:
+    """Version 2: the bot's own tables (incidents, timelines, burn state, changes, leases)."""
+    tables = [mapper.local_table for mapper in state.Base.registry.mappers]
+    metadata.create_all(connection, tables=tables)  # type: ignore[arg-type]
+
+
+STEPS: dict[int, Step] = {1: _add_bot_state}
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 
 

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, exists, or_, select
+import orjson
+from sqlalchemy import case, delete, exists, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,7 +34,17 @@ from correlators.errors import DataSourceError
 from correlators.model import LogRecord, Trace
 
 MAX_LIMIT = 1000
+ID_CHUNK = 500
+"""Ids per IN (...) list: well under SQLite's bound-parameter limit."""
 R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyBucket:
+    start_s: int
+    requests: int
+    errors: int
+    slow: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +158,41 @@ class Store:
 
         return self._guard(f"get_trace {trace_id}", read)
 
+    def get_traces(self, trace_ids: Sequence[str]) -> list[Trace]:
+        """Many traces in two queries per chunk (rows, then all their spans), for an
+        investigation that reads thousands at once; ids not stored are left out."""
+
+        def read() -> list[Trace]:
+            found: list[Trace] = []
+            unique = list(dict.fromkeys(trace_ids))
+            with self.engine.connect() as connection:
+                for lo in range(0, len(unique), ID_CHUNK):
+                    found.extend(self._read_traces(connection, unique[lo : lo + ID_CHUNK]))
+            return found
+
+        return self._guard(f"get_traces ({len(trace_ids)} ids)", read)
+
+    def _read_traces(self, connection: Any, ids: list[str]) -> list[Trace]:
+        rows = {r.trace_id: r for r in connection.execute(select(traces).where(traces.c.trace_id.in_(ids)))}
+        by_trace: dict[str, list[Any]] = {trace_id: [] for trace_id in rows}
+        span_rows = connection.execute(
+            select(spans).where(spans.c.trace_id.in_(list(rows))).order_by(spans.c.start_ns)
+        )
+        for r in span_rows:
+            by_trace[r.trace_id].append(span_from_row(r._mapping))
+        return [
+            Trace(
+                trace_id=trace_id,
+                spans=by_trace[trace_id],
+                journey=row.journey,
+                session_id=row.session_id,
+                user_id=row.user_id,
+                sampling_weight=row.sampling_weight,
+                sampling_reason=row.sampling_reason,
+            )
+            for trace_id, row in rows.items()
+        ]
+
     def find_traces(self, query: TraceQuery) -> list[TraceSummary]:
         statement = select(traces)
         c = traces.c
@@ -182,6 +228,20 @@ class Store:
         statement = select(logs).where(logs.c.trace_id == trace_id).order_by(logs.c.time_ns, logs.c.id)
         return self._logs(statement, f"logs_for_trace {trace_id}")
 
+    def logs_for_traces(self, trace_ids: Sequence[str]) -> list[LogRecord]:
+        """Logs of many traces, oldest first."""
+
+        def read() -> list[LogRecord]:
+            found: list[LogRecord] = []
+            unique = list(dict.fromkeys(trace_ids))
+            with self.engine.connect() as connection:
+                for lo in range(0, len(unique), ID_CHUNK):
+                    statement = select(logs).where(logs.c.trace_id.in_(unique[lo : lo + ID_CHUNK]))
+                    found.extend(log_from_row(r._mapping) for r in connection.execute(statement))
+            return sorted(found, key=lambda r: r.time_ns)
+
+        return self._guard(f"logs_for_traces ({len(trace_ids)} ids)", read)
+
     def logs(self, *, service: str | None, start_ns: int, end_ns: int, limit: int) -> list[LogRecord]:
         """Logs in [start_ns, end_ns), of one service or all, oldest first."""
         statement = select(logs).where(logs.c.time_ns >= start_ns, logs.c.time_ns < end_ns)
@@ -204,6 +264,84 @@ class Store:
                 return sum_rows(metric_from_row(r._mapping) for r in connection.execute(statement))
 
         return self._guard(f"span_metrics {journey} {start_s}-{end_s}", read)
+
+    def journey_buckets(self, journey: str, start_s: int, end_s: int) -> list[JourneyBucket]:
+        """The journey's entry requests per bucket in [start_s, end_s): the SLI's events,
+        counted before sampling. Summed in the database, so a 30-day window reads one
+        row per bucket, not per stored row."""
+        c = span_metrics.c
+        statement = (
+            select(c.bucket_start_s, func.sum(c.requests), func.sum(c.errors), func.sum(c.slow))
+            .where(
+                c.journey == journey, c.root.is_(True), c.bucket_start_s >= start_s, c.bucket_start_s < end_s
+            )
+            .group_by(c.bucket_start_s)
+            .order_by(c.bucket_start_s)
+        )
+
+        def read() -> list[JourneyBucket]:
+            with self.engine.connect() as connection:
+                return [
+                    JourneyBucket(int(b), int(n), int(e), int(s))
+                    for b, n, e, s in connection.execute(statement)
+                ]
+
+        return self._guard(f"journey_buckets {journey} {start_s}-{end_s}", read)
+
+    def journey_window_counts(
+        self, journey: str, end_s: int, windows_s: Sequence[int]
+    ) -> dict[int, tuple[int, int, int]]:
+        """(requests, errors, slow) of the journey's entry requests in each window ending
+        at ``end_s``: one scan of the longest window with a conditional sum per window, so
+        a 30-day budget and a 1-minute burn cost one query together."""
+        c = span_metrics.c
+        ordered = sorted(set(windows_s))
+        columns: list[Any] = []
+        for window in ordered:
+            inside = c.bucket_start_s >= end_s - window
+            columns.extend(
+                func.sum(case((inside, column), else_=0)) for column in (c.requests, c.errors, c.slow)
+            )
+        statement = select(*columns).where(
+            c.journey == journey,
+            c.root.is_(True),
+            c.bucket_start_s >= end_s - ordered[-1],
+            c.bucket_start_s < end_s,
+        )
+
+        def read() -> dict[int, tuple[int, int, int]]:
+            with self.engine.connect() as connection:
+                row = connection.execute(statement).one()
+            values = [int(v or 0) for v in row]
+            return {w: (values[3 * i], values[3 * i + 1], values[3 * i + 2]) for i, w in enumerate(ordered)}
+
+        return self._guard(f"journey_window_counts {journey} {end_s}", read)
+
+    def bad_exemplars(self, journey: str, start_s: int, end_s: int) -> list[tuple[int, str]]:
+        """(bucket start, trace id) of exemplars from entry-request buckets that had
+        errors or slow requests, newest first: where the bad requests' traces are."""
+        c = span_metrics.c
+        statement = (
+            select(c.bucket_start_s, c.exemplars)
+            .where(
+                c.journey == journey,
+                c.root.is_(True),
+                c.bucket_start_s >= start_s,
+                c.bucket_start_s < end_s,
+                or_(c.errors > 0, c.slow > 0),
+            )
+            .order_by(c.bucket_start_s.desc(), c.id.desc())
+        )
+
+        def read() -> list[tuple[int, str]]:
+            found: dict[str, int] = {}
+            with self.engine.connect() as connection:
+                for bucket, text in connection.execute(statement):
+                    for trace_id in orjson.loads(text):
+                        found.setdefault(trace_id, int(bucket))
+            return [(bucket, trace_id) for trace_id, bucket in found.items()]
+
+        return self._guard(f"bad_exemplars {journey} {start_s}-{end_s}", read)
 
     # --- retention -----------------------------------------------------------------------
 

@@ -1,0 +1,144 @@
+"""The incident and journey API: what the Slack app and the pages read, for scripts too.
+
+GET  /api/incidents?status=open|resolved&journey=&limit=   newest first, without timelines
+GET  /api/incidents/{id}                                   with timeline and report
+POST /api/incidents/{id}/investigate                       investigate again, now
+GET  /api/journeys, /api/journeys/{name}                   objectives, burn per tier, budget
+POST /api/changes                                          a deploy, config change or flag flip
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.api.auth import refusal
+from bot.changes import ChangeIn, change_to_json
+from bot.timeparse import parse_time_ns
+from correlators.changes import Change
+
+if TYPE_CHECKING:
+    from bot.server import Bot
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
+    def guarded(handler: Handler) -> Handler:
+        async def wrapper(request: Request) -> Response:
+            return refusal(request, token) or await handler(request)
+
+        return wrapper
+
+    async def list_incidents(request: Request) -> Response:
+        params = request.query_params
+        status = params.get("status")
+        if status not in (None, "", "open", "acknowledged", "resolved"):
+            return _bad("status must be open, acknowledged or resolved")
+        limit = params.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit) <= 500:
+            return _bad("limit must be a whole number from 1 to 500")
+        found = await run_in_threadpool(
+            bot.incidents.find, status=status or None, journey=params.get("journey") or None, limit=int(limit)
+        )
+        return JSONResponse({"incidents": found})
+
+    async def get_incident(request: Request) -> Response:
+        incident_id = _id(request)
+        if incident_id is None:
+            return _bad("incident id must be a whole number")
+        found = await run_in_threadpool(bot.incidents.get, incident_id)
+        if found is None:
+            return JSONResponse({"error": f"incident {incident_id} not found"}, status_code=404)
+        return JSONResponse(found)
+
+    async def reinvestigate(request: Request) -> Response:
+        incident_id = _id(request)
+        if incident_id is None or bot.incidents.row(incident_id) is None:
+            return JSONResponse({"error": "no such incident"}, status_code=404)
+        bot.watcher.investigate_later(incident_id)
+        return JSONResponse({"incident": incident_id, "status": "investigating"}, status_code=202)
+
+    async def journeys(_: Request) -> Response:
+        return JSONResponse({"journeys": await run_in_threadpool(_journeys, bot)})
+
+    async def journey(request: Request) -> Response:
+        name = request.path_params["name"]
+        if bot.config.journey(name) is None:
+            return JSONResponse({"error": f"no journey {name!r}"}, status_code=404)
+        return JSONResponse(await run_in_threadpool(journey_json, bot, name))
+
+    async def post_change(request: Request) -> Response:
+        try:
+            given = ChangeIn.model_validate_json(await request.body())
+            time_ns = parse_time_ns(str(given.time)) if given.time is not None else time.time_ns()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return _bad(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        except ValueError as exc:
+            return _bad(f"time: {exc}")
+        change = Change(given.service, given.kind, time_ns, given.version, given.link, given.description)
+        change_id = await run_in_threadpool(bot.changes.add, change)
+        return JSONResponse({"id": change_id, **change_to_json(change)}, status_code=201)
+
+    return [
+        Route("/api/incidents", guarded(list_incidents), methods=["GET"]),
+        Route("/api/incidents/{incident_id}", guarded(get_incident), methods=["GET"]),
+        Route("/api/incidents/{incident_id}/investigate", guarded(reinvestigate), methods=["POST"]),
+        Route("/api/journeys", guarded(journeys), methods=["GET"]),
+        Route("/api/journeys/{name}", guarded(journey), methods=["GET"]),
+        Route("/api/changes", guarded(post_change), methods=["POST"]),
+    ]
+
+
+def journey_json(bot: Bot, name: str) -> dict[str, Any]:
+    """A journey's objectives, last evaluation per tier, budget left and open incident."""
+    journey = bot.config.journey(name)
+    assert journey is not None
+    states = bot.states.current(name)
+    open_incidents = bot.incidents.find(status="open", journey=name, limit=1)
+    latency = journey.objectives.latency
+    return {
+        "name": name,
+        "owner": journey.owner,
+        "channel": journey.channel,
+        "objectives": {
+            "availability": journey.objectives.availability,
+            "latency": {"threshold_ms": latency.threshold_ms, "target": latency.target} if latency else None,
+        },
+        "slo_window_s": journey.slo_window,
+        "tiers": [
+            {
+                "objective": s.objective,
+                "tier": s.tier,
+                "long_burn": round(s.long_burn, 3),
+                "short_burn": round(s.short_burn, 3),
+                "firing": s.firing,
+                "firing_since": s.firing_since,
+            }
+            for s in states
+        ],
+        "budget_left": {s.objective: round(s.budget_left, 4) for s in states},
+        "evaluated_at": max((s.evaluated_at for s in states), default=None),
+        "open_incident": open_incidents[0] if open_incidents else None,
+    }
+
+
+def _journeys(bot: Bot) -> list[dict[str, Any]]:
+    return [journey_json(bot, j.name) for j in bot.config.journeys]
+
+
+def _id(request: Request) -> int | None:
+    text = request.path_params["incident_id"]
+    return int(text) if text.isdigit() else None
+
+
+def _bad(reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=400)

@@ -1,0 +1,82 @@
+"""Change events: deploys, config changes and flag flips, posted by CI/CD or a flag system
+to ``POST /api/changes`` and kept in the database, so an investigation can name the
+release that began just before a burn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from bot.store.state import ChangeRow
+from correlators.changes import Change
+
+S = 1_000_000_000
+
+
+class ChangeIn(BaseModel):
+    """The body of ``POST /api/changes``; ``time`` defaults to now (seconds or RFC 3339)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: str = Field(min_length=1, max_length=255)
+    kind: str = Field(pattern=r"^(deploy|config|flag)$")
+    version: str | None = Field(default=None, max_length=255)
+    time: float | str | None = None
+    link: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class ChangeLog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(self, change: Change) -> int:
+        row = ChangeRow(
+            service=change.service,
+            version=change.version,
+            kind=change.kind,
+            at=change.time_ns / S,
+            link=change.link,
+            source=change.source,
+            description=change.description,
+        )
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            session.add(row)
+        return row.id
+
+    def between(self, start_s: float, end_s: float, services: Sequence[str] | None = None) -> list[Change]:
+        statement = (
+            select(ChangeRow).where(ChangeRow.at >= start_s, ChangeRow.at <= end_s).order_by(ChangeRow.at)
+        )
+        if services is not None:
+            statement = statement.where(ChangeRow.service.in_(list(services)))
+        with Session(self.engine) as session:
+            return [_change(r) for r in session.scalars(statement)]
+
+
+def _change(row: ChangeRow) -> Change:
+    return Change(
+        service=row.service,
+        kind=row.kind,
+        time_ns=int(row.at * S),
+        version=row.version,
+        link=row.link,
+        description=row.description,
+        source=row.source,
+    )
+
+
+def change_to_json(change: Change) -> dict[str, Any]:
+    return {
+        "service": change.service,
+        "kind": change.kind,
+        "version": change.version,
+        "time_ns": change.time_ns,
+        "link": change.link,
+        "description": change.description,
+        "source": change.source,
+    }

@@ -1,0 +1,283 @@
+"""Incidents and their timelines in the bot's database (SQLite or PostgreSQL).
+
+Every change is one transaction. Opening relies on the unique ``open_key`` column: when
+two replicas race to open the same journey's incident, the database lets one win and the
+other reads the winner's row, so there is never a second open incident for a journey.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.incidents.lifecycle import Action, Firing, OpenIncident
+from bot.store.state import IncidentEventRow, IncidentRow
+from correlators.similar import PastIncident
+
+BOT = "journeywatch"
+OPEN_STATUSES = ("open", "acknowledged")
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What an evaluation did to an incident, for the listeners (Slack, console)."""
+
+    incident_id: int
+    action: Action
+    journey: str
+
+
+class IncidentRepository:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- the watcher's side --------------------------------------------------------------
+
+    def open_state(self, journey: str) -> OpenIncident | None:
+        with Session(self.engine) as session:
+            row = session.scalars(select(IncidentRow).where(IncidentRow.open_key == journey)).first()
+            if row is None:
+                return None
+            return OpenIncident(row.id, row.tier_rank, row.last_firing_at)
+
+    def apply(self, journey: str, action: Action, firing: Firing | None, now_s: float) -> Applied | None:
+        """Carry out a lifecycle action; None when it changed nothing worth telling."""
+        if action is Action.NONE:
+            return None
+        if action is Action.OPEN:
+            assert firing is not None
+            return self._open(journey, firing, now_s)
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            row = session.scalars(
+                select(IncidentRow).where(IncidentRow.open_key == journey).with_for_update()
+            ).first()
+            if row is None:
+                return None
+            row.updated_at = now_s
+            if action is Action.RESOLVE:
+                self._resolve(session, row, now_s)
+            elif action is not Action.QUIET:
+                assert firing is not None
+                self._follow(session, row, action, firing, now_s)
+            if action in (Action.UPDATE, Action.QUIET):
+                return None
+            return Applied(row.id, action, journey)
+
+    def _open(self, journey: str, firing: Firing, now_s: float) -> Applied | None:
+        row = IncidentRow(
+            journey=journey,
+            status="open",
+            open_key=journey,
+            severity=firing.severity,
+            tier=firing.tier,
+            tier_rank=firing.tier_rank,
+            objective=firing.objective,
+            opened_at=now_s,
+            updated_at=now_s,
+            last_firing_at=now_s,
+            burn_start=firing.burn_start_s,
+            burn_rate=firing.burn_rate,
+            peak_burn_rate=firing.burn_rate,
+            budget_left_at_open=firing.budget_left,
+            budget_left=firing.budget_left,
+        )
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                session.add(row)
+                session.flush()
+                session.add(_event(row.id, now_s, "opened", _firing_detail(firing)))
+        except IntegrityError:
+            return None  # another replica opened it first; its row is the incident
+        return Applied(row.id, Action.OPEN, journey)
+
+    def _follow(
+        self, session: Session, row: IncidentRow, action: Action, firing: Firing, now_s: float
+    ) -> None:
+        row.last_firing_at = now_s
+        row.burn_rate = firing.burn_rate
+        row.peak_burn_rate = max(row.peak_burn_rate, firing.burn_rate)
+        row.budget_left = firing.budget_left
+        if action in (Action.ESCALATE, Action.EASE):
+            kind = "escalated" if action is Action.ESCALATE else "eased"
+            session.add(_event(row.id, now_s, kind, {**_firing_detail(firing), "from_tier": row.tier}))
+            row.tier, row.tier_rank = firing.tier, firing.tier_rank
+            row.severity, row.objective = firing.severity, firing.objective
+
+    def _resolve(self, session: Session, row: IncidentRow, now_s: float) -> None:
+        row.status = "resolved"
+        row.open_key = None
+        row.resolved_at = now_s
+        row.budget_spent = max(0.0, row.budget_left_at_open - row.budget_left)
+        detail = {
+            "duration_s": round(row.last_firing_at - row.opened_at),
+            "budget_spent": round(row.budget_spent, 4),
+        }
+        session.add(_event(row.id, now_s, "resolved", detail))
+
+    # --- people and the investigation ----------------------------------------------------
+
+    def record(self, incident_id: int, kind: str, actor: str, detail: dict[str, Any], now_s: float) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.add(_event(incident_id, now_s, kind, detail, actor))
+
+    def set_status(self, incident_id: int, status: str, actor: str, now_s: float) -> bool:
+        """Acknowledge or resolve by hand; False when the incident is not open."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(IncidentRow, incident_id, with_for_update=True)
+            if row is None or row.status == "resolved":
+                return False
+            if status == "resolved":
+                self._resolve(session, row, now_s)
+                session.flush()
+                last = session.scalars(
+                    select(IncidentEventRow)
+                    .where(IncidentEventRow.incident_id == incident_id)
+                    .order_by(IncidentEventRow.id.desc())
+                ).first()
+                if last is not None:
+                    last.actor = actor
+            else:
+                row.status = status
+                session.add(_event(incident_id, now_s, status, {}, actor))
+            row.updated_at = now_s
+            return True
+
+    def store_report(self, incident_id: int, report: dict[str, Any], now_s: float, took_s: float) -> None:
+        with Session(self.engine) as session, session.begin():
+            row = session.get(IncidentRow, incident_id)
+            if row is None:
+                return
+            row.report = json.dumps(report)
+            row.investigated_at = now_s
+            detail = {
+                "summary": report.get("summary"),
+                "took_s": round(took_s, 2),
+                "missing": report.get("missing"),
+            }
+            session.add(_event(incident_id, now_s, "investigated", detail))
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def row(self, incident_id: int) -> IncidentRow | None:
+        """The incident's row, detached (read its attributes, do not change them)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(IncidentRow, incident_id)
+
+    def get(self, incident_id: int) -> dict[str, Any] | None:
+        with Session(self.engine) as session:
+            row = session.get(IncidentRow, incident_id)
+            return None if row is None else _to_json(row, _events(session, row.id))
+
+    def find(
+        self, *, status: str | None = None, journey: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        statement = select(IncidentRow).order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+        if status == "open":
+            statement = statement.where(IncidentRow.status.in_(OPEN_STATUSES))
+        elif status:
+            statement = statement.where(IncidentRow.status == status)
+        if journey:
+            statement = statement.where(IncidentRow.journey == journey)
+        with Session(self.engine) as session:
+            rows = session.scalars(statement.limit(max(1, min(limit, 500)))).all()
+            return [_to_json(row, None) for row in rows]
+
+    def past(self, journey: str, before_s: float, exclude: int, limit: int = 50) -> list[PastIncident]:
+        """Earlier investigated incidents of the journey, for ``correlators.similar``."""
+        statement = (
+            select(IncidentRow)
+            .where(
+                IncidentRow.journey == journey,
+                IncidentRow.id != exclude,
+                IncidentRow.opened_at < before_s,
+                IncidentRow.report.is_not(None),
+            )
+            .order_by(IncidentRow.opened_at.desc())
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [_past(row) for row in session.scalars(statement)]
+
+
+def _firing_detail(firing: Firing) -> dict[str, Any]:
+    return {
+        "objective": firing.objective,
+        "tier": firing.tier,
+        "tier_rank": firing.tier_rank,
+        "severity": firing.severity,
+        "burn_rate": round(firing.burn_rate, 2),
+        "budget_left": round(firing.budget_left, 4),
+    }
+
+
+def _event(
+    incident_id: int, at: float, kind: str, detail: dict[str, Any], actor: str = BOT
+) -> IncidentEventRow:
+    return IncidentEventRow(incident_id=incident_id, at=at, kind=kind, actor=actor, detail=json.dumps(detail))
+
+
+def _events(session: Session, incident_id: int) -> Sequence[IncidentEventRow]:
+    return session.scalars(
+        select(IncidentEventRow)
+        .where(IncidentEventRow.incident_id == incident_id)
+        .order_by(IncidentEventRow.id)
+    ).all()
+
+
+def iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _to_json(row: IncidentRow, events: Sequence[IncidentEventRow] | None) -> dict[str, Any]:
+    end = row.resolved_at if row.resolved_at is not None else row.updated_at
+    body: dict[str, Any] = {
+        "id": row.id,
+        "journey": row.journey,
+        "status": row.status,
+        "severity": row.severity,
+        "tier": row.tier,
+        "objective": row.objective,
+        "opened_at": iso(row.opened_at),
+        "updated_at": iso(row.updated_at),
+        "resolved_at": iso(row.resolved_at),
+        "duration_s": round(end - row.opened_at),
+        "burn_rate": round(row.burn_rate, 2),
+        "peak_burn_rate": round(row.peak_burn_rate, 2),
+        "budget_left_at_open": round(row.budget_left_at_open, 4),
+        "budget_left": round(row.budget_left, 4),
+        "budget_spent": None if row.budget_spent is None else round(row.budget_spent, 4),
+        "muted_until": iso(row.muted_until),
+        "investigated_at": iso(row.investigated_at),
+        "summary": json.loads(row.report).get("summary") if row.report else None,
+    }
+    if events is not None:
+        body["timeline"] = [
+            {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": json.loads(e.detail)}
+            for e in events
+        ]
+        body["report"] = json.loads(row.report) if row.report else None
+    return body
+
+
+def _past(row: IncidentRow) -> PastIncident:
+    report = json.loads(row.report or "{}")
+    candidates = report.get("candidates") or []
+    scope = report.get("scope") or {}
+    return PastIncident(
+        id=row.id,
+        journey=row.journey,
+        opened_at_s=row.opened_at,
+        top_service=candidates[0]["service"] if candidates else None,
+        scope_level=scope.get("level"),
+        scope_subject=scope.get("subject"),
+        summary=report.get("summary", ""),
+    )

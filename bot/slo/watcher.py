@@ -1,0 +1,137 @@
+"""The bot's main loop, one evaluation at a time: every journey's SLOs, then what that
+means for its incident, then an investigation for each incident that just opened.
+
+It runs on the scheduler leader only (``bot.scheduling``); everything it decides is in
+the database before anyone is told, so a restart or a new leader resumes from there
+without paging again. Listeners (Slack, the console) hear of each change after it is
+stored.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from bot.config import AppConfig, Journey
+from bot.incidents.lifecycle import Action, Firing, decide
+from bot.incidents.repository import Applied, IncidentRepository
+from bot.investigate import Investigator
+from bot.slo.evaluate import JourneyStatus, evaluate_journey
+from bot.slo.state import JourneyStates
+from bot.sources import Sources
+from correlators.errors import JourneywatchError
+
+log = logging.getLogger("journeywatch.watcher")
+
+
+class IncidentListener(Protocol):
+    def incident_changed(self, change: Applied) -> None: ...
+
+
+class Watcher:
+    def __init__(
+        self,
+        config: AppConfig,
+        sources: Sources,
+        incidents: IncidentRepository,
+        states: JourneyStates,
+        investigator: Investigator | None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.sources = sources
+        self.incidents = incidents
+        self.states = states
+        self.investigator = investigator
+        self.clock = clock
+        self.listeners: list[IncidentListener] = []
+        self._investigations = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="jw-investigate"
+        )
+        self.pending: list[concurrent.futures.Future[None]] = []
+
+    def close(self) -> None:
+        self._investigations.shutdown(wait=False, cancel_futures=True)
+
+    def evaluate_all(self, now_s: float | None = None) -> list[Applied]:
+        """One evaluation of every journey with objectives; a journey whose source fails
+        is skipped this round (and logged), the others still evaluate."""
+        now = self.clock() if now_s is None else now_s
+        changes = []
+        for journey in self.config.journeys:
+            if journey.objective("availability") is None and journey.objective("latency") is None:
+                continue
+            try:
+                change = self.evaluate(journey, now)
+            except JourneywatchError as exc:
+                log.warning("journey %s not evaluated: %s", journey.name, exc)
+                continue
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def evaluate(self, journey: Journey, now_s: float) -> Applied | None:
+        source = self.sources.sli_for(journey.sli.source)
+        status = evaluate_journey(journey, source, int(now_s), self.config.watcher.current_window)
+        self.states.save(status)
+        firing = firing_of(journey, status, now_s, self.config.watcher.min_incident_window)
+        action = decide(
+            self.incidents.open_state(journey.name), firing, now_s, self.config.watcher.resolve_after
+        )
+        applied = self.incidents.apply(journey.name, action, firing, now_s)
+        if applied is not None:
+            self._tell(applied)
+            if applied.action is Action.OPEN:
+                self.investigate_later(applied.incident_id)
+        return applied
+
+    def investigate_later(self, incident_id: int) -> concurrent.futures.Future[None] | None:
+        """Investigations run one at a time off the evaluation thread, so a slow source
+        never delays the next evaluation."""
+        if self.investigator is None:
+            return None
+        future = self._investigations.submit(self._investigate, incident_id)
+        self.pending = [f for f in self.pending if not f.done()] + [future]
+        return future
+
+    def _investigate(self, incident_id: int) -> None:
+        investigator = self.investigator
+        assert investigator is not None
+        try:
+            report = investigator.investigate_incident(incident_id)
+        except Exception:  # the loop must outlive any one investigation
+            log.exception("investigation of incident %s failed", incident_id)
+            return
+        if report is not None:
+            row = self.incidents.row(incident_id)
+            self._tell(
+                Applied(incident_id, Action.INVESTIGATED, row.journey if row else report.journey or "")
+            )
+
+    def _tell(self, change: Applied) -> None:
+        for listener in self.listeners:
+            try:
+                listener.incident_changed(change)
+            except Exception:
+                log.exception("listener %r failed on %s", listener, change)
+
+
+def firing_of(journey: Journey, status: JourneyStatus, now_s: float, min_window_s: int) -> Firing | None:
+    fastest = status.fastest()
+    if fastest is None:
+        return None
+    objective, state = fastest
+    ranks = {t.name: i for i, t in enumerate(journey.tiers())}
+    return Firing(
+        objective=objective.objective,
+        tier=state.tier.name,
+        tier_rank=ranks[state.tier.name],
+        severity=state.tier.severity,
+        burn_rate=state.long_burn,
+        budget_left=objective.budget_left,
+        burn_start_s=now_s - max(state.tier.short_window_s, min_window_s),
+    )

@@ -1,0 +1,129 @@
+"""The bot's own state, beside the telemetry in the same database: incidents and their
+timelines, per-journey burn state, change events, leases.
+
+ORM models (``Mapped[]`` with ``mapped_column``): these rows are few and edited one at a
+time, so the identity map and typed attributes earn their cost here, unlike telemetry.
+They share the telemetry tables' ``MetaData`` so one migration path creates both.
+
+Times are float seconds since the epoch: the watcher's clock, not telemetry's
+nanoseconds.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.store.schema import metadata
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    """open, acknowledged or resolved."""
+    open_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """The journey while the incident is not resolved, NULL after: a unique index on it
+    is what makes "one open incident per journey" hold across replicas (NULLs are
+    distinct in both SQLite and PostgreSQL)."""
+    severity: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[str] = mapped_column(String(32))
+    tier_rank: Mapped[int] = mapped_column(Integer)
+    """The tier's position in the journey's tiers, fastest first."""
+    objective: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    last_firing_at: Mapped[float] = mapped_column(Float)
+    burn_start: Mapped[float] = mapped_column(Float)
+    """Where the fastest firing tier's short window began when it opened: the start of the
+    incident window an investigation looks at."""
+    resolved_at: Mapped[float | None] = mapped_column(Float)
+    burn_rate: Mapped[float] = mapped_column(Float)
+    peak_burn_rate: Mapped[float] = mapped_column(Float)
+    budget_left_at_open: Mapped[float] = mapped_column(Float)
+    budget_left: Mapped[float] = mapped_column(Float)
+    budget_spent: Mapped[float | None] = mapped_column(Float)
+    report: Mapped[str | None] = mapped_column(Text)
+    """The latest report's JSON form (``Report.to_json``)."""
+    investigated_at: Mapped[float | None] = mapped_column(Float)
+    muted_until: Mapped[float | None] = mapped_column(Float)
+
+
+class IncidentEventRow(Base):
+    """One line of an incident's timeline: opened, escalated, investigated, acked, ..."""
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(255))
+    """"journeywatch" for the bot itself, else the person (a Slack user id)."""
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class JourneyStateRow(Base):
+    """The last evaluation of one tier of one objective of one journey: what a restarted
+    bot resumes from, and what the journey pages show."""
+
+    __tablename__ = "journey_state"
+
+    journey: Mapped[str] = mapped_column(String(64), primary_key=True)
+    objective: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(32), primary_key=True)
+    long_burn: Mapped[float] = mapped_column(Float)
+    short_burn: Mapped[float] = mapped_column(Float)
+    firing: Mapped[bool]
+    firing_since: Mapped[float | None] = mapped_column(Float)
+    budget_left: Mapped[float] = mapped_column(Float)
+    evaluated_at: Mapped[float] = mapped_column(Float)
+
+
+class BurnHistoryRow(Base):
+    """Each evaluation's fastest-tier burn rate per journey and objective, for sparklines;
+    purged with the span metrics."""
+
+    __tablename__ = "burn_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(64))
+    objective: Mapped[str] = mapped_column(String(16))
+    at: Mapped[float] = mapped_column(Float)
+    burn: Mapped[str] = mapped_column(Text)
+    """JSON: tier name -> [long burn, short burn]."""
+    __table_args__ = (Index("ix_burn_history_journey_at", "journey", "at"),)
+
+
+class ChangeRow(Base):
+    """A deploy, config change or flag flip: posted to /api/changes or seen as a new
+    service.version in spans."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[float] = mapped_column(Float)
+    link: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    """"api" or "spans"."""
+    description: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_changes_at", "at"), Index("ix_changes_service_at", "service", "at"))
+
+
+class LeaseRow(Base):
+    """A named lease a replica holds until it expires; see ``bot.scheduling.leader``."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[float] = mapped_column(Float)
