@@ -10,6 +10,7 @@ it span-metric rows or PromQL results and decides what to page.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -42,8 +43,12 @@ before it fires, and needs 20 bad events, so a quiet journey does not page on on
 Switch it off per journey (``alerts: {page-burst: {enabled: false}}``) for the pure
 workbook set."""
 
-DEFAULT_TIERS = (BURST_TIER, *WORKBOOK_TIERS)
-"""Fastest first."""
+MIN_BAD_EVENTS = 5
+"""Bad events every default tier's long window must hold: a journey with little traffic
+(or little history yet) otherwise opens a ticket on its first failed request."""
+
+DEFAULT_TIERS = (BURST_TIER, *(dataclasses.replace(t, min_bad_events=MIN_BAD_EVENTS) for t in WORKBOOK_TIERS))
+"""Fastest first: the burst tier, then the workbook's, each wanting a few bad events."""
 
 
 @dataclass(frozen=True, slots=True)
