@@ -106,7 +106,7 @@ class WatcherConfig(_Strict):
     evaluate_every: Duration = 30
     resolve_after: Duration = 600
     """An incident resolves when no tier has fired for this long (hysteresis)."""
-    current_window: Duration = 300
+    current_window: Duration = 60
     """A tier fires only while this recent window still burns above 1x; see
     ``correlators.burn.evaluate_counts``."""
     source_timeout: Duration = 10
