@@ -26,17 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.changes import ChangeLog  # noqa: E402
-from bot.collector.spanmetrics import SpanMetricRow  # noqa: E402
-from bot.config import AppConfig, Journey, JourneyMatch, Objectives  # noqa: E402
-from bot.incidents.lifecycle import Action  # noqa: E402
-from bot.incidents.repository import IncidentRepository  # noqa: E402
-from bot.investigate import Investigator  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.slo.state import JourneyStates  # noqa: E402
-from bot.slo.watcher import Watcher  # noqa: E402
-from bot.sources.build import build_sources  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot.collector.spanmetrics import SpanMetricRow
+from bot.config import AppConfig, Journey, JourneyMatch, Objectives
+from bot.incidents.lifecycle import Action
+from bot.incidents.repository import IncidentRepository
+from bot.settings import Settings
+from bot.slo.state import JourneyStates
+from bot.slo.watcher import Watcher
+from bot.sources.build import build_sources
+from bot.store import Store
 
 BUCKET_S = 10
 VISIBLE_AFTER_S = 20
@@ -68,7 +66,11 @@ def replay(stream: Stream, folder: Path) -> Outcome:
     store.migrate()
     config = AppConfig(
         journeys=[
-            Journey(name="checkout", match=JourneyMatch(root_service="frontend"), objectives=Objectives(availability=0.999))
+            Journey(
+                name="checkout",
+                match=JourneyMatch(root_service="frontend"),
+                objectives=Objectives(availability=0.999),
+            )
         ]
     )
     sources = build_sources(config, Settings(), store)
@@ -85,7 +87,9 @@ def replay(stream: Stream, folder: Path) -> Outcome:
             carry += per_bucket * stream.bad_ratio(written_until - onset)
             bad = int(carry)
             carry -= bad
-            rows.append(SpanMetricRow(written_until, "checkout", "frontend", "POST /checkout", True, per_bucket, bad))
+            rows.append(
+                SpanMetricRow(written_until, "checkout", "frontend", "POST /checkout", True, per_bucket, bad)
+            )
             written_until += BUCKET_S
         if rows:
             store.write_span_metrics(rows)
@@ -126,7 +130,8 @@ def main() -> None:
             took = time.perf_counter() - started
             print(
                 f"{stream.name:22} opened after {outcome.opened_after_s} s ({outcome.severity}); "
-                f"last firing at {outcome.last_firing_after_s} s; resolved after {outcome.resolved_after_s} s "
+                f"last firing at {outcome.last_firing_after_s} s; "
+                f"resolved after {outcome.resolved_after_s} s "
                 f"— target: {stream.target} [replayed in {took:.1f} s]"
             )
 

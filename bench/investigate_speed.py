@@ -22,16 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.changes import ChangeLog  # noqa: E402
-from bot.incidents.repository import IncidentRepository  # noqa: E402
-from bot.investigate import Investigator  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.slo.state import JourneyStates  # noqa: E402
-from bot.slo.watcher import Watcher  # noqa: E402
-from bot.sources.build import build_sources  # noqa: E402
-from bot.store import Store  # noqa: E402
-from tests.scenarios import generate  # noqa: E402
-from tests.stored import S, shop_config, store_telemetry  # noqa: E402
+from bot.changes import ChangeLog
+from bot.incidents.repository import IncidentRepository
+from bot.investigate import Investigator
+from bot.settings import Settings
+from bot.slo.state import JourneyStates
+from bot.slo.watcher import Watcher
+from bot.sources.build import build_sources
+from bot.store import Store
+from tests.scenarios import generate
+from tests.stored import S, shop_config, store_telemetry
 
 
 def run_once(folder: Path, run: int, traces_per_minute: int) -> tuple[float, int, str]:
