@@ -1,11 +1,14 @@
 """Sources from configuration: the built-in store for every signal unless ``sources:``
-names a backend for it."""
+names a backend for it. External clients are imported only when configured, so the
+embedded default never loads them."""
 
 from __future__ import annotations
 
+from bot.collector.journeys import JourneyMatcher
 from bot.config import AppConfig
 from bot.settings import Settings
 from bot.sources import Sources
+from bot.sources.base import LogSource, TraceSource
 from bot.sources.builtin import (
     BuiltinExemplarSource,
     BuiltinLogSource,
@@ -18,10 +21,43 @@ from bot.store import Store
 
 def build_sources(config: AppConfig, settings: Settings, store: Store) -> Sources:
     sources = Sources(
-        traces=BuiltinTraceSource(store),
-        logs=BuiltinLogSource(store),
+        traces=_traces(config, settings, store),
+        logs=_logs(config, settings, store),
         metrics=BuiltinMetricSource(store),
         exemplars=BuiltinExemplarSource(store),
         sli=BuiltinSliSource(store),
     )
     return sources
+
+
+def _traces(config: AppConfig, settings: Settings, store: Store) -> TraceSource:
+    timeout = float(config.watcher.source_timeout)
+    kind = config.sources.traces
+    if kind == "jaeger":
+        from bot.sources.jaeger import JaegerTraceSource
+
+        return JaegerTraceSource(
+            config.sources.jaeger, settings.sources, matcher=JourneyMatcher(config), timeout=timeout
+        )
+    if kind == "tempo":
+        from bot.sources.tempo import TempoTraceSource
+
+        attributes = {j.match.attribute for j in config.journeys}
+        return TempoTraceSource(
+            config.sources.tempo,
+            settings.sources,
+            matcher=JourneyMatcher(config),
+            journey_attribute=attributes.pop() if len(attributes) == 1 else None,
+            timeout=timeout,
+        )
+    return BuiltinTraceSource(store)
+
+
+def _logs(config: AppConfig, settings: Settings, store: Store) -> LogSource:
+    if config.sources.logs == "elasticsearch":
+        from bot.sources.elasticsearch import ElasticsearchLogSource
+
+        return ElasticsearchLogSource(
+            config.sources.elasticsearch, settings.sources, timeout=float(config.watcher.source_timeout)
+        )
+    return BuiltinLogSource(store)
