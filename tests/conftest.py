@@ -7,7 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins: list[str] = ["tests.fixtures.bot_server", "tests.fixtures.postgres"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.bot_server",
+    "tests.fixtures.postgres",
+    "tests.fixtures.prometheus",
+    "tests.fixtures.fake_backends",
+]
 
 
 @pytest.fixture(autouse=True)

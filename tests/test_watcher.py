@@ -14,10 +14,10 @@ from bot.config import AppConfig
 from bot.incidents.lifecycle import Action
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
+from bot.settings import Settings
 from bot.slo.state import JourneyStates
 from bot.slo.watcher import Watcher
 from bot.sources.build import build_sources
-from bot.settings import Settings
 from bot.store import Store
 from correlators.changes import Change
 from tests.scenarios import Scenario, generate

@@ -27,7 +27,26 @@ def build_sources(config: AppConfig, settings: Settings, store: Store) -> Source
         exemplars=BuiltinExemplarSource(store),
         sli=BuiltinSliSource(store),
     )
+    if _uses_prometheus(config):
+        from bot.sources.prometheus import build_prometheus_sources
+
+        prometheus = build_prometheus_sources(
+            config.sources.prometheus,
+            settings.sources.prometheus_token,
+            config.journeys,
+            float(config.watcher.source_timeout),
+        )
+        sources.sli_by_kind["prometheus"] = prometheus.slis
+        if config.sources.metrics == "prometheus":
+            sources.metrics = prometheus.metrics
+        if config.sources.exemplars == "prometheus":
+            sources.exemplars = prometheus.exemplars
     return sources
+
+
+def _uses_prometheus(config: AppConfig) -> bool:
+    chosen = (config.sources.metrics, config.sources.exemplars)
+    return "prometheus" in chosen or any(j.sli.source == "prometheus" for j in config.journeys)
 
 
 def _traces(config: AppConfig, settings: Settings, store: Store) -> TraceSource:
