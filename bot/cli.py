@@ -45,6 +45,30 @@ def check_config(
     typer.echo(f"{path}: ok — journeys: {names}; priority rules: {len(config.sampling.priority_rules)}")
 
 
+@app.command("import-slo")
+def import_slo(
+    file: Annotated[Path, typer.Argument(help="OpenSLO v1 or Sloth YAML; documents may be ---separated.")],
+    output: Annotated[Path | None, typer.Option(help="Write the journeys here instead of printing.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --output if it exists.")] = False,
+) -> None:
+    """Turn OpenSLO and Sloth SLOs into journeys.yaml entries; warn of what is not carried over."""
+    from bot.slo.importer import import_file, render_journeys, write_journeys
+
+    try:
+        result = import_file(file)
+        text = render_journeys(result.journeys, source=file.name)
+        if output is not None:
+            write_journeys(output, text, force=force)
+    except JourneywatchError as exc:
+        raise _fail(exc) from None
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"{output}: wrote {len(result.journeys)} journeys")
+    for warning in result.warnings:
+        typer.echo(f"journeywatch: warning: {warning}", err=True)
+
+
 @app.command()
 def analyze(
     traces: Annotated[Path, typer.Option(help="OTLP JSON Lines of traces (.gz too).")],

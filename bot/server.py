@@ -148,6 +148,7 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
             bot.scheduling.stop()
             bot.watcher.close()
             bot.investigator.close()
+            bot.sources.close()
             bot.collector.close()
             bot.writer.stop()
             bot.store.close()

@@ -36,6 +36,7 @@ def build_sources(config: AppConfig, settings: Settings, store: Store) -> Source
             config.journeys,
             float(config.watcher.source_timeout),
         )
+        sources.closers.append(prometheus.close)
         sources.sli_by_kind["prometheus"] = prometheus.slis
         if config.sources.metrics == "prometheus":
             sources.metrics = prometheus.metrics
