@@ -12,6 +12,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.postgres",
     "tests.fixtures.prometheus",
     "tests.fixtures.fake_backends",
+    "tests.fixtures.fake_slack",
 ]
 
 
