@@ -141,6 +141,39 @@ def serve(
     _run_server(create_app(bot), settings.host, settings.port, log_level)
 
 
+@app.command()
+def accuracy(
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="json or text")] = "text",
+) -> None:
+    """How often the root cause was right, per journey, from the on-call engineers'
+    answers to "Was the root cause right?" after each resolved incident."""
+    from bot.incidents.accuracy import accuracy_table
+    from bot.incidents.repository import IncidentRepository
+    from bot.store import Store
+
+    try:
+        settings = load_settings(**({"database_url": database_url} if database_url else {}))
+        store = Store(settings.database_url)
+        store.migrate()
+        table = accuracy_table(IncidentRepository(store.engine).accuracy())
+        store.close()
+    except JourneywatchError as exc:
+        raise _fail(exc) from None
+    if output_format == "json":
+        typer.echo(json.dumps(table, indent=2))
+        return
+    if not table:
+        typer.echo("No verdicts yet: they come from the buttons under resolved incidents in Slack.")
+        return
+    typer.echo(f"{'journey':16} {'verdicts':>8} {'right':>7} {'<=1 hop':>8} {'area':>7} {'wrong':>7}")
+    for row in table:
+        typer.echo(
+            f"{row['journey']:16} {row['verdicts']:>8} {row['right']:>7.0%} {row['within_one_hop']:>8.0%} "
+            f"{row['area']:>7.0%} {row['wrong']:>7.0%}"
+        )
+
+
 def _run_server(asgi_app: object, host: str, port: int, log_level: str) -> None:
     """Bind first, then announce the real address: `--port 0` picks a free port."""
     import socket

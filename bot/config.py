@@ -26,6 +26,7 @@ from pydantic import (
 
 from bot.collector.rules import PriorityRule, parse_rule
 from bot.durations import Duration
+from bot.slack.config import SlackConfig
 from bot.slo.config import AlertTierConfig, SliConfig, WatcherConfig, resolve_tiers
 from bot.sources.config import SourcesConfig
 from correlators.burn import Tier
@@ -176,6 +177,7 @@ class AppConfig(_Strict):
     sampling: Sampling = Sampling()
     sources: SourcesConfig = SourcesConfig()
     watcher: WatcherConfig = WatcherConfig()
+    slack: SlackConfig = SlackConfig()
     redaction: RedactionRules = RedactionRules()
     redaction_file: str | None = None
     """A YAML file, relative to this one, that holds the ``redaction`` section instead."""

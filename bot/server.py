@@ -31,6 +31,9 @@ from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
 from bot.scheduling import Job, Scheduling
 from bot.settings import Settings
+from bot.slack.app import SlackIntegration, build_slack
+from bot.slack.console import ConsoleListener
+from bot.slack.http import slack_routes, start_socket_mode
 from bot.slo.state import JourneyStates
 from bot.slo.watcher import Watcher
 from bot.sources import Sources
@@ -41,6 +44,7 @@ log = logging.getLogger("journeywatch")
 
 TICK_SECONDS = 1.0
 RETENTION_EVERY_MINUTES = 15
+OUTBOX_EVERY_S = 15
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Bot:
     investigator: Investigator
     watcher: Watcher
     scheduling: Scheduling
+    slack: SlackIntegration | None = None
 
 
 def build_bot(settings: Settings, config: AppConfig) -> Bot:
@@ -91,9 +96,14 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         watcher,
         Scheduling(store.engine, []),
     )
+    slack = bot.slack = build_slack(bot)
+    watcher.listeners.append(slack.notifier)
+    if slack.outbox.local:
+        watcher.listeners.append(ConsoleListener(incidents))
     bot.scheduling.jobs.extend(
         [
             Job("evaluate", config.watcher.evaluate_every, lambda: watcher.evaluate_all()),
+            Job("slack-outbox", OUTBOX_EVERY_S, slack.outbox.flush),
             Job("retention", RETENTION_EVERY_MINUTES * 60, lambda: _retention(bot)),
         ]
     )
@@ -125,6 +135,7 @@ def create_app(bot: Bot) -> Starlette:
         )
 
     routes = [
+        *slack_routes(bot.slack),
         *ingest_routes(bot.collector, bot.settings.collector.max_body_bytes),
         *query_routes(bot.store, bot.collector.redactor, bot.settings.api_token),
         *incident_routes(bot, bot.settings.api_token),
@@ -137,6 +148,7 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         bot.writer.start()
+        socket_mode = start_socket_mode(bot.slack, bot.settings)
         bot.scheduling.start()
         ticker = asyncio.create_task(_tick_forever(bot.collector))
         try:
@@ -146,6 +158,8 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
             bot.scheduling.stop()
+            if socket_mode is not None:
+                socket_mode.close()
             bot.watcher.close()
             bot.investigator.close()
             bot.sources.close()

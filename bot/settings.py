@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -63,6 +63,7 @@ class Settings(BaseSettings):
         env_prefix="JOURNEYWATCH_",
         env_nested_delimiter="__",
         extra="ignore",
+        populate_by_name=True,
     )
 
     host: str = "127.0.0.1"
@@ -78,6 +79,19 @@ class Settings(BaseSettings):
     sources: SourceCredentials = SourceCredentials()
     public_url: str | None = None
     """Where people reach this bot's pages (links in Slack); defaults to host:port."""
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    """Bolt's own variable names: without a bot token the bot runs in local mode."""
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
+    )
+    """An app-level token (xapp-...) switches to Socket Mode instead of /slack/events."""
+    slack_api_url: str = "https://slack.com/api/"
+    """JOURNEYWATCH_SLACK_API_URL: a Slack-compatible API server can stand in."""
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.incidents.lifecycle import Action, Firing, OpenIncident
-from bot.store.state import IncidentEventRow, IncidentRow
+from bot.store.state import IncidentEventRow, IncidentRow, VerdictRow
 from correlators.similar import PastIncident
 
 BOT = "journeywatch"
@@ -149,11 +149,47 @@ class IncidentRepository:
             row.updated_at = now_s
             return True
 
+    def mute(self, incident_id: int, until_s: float, actor: str, now_s: float) -> None:
+        with Session(self.engine) as session, session.begin():
+            row = session.get(IncidentRow, incident_id)
+            if row is None:
+                return
+            row.muted_until = until_s
+            session.add(_event(incident_id, now_s, "muted", {"until": iso(until_s)}, actor))
+
+    def record_verdict(self, incident_id: int, user: str, verdict: str, now_s: float) -> None:
+        """One verdict per person per incident; pressing again changes it."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(IncidentRow, incident_id)
+            if row is None:
+                return
+            found = session.get(VerdictRow, (incident_id, user))
+            if found is None:
+                session.add(
+                    VerdictRow(
+                        incident_id=incident_id, user=user, journey=row.journey, verdict=verdict, at=now_s
+                    )
+                )
+            else:
+                found.verdict, found.at = verdict, now_s
+            session.add(_event(incident_id, now_s, "verdict", {"verdict": verdict}, user))
+
+    def accuracy(self) -> dict[str, dict[str, int]]:
+        """Journey -> verdict -> how many incidents got it (the latest verdict of each
+        person counts once)."""
+        counts: dict[str, dict[str, int]] = {}
+        with Session(self.engine) as session:
+            for row in session.scalars(select(VerdictRow)):
+                per = counts.setdefault(row.journey, {})
+                per[row.verdict] = per.get(row.verdict, 0) + 1
+        return counts
+
     def store_report(self, incident_id: int, report: dict[str, Any], now_s: float, took_s: float) -> None:
         with Session(self.engine) as session, session.begin():
             row = session.get(IncidentRow, incident_id)
             if row is None:
                 return
+            row.previous_report = row.report
             row.report = json.dumps(report)
             row.investigated_at = now_s
             detail = {

@@ -11,7 +11,7 @@ nanoseconds.
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.store.schema import metadata
@@ -51,6 +51,8 @@ class IncidentRow(Base):
     budget_spent: Mapped[float | None] = mapped_column(Float)
     report: Mapped[str | None] = mapped_column(Text)
     """The latest report's JSON form (``Report.to_json``)."""
+    previous_report: Mapped[str | None] = mapped_column(Text)
+    """The one before, so a re-investigation can say what changed."""
     investigated_at: Mapped[float | None] = mapped_column(Float)
     muted_until: Mapped[float | None] = mapped_column(Float)
 
@@ -127,3 +129,48 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class SlackMessageRow(Base):
+    """One message journeywatch posts or keeps: the outbox and the record in one.
+
+    ``key`` is the idempotency key (``incident:7:parent``): written before the first post,
+    unique, so neither a restart nor a second replica posts a second parent. ``ts`` is set
+    once Slack accepted it; ``status`` is pending (to post or update), sent, or local
+    (no Slack token: kept for the console and the web pages)."""
+
+    __tablename__ = "slack_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """parent, thread (a message in the parent's thread) or file (a picture)."""
+    channel: Mapped[str] = mapped_column(String(255))
+    parent_key: Mapped[str | None] = mapped_column(String(128))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    """JSON: text, blocks, attachments (or, for files, the file's name and title)."""
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """A file's bytes (the waterfall PNG)."""
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    dirty: Mapped[bool] = mapped_column(default=False)
+    """Sent, but changed since: needs a chat.update."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class VerdictRow(Base):
+    """An engineer's answer to "was the root cause right?", one per person per incident."""
+
+    __tablename__ = "verdicts"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    journey: Mapped[str] = mapped_column(String(64), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,296 @@
+"""The Slack app on slack-bolt: the slash command, the incident buttons, and the wiring of
+the notifier and outbox into the bot.
+
+Bolt verifies every request's signature (SLACK_SIGNING_SECRET) and refuses those outside
+its five-minute replay window. Every listener acks at once; the slow part (reading traces,
+investigating) runs after the ack, in Bolt's listener thread, and answers through the
+command's response_url or the outbox. Without SLACK_BOT_TOKEN there is no app: messages
+are kept locally (see ``bot.slack.outbox``) and shown by the console and the web pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.durations import format_duration
+from bot.slack import commands
+from bot.slack import messages as say
+from bot.slack.access import AccessCheck
+from bot.slack.blocks import SlackMessage, section, summary_message, to_dicts
+from bot.slack.commands import Usage
+from bot.slack.notifier import SlackNotifier
+from bot.slack.outbox import Outbox
+from correlators.errors import ConfigError, JourneywatchError
+
+if TYPE_CHECKING:
+    from bot.server import Bot
+
+log = logging.getLogger("journeywatch.slack")
+
+BUTTONS = (
+    "incident_ack",
+    "incident_resolve",
+    "incident_reinvestigate",
+    "incident_mute_1h",
+    "incident_mute_4h",
+)
+VERDICT_ACTIONS = tuple(f"verdict_{v}" for v in say.VERDICTS)
+
+
+@dataclass
+class SlackIntegration:
+    outbox: Outbox
+    notifier: SlackNotifier
+    app: App | None
+    client: WebClient | None
+
+
+def web_client(token: str, base_url: str) -> WebClient:
+    """slack_sdk retries a 429 after its Retry-After and 5xx / connection errors with
+    backoff, a couple of times within the call; past that the outbox retries later."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=1),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackIntegration:
+    from bot.server import public_url
+
+    settings = bot.settings
+    token = settings.slack_bot_token
+    client = web_client(token.get_secret_value(), settings.slack_api_url) if token else None
+    outbox = Outbox(bot.store.engine, client, clock=clock)
+    notifier = SlackNotifier(
+        bot.config,
+        bot.incidents,
+        outbox,
+        bot.collector.redactor,
+        bot.sources.traces,
+        base_url=public_url(settings),
+        clock=clock,
+    )
+    app = None
+    if client is not None:
+        secret = settings.slack_signing_secret
+        if secret is None and settings.slack_app_token is None:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: Slack requests cannot be verified"
+            )
+        app = App(
+            signing_secret=secret.get_secret_value() if secret else "socket-mode",
+            client=client,
+            token_verification_enabled=False,  # start even while Slack is unreachable; the outbox waits
+            request_verification_enabled=True,
+            process_before_response=False,
+        )
+        _register(app, bot, notifier, AccessCheck(bot.config.slack, client))
+    return SlackIntegration(outbox, notifier, app, client)
+
+
+def _register(app: App, bot: Bot, notifier: SlackNotifier, access: AccessCheck) -> None:
+    command = bot.config.slack.command
+
+    @app.command(command)
+    def on_command(ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        try:
+            parsed = commands.parse(body.get("text", ""))
+        except Usage as exc:
+            ack(response_type="ephemeral", text=say.bad_argument(command, str(exc)))
+            return
+        denied = access.refusal(
+            parsed.name, body.get("channel_id", ""), body.get("channel_name", ""), body.get("user_id", "")
+        )
+        if denied:
+            ack(response_type="ephemeral", text=say.refused(f"{command} {parsed.name}", denied))
+            return
+        if parsed.name == "help":
+            ack(response_type="ephemeral", text=say.usage(command))
+            return
+        try:
+            commands.check(bot, parsed)  # cheap: a bad argument is answered in the ack itself
+        except Usage as exc:
+            ack(response_type="ephemeral", text=say.bad_argument(command, str(exc)))
+            return
+        ack(response_type="ephemeral", text=say.WORKING)
+        try:
+            _answer(bot, notifier, parsed, body, respond)
+        except Usage as exc:
+            respond(
+                response_type="ephemeral", replace_original=True, text=say.bad_argument(command, str(exc))
+            )
+        except JourneywatchError as exc:
+            respond(response_type="ephemeral", replace_original=True, text=say.failed(parsed.name, str(exc)))
+
+    for action_id in (*BUTTONS, *VERDICT_ACTIONS):
+        app.action(action_id)(_button_handler(bot, notifier, access, action_id))
+
+
+def _answer(
+    bot: Bot,
+    notifier: SlackNotifier,
+    parsed: commands.Parsed,
+    body: dict[str, Any],
+    respond: Callable[..., Any],
+) -> None:
+    redact = notifier.redacted
+    if parsed.name == "trace":
+        args = commands.trace_args(parsed.args)
+        found = bot.sources.traces.get_traces([args.trace_id])
+        if not found:
+            respond(response_type="ephemeral", replace_original=True, text=say.trace_not_found(args.trace_id))
+            return
+        message = commands.trace_message(bot, found[0])
+        if args.share:
+            _share_trace(bot, notifier, body, found[0], message)
+            respond(response_type="ephemeral", delete_original=True)
+        else:
+            respond(response_type="ephemeral", replace_original=True, **redact(message.payload()))
+    elif parsed.name == "journey":
+        respond(
+            response_type="ephemeral",
+            replace_original=True,
+            **redact(commands.journey_message(bot, parsed.args).payload()),
+        )
+    elif parsed.name == "incidents":
+        respond(
+            response_type="ephemeral",
+            replace_original=True,
+            **redact(commands.incidents_message(bot, _permalinks(bot, notifier)).payload()),
+        )
+    elif parsed.name == "investigate":
+        wanted = commands.investigate_args(bot, parsed.args)
+        report = commands.investigate(bot, wanted)
+        _post_on_demand(bot, notifier, body, wanted, report)
+        respond(response_type="ephemeral", delete_original=True)
+
+
+def _share_trace(
+    bot: Bot, notifier: SlackNotifier, body: dict[str, Any], trace: Any, message: SlackMessage
+) -> None:
+    from bot.render.waterfall import render_png
+
+    key = f"share:{uuid.uuid4().hex}"
+    channel = body.get("channel_id", "")
+    notifier.outbox.put(key, kind="parent", channel=channel, payload=notifier.redacted(message.payload()))
+    notifier.outbox.put(
+        f"{key}:picture",
+        kind="file",
+        channel=channel,
+        payload={"filename": f"trace-{trace.trace_id}.png", "title": f"Trace {trace.trace_id}"},
+        parent_key=key,
+        content=render_png(trace, title=f"Trace {trace.trace_id}"),
+    )
+    notifier.outbox.flush()
+
+
+def _post_on_demand(
+    bot: Bot,
+    notifier: SlackNotifier,
+    body: dict[str, Any],
+    args: commands.InvestigateArgs,
+    report: dict[str, Any],
+) -> None:
+    from bot.runbooks import matching_runbooks
+
+    key = f"ondemand:{uuid.uuid4().hex}"
+    channel = body.get("channel_id", "")
+    title = say.on_demand_title(args.journey, format_duration(args.window_s), body.get("user_id", ""))
+    parent = SlackMessage(title, blocks=to_dicts([section(title)]))
+    notifier.outbox.put(key, kind="parent", channel=channel, payload=parent.payload())
+    journey = bot.config.journey(args.journey)
+    summary = summary_message(
+        report,
+        runbooks=matching_runbooks(bot.config, journey, report),
+        incident_url=f"{commands.bot_url(bot)}/journeys/{args.journey}",
+        trace_url=None,
+    )
+    notifier.outbox.put(
+        f"{key}:report",
+        kind="thread",
+        channel=channel,
+        payload=notifier.redacted(summary.payload()),
+        parent_key=key,
+    )
+    notifier.outbox.flush()
+
+
+def _permalinks(bot: Bot, notifier: SlackNotifier) -> dict[int, str]:
+    links = {}
+    for incident in bot.incidents.find(status="open", limit=20):
+        for kept in notifier.outbox.kept(incident["id"]):
+            if kept.kind == "parent" and kept.ts:
+                links[incident["id"]] = (
+                    f"https://slack.com/archives/{kept.channel}/p{kept.ts.replace('.', '')}"
+                )
+    return links
+
+
+def _button_handler(
+    bot: Bot, notifier: SlackNotifier, access: AccessCheck, action_id: str
+) -> Callable[..., None]:
+    def handle(ack: Callable[..., Any], body: dict[str, Any], respond: Callable[..., Any]) -> None:
+        ack()
+        user = (body.get("user") or {}).get("id", "")
+        channel = (body.get("channel") or {}).get("id", "")
+        action = (body.get("actions") or [{}])[0]
+        value = str(action.get("value", ""))
+        if not value.isdigit():
+            return
+        denied = access.refusal("buttons", channel, "", user)
+        if denied:
+            respond(
+                response_type="ephemeral", replace_original=False, text=say.refused("this button", denied)
+            )
+            return
+        note = press(bot, int(value), action_id, user)
+        notifier.refresh(int(value), note)
+
+    return handle
+
+
+def press(bot: Bot, incident_id: int, action_id: str, user: str) -> str | None:
+    """Carry out a button press on the incident; returns the line for the thread."""
+    now = time.time()
+    if action_id == "incident_ack":
+        return (
+            say.acknowledged_by(user)
+            if bot.incidents.set_status(incident_id, "acknowledged", user, now)
+            else None
+        )
+    if action_id == "incident_resolve":
+        return (
+            f"Resolved by <@{user}>."
+            if bot.incidents.set_status(incident_id, "resolved", user, now)
+            else None
+        )
+    if action_id == "incident_reinvestigate":
+        bot.incidents.record(incident_id, "reinvestigation_requested", user, {}, now)
+        bot.watcher.investigate_later(incident_id)
+        return say.INVESTIGATING
+    if action_id in ("incident_mute_1h", "incident_mute_4h"):
+        hours = 1 if action_id.endswith("1h") else 4
+        bot.incidents.mute(incident_id, now + hours * 3600, user, now)
+        return say.muted_until(user, hours)
+    verdict = action_id.removeprefix("verdict_")
+    bot.incidents.record_verdict(incident_id, user, verdict, now)
+    return say.verdict_recorded(user, verdict)

@@ -1,0 +1,250 @@
+"""Block Kit messages built from the neutral forms: the incident JSON and the report JSON
+(``Report.to_json``), so Slack is one renderer among others (web pages, the CLI).
+
+Built with slack_sdk's models, which check Slack's limits when serialized; texts are cut
+to fit first (with a link to the full page), so a long report is shortened, never refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.config import Runbook
+from bot.slack import messages as say
+
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+CONTEXT_LIMIT = 2000
+MAX_BLOCKS = 50
+COLORS = {"page": "#e01e5a", "ticket": "#ecb22e", "resolved": "#2eb67d"}
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """What goes into chat.postMessage / chat.update: fallback text, blocks, and
+    optionally blocks inside a coloured attachment (the bar on the left)."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    attachment_blocks: list[dict[str, Any]] = field(default_factory=list)
+    color: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": self.text}
+        if self.blocks:
+            body["blocks"] = self.blocks
+        if self.attachment_blocks:
+            body["attachments"] = [
+                {"color": self.color, "blocks": self.attachment_blocks, "fallback": self.text}
+            ]
+        return body
+
+
+def fit(text: str, limit: int, link: str | None = None) -> str:
+    """``text`` cut to ``limit`` characters, ending with a link to the rest when known."""
+    if len(text) <= limit:
+        return text
+    tail = f"… <{link}|more>" if link else say.TRUNCATED
+    return text[: limit - len(tail)].rstrip() + tail
+
+
+def section(text: str, link: str | None = None) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=fit(text, SECTION_LIMIT, link)))
+
+
+def context(text: str, link: str | None = None) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=fit(text, CONTEXT_LIMIT, link))])
+
+
+def to_dicts(blocks: Sequence[Block], link: str | None = None) -> list[dict[str, Any]]:
+    """Serialize (slack_sdk validates each block); past 50 blocks the rest becomes a link."""
+    kept = list(blocks)
+    if len(kept) > MAX_BLOCKS:
+        kept = [
+            *kept[: MAX_BLOCKS - 1],
+            context(f"More on <{link}|the incident page>." if link else say.TRUNCATED),
+        ]
+    return [b.to_dict() for b in kept]
+
+
+# --- the incident's parent message ------------------------------------------------------------
+
+
+def incident_message(
+    incident: dict[str, Any], *, owner: str | None, incident_url: str, journey_url: str
+) -> SlackMessage:
+    """The parent message, updated in place as the incident changes."""
+    status = incident["status"]
+    severity = incident["severity"]
+    blocks: list[Block] = [
+        section(f"*{say.incident_title(incident['journey'], severity, status)}*"),
+        SectionBlock(
+            fields=[
+                MarkdownTextObject(text=fit(f, FIELD_LIMIT))
+                for f in say.incident_facts(
+                    objective=incident["objective"],
+                    tier=incident["tier"],
+                    burn_rate=incident["burn_rate"],
+                    budget_left=incident["budget_left"],
+                    status=status,
+                    owner=owner,
+                )
+            ]
+        ),
+    ]
+    if incident.get("summary"):
+        blocks.append(section(incident["summary"], incident_url))
+    if status == "resolved":
+        blocks.append(section(say.resolved_line(incident["duration_s"], incident.get("budget_spent"))))
+        blocks.append(section(f"*{say.VERDICT_QUESTION}*"))
+        blocks.append(
+            _buttons(incident["id"], [(f"verdict_{v}", label) for v, label in say.VERDICTS.items()])
+        )
+    else:
+        actions = ["ack", "resolve", "reinvestigate", "mute_1h", "mute_4h"]
+        if status == "acknowledged":
+            actions.remove("ack")
+        blocks.append(_buttons(incident["id"], [(f"incident_{a}", say.button_label(a)) for a in actions]))
+    blocks.append(
+        context(
+            f"<{incident_url}|Incident #{incident['id']}> · <{journey_url}|Journey {incident['journey']}>"
+        )
+    )
+    color = COLORS["resolved"] if status == "resolved" else COLORS.get(severity, COLORS["ticket"])
+    text = say.incident_fallback(incident["journey"], severity, status, incident["burn_rate"])
+    return SlackMessage(text, attachment_blocks=to_dicts(blocks, incident_url), color=color)
+
+
+def _buttons(incident_id: int, actions: list[tuple[str, str]]) -> ActionsBlock:
+    return ActionsBlock(
+        block_id=f"incident-{incident_id}",
+        elements=[
+            ButtonElement(
+                text=label,
+                action_id=action_id,
+                value=str(incident_id),
+                style="primary" if action_id in ("incident_ack", "verdict_right") else None,
+            )
+            for action_id, label in actions
+        ],
+    )
+
+
+# --- the root-cause summary in the thread -----------------------------------------------------
+
+
+def summary_message(
+    report: dict[str, Any], *, runbooks: Sequence[Runbook], incident_url: str, trace_url: str | None
+) -> SlackMessage:
+    blocks: list[Block] = [section(f"*{report.get('summary') or say.NOTHING_STOOD_OUT}*", incident_url)]
+    scope = report.get("scope") or {}
+    if scope:
+        reasons = "\n".join(f"• {r}" for r in (scope.get("reasons") or [])[:2])
+        line = say.scope_line(scope["kind"], scope["level"], scope["confidence"], scope.get("subject"))
+        blocks.append(section(f"{line}\n{reasons}".strip(), incident_url))
+    candidates = _candidates(report)
+    if candidates:
+        blocks.append(section(candidates, incident_url))
+    for title, lines in _evidence(report):
+        if lines:
+            blocks.append(section(f"*{title}*\n" + "\n".join(lines), incident_url))
+    if runbooks:
+        blocks.append(section("*Runbooks*\n" + "\n".join(f"• <{r.url}|{r.title}>" for r in runbooks)))
+    links = [f"<{incident_url}|Full report>"]
+    if trace_url:
+        links.append(f"<{trace_url}|Worst exemplar trace>")
+    counts = (
+        f"{report.get('bad_traces', 0)} bad traces against {report.get('baseline_traces', 0)} baseline traces"
+    )
+    blocks.append(context(" · ".join([*links, counts])))
+    return SlackMessage(report.get("summary") or say.NOTHING_STOOD_OUT, blocks=to_dicts(blocks, incident_url))
+
+
+def _candidates(report: dict[str, Any]) -> str:
+    lines = []
+    for rank, c in enumerate((report.get("candidates") or [])[:3], start=1):
+        lines.append(
+            say.candidate_line(rank, c["service"], c.get("instance"), c.get("operation"), c["score"])
+        )
+        lines.extend(f"    {e['summary']}" for e in (c.get("evidence") or [])[:2])
+    return ("*Top suspects*\n" + "\n".join(lines)) if lines else ""
+
+
+def _evidence(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    logs = [
+        say.log_template_line(c["service"], c["kind"], c["incident_count"], fit(c["sample"], 200))
+        for c in (report.get("log_changes") or [])[:3]
+    ]
+    metrics = [
+        f"{m['name']} of {m.get('service') or '?'} went {m['direction']} "
+        f"({m['baseline_median']:.3g} → {m['incident_median']:.3g})"
+        for m in (report.get("metric_anomalies") or [])[:3]
+    ]
+    attributes = [
+        f"`{a['key']}={a['value']}`"
+        + (f" on {a['service']}" if a.get("service") else "")
+        + f": {a['bad_share']:.0%} of bad traces vs {a['baseline_share']:.0%} of healthy ones"
+        for a in (report.get("attributes") or [])[:3]
+    ]
+    changes = [c["summary"] for c in (report.get("changes") or [])[:3]]
+    hops = [
+        say.hop_line(h["share"], h["service"], h["operation"], h["errors"], h["slow"])
+        for h in (report.get("budget") or [])[:3]
+    ]
+    gaps = [g["detail"] for g in (report.get("gaps") or [])[:3]] + list(report.get("missing") or [])[:3]
+    similar = [
+        say.similar_line(s["id"], s["summary"], s["why"], s.get("link"))
+        for s in (report.get("similar") or [])
+    ]
+    return [
+        ("New error log lines", logs),
+        ("Metric anomalies", metrics),
+        ("Over-represented in bad traces", attributes),
+        ("Changes", changes),
+        ("Bad requests by hop", hops),
+        ("Telemetry gaps", gaps),
+        ("Similar past incidents", similar),
+    ]
+
+
+def what_changed(before: dict[str, Any], after: dict[str, Any], incident_url: str) -> SlackMessage:
+    """A re-investigation's message: only what differs from the last report."""
+    lines = []
+    old_scope, new_scope = before.get("scope") or {}, after.get("scope") or {}
+    if (old_scope.get("kind"), old_scope.get("level")) != (new_scope.get("kind"), new_scope.get("level")):
+        old = f"{old_scope.get('kind')}/{old_scope.get('level')}"
+        lines.append(f"Scope: {old} → {new_scope.get('kind')}/{new_scope.get('level')}")
+    old_top = [c["service"] for c in (before.get("candidates") or [])[:3]]
+    new_top = [c["service"] for c in (after.get("candidates") or [])[:3]]
+    if old_top[:1] != new_top[:1]:
+        lines.append(
+            f"Top suspect: {old_top[0] if old_top else 'none'} → {new_top[0] if new_top else 'none'}"
+        )
+    lines.extend(f"New suspect: {s}" for s in new_top if s not in old_top)
+    old_logs = {(c["service"], c["template"]) for c in before.get("log_changes") or []}
+    lines.extend(
+        f"New log line in {c['service']}: `{fit(c['sample'], 150)}`"
+        for c in after.get("log_changes") or []
+        if (c["service"], c["template"]) not in old_logs
+    )
+    lines.extend(
+        f"Change: {c['summary']}"
+        for c in after.get("changes") or []
+        if c not in (before.get("changes") or [])
+    )
+    if before.get("bad_traces") != after.get("bad_traces"):
+        lines.append(f"Bad traces: {before.get('bad_traces', 0)} → {after.get('bad_traces', 0)}")
+    text = say.what_changed(lines)
+    return SlackMessage(text, blocks=to_dicts([section(text, incident_url), DividerBlock()], incident_url))

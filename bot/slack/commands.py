@@ -1,0 +1,243 @@
+"""The slash command's subcommands: parse the text, answer with a message.
+
+Kept apart from Bolt so each answer is a plain function of the bot's state (and tests
+read them without Slack); ``bot.slack.app`` acks first, then calls these off the request.
+A bad argument is a :class:`Usage` with a short reason, answered with the usage text.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.durations import format_duration, parse_duration
+from bot.slack import blocks
+from bot.slack import messages as say
+from bot.slack.blocks import SlackMessage, context, section
+from correlators.critical_path import critical_path, time_by_operation
+from correlators.model import Trace
+from correlators.traces import assemble, error_origin
+
+if TYPE_CHECKING:
+    from bot.server import Bot
+
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_WINDOW_S = 24 * 3600
+DEFAULT_WINDOW_S = 15 * 60
+ERROR_SEVERITY = 17
+
+
+class Usage(ValueError):
+    """A bad argument: answered privately with the reason and the usage text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    name: str
+    args: list[str]
+
+
+def parse(text: str) -> Parsed:
+    words = text.split()
+    if not words:
+        return Parsed("help", [])
+    name = words[0].lower()
+    if name not in ("trace", "journey", "incidents", "investigate", "help"):
+        raise Usage(f"I don't know `{words[0]}`.")
+    return Parsed(name, words[1:])
+
+
+def check(bot: Bot, parsed: Parsed) -> None:
+    """Raise :class:`Usage` for a bad argument, without doing the command's work."""
+    if parsed.name == "trace":
+        trace_args(parsed.args)
+    elif parsed.name == "investigate":
+        investigate_args(bot, parsed.args)
+    elif parsed.name == "journey":
+        names = [j.name for j in bot.config.journeys]
+        if len(parsed.args) > 1:
+            raise Usage("`journey` takes at most one journey name.")
+        if parsed.args and parsed.args[0] not in names:
+            raise Usage(say.journey_not_found(parsed.args[0], names))
+    elif parsed.name == "incidents" and parsed.args:
+        raise Usage("`incidents` takes no arguments.")
+
+
+# --- trace --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TraceArgs:
+    trace_id: str
+    share: bool
+
+
+def trace_args(args: list[str]) -> TraceArgs:
+    if not args or len(args) > 2 or (len(args) == 2 and args[1].lower() != "share"):
+        raise Usage("`trace` takes a trace id and optionally `share`.")
+    trace_id = args[0].lower()
+    if not TRACE_ID.match(trace_id):
+        raise Usage(f"`{args[0]}` is not a trace id (32 hex characters).")
+    return TraceArgs(trace_id, len(args) == 2)
+
+
+def trace_message(bot: Bot, trace: Trace) -> SlackMessage:
+    """Critical path by operation, the error origin and the trace's error log lines."""
+    tree = assemble(trace)
+    segments = critical_path(tree)
+    total = sum(s.duration_ns for s in segments) or 1
+    by_operation = sorted(time_by_operation(segments).items(), key=lambda kv: -kv[1])[:6]
+    lines = [
+        f"• {service} {operation}: {ns / 1e6:.0f} ms ({ns / total:.0%})"
+        for (service, operation), ns in by_operation
+    ]
+    origin = error_origin(tree)
+    root = trace.root
+    head = (
+        f"*Trace `{trace.trace_id}`* · {trace.journey or 'no journey'} · {trace.duration_ns / 1e6:.0f} ms · "
+        f"{len(trace.spans)} spans · {', '.join(_services(trace))}"
+    )
+    parts: list[Any] = [section(head), section("*Critical path*\n" + "\n".join(lines))]
+    if origin is not None:
+        parts.append(
+            section(f"*Error origin*: {origin.service} `{origin.name}` {origin.status_message}".strip())
+        )
+    elif root is not None and not trace.has_error:
+        parts.append(section("No errors."))
+    errors = [r for r in bot.store.logs_for_trace(trace.trace_id) if r.severity_number >= ERROR_SEVERITY][:5]
+    if errors:
+        parts.append(
+            section(
+                "*Error log lines*\n"
+                + "\n".join(f"• {r.service}: `{blocks.fit(r.body, 200)}`" for r in errors)
+            )
+        )
+    url = f"{bot_url(bot)}/traces/{trace.trace_id}"
+    parts.append(context(f"<{url}|Waterfall and span details>"))
+    return SlackMessage(f"Trace {trace.trace_id}", blocks=blocks.to_dicts(parts, url))
+
+
+def _services(trace: Trace) -> list[str]:
+    languages = {s.service: s.language for s in trace.spans}
+    return [f"{name} ({languages[name]})" if languages.get(name) else name for name in trace.services]
+
+
+# --- journey, incidents ---------------------------------------------------------------------------
+
+
+def journey_message(bot: Bot, args: list[str]) -> SlackMessage:
+    from bot.api.incidents import journey_json
+
+    names = [j.name for j in bot.config.journeys]
+    if len(args) > 1:
+        raise Usage("`journey` takes at most one journey name.")
+    if not args:
+        rows = [_journey_line(journey_json(bot, name)) for name in names]
+        text = "*Journeys*\n" + ("\n".join(rows) or "none configured")
+        return SlackMessage("Journeys", blocks=blocks.to_dicts([section(text)]))
+    if args[0] not in names:
+        raise Usage(say.journey_not_found(args[0], names))
+    state = journey_json(bot, args[0])
+    return SlackMessage(f"Journey {args[0]}", blocks=blocks.to_dicts(_journey_blocks(bot, state)))
+
+
+def _journey_line(state: dict[str, Any]) -> str:
+    incident = state["open_incident"]
+    budget = min(state["budget_left"].values(), default=1.0)
+    status = (
+        f":rotating_light: incident #{incident['id']} ({incident['severity']})"
+        if incident
+        else ":white_check_mark: ok"
+    )
+    return f"• *{state['name']}*: {status}, budget left {budget:.0%}"
+
+
+def _journey_blocks(bot: Bot, state: dict[str, Any]) -> list[Any]:
+    objectives = state["objectives"]
+    targets = []
+    if objectives["availability"] is not None:
+        targets.append(f"availability {objectives['availability']:.2%}")
+    if objectives["latency"]:
+        latency = objectives["latency"]
+        targets.append(f"{latency['target']:.1%} under {latency['threshold_ms']:.0f} ms")
+    window = format_duration(state["slo_window_s"])
+    head = f"*{state['name']}* · owner {state['owner'] or 'unassigned'} · {', '.join(targets)} over {window}"
+    tiers = [
+        f"• {t['objective']} {t['tier']}: {t['long_burn']:.1f}x / {t['short_burn']:.1f}x"
+        + (" :fire:" if t["firing"] else "")
+        for t in state["tiers"]
+    ]
+    budget = ", ".join(f"{k} {v:.0%}" for k, v in state["budget_left"].items()) or "not evaluated yet"
+    parts: list[Any] = [
+        section(head),
+        section("*Burn rate (long / short window)*\n" + ("\n".join(tiers) or "not evaluated yet")),
+    ]
+    parts.append(section(f"*Budget left*: {budget}"))
+    incident = state["open_incident"]
+    if incident:
+        link = f"<{bot_url(bot)}/incidents/{incident['id']}|#{incident['id']}>"
+        parts.append(section(f"*Open incident*: {link} {incident['severity']}, {incident['tier']}"))
+    return parts
+
+
+def incidents_message(bot: Bot, permalinks: dict[int, str]) -> SlackMessage:
+    found = bot.incidents.find(status="open", limit=20)
+    if not found:
+        return SlackMessage(say.NO_OPEN_INCIDENTS, blocks=blocks.to_dicts([section(say.NO_OPEN_INCIDENTS)]))
+    lines = []
+    for incident in found:
+        thread = f" · <{permalinks[incident['id']]}|thread>" if incident["id"] in permalinks else ""
+        lines.append(
+            f"• <{bot_url(bot)}/incidents/{incident['id']}|#{incident['id']}> *{incident['journey']}* "
+            f"{incident['severity']} ({incident['tier']}, {incident['burn_rate']:.1f}x), "
+            f"{incident['status']}{thread}"
+        )
+    return SlackMessage(
+        "Open incidents", blocks=blocks.to_dicts([section("*Open incidents*\n" + "\n".join(lines))])
+    )
+
+
+# --- investigate ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigateArgs:
+    journey: str
+    window_s: int
+
+
+def investigate_args(bot: Bot, args: list[str]) -> InvestigateArgs:
+    names = [j.name for j in bot.config.journeys]
+    if not args or len(args) > 2:
+        raise Usage("`investigate` takes a journey and optionally a window such as `30m`.")
+    if args[0] not in names:
+        raise Usage(say.journey_not_found(args[0], names))
+    window = DEFAULT_WINDOW_S
+    if len(args) == 2:
+        try:
+            window = parse_duration(args[1])
+        except ValueError:
+            raise Usage(f"`{args[1]}` is not a window; use e.g. `15m` or `2h`.") from None
+        if not 60 <= window <= MAX_WINDOW_S:
+            raise Usage("the window must be between 1m and 24h.")
+    return InvestigateArgs(args[0], window)
+
+
+def investigate(bot: Bot, parsed: InvestigateArgs) -> dict[str, Any]:
+    """Run an on-demand investigation now; returns the report's JSON form."""
+    from bot.investigate import Request
+
+    journey = bot.config.journey(parsed.journey)
+    assert journey is not None
+    objective = "availability" if journey.objective("availability") is not None else "latency"
+    now = time.time()
+    report = bot.investigator.investigate(Request(journey, objective, now - parsed.window_s, now))
+    return report.to_json()
+
+
+def bot_url(bot: Bot) -> str:
+    from bot.server import public_url
+
+    return public_url(bot.settings)

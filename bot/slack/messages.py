@@ -1,0 +1,162 @@
+"""Every sentence journeywatch says in Slack, in one place, so the wording is reviewed
+together (as slack_bolt keeps its own in ``slack_bolt/logger/messages.py``).
+
+Plain functions of plain values; Block Kit structure lives in ``bot.slack.blocks``.
+"""
+
+from __future__ import annotations
+
+SEVERITY_EMOJI = {"page": ":rotating_light:", "ticket": ":warning:"}
+STATUS_WORD = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
+VERDICTS = {
+    "right": "Right",
+    "one_hop": "One hop off",
+    "area": "Right area",
+    "wrong": "Wrong",
+}
+
+
+def incident_title(journey: str, severity: str, status: str) -> str:
+    if status == "resolved":
+        return f":white_check_mark: {journey}: resolved"
+    return f"{SEVERITY_EMOJI.get(severity, ':warning:')} {journey} is burning its error budget ({severity})"
+
+
+def incident_fallback(journey: str, severity: str, status: str, burn_rate: float) -> str:
+    """The notification text (push, screen readers) behind the blocks."""
+    return f"{journey}: {STATUS_WORD.get(status, status)}, {severity}, burning at {burn_rate:.1f}x"
+
+
+def incident_facts(
+    *,
+    objective: str,
+    tier: str,
+    burn_rate: float,
+    budget_left: float,
+    status: str,
+    owner: str | None,
+) -> list[str]:
+    return [
+        f"*Objective*\n{objective}",
+        f"*Burn rate*\n{burn_rate:.1f}x ({tier})",
+        f"*Budget left*\n{budget_left:.0%}",
+        f"*Status*\n{STATUS_WORD.get(status, status)}",
+        f"*Owner*\n{owner or 'unassigned'}",
+    ]
+
+
+def resolved_line(duration_s: float, budget_spent: float | None) -> str:
+    spent = f", {budget_spent:.1%} of the budget spent" if budget_spent is not None else ""
+    return f"Resolved after {format_duration(duration_s)}{spent}."
+
+
+def acknowledged_by(user: str) -> str:
+    return f"Acknowledged by <@{user}>."
+
+
+def muted_until(user: str, hours: int) -> str:
+    return f"<@{user}> muted updates for {hours} h."
+
+
+def button_label(action: str) -> str:
+    return {
+        "ack": "Acknowledge",
+        "resolve": "Resolve",
+        "reinvestigate": "Re-investigate",
+        "mute_1h": "Mute 1 h",
+        "mute_4h": "Mute 4 h",
+    }[action]
+
+
+VERDICT_QUESTION = "Was the root cause right?"
+INVESTIGATING = ":mag: Investigating: pulling exemplar traces, their logs and the metrics on their path…"
+NO_REPORT = "No report yet."
+NOTHING_STOOD_OUT = "No root cause stood out."
+TRUNCATED = "… (truncated)"
+
+
+def scope_line(kind: str, level: str, confidence: float, subject: str | None) -> str:
+    about = f" — {subject}" if subject else ""
+    return f"*{kind.capitalize()}* fault, {level}{about} (confidence {confidence:.0%})"
+
+
+def candidate_line(rank: int, service: str, instance: str | None, operation: str | None, score: float) -> str:
+    detail = ", ".join(x for x in (instance, operation) if x)
+    return f"*{rank}. {service}*" + (f" ({detail})" if detail else "") + f" · score {score:.2f}"
+
+
+def hop_line(share: float, service: str, operation: str, errors: int, slow: int) -> str:
+    return f"{share:.0%} {service} {operation} ({errors} failed, {slow} slow)"
+
+
+def log_template_line(service: str, kind: str, count: int, sample: str) -> str:
+    return f"{service}: {kind} log line, {count} times: `{sample}`"
+
+
+def similar_line(incident_id: int, summary: str, why: str, link: str | None) -> str:
+    name = f"<{link}|#{incident_id}>" if link else f"#{incident_id}"
+    return f"{name} {summary} ({why})"
+
+
+def what_changed(lines: list[str]) -> str:
+    if not lines:
+        return "Re-investigated: the verdict and the top suspects have not changed."
+    return "Re-investigated. What changed:\n" + "\n".join(f"• {line}" for line in lines)
+
+
+def verdict_recorded(user: str, verdict: str) -> str:
+    answer = VERDICTS.get(verdict, verdict)
+    return f"<@{user}> said the root cause was: {answer}. Thanks, this feeds `journeywatch accuracy`."
+
+
+def format_duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {seconds} s" if seconds and minutes < 10 else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+# --- slash command replies -------------------------------------------------------------------
+
+
+def usage(command: str) -> str:
+    return (
+        f"*Usage* of `{command}`:\n"
+        f"• `{command} trace <trace-id> [share]`: a trace's critical path, error origin and picture\n"
+        f"• `{command} journey [name]`: objectives, burn per tier, budget left, open incident\n"
+        f"• `{command} incidents`: open incidents with links to their threads\n"
+        f"• `{command} investigate <journey> [window, e.g. 30m]`: investigate now, in a thread\n"
+        f"• `{command} help`: this"
+    )
+
+
+def bad_argument(command: str, reason: str) -> str:
+    return f"{reason}\n\n{usage(command)}"
+
+
+def refused(command: str, reason: str) -> str:
+    return f"Sorry, `{command}` is not allowed {reason}."
+
+
+WORKING = "Working on it…"
+NO_OPEN_INCIDENTS = ":white_check_mark: No open incidents."
+
+
+def trace_not_found(trace_id: str) -> str:
+    return f"Trace `{trace_id}` was not found (not kept by sampling, or past retention)."
+
+
+def journey_not_found(name: str, known: list[str]) -> str:
+    return f"No journey `{name}`. Journeys: {', '.join(known) or 'none configured'}."
+
+
+def on_demand_title(journey: str, window: str, user: str) -> str:
+    return f":mag: On-demand investigation of *{journey}* over the last {window}, asked by <@{user}>"
+
+
+def failed(what: str, reason: str) -> str:
+    return f"Sorry, {what} failed: {reason}"

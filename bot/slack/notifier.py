@@ -1,0 +1,186 @@
+"""Incident changes become Slack messages: one parent per incident, updated in place, and
+the thread under it (the root-cause summary, the trace picture, what changed later).
+
+It listens to the watcher (``IncidentListener``) and to people (buttons), renders with
+``bot.slack.blocks``, redacts every string it is about to post, and hands the messages to
+the outbox, which owns idempotency and retries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.collector.redact import Redactor
+from bot.config import AppConfig
+from bot.incidents.lifecycle import Action
+from bot.incidents.repository import Applied, IncidentRepository
+from bot.runbooks import matching_runbooks
+from bot.slack import blocks
+from bot.slack.outbox import Outbox
+from bot.sources.base import TraceSource
+
+log = logging.getLogger("journeywatch.slack")
+LOCAL_CHANNEL = "local"
+
+
+class SlackNotifier:
+    def __init__(
+        self,
+        config: AppConfig,
+        incidents: IncidentRepository,
+        outbox: Outbox,
+        redactor: Redactor,
+        traces: TraceSource,
+        *,
+        base_url: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.incidents = incidents
+        self.outbox = outbox
+        self.redactor = redactor
+        self.traces = traces
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+
+    def incident_changed(self, change: Applied) -> None:
+        incident = self.incidents.get(change.incident_id)
+        if incident is None:
+            return
+        self.post_parent(incident)
+        muted = incident.get("muted_until") is not None and self._muted(change.incident_id)
+        if change.action is Action.INVESTIGATED:
+            self._post_report(incident)
+        elif change.action in (Action.ESCALATE, Action.EASE) and not muted:
+            self._note(incident, _tier_note(incident, change.action))
+        self.outbox.flush()
+
+    def refresh(self, incident_id: int, note: str | None = None) -> None:
+        """After a button press: the parent again, and a line in the thread."""
+        incident = self.incidents.get(incident_id)
+        if incident is None:
+            return
+        self.post_parent(incident)
+        if note:
+            self._note(incident, note)
+        self.outbox.flush()
+
+    def post_parent(self, incident: dict[str, Any]) -> None:
+        journey = self.config.journey(incident["journey"])
+        message = blocks.incident_message(
+            incident,
+            owner=journey.owner if journey else None,
+            incident_url=self.incident_url(incident["id"]),
+            journey_url=f"{self.base_url}/journeys/{incident['journey']}",
+        )
+        self.outbox.put(
+            parent_key(incident["id"]),
+            kind="parent",
+            channel=self.channel_of(incident["journey"]),
+            payload=self.redacted(message.payload()),
+            incident_id=incident["id"],
+        )
+
+    def channel_of(self, journey_name: str) -> str:
+        journey = self.config.journey(journey_name)
+        return (journey.channel if journey else None) or self.config.slack.default_channel or LOCAL_CHANNEL
+
+    def incident_url(self, incident_id: int) -> str:
+        return f"{self.base_url}/incidents/{incident_id}"
+
+    # --- the thread ----------------------------------------------------------------------
+
+    def _post_report(self, incident: dict[str, Any]) -> None:
+        report = incident.get("report")
+        if not report:
+            return
+        row = self.incidents.row(incident["id"])
+        previous = json.loads(row.previous_report) if row is not None and row.previous_report else None
+        count = sum(1 for e in incident.get("timeline", []) if e["kind"] == "investigated")
+        url = self.incident_url(incident["id"])
+        if previous is None:
+            journey = self.config.journey(incident["journey"])
+            worst = (report.get("worst_traces") or [None])[0]
+            message = blocks.summary_message(
+                report,
+                runbooks=matching_runbooks(self.config, journey, report),
+                incident_url=url,
+                trace_url=f"{self.base_url}/traces/{worst}" if worst else None,
+            )
+            self._thread(incident, f"report:{count}", message.payload())
+            if worst:
+                self._picture(incident, worst)
+        else:
+            self._thread(incident, f"report:{count}", blocks.what_changed(previous, report, url).payload())
+
+    def _picture(self, incident: dict[str, Any], trace_id: str) -> None:
+        """The worst exemplar as a waterfall PNG in the thread; skipped (and logged) when
+        the trace cannot be read, since the summary already links to it."""
+        try:
+            found = self.traces.get_traces([trace_id])
+            if not found:
+                return
+            from bot.render.waterfall import render_png
+
+            png = render_png(found[0], title=f"{incident['journey']}: worst exemplar {trace_id}")
+        except Exception:
+            log.exception("waterfall of %s not rendered", trace_id)
+            return
+        self.outbox.put(
+            f"incident:{incident['id']}:picture:{trace_id}",
+            kind="file",
+            channel=self.channel_of(incident["journey"]),
+            payload={
+                "filename": f"trace-{trace_id}.png",
+                "title": f"Trace {trace_id}: critical path highlighted",
+                "comment": f"<{self.base_url}/traces/{trace_id}|Open the trace>",
+            },
+            incident_id=incident["id"],
+            parent_key=parent_key(incident["id"]),
+            content=png,
+        )
+
+    def _note(self, incident: dict[str, Any], text: str) -> None:
+        self._thread(
+            incident,
+            f"note:{time.time_ns()}",
+            {"text": text, "blocks": blocks.to_dicts([blocks.section(text)])},
+        )
+
+    def _thread(self, incident: dict[str, Any], suffix: str, payload: dict[str, Any]) -> None:
+        self.outbox.put(
+            f"incident:{incident['id']}:{suffix}",
+            kind="thread",
+            channel=self.channel_of(incident["journey"]),
+            payload=self.redacted(payload),
+            incident_id=incident["id"],
+            parent_key=parent_key(incident["id"]),
+        )
+
+    def _muted(self, incident_id: int) -> bool:
+        row = self.incidents.row(incident_id)
+        return row is not None and row.muted_until is not None and row.muted_until > self.clock()
+
+    def redacted(self, value: Any) -> Any:
+        """Every string through the redaction rules: what the bot posts must not carry
+        what the store would not keep (an e-mail in a log line, a card number)."""
+        if isinstance(value, str):
+            return self.redactor.redact_text(value)
+        if isinstance(value, list):
+            return [self.redacted(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.redacted(v) for k, v in value.items()}
+        return value
+
+
+def parent_key(incident_id: int) -> str:
+    return f"incident:{incident_id}:parent"
+
+
+def _tier_note(incident: dict[str, Any], action: Action) -> str:
+    verb = "Escalated" if action is Action.ESCALATE else "Eased"
+    return f"{verb} to {incident['tier']} ({incident['severity']}): burning at {incident['burn_rate']:.1f}x."

@@ -1,0 +1,294 @@
+"""The Slack app against a local fake Slack Web API (tests/fixtures/fake_slack.py), since
+Slack's servers cannot be reached here: the fake records and checks every call, and can
+answer 429 with Retry-After or 500. Slash commands and button presses are signed as Slack
+signs them and go through Bolt's own dispatch, so signature checks are real."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from slack_bolt.request import BoltRequest
+
+from bot.config import AppConfig, Runbook
+from bot.server import Bot, build_bot
+from bot.settings import Settings
+from bot.slack.config import CommandAccess, SlackConfig
+from correlators.model import LogRecord
+from tests.fixtures.fake_slack import FakeSlack
+from tests.fixtures.slack_requests import block_action, slash_command
+from tests.scenarios import Scenario, generate
+from tests.stored import S, shop_config, store_telemetry
+
+SECRET = "signing-secret"
+CHANNEL_ID = "C0CHECKOUT"
+
+
+@pytest.fixture(scope="module")
+def release() -> Scenario:
+    return generate("deploy_exception", 3)  # cart's new release throws on checkout
+
+
+def slack_config(**slack: Any) -> AppConfig:
+    config = shop_config()
+    runbooks = [
+        Runbook(title="Cart service runbook", url="https://runbooks.example/cart", service="cart"),
+        Runbook(title="Shared database", url="https://runbooks.example/db", fault="shared_dependency"),
+    ]
+    return config.model_copy(update={"runbooks": runbooks, "slack": SlackConfig(**slack)})
+
+
+@pytest.fixture
+def make_bot(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Bot]]:
+    """A bot wired to the fake Slack; several calls share one database (restarts, replicas)."""
+    fake_slack.channels[CHANNEL_ID] = "checkout-oncall"
+    built: list[Bot] = []
+
+    def make(config: AppConfig | None = None) -> Bot:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path}/jw.db",
+            slack_bot_token=SecretStr(fake_slack.expected_token),
+            slack_signing_secret=SecretStr(SECRET),
+            slack_api_url=fake_slack.api_url,
+            public_url="https://jw.example",
+        )
+        settings.collector.writer_process = False
+        bot = build_bot(settings, config or slack_config())
+        built.append(bot)
+        return bot
+
+    yield make
+    for bot in built:
+        bot.watcher.close()
+        bot.investigator.close()
+        bot.store.close()
+
+
+def page(bot: Bot, scenario: Scenario, at_s: float | None = None) -> list[Any]:
+    changes = bot.watcher.evaluate_all(at_s or scenario.incident[1] / S)
+    for future in bot.watcher.pending:
+        future.result(timeout=60)
+    return changes
+
+
+def parents(fake: FakeSlack) -> list[Any]:
+    return [c for c in fake.calls_to("chat.postMessage", ok=True) if not c.args.get("thread_ts")]
+
+
+def dispatch(bot: Bot, request: Any) -> Any:
+    assert bot.slack is not None and bot.slack.app is not None
+    body, headers = request
+    return bot.slack.app.dispatch(BoltRequest(body=body, headers=headers))
+
+
+def test_an_incident_gets_one_parent_updated_in_place_and_a_thread(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    bot = make_bot()
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    page(bot, release)
+
+    [parent] = parents(fake_slack)
+    assert parent.args["channel"] == "#checkout-oncall" and parent.token == fake_slack.expected_token
+    ts = parent.response["ts"]
+    history = fake_slack.message_history(CHANNEL_ID, ts)
+    assert len(history) >= 2  # posted, then updated in place with the summary
+    final = json.dumps(history[-1])
+    assert "Localized fault" in final and "Acknowledge" in final
+    thread = fake_slack.replies(CHANNEL_ID, ts)
+    summary = json.dumps(thread[0])
+    assert "*1. cart*" in summary
+    assert "Cart service runbook" in summary and "Shared database" not in summary
+    assert "cart" in summary and "Bad requests by hop" in summary
+    [upload] = [u for u in fake_slack.uploads.values() if u.completed]
+    assert upload.thread_ts == ts and upload.content.startswith(b"\x89PNG")
+
+
+def test_restarts_and_a_second_replica_never_post_a_second_parent(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    first = make_bot()
+    store_telemetry(first.store, first.config, release.traces, release.logs)
+    page(first, release)
+    restarted, replica = make_bot(), make_bot()
+    page(restarted, release, release.incident[1] / S + 30)
+    page(replica, release, release.incident[1] / S + 30)
+    page(replica, release, release.incident[1] / S + 60)
+    assert len(parents(fake_slack)) == 1
+    assert len(restarted.incidents.find()) == 1
+
+
+def test_a_429_storm_loses_no_message(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    bot = make_bot()
+    assert bot.slack is not None
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    fake_slack.fail_always("*", status=429, retry_after=1)
+    page(bot, release)
+    assert parents(fake_slack) == [] and bot.slack.outbox.pending() >= 2
+    assert any(c.status == 429 for c in fake_slack.calls_to("chat.postMessage"))
+
+    fake_slack.heal()
+    bot.slack.outbox.clock = lambda: 2e9  # past every Retry-After the outbox noted
+    bot.slack.outbox.flush()
+    [parent] = parents(fake_slack)
+    assert fake_slack.replies(CHANNEL_ID, parent.response["ts"])  # the summary followed its parent
+    assert any(u.completed for u in fake_slack.uploads.values())
+    assert bot.slack.outbox.pending() == 0
+
+
+def test_slash_commands_answer_and_bad_arguments_get_the_usage(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    bot = make_bot()
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    page(bot, release)
+
+    bad = dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="trace not-an-id"))
+    assert bad.status == 200 and "is not a trace id" in bad.body and "*Usage*" in bad.body
+    unknown = dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="frobnicate"))
+    assert "I don't know `frobnicate`" in unknown.body
+
+    failed = next(t for t in release.traces if t.journey == "checkout" and t.root and t.root.is_error)
+    answer = dispatch(
+        bot, slash_command(SECRET, response_url=fake_slack.response_url(), text=f"trace {failed.trace_id}")
+    )
+    assert answer.status == 200 and "Working on it" in answer.body  # acked before the slow part
+    fake_slack.wait_for("respond", count=1)
+    reply = json.dumps(fake_slack.responses[-1])
+    assert "Critical path" in reply and "Error origin" in reply and "cart" in reply
+
+    dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="journey checkout"))
+    fake_slack.wait_for("respond", count=2)
+    assert "page-burst" in json.dumps(fake_slack.responses[-1])
+    dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="incidents"))
+    fake_slack.wait_for("respond", count=3)
+    listed = json.dumps(fake_slack.responses[-1])
+    assert "checkout" in listed and "thread" in listed
+
+
+def test_forged_and_stale_signatures_are_refused(make_bot: Callable[..., Bot], fake_slack: FakeSlack) -> None:
+    bot = make_bot()
+    for kind in ({"forge": True}, {"stale": True}):
+        refused = dispatch(
+            bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="help", **kind)
+        )
+        assert refused.status == 401
+    assert fake_slack.calls_to("respond") == []
+
+
+def test_buttons_are_recorded_with_who_pressed_them(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    bot = make_bot()
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    [opened] = page(bot, release)
+    incident_id = str(opened.incident_id)
+    presses = (("incident_ack", "U0ALICE"), ("incident_resolve", "U0BOB"), ("verdict_right", "U0ALICE"))
+    for n, (action, user) in enumerate(presses, start=1):
+        request = block_action(
+            SECRET, response_url=fake_slack.response_url(), action_id=action, value=incident_id, user_id=user
+        )
+        assert dispatch(bot, request).status == 200
+        # one press at a time, as people press them: each adds a line to the thread
+        fake_slack.wait_for("chat.postMessage", count=2 + n, ok=True)
+    assert len(fake_slack.calls_to("chat.update", ok=True)) == 3  # summary, acknowledged, resolved
+    incident = bot.incidents.get(opened.incident_id)
+    assert incident is not None
+    timeline = [(e["kind"], e["actor"]) for e in incident["timeline"]]
+    assert ("acknowledged", "U0ALICE") in timeline
+    assert ("resolved", "U0BOB") in timeline
+    assert ("verdict", "U0ALICE") in timeline
+    assert bot.incidents.accuracy() == {"checkout": {"right": 1}}
+    [parent] = parents(fake_slack)
+    latest = json.dumps(fake_slack.messages[(CHANNEL_ID, parent.response["ts"])])
+    assert "resolved" in latest and "Was the root cause right?" in latest
+
+
+def test_a_command_outside_its_channels_is_refused_privately(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack
+) -> None:
+    config = slack_config(access={"investigate": CommandAccess(channels=["#checkout-oncall"])})
+    bot = make_bot(config)
+    answer = dispatch(
+        bot,
+        slash_command(
+            SECRET, response_url=fake_slack.response_url(), text="investigate checkout", channel_name="random"
+        ),
+    )
+    assert "not allowed in this channel" in answer.body and '"ephemeral"' in answer.body
+
+
+def test_nothing_posted_carries_what_redaction_removes(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    """Logs written before redaction existed (or by a source we do not redact) still pass
+    the rules on their way out: the summary quotes the new error line, scrubbed."""
+    bot = make_bot()
+    leaky = [
+        LogRecord(
+            release.incident[0] + n * S,
+            "cart",
+            f"payment refused for alice{n}@example.com card 4111 1111 1111 1111",
+            severity_text="ERROR",
+            severity_number=17,
+        )
+        for n in range(30)
+    ]
+    store_telemetry(bot.store, bot.config, release.traces, [*release.logs, *leaky])
+    page(bot, release)
+    sent = json.dumps([c.args for c in fake_slack.calls_to("chat.postMessage")])
+    assert "payment refused for" in sent  # the line is quoted ...
+    assert "@example.com" not in sent and "4111 1111 1111 1111" not in sent  # ... scrubbed
+
+
+def test_journeywatch_accuracy_reports_the_verdicts(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from bot.incidents.lifecycle import Action, Firing
+    from bot.incidents.repository import IncidentRepository
+    from bot.store import Store
+
+    url = f"sqlite:///{tmp_path}/jw.db"
+    store = Store(url)
+    store.migrate()
+    incidents = IncidentRepository(store.engine)
+    firing = Firing("availability", "page-fast", 1, "page", 20.0, 0.9, 0.0)
+    for journey, verdicts in (("checkout", ["right", "one_hop", "wrong"]), ("login", ["right"])):
+        applied = incidents.apply(journey, Action.OPEN, firing, 100.0)
+        assert applied is not None
+        for n, verdict in enumerate(verdicts):
+            incidents.record_verdict(applied.incident_id, f"U{n}", verdict, 200.0)
+    store.close()
+    result = CliRunner().invoke(app, ["accuracy", "--database-url", url, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["journey"]: r for r in json.loads(result.output)}
+    assert rows["checkout"]["verdicts"] == 3
+    assert rows["checkout"]["right"] == pytest.approx(1 / 3)
+    assert rows["checkout"]["within_one_hop"] == pytest.approx(2 / 3)
+    assert rows["login"]["right"] == 1.0 and rows["all"]["verdicts"] == 4
+
+
+def test_without_tokens_the_same_messages_are_kept_locally(
+    tmp_path: Path, release: Scenario, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/local.db")
+    settings.collector.writer_process = False
+    bot = build_bot(settings, slack_config())
+    assert bot.slack is not None and bot.slack.app is None and bot.slack.outbox.local
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    [opened] = page(bot, release)
+    kept = bot.slack.outbox.kept(opened.incident_id)
+    assert [(k.kind, k.status) for k in kept][:2] == [("parent", "local"), ("thread", "local")]
+    assert "*1. cart*" in json.dumps(kept[1].payload["blocks"])
+    out = capsys.readouterr().out
+    assert f"[incident #{opened.incident_id}] checkout: Open, page" in out
+    bot.watcher.close()
+    bot.investigator.close()
+    bot.store.close()

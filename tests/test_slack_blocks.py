@@ -1,0 +1,128 @@
+"""Block Kit rendering of reports: generated incidents, runbook matching, limits, redaction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.config import AppConfig, Runbook
+from bot.runbooks import matching_runbooks
+from bot.slack.blocks import SECTION_LIMIT, incident_message, summary_message, what_changed
+from correlators.analyze import AnalysisInput, analyze
+from correlators.metrics import Window
+from tests.scenarios import generate
+from tests.stored import shop_config
+
+RUNBOOKS = [
+    Runbook(title="Checkout runbook", url="https://runbooks.example/checkout"),
+    Runbook(title="Cart runbook", url="https://runbooks.example/cart", service="cart"),
+    Runbook(title="PostgreSQL is slow", url="https://runbooks.example/pg", fault="shared_dependency"),
+    Runbook(
+        title="Cart instance restarts",
+        url="https://runbooks.example/cart-instance",
+        service="cart",
+        fault="instance",
+    ),
+]
+
+
+def config() -> AppConfig:
+    base = shop_config()
+    checkout = base.journeys[0].model_copy(update={"runbooks": RUNBOOKS[:1]})
+    return base.model_copy(update={"journeys": [checkout, *base.journeys[1:]], "runbooks": RUNBOOKS[1:]})
+
+
+def report_of(kind: str, seed: int) -> dict:  # type: ignore[type-arg]
+    scenario = generate(kind, seed)
+    report = analyze(
+        AnalysisInput(
+            traces=scenario.traces,
+            baseline=Window(*scenario.baseline),
+            incident=Window(*scenario.incident),
+            logs=scenario.logs,
+            metrics=scenario.metrics,
+            journey="checkout",
+            latency_threshold_ms=1500,
+        )
+    )
+    return report.to_json()
+
+
+@pytest.mark.parametrize(
+    ("kind", "seed", "verdict", "top", "runbooks", "not_runbooks"),
+    [
+        (
+            "deploy_exception",
+            3,
+            "*Localized* fault, service",
+            "cart",
+            ["Checkout runbook", "Cart runbook"],
+            ["PostgreSQL is slow", "Cart instance restarts"],
+        ),
+        (
+            "shared_db_slow",
+            5,
+            "*Systemic* fault, shared_dependency",
+            "postgresql:shop",
+            ["Checkout runbook", "PostgreSQL is slow"],
+            ["Cart runbook"],
+        ),
+    ],
+)
+def test_a_generated_incident_summary_names_verdict_suspect_and_runbooks(
+    kind: str, seed: int, verdict: str, top: str, runbooks: list[str], not_runbooks: list[str]
+) -> None:
+    app = config()
+    report = report_of(kind, seed)
+    chosen = matching_runbooks(app, app.journey("checkout"), report)
+    message = summary_message(report, runbooks=chosen, incident_url="https://jw/incidents/1", trace_url=None)
+    text = json.dumps(message.blocks)
+    assert verdict in text
+    assert f"*1. {top}*" in text
+    for title in runbooks:
+        assert title in text
+    for title in not_runbooks:
+        assert title not in text
+
+
+def test_long_content_is_cut_with_a_link_never_refused() -> None:
+    report = report_of("deploy_exception", 3)
+    report["scope"]["reasons"] = ["x" * 5000]
+    report["log_changes"] = [
+        {"service": "cart", "kind": "new", "incident_count": 9, "sample": "y" * 9000, "template": "t"}
+    ] * 3
+    message = summary_message(report, runbooks=[], incident_url="https://jw/incidents/1", trace_url=None)
+    sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+    assert all(len(t) <= SECTION_LIMIT for t in sections)
+    assert any(t.endswith("<https://jw/incidents/1|more>") for t in sections)
+
+
+def test_the_parent_turns_green_with_duration_and_budget_when_resolved() -> None:
+    incident = {
+        "id": 7,
+        "journey": "checkout",
+        "status": "resolved",
+        "severity": "page",
+        "tier": "page-fast",
+        "objective": "availability",
+        "burn_rate": 20.0,
+        "budget_left": 0.62,
+        "duration_s": 1260,
+        "budget_spent": 0.031,
+        "summary": "Localized fault (service); most likely cart",
+    }
+    message = incident_message(incident, owner="team-payments", incident_url="u", journey_url="j")
+    payload = message.payload()
+    assert payload["attachments"][0]["color"] == "#2eb67d"
+    text = json.dumps(payload)
+    assert "Resolved after 21 min, 3.1% of the budget spent." in text
+    assert "verdict_one_hop" in text and "incident_ack" not in text
+
+
+def test_a_reinvestigation_says_only_what_changed() -> None:
+    before, after = report_of("deploy_exception", 3), report_of("shared_db_slow", 5)
+    text = json.dumps(what_changed(before, after, "u").blocks)
+    assert "Scope: localized/service" in text and "Top suspect: cart" in text
+    same = json.dumps(what_changed(before, before, "u").blocks)
+    assert "have not changed" in same
