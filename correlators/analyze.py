@@ -110,6 +110,9 @@ def analyze(given: AnalysisInput) -> Report:
         budget=budget_attribution(bad, healthy, times=times),
         exemplar_logs=_exemplar_logs(given.logs or (), bad),
         changes=change_findings[:10],
+        worst_traces=[
+            t.trace_id for t in sorted(bad, key=lambda t: (not _root_failed(t), -t.duration_ns))[:EXEMPLARS]
+        ],
     )
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
-from correlators.changes import ChangeFinding
 from correlators.budget import HopShare
+from correlators.changes import ChangeFinding
 from correlators.gaps import Gap
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
@@ -46,6 +46,8 @@ class Report:
     """Deploys, config changes and flag flips around the burn, suspects first."""
     similar: list[SimilarIncident] = field(default_factory=list)
     """Earlier incidents of the journey with the same top suspect or scope."""
+    worst_traces: list[str] = field(default_factory=list)
+    """Ids of the worst bad traces: failed ones first, then the slowest."""
 
     @property
     def summary(self) -> str:
@@ -76,6 +78,7 @@ class Report:
             },
             "changes": [{**asdict(c.change), **_without(asdict(c), "change")} for c in self.changes],
             "similar": [asdict(s) for s in self.similar],
+            "worst_traces": self.worst_traces,
             "bad_traces": self.bad_traces,
             "baseline_traces": self.baseline_traces,
             "missing": self.missing,
