@@ -292,3 +292,56 @@ def test_without_tokens_the_same_messages_are_kept_locally(
     bot.watcher.close()
     bot.investigator.close()
     bot.store.close()
+
+
+def test_investigate_and_trace_share_post_into_the_channel(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = make_bot()
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    monkeypatch.setattr("bot.slack.commands.clock", lambda: release.incident[1] / S)
+    answer = dispatch(
+        bot,
+        slash_command(
+            SECRET,
+            response_url=fake_slack.response_url(),
+            text="investigate checkout 5m",
+            channel_id=CHANNEL_ID,
+        ),
+    )
+    assert "Working on it" in answer.body
+    fake_slack.wait_for("chat.postMessage", count=2, ok=True)
+    [parent] = parents(fake_slack)
+    assert "On-demand investigation of *checkout* over the last 5m" in json.dumps(parent.args)
+    [summary] = fake_slack.replies(CHANNEL_ID, parent.response["ts"])
+    assert "*1. cart*" in json.dumps(summary)
+
+    failed = next(t for t in release.traces if t.journey == "checkout" and t.root and t.root.is_error)
+    dispatch(
+        bot,
+        slash_command(
+            SECRET,
+            response_url=fake_slack.response_url(),
+            text=f"trace {failed.trace_id} share",
+            channel_id=CHANNEL_ID,
+        ),
+    )
+    fake_slack.wait_for("files.completeUploadExternal", count=1, ok=True)
+    shared = [c for c in parents(fake_slack) if "Critical path" in json.dumps(c.args)]
+    assert len(shared) == 1
+    [upload] = [u for u in fake_slack.uploads.values() if u.completed]
+    assert upload.thread_ts == shared[0].response["ts"] and upload.content.startswith(b"\x89PNG")
+    fake_slack.wait_for("respond", count=2)  # each command's "working" note is removed last
+
+
+def test_slack_events_over_http_are_verified(make_bot: Callable[..., Bot], fake_slack: FakeSlack) -> None:
+    """The same signed request through the bot's own server route, /slack/events."""
+    from bot.server import create_app
+    from tests.asgi import AppClient
+
+    client = AppClient(create_app(make_bot()))
+    body, headers = slash_command(SECRET, response_url=fake_slack.response_url(), text="help")
+    answer = client.post("/slack/events", content=body, headers=headers)
+    assert answer.status_code == 200 and "*Usage*" in answer.json()["text"]
+    body, headers = slash_command(SECRET, response_url=fake_slack.response_url(), text="help", forge=True)
+    assert client.post("/slack/events", content=body, headers=headers).status_code == 401

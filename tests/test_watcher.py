@@ -4,6 +4,7 @@ repeated evaluations, and resolves it once the burn has been quiet for the hyste
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,4 +114,45 @@ def test_resolves_after_the_hysteresis_with_duration_and_budget_spent(
     assert incident["budget_spent"] is not None and incident["budget_spent"] >= 0
     # and the next burn would be a new incident
     assert watcher.incidents.open_state("checkout") is None
+    watcher.close()
+
+
+def test_a_second_incident_names_the_first_as_similar(store: Store, release: Scenario) -> None:
+    config = shop_config(resolve_after=60)
+    store_telemetry(store, config, release.traces, release.logs)
+    watcher = make_watcher(store, config)
+    end = release.incident[1] / S
+    [first] = watcher.evaluate_all(end)
+    for future in watcher.pending:
+        future.result(timeout=60)
+    assert [c.action for c in watcher.evaluate_all(end + 400)] == [Action.RESOLVE]  # quiet past 60 s
+
+    # the same release burns again a day later: the same traces, shifted
+    day = 86400 * S
+    again = [
+        dataclasses.replace(
+            t,
+            trace_id=f"{int(t.trace_id, 16) ^ 1:032x}",
+            spans=[
+                dataclasses.replace(
+                    s,
+                    trace_id=f"{int(s.trace_id, 16) ^ 1:032x}",
+                    start_ns=s.start_ns + day,
+                    end_ns=s.end_ns + day,
+                )
+                for s in t.spans
+            ],
+        )
+        for t in release.traces
+    ]
+    store_telemetry(store, config, again)
+    [second] = watcher.evaluate_all(end + 86400)
+    for future in watcher.pending:
+        future.result(timeout=60)
+    incident = watcher.incidents.get(second.incident_id)
+    assert incident is not None and second.incident_id != first.incident_id
+    similar = incident["report"]["similar"]
+    assert [s["id"] for s in similar] == [first.incident_id]
+    assert similar[0]["why"] == "same top suspect (cart)"
+    assert similar[0]["link"] == f"http://bot/incidents/{first.incident_id}"
     watcher.close()

@@ -27,6 +27,8 @@ TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_WINDOW_S = 24 * 3600
 DEFAULT_WINDOW_S = 15 * 60
 ERROR_SEVERITY = 17
+clock = time.time
+"""The time on-demand investigations end at (tests replay generated telemetry)."""
 
 
 class Usage(ValueError):
@@ -232,7 +234,7 @@ def investigate(bot: Bot, parsed: InvestigateArgs) -> dict[str, Any]:
     journey = bot.config.journey(parsed.journey)
     assert journey is not None
     objective = "availability" if journey.objective("availability") is not None else "latency"
-    now = time.time()
+    now = clock()
     report = bot.investigator.investigate(Request(journey, objective, now - parsed.window_s, now))
     return report.to_json()
 
