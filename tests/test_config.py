@@ -132,3 +132,68 @@ def test_serve_refuses_a_bad_config_before_listening(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert f"{bad}:2" in result.output
+
+
+def test_alert_tiers_are_changed_by_name_and_bad_ones_name_their_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        journeys:
+          - name: checkout
+            objectives: {availability: 0.999}
+            alerts:
+              page-slow: {burn_rate: 8}
+              ticket-slow: {enabled: false}
+              weekly: {severity: ticket, burn_rate: 0.5, long_window: 7d, short_window: 1d}
+        """,
+    )
+    journey = load_config(path).journey("checkout")
+    assert journey is not None
+    tiers = {t.name: t for t in journey.tiers()}
+    assert tiers["page-slow"].burn_rate == 8 and tiers["page-slow"].long_window_s == 6 * 3600
+    assert "ticket-slow" not in tiers
+    assert (tiers["weekly"].long_window_s, tiers["weekly"].short_window_s) == (7 * 86400, 86400)
+
+    bad = write(
+        tmp_path,
+        """
+        journeys:
+          - name: checkout
+            objectives: {availability: 0.999}
+            alerts:
+              weekly: {burn_rate: 0.5, long_window: 7d}
+        """,
+        name="bad.yaml",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad)
+    assert caught.value.line == 2
+    assert "new tier 'weekly' needs severity, short_window" in caught.value.reason
+
+    typo = write(
+        tmp_path,
+        """
+        journeys:
+          - name: checkout
+            slo_window: 30 days
+        """,
+        name="typo.yaml",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(typo)
+    assert caught.value.line == 3 and "not a duration" in caught.value.reason
+
+
+def test_a_prometheus_sli_needs_its_promql(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        journeys:
+          - name: login
+            objectives: {availability: 0.999}
+            sli: {source: prometheus}
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "sli.availability has no PromQL" in caught.value.reason and caught.value.line == 2
