@@ -37,6 +37,7 @@ from bot.collector.journeys import JourneyMatcher, session_of
 from bot.collector.resource import UNKNOWN_SERVICE, facts_from_attributes
 from bot.settings import SourceCredentials
 from bot.sources.config import JaegerConfig
+from bot.sources.http import json_client
 from correlators.errors import DataSourceError
 from correlators.model import Attributes, AttrValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode, Trace
 
@@ -71,11 +72,8 @@ class JaegerTraceSource:
         self._matcher = matcher
         self._timeout = timeout
         self._source = f"jaeger {config.url}"
-        headers = {"Accept": "application/json"}
         token = (credentials or SourceCredentials()).jaeger_token
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-        self._http = httpx.Client(base_url=config.url, headers=headers, timeout=timeout)
+        self._http = json_client(config.url, token, timeout)
 
     def close(self) -> None:
         self._http.close()

@@ -41,6 +41,7 @@ from bot.collector.journeys import JourneyMatcher, session_of
 from bot.collector.otlp import decode_traces
 from bot.settings import SourceCredentials
 from bot.sources.config import TempoConfig
+from bot.sources.http import json_client
 from correlators.errors import DataSourceError, MalformedPayload
 from correlators.model import Span, Trace
 
@@ -69,11 +70,8 @@ class TempoTraceSource:
         self._journey_attribute = journey_attribute
         self._timeout = timeout
         self._source = f"tempo {config.url}"
-        headers = {"Accept": "application/json"}
         token = (credentials or SourceCredentials()).tempo_token
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-        self._http = httpx.Client(base_url=config.url, headers=headers, timeout=timeout)
+        self._http = json_client(config.url, token, timeout)
 
     def close(self) -> None:
         self._http.close()

@@ -1,0 +1,14 @@
+"""The HTTP client the JSON-speaking backends share (Jaeger, Tempo): a base URL, JSON
+accepted, an optional bearer token from the environment, one timeout per request."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import SecretStr
+
+
+def json_client(url: str, token: SecretStr | None, timeout: float) -> httpx.Client:
+    headers = {"Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    return httpx.Client(base_url=url, headers=headers, timeout=timeout)
