@@ -38,6 +38,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """SQLite, and the PostgreSQL server the tests start: the same SQLAlchemy code."""
+    url = f"sqlite:///{tmp_path}/any.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.close()
+
+
 def make_watcher(store: Store, config: AppConfig) -> Watcher:
     """A fresh set of objects on the same database: what a restarted process builds."""
     sources = build_sources(config, Settings(), store)
@@ -72,7 +82,8 @@ def test_a_bad_release_opens_one_incident_with_its_report(store: Store, release:
     watcher.close()
 
 
-def test_evaluations_and_restarts_never_open_a_second_incident(store: Store, release: Scenario) -> None:
+def test_evaluations_and_restarts_never_open_a_second_incident(any_store: Store, release: Scenario) -> None:
+    store = any_store
     config = shop_config()
     store_telemetry(store, config, release.traces)
     now = release.incident[1] / S

@@ -55,7 +55,9 @@ class Watcher:
         self.pending: list[concurrent.futures.Future[None]] = []
 
     def close(self) -> None:
-        self._investigations.shutdown(wait=False, cancel_futures=True)
+        """Queued investigations are dropped; a running one finishes first (it holds
+        database connections that must not outlive the store)."""
+        self._investigations.shutdown(wait=True, cancel_futures=True)
 
     def evaluate_all(self, now_s: float | None = None) -> list[Applied]:
         """One evaluation of every journey with objectives; a journey whose source fails

@@ -1,0 +1,88 @@
+"""Every sentence the web pages say, in one place, so the wording is reviewed together
+(``bot.slack.messages`` does the same for Slack; the verdict labels and durations are
+shared with it, so a page and a Slack message never name the same thing differently).
+
+Plain functions of plain values; the page structure lives in the templates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.slack.messages import VERDICTS, format_duration
+
+PRODUCT = "journeywatch"
+BOT_ACTOR = "journeywatch"
+
+TOKEN_NEEDED_TITLE = "A token is needed"
+TOKEN_NEEDED = (
+    "These pages show traces and incidents, so this journeywatch wants its API token. "
+    "Open the page once with ?token=<token> added to the address (the browser then keeps "
+    "it in a cookie), or send the header Authorization: Bearer <token>."
+)
+TOKEN_WRONG = "The token given was not the right one."
+
+NOT_FOUND_TITLE = "Not found"
+STORE_FAILED_TITLE = "The store did not answer"
+STORE_FAILED = "Reading from the telemetry store failed; the log of journeywatch has the query."
+
+NO_EVALUATION = "not evaluated yet"
+NO_REPORT = "Not investigated yet."
+NO_CANDIDATES = "No root cause stood out."
+NO_INCIDENTS = "No incidents."
+NO_LOGS = "No logs carry this trace's id."
+NO_TRACES_IN_SESSION = "No kept traces for this session or user."
+LOCAL_SLACK_NOTE = (
+    "Slack is not configured (no SLACK_BOT_TOKEN), so these messages were kept here instead of posted. "
+    "This is how they would look in Slack."
+)
+SPARKLINE_NOTE = "long-window burn rate, log scale; the dashed line is the tier's threshold"
+STATUS_FILTERS = {"": "All", "open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
+
+
+def not_found(what: str) -> str:
+    return f"There is no {what}."
+
+
+def journey_status(firing: bool, evaluated: bool) -> str:
+    if not evaluated:
+        return NO_EVALUATION
+    return "firing" if firing else "ok"
+
+
+def availability_objective(target: float) -> str:
+    return f"availability {target:.2%}".replace(".00%", "%")
+
+
+def latency_objective(threshold_ms: float, target: float) -> str:
+    return f"{target:.0%} of requests under {threshold_ms:g} ms"
+
+
+def timeline_line(kind: str, detail: dict[str, Any]) -> str:
+    """One timeline event as a sentence; who did it is shown beside it."""
+    burning = f"burning at {detail['burn_rate']}x" if "burn_rate" in detail else ""
+    if kind == "opened":
+        return f"Opened on {detail.get('tier')} ({detail.get('objective')}, {detail.get('severity')}), {burning}"
+    if kind in ("escalated", "eased"):
+        verb = "Escalated" if kind == "escalated" else "Eased"
+        return f"{verb} from {detail.get('from_tier')} to {detail.get('tier')} ({detail.get('severity')}), {burning}"
+    if kind == "investigated":
+        return f"Investigated in {detail.get('took_s', '?')} s"
+    if kind == "resolved":
+        spent = detail.get("budget_spent")
+        after = format_duration(detail.get("duration_s") or 0)
+        return f"Resolved after {after}" + (f", {spent:.1%} of the budget spent" if spent is not None else "")
+    if kind == "verdict":
+        verdict = detail.get("verdict", "")
+        return f"Verdict on the root cause: {VERDICTS.get(verdict, verdict)}"
+    if kind == "muted":
+        return f"Muted until {detail.get('until')}"
+    return kind.replace("_", " ").capitalize()
+
+
+def slack_file_title(title: str | None, filename: str | None) -> str:
+    return title or filename or "file"
+
+
+def omitted_spans(count: int) -> str:
+    return f"{count} more span{'' if count == 1 else 's'} not shown (kept: critical path, errors, longest)"
