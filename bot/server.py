@@ -39,6 +39,7 @@ from bot.slo.watcher import Watcher
 from bot.sources import Sources
 from bot.sources.build import build_sources
 from bot.store import BatchWriter, Store
+from bot.web import web_routes
 
 log = logging.getLogger("journeywatch")
 
@@ -140,6 +141,7 @@ def create_app(bot: Bot) -> Starlette:
         *query_routes(bot.store, bot.collector.redactor, bot.settings.api_token),
         *incident_routes(bot, bot.settings.api_token),
         Route("/healthz", healthz, methods=["GET"]),
+        *web_routes(bot),
     ]
     return Starlette(routes=routes, lifespan=_lifespan(bot))
 

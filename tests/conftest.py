@@ -13,6 +13,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.prometheus",
     "tests.fixtures.fake_backends",
     "tests.fixtures.fake_slack",
+    "tests.fixtures.browser",
 ]
 
 

@@ -28,11 +28,8 @@ class PageGuard:
     """Decides, per request, whether a page may be shown; None from :meth:`check` means yes."""
 
     def __init__(self, token: SecretStr | None) -> None:
+        self._secret = token
         self._token = token.get_secret_value().encode() if token is not None else None
-
-    @property
-    def enabled(self) -> bool:
-        return self._token is not None
 
     def check(self, request: Request) -> Response | None:
         """None to go on, a redirect that sets the cookie, or the 401 page.
@@ -40,7 +37,7 @@ class PageGuard:
         A token that is given must be right: a wrong ``?token=`` or header is refused
         even when a good cookie is present, so a mistyped token never passes unnoticed.
         """
-        if self._token is None:
+        if self._secret is None:
             return None
         query = request.query_params.get("token")
         if query is not None:
@@ -50,8 +47,7 @@ class PageGuard:
             scheme, _, given = header.partition(" ")
             good = scheme.lower() == "bearer" and self._is_token(given.strip())
             return None if good else refusal(request, wrong=True)
-        cookie = request.cookies.get(COOKIE)
-        if cookie is not None and hmac.compare_digest(cookie.encode(), self._cookie_value().encode()):
+        if has_cookie(request, self._secret):
             return None
         return refusal(request)  # no cookie, or one from before the token changed
 
@@ -59,17 +55,14 @@ class PageGuard:
         assert self._token is not None
         return bool(given) and hmac.compare_digest(given.encode(), self._token)
 
-    def _cookie_value(self) -> str:
-        assert self._token is not None
-        return hmac.new(self._token, _COOKIE_PURPOSE, hashlib.sha256).hexdigest()
-
     def _remember(self, request: Request) -> Response:
+        assert self._secret is not None
         clean = request.url.remove_query_params("token")
         target = clean.path + (f"?{clean.query}" if clean.query else "")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE,
-            self._cookie_value(),
+            cookie_value(self._secret),
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -78,13 +71,25 @@ class PageGuard:
         return response
 
 
+def cookie_value(token: SecretStr) -> str:
+    """What the cookie holds for ``token``: an HMAC of a fixed purpose under it."""
+    return hmac.new(token.get_secret_value().encode(), _COOKIE_PURPOSE, hashlib.sha256).hexdigest()
+
+
+def has_cookie(request: Request, token: SecretStr) -> bool:
+    """Whether the request carries the cookie a ``?token=`` visit set (the read API may
+    accept it too: SameSite=Strict keeps other sites from sending it)."""
+    given = request.cookies.get(COOKIE)
+    return given is not None and hmac.compare_digest(given.encode(), cookie_value(token).encode())
+
+
 def refusal(request: Request, *, wrong: bool = False) -> Response:
     """The small 401 page: what is needed and how to give it, nothing about what is behind."""
     response = render(
         request,
         "refused.html",
         status_code=401,
-        title=text.TOKEN_NEEDED_TITLE,
+        title=text.REFUSED_TITLE,
         wrong=wrong,
     )
     response.headers["WWW-Authenticate"] = "Bearer"

@@ -8,6 +8,7 @@ Filters format numbers and times the same way on every page.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from typing import Any
 
@@ -29,7 +30,9 @@ SECURITY_HEADERS = {
 }
 
 
-def _environment() -> jinja2.Environment:
+@functools.cache
+def environment() -> jinja2.Environment:
+    """Built once, on first use (templates are loaded and compiled lazily by Jinja2)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bot.web", "templates"),
         autoescape=True,
@@ -45,18 +48,23 @@ def _environment() -> jinja2.Environment:
         pct=pct,
         num=num,
         duration=lambda seconds: format_duration(seconds or 0),
+        href=href,
+        budget=budget,
     )
     env.globals["text"] = text
     return env
 
 
-ENV = _environment()
-
-
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render a template; every page gets ``root`` (the app's mount path) for its links."""
-    html = ENV.get_template(name).render(root=request.scope.get("root_path", ""), **context)
+    html = environment().get_template(name).render(root=request.scope.get("root_path", ""), **context)
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def href(url: object) -> str:
+    """``url`` when it is an http(s) link, else "": links in reports come from people
+    (a change posted to the API), and a ``javascript:`` one must not become clickable."""
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else ""
 
 
 def when(iso: str | None) -> str:
@@ -91,6 +99,13 @@ def pct(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "—"
     return f"{value:.{digits}%}"
+
+
+def budget(left: float | None) -> str:
+    """Budget left: a share while some is left, "exhausted" with how far over after."""
+    if left is None:
+        return "—"
+    return pct(left, 1) if left > 0 else f"exhausted ({pct(left)})"
 
 
 def num(value: float | None) -> str:

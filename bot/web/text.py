@@ -9,18 +9,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.render import waterfall as _picture
 from bot.slack.messages import VERDICTS, format_duration
+
+# The waterfall's words, as the PNG in Slack says them.
+LEGEND_CRITICAL = _picture.LEGEND_CRITICAL
+LEGEND_ERROR = _picture.LEGEND_ERROR
+LEGEND_LATENCY = _picture.LEGEND_LATENCY
+ORPHAN_HEADING = _picture.ORPHAN_HEADING
 
 PRODUCT = "journeywatch"
 BOT_ACTOR = "journeywatch"
 
-TOKEN_NEEDED_TITLE = "A token is needed"
-TOKEN_NEEDED = (
-    "These pages show traces and incidents, so this journeywatch wants its API token. "
-    "Open the page once with ?token=<token> added to the address (the browser then keeps "
-    "it in a cookie), or send the header Authorization: Bearer <token>."
+REFUSED_TITLE = "A token is needed"
+REFUSED_WHY = "These pages show traces and incidents, so this journeywatch wants its API token."
+REFUSED_HOW = (
+    (
+        "Open the page once with",
+        "?token=<token>",
+        "added to its address; the browser then keeps it in a cookie.",
+    ),
+    ("Or send the header", "Authorization: Bearer <token>", "with each request, as a script would."),
 )
-TOKEN_WRONG = "The token given was not the right one."
+REFUSED_WRONG = "The token given was not the right one."
 
 NOT_FOUND_TITLE = "Not found"
 STORE_FAILED_TITLE = "The store did not answer"
@@ -62,10 +73,13 @@ def timeline_line(kind: str, detail: dict[str, Any]) -> str:
     """One timeline event as a sentence; who did it is shown beside it."""
     burning = f"burning at {detail['burn_rate']}x" if "burn_rate" in detail else ""
     if kind == "opened":
-        return f"Opened on {detail.get('tier')} ({detail.get('objective')}, {detail.get('severity')}), {burning}"
+        return (
+            f"Opened on {detail.get('tier')} ({detail.get('objective')}, {detail.get('severity')}), {burning}"
+        )
     if kind in ("escalated", "eased"):
         verb = "Escalated" if kind == "escalated" else "Eased"
-        return f"{verb} from {detail.get('from_tier')} to {detail.get('tier')} ({detail.get('severity')}), {burning}"
+        change = f"from {detail.get('from_tier')} to {detail.get('tier')}"
+        return f"{verb} {change} ({detail.get('severity')}), {burning}"
     if kind == "investigated":
         return f"Investigated in {detail.get('took_s', '?')} s"
     if kind == "resolved":
@@ -78,11 +92,3 @@ def timeline_line(kind: str, detail: dict[str, Any]) -> str:
     if kind == "muted":
         return f"Muted until {detail.get('until')}"
     return kind.replace("_", " ").capitalize()
-
-
-def slack_file_title(title: str | None, filename: str | None) -> str:
-    return title or filename or "file"
-
-
-def omitted_spans(count: int) -> str:
-    return f"{count} more span{'' if count == 1 else 's'} not shown (kept: critical path, errors, longest)"

@@ -1,0 +1,77 @@
+"""What the incident pages show: the incident JSON (as the API gives it), its timeline
+in words, the runbooks that match the report, and in local mode the Slack messages kept
+for it. The report itself is the neutral JSON form (``correlators.report``), drawn by the
+template as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Runbook
+from bot.runbooks import matching_runbooks
+from bot.web import text
+from bot.web.slack_preview import MessageView, messages
+
+if TYPE_CHECKING:
+    from bot.server import Bot
+
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: str | None
+    kind: str
+    actor: str
+    line: str
+    summary: str | None
+    missing: list[str]
+
+    @property
+    def by_person(self) -> bool:
+        return self.actor != text.BOT_ACTOR
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentPage:
+    incident: dict[str, Any]
+    report: dict[str, Any] | None
+    timeline: list[TimelineEntry]
+    runbooks: list[Runbook]
+    slack: list[MessageView] | None
+    """The kept messages in local mode; None when Slack is configured (they were posted)."""
+
+
+def incident_page(bot: Bot, incident_id: int) -> IncidentPage | None:
+    """Blocking (database reads): call it from a worker thread."""
+    incident = bot.incidents.get(incident_id)
+    if incident is None:
+        return None
+    report = incident.get("report")
+    journey = bot.config.journey(incident["journey"])
+    local = bot.slack is not None and bot.slack.outbox.local
+    return IncidentPage(
+        incident=incident,
+        report=report,
+        timeline=[timeline_entry(e) for e in incident.get("timeline") or ()],
+        runbooks=matching_runbooks(bot.config, journey, report),
+        slack=messages(bot.slack.outbox.kept(incident_id)) if local and bot.slack is not None else None,
+    )
+
+
+def timeline_entry(event: dict[str, Any]) -> TimelineEntry:
+    detail = event.get("detail") or {}
+    return TimelineEntry(
+        at=event.get("at"),
+        kind=event["kind"],
+        actor=event.get("actor") or text.BOT_ACTOR,
+        line=text.timeline_line(event["kind"], detail),
+        summary=detail.get("summary") if event["kind"] == "investigated" else None,
+        missing=list(detail.get("missing") or []),
+    )
+
+
+def incident_list(bot: Bot, status: str | None, journey: str | None) -> list[dict[str, Any]]:
+    return bot.incidents.find(status=status, journey=journey, limit=200)

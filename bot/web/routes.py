@@ -1,0 +1,154 @@
+"""The pages' routes. Handlers are thin: they check the token, read in a worker thread
+(store and database calls block, and ingest shares the event loop), and render.
+
+GET /                     redirect to /journeys
+GET /journeys[/{name}]    objectives, burn per tier with sparklines, budget left, open incident
+GET /incidents[/{id}]     the list; one incident's timeline, report and kept Slack messages
+GET /traces/{id}[.png]    the waterfall with span details and logs; the PNG for Slack links
+GET /sessions/{key}       a user's or session's journeys and traces, in order
+/static/...               the stylesheet and script (not guarded: nothing in them is private)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.render.waterfall import render_png
+from bot.web import text
+from bot.web.auth import PageGuard
+from bot.web.incidents import STATUSES, incident_list, incident_page
+from bot.web.journeys import journey_view, journey_views
+from bot.web.sessions import read_session
+from bot.web.templating import render
+from bot.web.traces import TRACE_ID, read_trace
+from correlators.errors import DataSourceError
+
+if TYPE_CHECKING:
+    from bot.server import Bot
+
+log = logging.getLogger("journeywatch.web")
+
+STATIC = Path(__file__).parent / "static"
+Handler = Callable[[Request], Awaitable[Response]]
+MAX_ID_DIGITS = 18
+"""Longer ids cannot be incidents, and would overflow the database's integer."""
+
+
+def web_routes(bot: Bot) -> list[BaseRoute]:
+    guard = PageGuard(bot.settings.api_token)
+    pages = Pages(bot)
+
+    def page(handler: Handler) -> Handler:
+        async def guarded(request: Request) -> Response:
+            denied = guard.check(request)
+            if denied is not None:
+                return denied
+            try:
+                return await handler(request)
+            except DataSourceError:
+                log.exception("page %s failed", request.url.path)
+                return error_page(request, 503, text.STORE_FAILED_TITLE, text.STORE_FAILED)
+
+        return guarded
+
+    return [
+        Route("/", page(pages.home), methods=["GET"]),
+        Route("/journeys", page(pages.journeys), methods=["GET"]),
+        Route("/journeys/{name}", page(pages.journey), methods=["GET"]),
+        Route("/incidents", page(pages.incidents), methods=["GET"]),
+        Route("/incidents/{incident_id}", page(pages.incident), methods=["GET"]),
+        Route("/traces/{trace_id}.png", page(pages.trace_png), methods=["GET"]),
+        Route("/traces/{trace_id}", page(pages.trace), methods=["GET"]),
+        Route("/sessions/{key}", page(pages.session), methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="web-static"),
+    ]
+
+
+class Pages:
+    """One handler per page, sharing the bot."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def home(self, request: Request) -> Response:
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/journeys", status_code=302)
+
+    async def journeys(self, request: Request) -> Response:
+        views = await run_in_threadpool(journey_views, self.bot)
+        return render(request, "journeys.html", title="Journeys", journeys=views)
+
+    async def journey(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if self.bot.config.journey(name) is None:
+            return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"journey {name!r}"))
+        view = await run_in_threadpool(journey_view, self.bot, name)
+        found = await run_in_threadpool(incident_list, self.bot, None, name)
+        return render(request, "journey.html", title=f"Journey {name}", journey=view, incidents=found)
+
+    async def incidents(self, request: Request) -> Response:
+        status = request.query_params.get("status") or None
+        if status is not None and status not in STATUSES:
+            status = None
+        journey = request.query_params.get("journey") or None
+        found = await run_in_threadpool(incident_list, self.bot, status, journey)
+        filters = [
+            (label, _relative(request.url.include_query_params(status=value)), value == (status or ""))
+            for value, label in text.STATUS_FILTERS.items()
+        ]
+        return render(
+            request, "incidents.html", title="Incidents", incidents=found, filters=filters, journey=journey
+        )
+
+    async def incident(self, request: Request) -> Response:
+        given = request.path_params["incident_id"]
+        valid = given.isdigit() and len(given) <= MAX_ID_DIGITS
+        found = await run_in_threadpool(incident_page, self.bot, int(given)) if valid else None
+        if found is None:
+            return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"incident {given}"))
+        return render(request, "incident.html", title=f"Incident #{given}", page=found)
+
+    async def trace(self, request: Request) -> Response:
+        trace_id = request.path_params["trace_id"].lower()
+        view = (
+            await run_in_threadpool(read_trace, self.bot.store, trace_id)
+            if TRACE_ID.match(trace_id)
+            else None
+        )
+        if view is None:
+            return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"kept trace {trace_id}"))
+        return render(request, "trace.html", title=f"Trace {trace_id[:16]}", view=view)
+
+    async def trace_png(self, request: Request) -> Response:
+        trace_id = request.path_params["trace_id"].lower()
+        found = (
+            await run_in_threadpool(self.bot.store.get_trace, trace_id) if TRACE_ID.match(trace_id) else None
+        )
+        if found is None or not found.spans:
+            return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"kept trace {trace_id}"))
+        png = await run_in_threadpool(render_png, found)
+        # late spans may still join a kept trace, so caches keep the picture only briefly
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+    async def session(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        view = await run_in_threadpool(read_session, self.bot.store, self.bot.collector.redactor, key)
+        return render(request, "session.html", title=f"Session {key}", view=view)
+
+
+def _relative(url: URL) -> str:
+    """Path and query only: a link built from the Host header would point wherever it says."""
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> Response:
+    return render(request, "error.html", status_code=status, title=title, message=message)
