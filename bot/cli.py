@@ -142,6 +142,60 @@ def serve(
 
 
 @app.command()
+def demo(
+    fault: Annotated[
+        str, typer.Option(help="db-slow, payment-errors, bad-release, instance-cpu, flag-slow-path or random")
+    ] = "random",
+    duration: Annotated[float, typer.Option(help="Seconds the whole run lasts.", min=30)] = 300,
+    port: Annotated[int, typer.Option(help="The bot's port: OTLP, API and pages.")] = 4318,
+    warmup: Annotated[float, typer.Option(help="Seconds of healthy traffic before the fault.", min=10)] = 60,
+    rate: Annotated[float, typer.Option(help="Journeys per second.", min=0.5)] = 10,
+    seed: Annotated[int, typer.Option(help="Traffic and --fault random are drawn from it.")] = 1,
+    config: Annotated[Path, typer.Option(help="The demo's journeys file.")] = Path("config/demo.yaml"),
+    stop_after_verdict: Annotated[bool, typer.Option(help="End as soon as the report is in.")] = False,
+    keep_serving: Annotated[
+        bool, typer.Option(help="Keep the pages up after the run, until Ctrl-C.")
+    ] = False,
+    json_out: Annotated[
+        Path | None, typer.Option(help="Write the result (truth, verdict, timings) here.")
+    ] = None,
+) -> None:
+    """Run the bot, a polyglot shop and its traffic; inject a fault; show what the bot found."""
+    from rich.console import Console
+
+    from bot.demo_runner import DemoOptions, choose_fault, run_demo
+
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = Console()
+    try:
+        chosen = choose_fault(fault, seed)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
+    if warmup >= duration:
+        raise typer.BadParameter("the warm-up must be shorter than the run", param_hint="--warmup")
+    options = DemoOptions(
+        chosen,
+        duration,
+        port,
+        warmup,
+        rate,
+        seed,
+        config,
+        stop_after_verdict=stop_after_verdict,
+        json_out=json_out,
+    )
+    try:
+        result = run_demo(options, console, keep_serving=keep_serving)
+    except JourneywatchError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        console.print("stopped: every process of the demo has been ended")
+        raise typer.Exit(code=130) from None
+    if result.verdict is None:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def accuracy(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="json or text")] = "text",
