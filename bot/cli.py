@@ -152,6 +152,9 @@ def demo(
     rate: Annotated[float, typer.Option(help="Journeys per second.", min=0.5)] = 10,
     seed: Annotated[int, typer.Option(help="Traffic and --fault random are drawn from it.")] = 1,
     config: Annotated[Path, typer.Option(help="The demo's journeys file.")] = Path("config/demo.yaml"),
+    data_dir: Annotated[Path, typer.Option(help="Emptied, then holds the run's database and logs.")] = Path(
+        "data/demo"
+    ),
     stop_after_verdict: Annotated[bool, typer.Option(help="End as soon as the report is in.")] = False,
     keep_serving: Annotated[
         bool, typer.Option(help="Keep the pages up after the run, until Ctrl-C.")

@@ -133,13 +133,13 @@ def run_demo(options: DemoOptions, console: Console, *, keep_serving: bool = Fal
                     with contextlib.suppress(Exception):
                         clear(options.fault, shop)
         _report(console, fault, result)
+        if options.json_out is not None:
+            options.json_out.write_text(json.dumps(result.to_json(), indent=2))
         if keep_serving:
             console.print(f"the pages stay up at {server.url}/journeys; Ctrl-C ends")
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(3600)
-    if options.json_out is not None:
-        options.json_out.write_text(json.dumps(result.to_json(), indent=2))
     return result
 
 

@@ -41,7 +41,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """SQLite, and the PostgreSQL server the tests start: the same SQLAlchemy code."""
-    url = f"sqlite:///{tmp_path}/any.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    url = (
+        f"sqlite:///{tmp_path}/any.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     store = Store(url)
     store.migrate()
     yield store
@@ -166,4 +170,19 @@ def test_a_second_incident_names_the_first_as_similar(store: Store, release: Sce
     assert [s["id"] for s in similar] == [first.incident_id]
     assert similar[0]["why"] == "same top suspect (cart)"
     assert similar[0]["link"] == f"http://bot/incidents/{first.incident_id}"
+    watcher.close()
+
+
+def test_the_incident_window_starts_where_the_burn_began(store: Store, release: Scenario) -> None:
+    """The last evaluation that saw the last minute quiet dates the burn's start, so the
+    baseline ends there instead of a whole tier window before the page."""
+    config = shop_config()
+    store_telemetry(store, config, release.traces)
+    watcher = make_watcher(store, config)
+    watcher.investigator = None
+    onset = release.incident[0] / S
+    assert watcher.evaluate_all(onset) == []  # the fault has not begun: all quiet
+    [opened] = watcher.evaluate_all(onset + 200)
+    row = watcher.incidents.row(opened.incident_id)
+    assert row is not None and row.burn_start == pytest.approx(onset - 60)
     watcher.close()

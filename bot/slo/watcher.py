@@ -10,6 +10,7 @@ stored.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -90,6 +91,21 @@ class Watcher:
             if applied.action is Action.OPEN:
                 self.investigate_later(applied.incident_id)
         return applied
+
+    def _onset(self, journey: Journey, firing: Firing, now_s: float) -> float:
+        """When the burn began, for the incident window: just before the last evaluation
+        that saw the shortest window quiet (under 1x), if there is one since the firing
+        tier's window began; otherwise that window's start. The baseline then ends where
+        the burn began instead of a whole tier window earlier."""
+        shortest = min(journey.tiers(), key=lambda t: t.short_window_s)
+        quiet = [
+            at
+            for at, objective, burns in self.states.history(journey.name, firing.burn_start_s)
+            if objective == firing.objective and at < now_s and burns.get(shortest.name, [0, 0])[1] < 1.0
+        ]
+        if not quiet:
+            return firing.burn_start_s
+        return max(firing.burn_start_s, max(quiet) - shortest.short_window_s)
 
     def investigate_later(self, incident_id: int) -> concurrent.futures.Future[None] | None:
         """Investigations run one at a time off the evaluation thread, so a slow source

@@ -1,0 +1,82 @@
+"""A short real demo run in a browser: `journeywatch demo --fault db-slow` starts the bot,
+the polyglot shop (Python services and a Node one, with the OpenTelemetry SDKs) and its
+traffic, slows the shared database down, and the incident page in Debian's chromium shows
+the bot's verdict. Ctrl-C then ends every process of the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+from tests.fixtures.bot_server import REPO
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+RUN_TIMEOUT_S = 240
+
+
+def test_a_db_slow_demo_pages_and_its_incident_page_shows_the_verdict(
+    tmp_path: Path, new_page: Callable[..., Page]
+) -> None:
+    result_file = tmp_path / "result.json"
+    command = [
+        sys.executable, "-m", "bot.cli", "demo", "--fault", "db-slow", "--duration", "200", "--warmup", "40",
+        "--port", "0", "--stop-after-verdict", "--keep-serving", "--json-out", str(result_file),
+        "--data-dir", str(tmp_path / "data"),
+    ]  # fmt: skip
+    log = (tmp_path / "demo.log").open("w")
+    marker = f"demo-test-{os.getpid()}-{time.time_ns()}"
+    env = {**os.environ, "COLUMNS": "120", "DEMO_TEST_MARKER": marker}  # inherited by every process
+    demo = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not result_file.exists():
+            assert demo.poll() is None, (tmp_path / "demo.log").read_text()
+            assert time.monotonic() < deadline, "no verdict in time:\n" + (tmp_path / "demo.log").read_text()
+            time.sleep(1)
+        time.sleep(0.5)  # the file is written in one go; let the writer close it
+        result = json.loads(result_file.read_text())
+        assert result["verdict"] is not None
+        assert (result["verdict"]["culprit"], result["verdict"]["scope"]) == ("sqlite:shop", "systemic")
+        assert result["right"] is True
+        assert result["report_after_s"] < 180
+
+        page = new_page()
+        page.goto(f"{result['bot_url']}/incidents/{result['incident_id']}")
+        body = page.inner_text("body")
+        assert "systemic" in body.lower() and "sqlite:shop" in body
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "demo_db_slow_incident.png"), full_page=True)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            raise
+        log.close()
+    output = (tmp_path / "demo.log").read_text()
+    assert "verdict right" in output
+    assert processes_with(marker) == [], "demo processes left running after Ctrl-C"
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose environment carries the marker: the demo and its children."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"DEMO_TEST_MARKER={marker}".encode() in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
