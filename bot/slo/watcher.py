@@ -85,6 +85,8 @@ class Watcher:
         action = decide(
             self.incidents.open_state(journey.name), firing, now_s, self.config.watcher.resolve_after
         )
+        if action is Action.OPEN and firing is not None:
+            firing = dataclasses.replace(firing, burn_start_s=self._onset(journey, firing, now_s))
         applied = self.incidents.apply(journey.name, action, firing, now_s)
         if applied is not None:
             self._tell(applied)
