@@ -7,10 +7,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
+DEMO_NODE_STAMP := demo/node/node_modules/.installed
 
 .PHONY: setup system-packages test lint demo bench clean
 
-setup: $(STAMP) system-packages $(NODE_STAMP)
+setup: $(STAMP) system-packages $(NODE_STAMP) $(DEMO_NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund
 	touch $@
 
+$(DEMO_NODE_STAMP): demo/node/package.json demo/node/package-lock.json
+	cd demo/node && npm ci --no-audit --no-fund
+	touch $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -33,15 +38,18 @@ lint: $(STAMP)
 test: setup lint
 	$(BIN)/pytest
 
+# A random fault in the demo shop; the pages stay up after the verdict until Ctrl-C.
 demo: setup
-	$(BIN)/journeywatch check-config config/journeys.yaml
-	$(BIN)/journeywatch serve --config config/journeys.yaml
+	$(BIN)/journeywatch check-config config/demo.yaml
+	$(BIN)/journeywatch demo --fault random --duration 300 --stop-after-verdict --keep-serving
 
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/critical_path.py
 	$(BIN)/python bench/analyze_speed.py
 	$(BIN)/python bench/rca_eval.py
+	$(BIN)/python bench/detection.py
+	$(BIN)/python bench/investigate_speed.py
 
 clean:
-	rm -rf $(VENV) data tests/node/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data tests/node/node_modules demo/node/node_modules .pytest_cache .mypy_cache .ruff_cache
