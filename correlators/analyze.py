@@ -205,11 +205,19 @@ def _log_changes(given: AnalysisInput) -> list[TemplateChange]:
 
 
 def _rate_ratio(baseline: Sequence[Trace], during: Sequence[Trace], given: AnalysisInput) -> float | None:
-    if not baseline:
+    """Incident request rate over the baseline's, each over the part of its window that
+    has traffic at all: a baseline window reaching back before the service (or the
+    collector) started holds fewer traces, not a lower rate."""
+    if not baseline or not during:
         return None
-    before = len(baseline) / (given.baseline.end_ns - given.baseline.start_ns)
-    now = len(during) / (given.incident.end_ns - given.incident.start_ns)
+    before = len(baseline) / _covered_ns(baseline, given.baseline)
+    now = len(during) / _covered_ns(during, given.incident)
     return now / before
+
+
+def _covered_ns(traces: Sequence[Trace], window: Window) -> int:
+    first = min(t.start_ns for t in traces)
+    return max(1, window.end_ns - max(window.start_ns, first))
 
 
 def _missing(given: AnalysisInput, baseline: Sequence[Trace], bad: Sequence[Trace]) -> list[str]:

@@ -4,7 +4,13 @@ exemplar traces against healthy traces of the same journey.
 Time a client span spends waiting on something that sends no spans of its own (a
 database, a cache, a third-party API) is charged to that dependency, named as the
 topology names it, not to the caller: "inventory waited on postgres" must read as
-postgres.
+postgres. Likewise a client span's time outside its server child (the request queued at
+a saturated callee, or slow on the wire to it) is charged to the callee's operation: the
+caller only waited.
+
+When the journey's traces did not get slower overall (failed requests are often faster
+than good ones), no key is a bottleneck: shares of a near-zero growth would read as
+"92 % of the added time" and blame whoever happened to be a millisecond slower.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ from correlators.traces import AssembledTrace, assemble
 
 Key = tuple[str, str]
 """(service or dependency, operation)"""
+MIN_GROWTH_NS = 1_000_000
+MIN_GROWTH_SHARE = 0.05
+"""Below this net growth of the mean critical path (1 ms, or 5 % of the baseline's), the
+journey did not get slower."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,8 @@ def bottlenecks(
     during = times.mean(incident)
     before = times.mean(baseline) if baseline else {}
     deltas = {key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()}
+    if sum(deltas.values()) <= max(MIN_GROWTH_NS, MIN_GROWTH_SHARE * sum(before.values())):
+        return []
     grown = {key: delta for key, delta in deltas.items() if delta > 0}
     total = sum(grown.values())
     ranked = sorted(grown.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -103,15 +115,18 @@ def bottlenecks(
 
 
 def _owners(tree: AssembledTrace) -> dict[str, Key]:
-    """Client spans with no server span under them belong to what they called."""
+    """Client spans belong to what they called: the one server span under them, or the
+    uninstrumented dependency they name."""
     owners: dict[str, Key] = {}
     for span_id, node in tree.by_id.items():
         span = node.span
         if span.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
             continue
-        if any(child.span.kind in (SpanKind.SERVER, SpanKind.CONSUMER) for child in node.children):
+        servers = [c.span for c in node.children if c.span.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]
+        if len(servers) == 1:
+            owners[span_id] = (servers[0].service, servers[0].name)
             continue
-        target = dependency_of(span)
+        target = None if servers else dependency_of(span)
         if target:
             owners[span_id] = (target, span.name)
     return owners
