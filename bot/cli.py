@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from bot.config import AppConfig, load_config
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from correlators.errors import JourneywatchError
 
 app = typer.Typer(
@@ -135,10 +135,29 @@ def serve(
     try:
         settings = load_settings(**overrides)
         app_config = load_config(settings.config_path)
+        made_up = _ensure_token(settings)
         bot = build_bot(settings, app_config)
     except JourneywatchError as exc:
         raise _fail(exc) from None
+    if made_up:
+        typer.echo(
+            f"pages and API need a token; this run's is {made_up} "
+            "(set JOURNEYWATCH_API_TOKEN to choose one, JOURNEYWATCH_REQUIRE_TOKEN=false for none)"
+        )
     _run_server(create_app(bot), settings.host, settings.port, log_level)
+
+
+def _ensure_token(settings: Settings) -> str | None:
+    """A random token for this run when none is set and one is required."""
+    import secrets
+
+    from pydantic import SecretStr
+
+    if settings.api_token is not None or not settings.require_token:
+        return None
+    token = secrets.token_urlsafe(18)
+    settings.api_token = SecretStr(token)
+    return token
 
 
 @app.command()

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     """Key for hashing redacted values; unset means a random key per process."""
     api_token: SecretStr | None = None
     """When set, the query API and pages require ``Authorization: Bearer <token>``."""
+    require_token: bool = True
+    """`journeywatch serve` without an api_token makes up one and prints it, so traces are
+    never readable by anyone on the network by default; false opens pages and API."""
     sources: SourceCredentials = SourceCredentials()
     public_url: str | None = None
     """Where people reach this bot's pages (links in Slack); defaults to host:port."""

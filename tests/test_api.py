@@ -93,3 +93,28 @@ def test_unknown_and_malformed_trace_ids(app: object) -> None:
     assert get(app, f"/api/traces/{'f' * 32}", token="s3cret").status_code == 404
     bad = get(app, "/api/traces/xyz", token="s3cret")
     assert bad.status_code == 400 and "32 hex" in bad.json()["error"]
+
+
+def test_serve_makes_up_a_token_when_none_is_set(start_bot, keep_all_config) -> None:  # type: ignore[no-untyped-def]
+    """Traces are never open to the network by default: `serve` without a token prints
+    one it made up, and the API refuses requests without it (ingest stays open)."""
+    import re
+    import time
+
+    bot = start_bot(keep_all_config, JOURNEYWATCH_REQUIRE_TOKEN="true")
+    deadline = time.monotonic() + 10
+    while "this run's is" not in bot.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    token = re.search(r"this run's is (\S+)", bot.log_path.read_text())
+    assert token is not None
+    assert httpx.get(f"{bot.url}/api/traces", timeout=5).status_code == 401
+    answer = httpx.get(
+        f"{bot.url}/api/traces", headers={"authorization": f"Bearer {token.group(1)}"}, timeout=5
+    )
+    assert answer.status_code == 200
+    assert (
+        httpx.post(
+            f"{bot.url}/v1/traces", content=b"", headers={"content-type": "application/json"}, timeout=5
+        ).status_code
+        != 401
+    )
