@@ -345,3 +345,47 @@ def test_slack_events_over_http_are_verified(make_bot: Callable[..., Bot], fake_
     assert answer.status_code == 200 and "*Usage*" in answer.json()["text"]
     body, headers = slash_command(SECRET, response_url=fake_slack.response_url(), text="help", forge=True)
     assert client.post("/slack/events", content=body, headers=headers).status_code == 401
+
+
+def test_user_group_access_reads_the_members_from_slack(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack
+) -> None:
+    fake_slack.usergroups["S0ONCALL"] = ["U0ALICE"]
+    bot = make_bot(slack_config(access={"journey": CommandAccess(user_groups=["S0ONCALL"])}))
+    member = dispatch(
+        bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="journey", user_id="U0ALICE")
+    )
+    assert "Working on it" in member.body
+    stranger = dispatch(
+        bot,
+        slash_command(SECRET, response_url=fake_slack.response_url(), text="journey", user_id="U0MALLORY"),
+    )
+    assert "it is for members of S0ONCALL" in stranger.body
+    assert len(fake_slack.calls_to("usergroups.users.list")) == 1  # cached for the second check
+    fake_slack.wait_for("respond", count=1)
+
+
+def test_a_muted_incident_posts_no_escalation_notes(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    from bot.incidents.lifecycle import Action
+    from bot.incidents.repository import Applied
+
+    bot = make_bot()
+    assert bot.slack is not None
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    [opened] = page(bot, release)
+    request = block_action(
+        SECRET,
+        response_url=fake_slack.response_url(),
+        action_id="incident_mute_1h",
+        value=str(opened.incident_id),
+    )
+    dispatch(bot, request)
+    fake_slack.wait_for("chat.postMessage", count=3, ok=True)  # parent, summary, "muted" note
+    before = len(fake_slack.calls_to("chat.postMessage", ok=True))
+    bot.slack.notifier.incident_changed(Applied(opened.incident_id, Action.ESCALATE, "checkout"))
+    assert len(fake_slack.calls_to("chat.postMessage", ok=True)) == before
+    incident = bot.incidents.get(opened.incident_id)
+    assert incident is not None and incident["muted_until"] is not None
+    assert ("muted", "U0ONCALL") in [(e["kind"], e["actor"]) for e in incident["timeline"]]
