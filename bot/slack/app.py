@@ -196,9 +196,9 @@ def _share_trace(
         f"{key}:picture",
         kind="file",
         channel=channel,
-        payload={"filename": f"trace-{trace.trace_id}.png", "title": f"Trace {trace.trace_id}"},
+        payload={"filename": f"trace-{trace.trace_id}.png", "title": say.trace_title(trace.trace_id)},
         parent_key=key,
-        content=render_png(trace, title=f"Trace {trace.trace_id}"),
+        content=render_png(trace, title=say.trace_title(trace.trace_id)),
     )
     notifier.outbox.flush()
 

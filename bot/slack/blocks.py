@@ -159,9 +159,9 @@ def summary_message(
         blocks.append(section(candidates, incident_url))
     for title, lines in _evidence(report):
         if lines:
-            blocks.append(section(f"*{title}*\n" + "\n".join(lines), incident_url))
+            blocks.append(section(say.titled(title, lines), incident_url))
     if runbooks:
-        blocks.append(section("*Runbooks*\n" + "\n".join(f"• <{r.url}|{r.title}>" for r in runbooks)))
+        blocks.append(section(say.titled(say.RUNBOOKS, [f"• <{r.url}|{r.title}>" for r in runbooks])))
     links = [f"<{incident_url}|Full report>"]
     if trace_url:
         links.append(f"<{trace_url}|Worst exemplar trace>")
@@ -179,7 +179,7 @@ def _candidates(report: dict[str, Any]) -> str:
             say.candidate_line(rank, c["service"], c.get("instance"), c.get("operation"), c["score"])
         )
         lines.extend(f"    {e['summary']}" for e in (c.get("evidence") or [])[:2])
-    return ("*Top suspects*\n" + "\n".join(lines)) if lines else ""
+    return say.titled(say.TOP_SUSPECTS, lines) if lines else ""
 
 
 def _evidence(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
@@ -209,13 +209,13 @@ def _evidence(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
         for s in (report.get("similar") or [])
     ]
     return [
-        ("New error log lines", logs),
-        ("Metric anomalies", metrics),
-        ("Over-represented in bad traces", attributes),
-        ("Changes", changes),
-        ("Bad requests by hop", hops),
-        ("Telemetry gaps", gaps),
-        ("Similar past incidents", similar),
+        (say.NEW_LOG_LINES, logs),
+        (say.METRIC_ANOMALIES, metrics),
+        (say.OVER_REPRESENTED, attributes),
+        (say.CHANGES, changes),
+        (say.BAD_BY_HOP, hops),
+        (say.TELEMETRY_GAPS, gaps),
+        (say.SIMILAR, similar),
     ]
 
 
@@ -225,26 +225,28 @@ def what_changed(before: dict[str, Any], after: dict[str, Any], incident_url: st
     old_scope, new_scope = before.get("scope") or {}, after.get("scope") or {}
     if (old_scope.get("kind"), old_scope.get("level")) != (new_scope.get("kind"), new_scope.get("level")):
         old = f"{old_scope.get('kind')}/{old_scope.get('level')}"
-        lines.append(f"Scope: {old} → {new_scope.get('kind')}/{new_scope.get('level')}")
+        lines.append(say.change_lines("scope", old, f"{new_scope.get('kind')}/{new_scope.get('level')}"))
     old_top = [c["service"] for c in (before.get("candidates") or [])[:3]]
     new_top = [c["service"] for c in (after.get("candidates") or [])[:3]]
     if old_top[:1] != new_top[:1]:
         lines.append(
-            f"Top suspect: {old_top[0] if old_top else 'none'} → {new_top[0] if new_top else 'none'}"
+            say.change_lines("top", old_top[0] if old_top else "none", new_top[0] if new_top else "none")
         )
-    lines.extend(f"New suspect: {s}" for s in new_top if s not in old_top)
+    lines.extend(say.change_lines("suspect", s) for s in new_top if s not in old_top)
     old_logs = {(c["service"], c["template"]) for c in before.get("log_changes") or []}
     lines.extend(
-        f"New log line in {c['service']}: `{fit(c['sample'], 150)}`"
+        say.change_lines("log", c["service"], fit(c["sample"], 150))
         for c in after.get("log_changes") or []
         if (c["service"], c["template"]) not in old_logs
     )
     lines.extend(
-        f"Change: {c['summary']}"
+        say.change_lines("change", c["summary"])
         for c in after.get("changes") or []
         if c not in (before.get("changes") or [])
     )
     if before.get("bad_traces") != after.get("bad_traces"):
-        lines.append(f"Bad traces: {before.get('bad_traces', 0)} → {after.get('bad_traces', 0)}")
+        lines.append(
+            say.change_lines("bad", str(before.get("bad_traces", 0)), str(after.get("bad_traces", 0)))
+        )
     text = say.what_changed(lines)
     return SlackMessage(text, blocks=to_dicts([section(text, incident_url), DividerBlock()], incident_url))

@@ -97,28 +97,26 @@ def trace_message(bot: Bot, trace: Trace) -> SlackMessage:
     ]
     origin = error_origin(tree)
     root = trace.root
-    head = (
-        f"*Trace `{trace.trace_id}`* · {trace.journey or 'no journey'} · {trace.duration_ns / 1e6:.0f} ms · "
-        f"{len(trace.spans)} spans · {', '.join(_services(trace))}"
+    head = say.trace_head(
+        trace.trace_id, trace.journey, trace.duration_ns / 1e6, len(trace.spans), _services(trace)
     )
-    parts: list[Any] = [section(head), section("*Critical path*\n" + "\n".join(lines))]
+    parts: list[Any] = [section(head), section(say.titled(say.CRITICAL_PATH, lines))]
     if origin is not None:
-        parts.append(
-            section(f"*Error origin*: {origin.service} `{origin.name}` {origin.status_message}".strip())
-        )
+        parts.append(section(say.error_origin_line(origin.service, origin.name, origin.status_message)))
     elif root is not None and not trace.has_error:
-        parts.append(section("No errors."))
+        parts.append(section(say.NO_ERRORS))
     errors = [r for r in bot.store.logs_for_trace(trace.trace_id) if r.severity_number >= ERROR_SEVERITY][:5]
     if errors:
         parts.append(
             section(
-                "*Error log lines*\n"
-                + "\n".join(f"• {r.service}: `{blocks.fit(r.body, 200)}`" for r in errors)
+                say.titled(
+                    say.ERROR_LOG_LINES, [f"• {r.service}: `{blocks.fit(r.body, 200)}`" for r in errors]
+                )
             )
         )
     url = f"{bot_url(bot)}/traces/{trace.trace_id}"
-    parts.append(context(f"<{url}|Waterfall and span details>"))
-    return SlackMessage(f"Trace {trace.trace_id}", blocks=blocks.to_dicts(parts, url))
+    parts.append(context(f"<{url}|{say.WATERFALL_LINK}>"))
+    return SlackMessage(say.trace_title(trace.trace_id), blocks=blocks.to_dicts(parts, url))
 
 
 def _services(trace: Trace) -> list[str]:
@@ -137,12 +135,12 @@ def journey_message(bot: Bot, args: list[str]) -> SlackMessage:
         raise Usage("`journey` takes at most one journey name.")
     if not args:
         rows = [_journey_line(journey_json(bot, name)) for name in names]
-        text = "*Journeys*\n" + ("\n".join(rows) or "none configured")
-        return SlackMessage("Journeys", blocks=blocks.to_dicts([section(text)]))
+        text = say.titled(say.JOURNEYS, rows or [say.NONE_CONFIGURED])
+        return SlackMessage(say.JOURNEYS, blocks=blocks.to_dicts([section(text)]))
     if args[0] not in names:
         raise Usage(say.journey_not_found(args[0], names))
     state = journey_json(bot, args[0])
-    return SlackMessage(f"Journey {args[0]}", blocks=blocks.to_dicts(_journey_blocks(bot, state)))
+    return SlackMessage(say.journey_title(args[0]), blocks=blocks.to_dicts(_journey_blocks(bot, state)))
 
 
 def _journey_line(state: dict[str, Any]) -> str:
@@ -158,29 +156,29 @@ def _journey_line(state: dict[str, Any]) -> str:
 
 def _journey_blocks(bot: Bot, state: dict[str, Any]) -> list[Any]:
     objectives = state["objectives"]
-    targets = []
-    if objectives["availability"] is not None:
-        targets.append(f"availability {objectives['availability']:.2%}")
-    if objectives["latency"]:
-        latency = objectives["latency"]
-        targets.append(f"{latency['target']:.1%} under {latency['threshold_ms']:.0f} ms")
-    window = format_duration(state["slo_window_s"])
-    head = f"*{state['name']}* · owner {state['owner'] or 'unassigned'} · {', '.join(targets)} over {window}"
+    latency = objectives["latency"] or {}
+    head = say.journey_head(
+        state["name"],
+        state["owner"],
+        objectives["availability"],
+        (latency.get("target"), latency.get("threshold_ms")),
+        format_duration(state["slo_window_s"]),
+    )
     tiers = [
         f"• {t['objective']} {t['tier']}: {t['long_burn']:.1f}x / {t['short_burn']:.1f}x"
         + (" :fire:" if t["firing"] else "")
         for t in state["tiers"]
     ]
-    budget = ", ".join(f"{k} {v:.0%}" for k, v in state["budget_left"].items()) or "not evaluated yet"
+    budget = ", ".join(f"{k} {v:.0%}" for k, v in state["budget_left"].items()) or say.NOT_EVALUATED
     parts: list[Any] = [
         section(head),
-        section("*Burn rate (long / short window)*\n" + ("\n".join(tiers) or "not evaluated yet")),
+        section(say.titled(say.BURN_BY_TIER, tiers or [say.NOT_EVALUATED])),
     ]
-    parts.append(section(f"*Budget left*: {budget}"))
+    parts.append(section(say.budget_left_line(budget)))
     incident = state["open_incident"]
     if incident:
         link = f"<{bot_url(bot)}/incidents/{incident['id']}|#{incident['id']}>"
-        parts.append(section(f"*Open incident*: {link} {incident['severity']}, {incident['tier']}"))
+        parts.append(section(say.open_incident_line(link, incident["severity"], incident["tier"])))
     return parts
 
 
@@ -197,7 +195,7 @@ def incidents_message(bot: Bot, permalinks: dict[int, str]) -> SlackMessage:
             f"{incident['status']}{thread}"
         )
     return SlackMessage(
-        "Open incidents", blocks=blocks.to_dicts([section("*Open incidents*\n" + "\n".join(lines))])
+        say.OPEN_INCIDENTS, blocks=blocks.to_dicts([section(say.titled(say.OPEN_INCIDENTS, lines))])
     )
 
 

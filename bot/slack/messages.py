@@ -160,3 +160,108 @@ def on_demand_title(journey: str, window: str, user: str) -> str:
 
 def failed(what: str, reason: str) -> str:
     return f"Sorry, {what} failed: {reason}"
+
+
+# --- headings and lines of the thread and the command answers ---------------------------------
+
+TOP_SUSPECTS = "Top suspects"
+RUNBOOKS = "Runbooks"
+NEW_LOG_LINES = "New error log lines"
+METRIC_ANOMALIES = "Metric anomalies"
+OVER_REPRESENTED = "Over-represented in bad traces"
+CHANGES = "Changes"
+BAD_BY_HOP = "Bad requests by hop"
+TELEMETRY_GAPS = "Telemetry gaps"
+SIMILAR = "Similar past incidents"
+CRITICAL_PATH = "Critical path"
+ERROR_LOG_LINES = "Error log lines"
+JOURNEYS = "Journeys"
+OPEN_INCIDENTS = "Open incidents"
+BURN_BY_TIER = "Burn rate (long / short window)"
+NO_ERRORS = "No errors."
+NOT_EVALUATED = "not evaluated yet"
+NONE_CONFIGURED = "none configured"
+FULL_REPORT = "Full report"
+WORST_TRACE = "Worst exemplar trace"
+OPEN_TRACE = "Open the trace"
+WATERFALL_LINK = "Waterfall and span details"
+
+
+def titled(title: str, lines: list[str]) -> str:
+    """A bold heading over its lines, as every evidence section is written."""
+    return f"*{title}*\n" + "\n".join(lines)
+
+
+def trace_title(trace_id: str) -> str:
+    return f"Trace {trace_id}"
+
+
+def picture_title(trace_id: str) -> str:
+    return f"Trace {trace_id}: critical path highlighted"
+
+
+def journey_title(name: str) -> str:
+    return f"Journey {name}"
+
+
+def error_origin_line(service: str, operation: str, message: str) -> str:
+    return f"*Error origin*: {service} `{operation}` {message}".strip()
+
+
+def budget_left_line(budget: str) -> str:
+    return f"*Budget left*: {budget}"
+
+
+def open_incident_line(link: str, severity: str, tier: str) -> str:
+    return f"*Open incident*: {link} {severity}, {tier}"
+
+
+def resolved_by(user: str) -> str:
+    return f"Resolved by <@{user}>."
+
+
+def tier_note(escalated: bool, tier: str, severity: str, burn_rate: float) -> str:
+    verb = "Escalated" if escalated else "Eased"
+    return f"{verb} to {tier} ({severity}): burning at {burn_rate:.1f}x."
+
+
+def bad_versus_baseline(bad: int, baseline: int) -> str:
+    return f"{bad} bad traces against {baseline} baseline traces"
+
+
+def change_lines(kind: str, *values: str) -> str:
+    """The lines of a re-investigation's "what changed"."""
+    templates = {
+        "scope": "Scope: {} → {}",
+        "top": "Top suspect: {} → {}",
+        "suspect": "New suspect: {}",
+        "log": "New log line in {}: `{}`",
+        "change": "Change: {}",
+        "bad": "Bad traces: {} → {}",
+    }
+    return templates[kind].format(*values)
+
+
+def trace_head(
+    trace_id: str, journey: str | None, duration_ms: float, spans: int, services: list[str]
+) -> str:
+    return (
+        f"*Trace `{trace_id}`* · {journey or 'no journey'} · {duration_ms:.0f} ms · "
+        f"{spans} spans · {', '.join(services)}"
+    )
+
+
+def journey_head(
+    name: str,
+    owner: str | None,
+    availability: float | None,
+    latency: tuple[float | None, float | None],
+    window: str,
+) -> str:
+    targets = []
+    if availability is not None:
+        targets.append(f"availability {availability:.2%}")
+    target, threshold_ms = latency
+    if target is not None and threshold_ms is not None:
+        targets.append(f"{target:.1%} under {threshold_ms:.0f} ms")
+    return f"*{name}* · owner {owner or 'unassigned'} · {', '.join(targets)} over {window}"

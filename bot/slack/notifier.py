@@ -20,6 +20,7 @@ from bot.incidents.lifecycle import Action
 from bot.incidents.repository import Applied, IncidentRepository
 from bot.runbooks import matching_runbooks
 from bot.slack import blocks
+from bot.slack import messages as say
 from bot.slack.outbox import Outbox
 from bot.sources.base import TraceSource
 
@@ -136,8 +137,8 @@ class SlackNotifier:
             channel=self.channel_of(incident["journey"]),
             payload={
                 "filename": f"trace-{trace_id}.png",
-                "title": f"Trace {trace_id}: critical path highlighted",
-                "comment": f"<{self.base_url}/traces/{trace_id}|Open the trace>",
+                "title": say.picture_title(trace_id),
+                "comment": f"<{self.base_url}/traces/{trace_id}|{say.OPEN_TRACE}>",
             },
             incident_id=incident["id"],
             parent_key=parent_key(incident["id"]),
@@ -182,5 +183,6 @@ def parent_key(incident_id: int) -> str:
 
 
 def _tier_note(incident: dict[str, Any], action: Action) -> str:
-    verb = "Escalated" if action is Action.ESCALATE else "Eased"
-    return f"{verb} to {incident['tier']} ({incident['severity']}): burning at {incident['burn_rate']:.1f}x."
+    return say.tier_note(
+        action is Action.ESCALATE, incident["tier"], incident["severity"], incident["burn_rate"]
+    )
