@@ -6,29 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from bot.scheduling import Job, Lease, Scheduling
 from bot.store import Store
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = (
-        f"sqlite:///{tmp_path}/jw.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    store = Store(url)
-    store.migrate()
-    yield store
-    store.close()
-
-
-def test_a_lease_has_one_holder_until_it_expires(store: Store) -> None:
+def test_a_lease_has_one_holder_until_it_expires(any_store: Store) -> None:
+    store = any_store
     one, two = Lease(store.engine, "one", ttl_s=30), Lease(store.engine, "two", ttl_s=30)
     assert one.try_hold(now_s=1000)
     assert not two.try_hold(now_s=1010)
@@ -49,7 +33,8 @@ def replica(store: Store, name: str, runs: list[str]) -> Scheduling:
     return Scheduling(store.engine, [Job("evaluate", 0.2, evaluate)], ttl_s=2.0, renew_s=0.5, replica=name)
 
 
-def test_only_the_leader_runs_jobs_and_a_survivor_takes_over(store: Store) -> None:
+def test_only_the_leader_runs_jobs_and_a_survivor_takes_over(any_store: Store) -> None:
+    store = any_store
     runs: list[str] = []
     first, second = replica(store, "first", runs), replica(store, "second", runs)
     first.start()

@@ -38,20 +38,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """SQLite, and the PostgreSQL server the tests start: the same SQLAlchemy code."""
-    url = (
-        f"sqlite:///{tmp_path}/any.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    store = Store(url)
-    store.migrate()
-    yield store
-    store.close()
-
-
 def make_watcher(store: Store, config: AppConfig) -> Watcher:
     """A fresh set of objects on the same database: what a restarted process builds."""
     sources = build_sources(config, Settings(), store)
