@@ -122,9 +122,16 @@ def fresh(body: bytes, trace_ids: list[bytes]) -> bytes:
     return body
 
 
+WATCH = True
+"""False (--no-watch): the SLO watcher's first evaluation is a day away, so the run
+measures ingest alone, without an incident and its investigation in the same process."""
+
+
 def bench_config(folder: Path, keep_all: bool) -> Path:
     """The shipped config; with keep_all, every trace is kept (every span is written)."""
     config = yaml.safe_load((REPO / "config" / "journeys.yaml").read_text())
+    if not WATCH:
+        config["watcher"] = {**config.get("watcher", {}), "evaluate_every": "1d"}
     if keep_all:
         config["sampling"]["default_keep_fraction"] = 1.0
         for journey in config["journeys"]:
@@ -293,7 +300,10 @@ def main() -> None:
         help="keep-all writes every span (the worst case); default uses config/journeys.yaml",
     )
     parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--no-watch", action="store_true", help="ingest alone: no SLO evaluation")
     args = parser.parse_args()
+    global WATCH
+    WATCH = not args.no_watch
 
     templates = [batch_template(seed) for seed in range(BATCH_TEMPLATES)]
     with tempfile.TemporaryDirectory(prefix="jw-ingest-") as tmp:

@@ -39,6 +39,7 @@ from bot.slo.watcher import Watcher
 from bot.sources import Sources
 from bot.sources.build import build_sources
 from bot.store import BatchWriter, Store
+from bot.store.dialect import WRITER_CACHE_MIB
 from bot.web import web_routes
 
 log = logging.getLogger("journeywatch")
@@ -71,7 +72,10 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
     store = Store(settings.database_url)
     store.migrate()
     writer = BatchWriter(
-        store,
+        # a thread writer gets a Store of its own, with the writer's large page cache
+        store
+        if settings.collector.writer_process
+        else Store(settings.database_url, page_cache_mib=WRITER_CACHE_MIB),
         max_pending=settings.collector.max_pending_writes,
         process=settings.collector.writer_process,
     )
@@ -167,6 +171,8 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
             bot.sources.close()
             bot.collector.close()
             bot.writer.stop()
+            if bot.writer.store is not bot.store:
+                bot.writer.store.close()
             bot.store.close()
 
     return lifespan

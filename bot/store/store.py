@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.store import migrations
-from bot.store.dialect import insert_ignore_sql, make_engine, trace_upsert
+from bot.store.dialect import READ_CACHE_MIB, insert_ignore_sql, make_engine, trace_upsert
 from bot.store.rows import (
     SPAN_COLUMNS,
     Rows,
@@ -89,9 +89,9 @@ class Store:
     Thread-safe: every call takes its own connection from the engine's pool.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, page_cache_mib: int = READ_CACHE_MIB) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, page_cache_mib=page_cache_mib)
         self._insert_spans_sql = insert_ignore_sql(self.engine, spans.name, SPAN_COLUMNS)
         self._trace_upsert = trace_upsert(self.engine)
 

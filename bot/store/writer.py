@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bot.collector.spanmetrics import SpanMetricRow
+from bot.store.dialect import WRITER_CACHE_MIB
 from bot.store.drain import Ack, Item, PipeChannel, QueueChannel, send_item, serve
 from bot.store.rows import Rows, to_rows
 from bot.store.store import Store
@@ -251,7 +252,7 @@ def _writer_main(url: str, connection: Connection) -> None:
     """The writer process: its own Store on the same URL, serving the pipe until the
     parent sends the stop mark or goes away."""
     logging.basicConfig(level=logging.WARNING)
-    store = Store(url)
+    store = Store(url, page_cache_mib=WRITER_CACHE_MIB)
     try:
         serve(store, PipeChannel(connection))
     except (EOFError, OSError):
