@@ -40,14 +40,6 @@ R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
-class JourneyBucket:
-    start_s: int
-    requests: int
-    errors: int
-    slow: int
-
-
-@dataclass(frozen=True, slots=True)
 class TraceQuery:
     """Filters of :meth:`Store.find_traces`; None means "any". The window is on the
     trace's start, half-open: ``start_ns <= start < end_ns``."""
@@ -138,25 +130,8 @@ class Store:
         """All stored spans (by start) with the trace row's journey, session and sampling
         decision; None when the trace was not kept (or has been purged)."""
 
-        def read() -> Trace | None:
-            with self.engine.connect() as connection:
-                row = connection.execute(select(traces).where(traces.c.trace_id == trace_id)).first()
-                if row is None:
-                    return None
-                found = connection.execute(
-                    select(spans).where(spans.c.trace_id == trace_id).order_by(spans.c.start_ns)
-                )
-                return Trace(
-                    trace_id=trace_id,
-                    spans=[span_from_row(r._mapping) for r in found],
-                    journey=row.journey,
-                    session_id=row.session_id,
-                    user_id=row.user_id,
-                    sampling_weight=row.sampling_weight,
-                    sampling_reason=row.sampling_reason,
-                )
-
-        return self._guard(f"get_trace {trace_id}", read)
+        found = self.get_traces([trace_id])
+        return found[0] if found else None
 
     def get_traces(self, trace_ids: Sequence[str]) -> list[Trace]:
         """Many traces in two queries per chunk (rows, then all their spans), for an
@@ -225,18 +200,21 @@ class Store:
         return self._summaries(statement, f"session {key}")
 
     def logs_for_trace(self, trace_id: str) -> list[LogRecord]:
-        statement = select(logs).where(logs.c.trace_id == trace_id).order_by(logs.c.time_ns, logs.c.id)
-        return self._logs(statement, f"logs_for_trace {trace_id}")
+        return self.logs_for_traces([trace_id])
 
     def logs_for_traces(self, trace_ids: Sequence[str]) -> list[LogRecord]:
-        """Logs of many traces, oldest first."""
+        """Logs of many traces, oldest first (in write order within a nanosecond)."""
 
         def read() -> list[LogRecord]:
             found: list[LogRecord] = []
             unique = list(dict.fromkeys(trace_ids))
             with self.engine.connect() as connection:
                 for lo in range(0, len(unique), ID_CHUNK):
-                    statement = select(logs).where(logs.c.trace_id.in_(unique[lo : lo + ID_CHUNK]))
+                    statement = (
+                        select(logs)
+                        .where(logs.c.trace_id.in_(unique[lo : lo + ID_CHUNK]))
+                        .order_by(logs.c.time_ns, logs.c.id)
+                    )
                     found.extend(log_from_row(r._mapping) for r in connection.execute(statement))
             return sorted(found, key=lambda r: r.time_ns)
 
@@ -264,29 +242,6 @@ class Store:
                 return sum_rows(metric_from_row(r._mapping) for r in connection.execute(statement))
 
         return self._guard(f"span_metrics {journey} {start_s}-{end_s}", read)
-
-    def journey_buckets(self, journey: str, start_s: int, end_s: int) -> list[JourneyBucket]:
-        """The journey's entry requests per bucket in [start_s, end_s): the SLI's events,
-        counted before sampling. Summed in the database, so a 30-day window reads one
-        row per bucket, not per stored row."""
-        c = span_metrics.c
-        statement = (
-            select(c.bucket_start_s, func.sum(c.requests), func.sum(c.errors), func.sum(c.slow))
-            .where(
-                c.journey == journey, c.root.is_(True), c.bucket_start_s >= start_s, c.bucket_start_s < end_s
-            )
-            .group_by(c.bucket_start_s)
-            .order_by(c.bucket_start_s)
-        )
-
-        def read() -> list[JourneyBucket]:
-            with self.engine.connect() as connection:
-                return [
-                    JourneyBucket(int(b), int(n), int(e), int(s))
-                    for b, n, e, s in connection.execute(statement)
-                ]
-
-        return self._guard(f"journey_buckets {journey} {start_s}-{end_s}", read)
 
     def journey_window_counts(
         self, journey: str, end_s: int, windows_s: Sequence[int]
