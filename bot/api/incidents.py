@@ -61,7 +61,7 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
 
     async def reinvestigate(request: Request) -> Response:
         incident_id = _id(request)
-        if incident_id is None or bot.incidents.row(incident_id) is None:
+        if incident_id is None or await run_in_threadpool(bot.incidents.row, incident_id) is None:
             return JSONResponse({"error": "no such incident"}, status_code=404)
         bot.watcher.investigate_later(incident_id)
         return JSONResponse({"incident": incident_id, "status": "investigating"}, status_code=202)

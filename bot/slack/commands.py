@@ -58,11 +58,7 @@ def check(bot: Bot, parsed: Parsed) -> None:
     elif parsed.name == "investigate":
         investigate_args(bot, parsed.args)
     elif parsed.name == "journey":
-        names = [j.name for j in bot.config.journeys]
-        if len(parsed.args) > 1:
-            raise Usage("`journey` takes at most one journey name.")
-        if parsed.args and parsed.args[0] not in names:
-            raise Usage(say.journey_not_found(parsed.args[0], names))
+        journey_arg(bot, parsed.args)
     elif parsed.name == "incidents" and parsed.args:
         raise Usage("`incidents` takes no arguments.")
 
@@ -127,20 +123,26 @@ def _services(trace: Trace) -> list[str]:
 # --- journey, incidents ---------------------------------------------------------------------------
 
 
-def journey_message(bot: Bot, args: list[str]) -> SlackMessage:
-    from bot.api.incidents import journey_json
-
+def journey_arg(bot: Bot, args: list[str]) -> str | None:
+    """The journey named, None for all of them, or :class:`Usage`."""
     names = [j.name for j in bot.config.journeys]
     if len(args) > 1:
         raise Usage("`journey` takes at most one journey name.")
-    if not args:
-        rows = [_journey_line(journey_json(bot, name)) for name in names]
+    if args and args[0] not in names:
+        raise Usage(say.journey_not_found(args[0], names))
+    return args[0] if args else None
+
+
+def journey_message(bot: Bot, args: list[str]) -> SlackMessage:
+    from bot.api.incidents import journey_json
+
+    name = journey_arg(bot, args)
+    if name is None:
+        rows = [_journey_line(journey_json(bot, j.name)) for j in bot.config.journeys]
         text = say.titled(say.JOURNEYS, rows or [say.NONE_CONFIGURED])
         return SlackMessage(say.JOURNEYS, blocks=blocks.to_dicts([section(text)]))
-    if args[0] not in names:
-        raise Usage(say.journey_not_found(args[0], names))
-    state = journey_json(bot, args[0])
-    return SlackMessage(say.journey_title(args[0]), blocks=blocks.to_dicts(_journey_blocks(bot, state)))
+    state = journey_json(bot, name)
+    return SlackMessage(say.journey_title(name), blocks=blocks.to_dicts(_journey_blocks(bot, state)))
 
 
 def _journey_line(state: dict[str, Any]) -> str:

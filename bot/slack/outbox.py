@@ -22,7 +22,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,8 @@ from bot.store.state import SlackMessageRow
 log = logging.getLogger("journeywatch.slack")
 
 MAX_BACKOFF_S = 300.0
+_UNSENT = (SlackMessageRow.status == "pending") | SlackMessageRow.dirty.is_(True)
+"""Not posted yet, or changed since it was: what a flush delivers."""
 CLAIM_S = 60.0
 """A replica that takes a row to send it holds it this long before another may retry."""
 
@@ -144,12 +146,7 @@ class Outbox:
 
     def pending(self) -> int:
         with Session(self.engine) as session:
-            rows = session.scalars(
-                select(SlackMessageRow.id).where(
-                    (SlackMessageRow.status == "pending") | SlackMessageRow.dirty.is_(True)
-                )
-            ).all()
-            return len(rows)
+            return session.scalar(select(func.count()).where(_UNSENT)) or 0
 
     # --- delivery ------------------------------------------------------------------------
 
@@ -159,8 +156,7 @@ class Outbox:
             return list(
                 session.scalars(
                     select(SlackMessageRow.id)
-                    .where((SlackMessageRow.status == "pending") | SlackMessageRow.dirty.is_(True))
-                    .where(SlackMessageRow.next_attempt_at <= now)
+                    .where(_UNSENT, SlackMessageRow.next_attempt_at <= now)
                     .order_by(SlackMessageRow.id)
                 )
             )
