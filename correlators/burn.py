@@ -117,15 +117,27 @@ def evaluate_counts(
     return states
 
 
+def budget_left(total: float, bad: float, objective: float) -> float:
+    """Share of a window's error budget not yet spent (negative once overspent); a window
+    with no events has spent nothing."""
+    if total <= 0:
+        return 1.0
+    return 1 - bad / (total * (1 - objective))
+
+
 def windows_of(tiers: Sequence[Tier]) -> list[int]:
     """Every window length the tiers need, ascending."""
     return sorted({w for t in tiers for w in (t.long_window_s, t.short_window_s)})
 
 
-class EventSeries:
-    """Buckets in time order with prefix sums, so any window's totals cost two lookups."""
+class BurnSeries:
+    """An objective's events in buckets with prefix sums, so any window's burn rate or
+    budget costs two lookups."""
 
-    def __init__(self, buckets: Sequence[Bucket]) -> None:
+    def __init__(self, buckets: Sequence[Bucket], objective: float) -> None:
+        if not 0 < objective < 1:
+            raise ValueError("objective must be between 0 and 1")
+        self.objective = objective
         ordered = sorted(buckets, key=lambda b: b.start_s)
         self._starts = [b.start_s for b in ordered]
         self._total = [0]
@@ -139,16 +151,6 @@ class EventSeries:
         lo = bisect.bisect_left(self._starts, end_s - length_s)
         hi = bisect.bisect_left(self._starts, end_s)
         return self._total[hi] - self._total[lo], self._bad[hi] - self._bad[lo]
-
-
-class BurnSeries(EventSeries):
-    """An objective's events: burn rates and budget over any window."""
-
-    def __init__(self, buckets: Sequence[Bucket], objective: float) -> None:
-        if not 0 < objective < 1:
-            raise ValueError("objective must be between 0 and 1")
-        super().__init__(buckets)
-        self.objective = objective
 
     def burn(self, end_s: int, length_s: int) -> float:
         total, bad = self.window(end_s, length_s)
@@ -165,11 +167,7 @@ class BurnSeries(EventSeries):
 
     def budget_left(self, now_s: int, slo_window_s: int) -> float:
         """Share of the window's error budget not yet spent (negative once overspent)."""
-        total, bad = self.window(now_s, slo_window_s)
-        if total == 0:
-            return 1.0
-        allowed = total * (1 - self.objective)
-        return 1 - bad / allowed
+        return budget_left(*self.window(now_s, slo_window_s), self.objective)
 
 
 def fastest_firing(states: Sequence[TierState]) -> TierState | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.config import Journey
 from bot.sources.base import ObjectiveKind, SliQuery, SliSource
-from correlators.burn import TierState, evaluate_counts, fastest_firing, windows_of
+from correlators.burn import TierState, budget_left, evaluate_counts, fastest_firing, windows_of
 
 OBJECTIVE_KINDS: tuple[ObjectiveKind, ...] = ("availability", "latency")
 
@@ -78,14 +78,6 @@ def evaluate_journey(
         )
         budget = counts[journey.slo_window]
         statuses.append(
-            ObjectiveStatus(
-                kind, target, states, _budget_left(budget.total, budget.bad, target), budget.total
-            )
+            ObjectiveStatus(kind, target, states, budget_left(budget.total, budget.bad, target), budget.total)
         )
     return JourneyStatus(journey.name, now_s, statuses)
-
-
-def _budget_left(total: float, bad: float, target: float) -> float:
-    if total <= 0:
-        return 1.0
-    return 1 - bad / (total * (1 - target))
