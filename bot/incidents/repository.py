@@ -110,7 +110,7 @@ class IncidentRepository:
             row.tier, row.tier_rank = firing.tier, firing.tier_rank
             row.severity, row.objective = firing.severity, firing.objective
 
-    def _resolve(self, session: Session, row: IncidentRow, now_s: float) -> None:
+    def _resolve(self, session: Session, row: IncidentRow, now_s: float, actor: str = BOT) -> None:
         row.status = "resolved"
         row.open_key = None
         row.resolved_at = now_s
@@ -119,7 +119,7 @@ class IncidentRepository:
             "duration_s": round(row.last_firing_at - row.opened_at),
             "budget_spent": round(row.budget_spent, 4),
         }
-        session.add(_event(row.id, now_s, "resolved", detail))
+        session.add(_event(row.id, now_s, "resolved", detail, actor))
 
     # --- people and the investigation ----------------------------------------------------
 
@@ -134,15 +134,7 @@ class IncidentRepository:
             if row is None or row.status == "resolved":
                 return False
             if status == "resolved":
-                self._resolve(session, row, now_s)
-                session.flush()
-                last = session.scalars(
-                    select(IncidentEventRow)
-                    .where(IncidentEventRow.incident_id == incident_id)
-                    .order_by(IncidentEventRow.id.desc())
-                ).first()
-                if last is not None:
-                    last.actor = actor
+                self._resolve(session, row, now_s, actor)
             else:
                 row.status = status
                 session.add(_event(incident_id, now_s, status, {}, actor))
