@@ -178,6 +178,35 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+class Timeline(threading.Thread):
+    """--timeline: every 2 s, both processes' RSS beside what the collector holds."""
+
+    def __init__(self, url: str, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.url, self.pid = url, pid
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        began = time.monotonic()
+        while not self.done.wait(2.0):
+            try:
+                health = httpx.get(f"{self.url}/healthz", timeout=5).json()
+                writers = sum(rss_mb(child) for child in children(self.pid))
+                print(
+                    f"  t={time.monotonic() - began:5.0f}s  RSS {rss_mb(self.pid):4.0f} + {writers:4.0f} MB"
+                    f"  buffered {health['collector']['buffered_spans']:7,} spans"
+                    f"  pending writes {health['pending_writes']:6,}",
+                    flush=True,
+                )
+            except (httpx.HTTPError, OSError):
+                continue
+
+
 def children(pid: int) -> list[int]:
     found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(child) for child in found]
@@ -301,6 +330,7 @@ def main() -> None:
     )
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--no-watch", action="store_true", help="ingest alone: no SLO evaluation")
+    parser.add_argument("--timeline", action="store_true", help="print RSS and buffers every 2 s")
     args = parser.parse_args()
     global WATCH
     WATCH = not args.no_watch
@@ -312,7 +342,11 @@ def main() -> None:
         try:
             window = SteadyWindow(database, args.warmup, args.seconds)
             window.start()
+            timeline = Timeline(url, process.pid)
+            if args.timeline:
+                timeline.start()
             sent = send_for(url, templates, args.seconds, args.senders)
+            timeline.done.set()
             window.join()
             wait_drained(url)
             rss = peak_rss_mb(process.pid)

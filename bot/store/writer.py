@@ -3,7 +3,8 @@
 By default the worker is a process of its own. The collector is bound by one core
 (Python's GIL) and the database work (binding rows, SQLite's B-tree inserts, commits,
 checkpoints) was a third of it at ingest rate; rows are built here, pickled over a pipe and
-written there, on the machine's other core (measured in bench/ingest.py, docs/benchmarks.md).
+written there, on the machine's other core (measured in bench/ingest.py, docs/benchmarks.md;
+see bot.store.writer_process for how that process starts).
 ``process=False`` runs the same loop (``bot.store.drain``) in a thread of this process,
 writing through the given Store object itself (tests inject a failing one that way).
 
@@ -16,8 +17,10 @@ instead of the process growing until it dies. Span-metric rows are never refused
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import queue
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,8 +28,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bot.collector.spanmetrics import SpanMetricRow
-from bot.store.dialect import WRITER_CACHE_MIB
-from bot.store.drain import Ack, Item, PipeChannel, QueueChannel, send_item, serve
+from bot.store.drain import Ack, Item, QueueChannel, send_item, serve
 from bot.store.rows import Rows, to_rows
 from bot.store.store import Store
 from correlators.errors import Saturated
@@ -64,7 +66,7 @@ class BatchWriter:
         self._submitted = 0
         self._completed = 0
         self._threads: list[threading.Thread] = []
-        self._child: multiprocessing.process.BaseProcess | None = None
+        self._child: subprocess.Popen[bytes] | None = None
         self._stopping = False
         self._inflight: dict[int, int] = {}
         """Sequence -> size of what was sent to the writer process and not yet acknowledged:
@@ -132,10 +134,12 @@ class BatchWriter:
         for thread in self._threads:
             thread.join(timeout)
         if self._child is not None:
-            self._child.join(timeout)
-            if self._child.is_alive():
+            try:
+                self._child.wait(timeout)
+            except subprocess.TimeoutExpired:
                 log.error("store writer process did not stop within %ss; terminating", timeout)
                 self._child.terminate()
+                self._child.wait(timeout)
             self._child = None
         self._threads = []
 
@@ -173,16 +177,16 @@ class BatchWriter:
         serve(self.store, channel)
 
     def _start_process(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        self._child = context.Process(
-            target=_writer_main,
-            args=(self.store.url, theirs),
-            name="journeywatch-writer",
-            daemon=True,
-        )
-        self._child.start()
-        theirs.close()
+        """See bot.store.writer_process for why this is a plain subprocess."""
+        ours_socket, theirs = socket.socketpair()
+        with theirs:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "bot.store.writer_process", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        ours = Connection(ours_socket.detach())
+        ours.send_bytes(self.store.url.encode())
         self._threads = [
             _thread(self._send, "store-writer-send", ours),
             _thread(self._receive, "store-writer-ack", ours),
@@ -212,6 +216,7 @@ class BatchWriter:
             except (EOFError, OSError):
                 if not self._stopping:
                     self._restart()
+                connection.close()
                 return
             self._acknowledge(ack)
 
@@ -225,8 +230,19 @@ class BatchWriter:
         sender = self._threads[0]
         self._outbox.put(_RESTART)
         sender.join()
+        self._reap()
         self.restarts += 1
         self._start_process()
+
+    def _reap(self) -> None:
+        """Collect the dead process's exit status, so it does not linger as a zombie."""
+        if self._child is None:
+            return
+        try:
+            self._child.wait(5)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
 
     def _give_up(self, sequences: list[int]) -> None:
         with self._lock:
@@ -247,15 +263,3 @@ def _thread(target: Callable[[Any], None], name: str, arg: object) -> threading.
     thread.start()
     return thread
 
-
-def _writer_main(url: str, connection: Connection) -> None:
-    """The writer process: its own Store on the same URL, serving the pipe until the
-    parent sends the stop mark or goes away."""
-    logging.basicConfig(level=logging.WARNING)
-    store = Store(url, page_cache_mib=WRITER_CACHE_MIB)
-    try:
-        serve(store, PipeChannel(connection))
-    except (EOFError, OSError):
-        return
-    finally:
-        store.close()
