@@ -161,30 +161,34 @@ class Investigator:
     def _traces(
         self, evidence: Evidence, journey: Journey, incident: Window, baseline: Window
     ) -> list[Trace]:
+        """Bad traces first (exemplars, then failed ones), then healthy samples of the
+        incident and baseline windows scaled to the span budget that is left."""
         source = self.sources.traces
         label = f"traces ({source.name})"
-        root = journey.match.root_service
-        budget = self.config.watcher.baseline_traces
+        watcher = self.config.watcher
+        budget = SpanBudget(watcher.investigation_spans)
 
         def find(window: Window, limit: int, error: bool | None = None) -> list[Trace]:
             return source.find_traces(
                 journey=journey.name,
-                service=root,
+                service=journey.match.root_service,
                 start_ns=window.start_ns,
                 end_ns=window.end_ns,
                 limit=limit,
                 error=error,
             )
 
-        found: dict[str, Trace] = {}
-        for fetch in (
-            lambda: source.get_traces(evidence.exemplar_ids),
-            lambda: find(incident, self.config.watcher.max_exemplars, error=True),
-            lambda: find(incident, budget // 2),
-            lambda: find(baseline, budget),
-        ):
+        def take(fetch: Callable[[], list[Trace]]) -> None:
             for trace in self._call(evidence, label, fetch) or []:
-                found.setdefault(trace.trace_id, trace)
+                if trace.trace_id not in found and budget.take(trace):
+                    found[trace.trace_id] = trace
+
+        found: dict[str, Trace] = {}
+        take(lambda: source.get_traces(evidence.exemplar_ids))
+        take(lambda: find(incident, watcher.max_exemplars, error=True))
+        healthy, base = budget.share(watcher.baseline_traces // 2, watcher.baseline_traces)
+        take(lambda: find(incident, healthy))
+        take(lambda: find(baseline, base))
         return list(found.values())
 
     def _bad_ids(self, evidence: Evidence, incident: Window) -> set[str]:
@@ -261,3 +265,31 @@ class Investigator:
         if reason not in evidence.missing:
             evidence.missing.append(reason)
         return None
+
+
+@dataclass(slots=True)
+class SpanBudget:
+    """Spans an investigation may still read. Sources return whole traces and know
+    nothing of a budget, so limits are set from the mean size of the traces read so far,
+    and a trace that would overflow the budget is left out."""
+
+    left: int
+    traces: int = 0
+    spans: int = 0
+
+    def take(self, trace: Trace) -> bool:
+        size = len(trace.spans)
+        if size > self.left:
+            return False
+        self.left -= size
+        self.traces += 1
+        self.spans += size
+        return True
+
+    def share(self, *wanted: int, assumed_size: int = 20) -> tuple[int, ...]:
+        """Trace limits for ``wanted`` counts, scaled down together to fit what is left
+        (each at least 1, so every window is still sampled)."""
+        mean = self.spans / self.traces if self.traces else assumed_size
+        affordable = self.left / max(mean, 1.0)
+        scale = min(1.0, affordable / max(sum(wanted), 1))
+        return tuple(max(1, int(count * scale)) for count in wanted)

@@ -1,5 +1,6 @@
 """Investigations fail soft: a source that hangs or fails costs its timeout, and the
-report is made from the other signals and says which one is missing and why."""
+report is made from the other signals and says which one is missing and why. And they
+are bounded: a span budget caps what one investigation reads."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from pathlib import Path
 
 from bot.changes import ChangeLog
 from bot.incidents.repository import IncidentRepository
-from bot.investigate import Investigator, Request
+from bot.investigate import Investigator, Request, SpanBudget
 from bot.settings import Settings
 from bot.sources.build import build_sources
 from bot.store import Store
 from correlators.errors import DataSourceError
-from correlators.model import LogRecord, MetricSeries
+from correlators.model import LogRecord, MetricSeries, Span, Trace
 from tests.scenarios import generate
 from tests.stored import S, shop_config, store_telemetry
 
@@ -74,3 +75,57 @@ def test_a_hanging_log_source_and_a_failing_metric_source_leave_a_report(tmp_pat
     assert report.scope.kind == "systemic"
     investigator.close()
     store.close()
+
+
+def test_an_investigation_reads_no_more_spans_than_its_budget_and_bad_traces_first(tmp_path: Path) -> None:
+    """Big traces must not make an investigation's memory unbounded: with a budget of a
+    fifth of what the full samples would read, the bad traces are all there, both healthy
+    windows are still sampled, and the answer is the same."""
+    scenario = generate("shared_db_slow", 5)
+    store = Store(f"sqlite:///{tmp_path}/jw.db")
+    store.migrate()
+    store_telemetry(store, shop_config(), scenario.traces, scenario.logs)
+    journey = shop_config().journey("checkout")
+    assert journey is not None
+    request = Request(journey, "latency", scenario.incident[0] / S, scenario.incident[1] / S)
+
+    def evidence(**watcher: object) -> tuple[Investigator, list[Trace], list[Trace], list[Trace]]:
+        config = shop_config(**watcher)
+        sources = build_sources(config, Settings(), store)
+        repository = IncidentRepository(store.engine)
+        investigator = Investigator(config, sources, repository, ChangeLog(store.engine))
+        incident, baseline = investigator.windows(request)
+        traces = investigator.gather(request, incident, baseline).traces
+        bad = [t for t in traces if t.start_ns in incident and t.root is not None and t.root.is_error]
+        return investigator, traces, bad, [t for t in traces if t.start_ns in baseline]
+
+    full_investigator, full, full_bad, full_baseline = evidence()
+    budget = sum(len(t.spans) for t in full) // 5
+    small_investigator, small, small_bad, small_baseline = evidence(investigation_spans=budget)
+
+    assert sum(len(t.spans) for t in small) <= budget
+    assert {t.trace_id for t in small_bad} == {t.trace_id for t in full_bad}
+    assert full_bad, "the scenario has failed checkouts in the incident window"
+    assert 0 < len(small_baseline) < len(full_baseline)
+    assert len(small) - len(small_baseline) > len(small_bad)  # healthy incident traces too
+    report = small_investigator.investigate(request)
+    assert report.candidates[0].service == "postgresql:shop"
+    full_investigator.close()
+    small_investigator.close()
+    store.close()
+
+
+def test_span_budget_shares_what_is_left_in_proportion() -> None:
+    budget = SpanBudget(left=1_000)
+    assert budget.share(500, 1000) == (16, 33)  # no trace read yet: 20 spans assumed
+    for n in range(10):
+        assert budget.take(Trace(f"{n:032x}", [_span(n, i) for i in range(40)]))
+    assert budget.left == 600
+    assert budget.share(500, 1000) == (5, 10)  # 600 spans at 40 a trace = 15 traces
+    assert not budget.take(Trace("f" * 32, [_span(99, i) for i in range(601)]))
+    assert budget.left == 600
+    assert budget.share(5, 10) == (5, 10)  # what fits is not scaled up
+
+
+def _span(trace: int, n: int) -> Span:
+    return Span(f"{trace:032x}", f"{n + 1:016x}", None, "svc", "op", 10, 20)

@@ -180,7 +180,7 @@ class BatchWriter:
         """See bot.store.writer_process for why this is a plain subprocess."""
         ours_socket, theirs = socket.socketpair()
         with theirs:
-            self._child = subprocess.Popen(
+            self._child = subprocess.Popen(  # noqa: S603 - our interpreter, our module
                 [sys.executable, "-m", "bot.store.writer_process", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
@@ -262,4 +262,3 @@ def _thread(target: Callable[[Any], None], name: str, arg: object) -> threading.
     thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
     thread.start()
     return thread
-
