@@ -1,13 +1,16 @@
-"""The trace waterfall: the layout, exactly, on hand-built traces; the PNG, by its header.
+"""The trace waterfall: the layout, exactly, on hand-built traces; the PNG, by its size and
+by the colours of its pixels.
 
 The layout is asserted as indented text (``*`` on the critical path, ``!`` an error), so a
-test reads like the picture. One generated scenario trace is drawn to
-``tests/artifacts/`` for a person to look at.
+test reads like the picture. The pixels are looked up where the renderer's own
+:class:`~bot.render.waterfall.Geometry` says a bar is, so no coordinate is written here. One
+generated scenario trace is drawn to ``tests/artifacts/`` for a person to look at.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import struct
 import subprocess
 import sys
@@ -15,14 +18,23 @@ import time
 from pathlib import Path
 
 import pytest
-from matplotlib.image import imread
+from PIL import Image, ImageColor
 
 from bot.render.waterfall import (
     BOTTOM_PX,
+    COLOURS,
+    ERROR_COLOUR,
+    ORPHAN_BAND,
+    ORPHAN_HEADING,
+    PATH_BAND,
+    PATH_COLOUR,
     ROW_PX,
     TOP_PX,
+    Geometry,
     LatencyClass,
     WaterfallLayout,
+    WaterfallRow,
+    drawn_lines,
     figure_height_px,
     render_png,
     waterfall_rows,
@@ -255,9 +267,109 @@ def test_render_png_of_sixty_rows_is_fast() -> None:
     assert elapsed < 1.0, f"60-row waterfall took {elapsed:.2f} s"
 
 
-def test_importing_the_module_does_not_import_matplotlib() -> None:
-    code = "import sys, bot.render; assert 'matplotlib' not in sys.modules, 'imported matplotlib'"
+def test_importing_the_module_imports_no_drawing_library() -> None:
+    """The API and the CLI import it and rarely draw; Pillow waits for the first picture."""
+    code = (
+        "import sys, bot.render; "
+        "assert not {'PIL', 'matplotlib'} & set(sys.modules), 'imported a drawing library'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+class Picture:
+    """A rendered PNG, opened, with the layout and geometry it was drawn from."""
+
+    def __init__(self, trace: Trace, width_px: int = 1200, max_rows: int = 60) -> None:
+        self.layout = waterfall_rows(trace, max_rows)
+        self.geometry = Geometry.of(self.layout, width_px)
+        png = render_png(trace, width_px=width_px, max_rows=max_rows)
+        self.image = Image.open(io.BytesIO(png)).convert("RGB")
+
+    def row(self, operation: str) -> tuple[int, WaterfallRow]:
+        """The drawn line of the one row with this operation, and the row."""
+        (found,) = (
+            (y, line)
+            for y, line in enumerate(drawn_lines(self.layout))
+            if isinstance(line, WaterfallRow) and line.operation == operation
+        )
+        return found
+
+    def colour(self, x: float, y: float) -> str:
+        r, g, b = self.image.getpixel((round(x), round(y)))
+        return f"#{r:02x}{g:02x}{b:02x}"
+
+    def centre(self, box: tuple[int, int, int, int]) -> str:
+        left, top, right, bottom = box
+        return self.colour((left + right - 1) / 2, (top + bottom - 1) / 2)
+
+    def band(self, line: int) -> str:
+        """The shading of a line, in the gap between the labels and the bars."""
+        return self.colour(self.geometry.label_px - 4, self.geometry.mid(line))
+
+
+def rgb(colour: str) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*ImageColor.getrgb(colour))
+
+
+def test_the_critical_path_is_drawn_as_dark_strips_over_bars_coloured_by_own_time() -> None:
+    picture = Picture(checkout())
+    geo = picture.geometry
+    y, compute = picture.row("compute")
+    assert compute.critical == ((20, 50),) and compute.latency is LatencyClass.HOT
+    assert picture.centre(geo.strip(y, 20, 50)) == rgb(PATH_COLOUR)
+    left, top, right, _ = geo.bar(y, compute.start_ms, compute.end_ms)
+    assert picture.colour((left + right) / 2, top + 1) == rgb(COLOURS[LatencyClass.HOT])  # above the strip
+    assert picture.band(y) == rgb(PATH_BAND)
+    # the root is on the path only for its own time: strips at its ends, bare bar in the middle
+    y, root = picture.row("GET /checkout")
+    assert picture.centre(geo.strip(y, 0, 10)) == rgb(PATH_COLOUR)
+    assert picture.centre(geo.strip(y, 40, 45)) == rgb(COLOURS[root.latency])
+    # off the path: no strip, no shading
+    y, cart = picture.row("GET /cart")
+    assert not cart.on_critical_path
+    assert picture.centre(geo.bar(y, cart.start_ms, cart.end_ms)) == rgb(COLOURS[cart.latency])
+    assert picture.band(y) == rgb("white")
+
+
+def test_error_spans_are_edged_in_red_and_the_origin_is_pointed_at() -> None:
+    picture = Picture(truncated_checkout(), max_rows=8)
+    geo = picture.geometry
+    y, redis = picture.row("redis GET")
+    assert redis.is_error and redis.error_origin
+    left, top, right, bottom = geo.bar(y, redis.start_ms, redis.end_ms)
+    assert picture.colour(left, top) == picture.colour(right - 1, bottom - 1) == rgb(ERROR_COLOUR)
+    # the note beside it: red ink right of the bar, on its line, where no other bar is
+    note = picture.image.crop((right + 2, round(geo.mid(y)) - 6, right + 100, round(geo.mid(y)) + 6))
+    counts = {colour: n for n, colour in note.getcolors(note.width * note.height) or ()}
+    assert counts.get(ImageColor.getrgb(ERROR_COLOUR), 0) > 30
+    # a span that did not fail has no edge: its bar's corner is its latency colour
+    y, promotions = picture.row("load promotions")
+    left, top, _, _ = geo.bar(y, promotions.start_ms, promotions.end_ms)
+    assert picture.colour(left, top) == rgb(COLOURS[promotions.latency])
+
+
+def test_orphans_are_drawn_apart_on_their_own_shading() -> None:
+    picture = Picture(with_orphans(), width_px=900)
+    lines = drawn_lines(picture.layout)
+    y, reserve = picture.row("POST /reserve")
+    assert lines.index(ORPHAN_HEADING) == len(picture.layout.tree_rows) == y - 1
+    assert picture.band(y) == rgb(ORPHAN_BAND)
+    assert picture.centre(picture.geometry.bar(y, reserve.start_ms, reserve.end_ms)) == rgb(
+        COLOURS[reserve.latency]
+    )
+
+
+def test_the_picture_grows_one_row_height_a_line() -> None:
+    sizes = {}
+    for rows in (1, 8, 30, 60):
+        b = TraceBuilder()
+        root = b.span("api", "GET /", 0, 100)
+        for i in range(rows - 1):
+            b.span("api", f"step {i}", i, i + 1, parent=root)
+        picture = Picture(b.trace())
+        assert picture.image.size == (1200, picture.geometry.height_px)
+        sizes[rows] = picture.image.size[1]
+    assert sizes == {n: TOP_PX + n * ROW_PX + BOTTOM_PX for n in (1, 8, 30, 60)}
 
 
 def broken_checkout_from_scenario() -> Trace:
@@ -287,5 +399,5 @@ def test_a_generated_scenario_renders_to_an_artifact_to_look_at() -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "waterfall_scenario.png"
     path.write_bytes(png)
-    pixels = imread(path)
-    assert pixels.shape[:2] == (figure_height_px(layout), 1200)
+    with Image.open(path) as pixels:
+        assert pixels.size == (1200, figure_height_px(layout))

@@ -1,7 +1,7 @@
 """Pictures of telemetry for the edges (Slack, the web page): plain layouts, then drawing.
 
 The layout (:func:`waterfall_rows`) is plain data any surface can draw; :func:`render_png`
-draws it with matplotlib, imported only when a picture is actually made.
+draws it with Pillow, imported only when a picture is actually made.
 """
 
 from bot.render.waterfall import (

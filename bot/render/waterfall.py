@@ -7,9 +7,11 @@ Two steps, so that every surface draws the same picture:
   correction, the self times, the error origin and the critical path all come from
   :mod:`correlators`, so the path highlighted here is the one the analysis blamed. The web
   page draws the same layout as HTML/SVG.
-* :func:`render_png` draws a layout with matplotlib's Agg canvas. matplotlib is imported
-  inside it, because it costs about half a second and most importers of this module (the
-  API, the CLI) never draw.
+* :func:`render_png` draws a layout with Pillow, imported inside it: most importers of this
+  module (the API, the CLI) never draw. Pillow rather than a plotting library because the
+  bot's main process draws: matplotlib left about 50 MB of resident memory behind after the
+  first picture, Pillow about 5 MB. Every position comes from one :class:`Geometry`, which
+  the tests use too, to find a bar's pixels in the PNG.
 
 Colour is the span's *own* time (not covered by its children) as a share of the trace:
 a long parent that only waits on its children stays pale, and the colour lands on the span
@@ -19,18 +21,19 @@ where the time actually went, which is what an on-call engineer looks for first.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from correlators.critical_path import critical_path
 from correlators.model import Span, Trace
 from correlators.traces import AssembledTrace, SpanNode, assemble, error_origin, self_times
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from PIL.Image import Image as PILImage
+    from PIL.ImageFont import FreeTypeFont
 
 MS = 1_000_000
 WARM_SHARE = 0.05
@@ -311,9 +314,8 @@ def _label(span: Span) -> str:
     return f"{service}  {span.name}"
 
 
-# --- drawing: matplotlib, Agg ------------------------------------------------------------
+# --- drawing: Pillow ----------------------------------------------------------------------
 
-DPI = 100
 ROW_PX = 24
 TOP_PX = 92
 """Title, legend and the upper time axis."""
@@ -323,8 +325,29 @@ DURATION_PX = 84
 INDENT_PX = 14.0
 """Indent per level; deep trees get less, so the labels keep most of their column."""
 MIN_WIDTH_PX = 800
-FONT = "DejaVu Sans"
-"""Shipped inside matplotlib: no system font, no download, the same glyphs everywhere."""
+BAR_SHARE = 0.62
+"""A span bar's height as a share of its row; the critical-path strip inside it is thinner."""
+STRIP_SHARE = 0.22
+LEAST_BAR_PX = 2
+"""A 0 ms span (or path interval) still shows, this wide."""
+ERROR_EDGE_PX = 2
+AXIS_HEADROOM = 1.01
+"""The time axis runs 1% past the trace's end, so the last bar does not touch the frame."""
+TICK_SPACING_PX = 80
+"""At least this far between time-axis ticks."""
+TITLE_GAP_PX = 18
+LEGEND_MID_PX = 52
+PNG_COMPRESSION = 3
+"""zlib level: the encoding is most of a render's time, and 3 takes 40% less of it than the
+default 6 for a file 3% larger (60 rows: about 45 against 80 ms, 180 against 174 KB)."""
+
+TITLE_PX, FIGURES_PX, LABEL_PX, SMALL_PX = 18, 15, 14, 13
+"""Font sizes (em, in pixels) of the built-in font, Aileron: ships inside Pillow, so no
+system font and no download, and the same glyphs in the slim container as on a laptop."""
+GLYPH_FALLBACKS = str.maketrans({"≥": ">=", "—": "-"})
+"""Characters of the picture's words that the built-in font has no glyph for (it would draw
+a box), spelt in ASCII. It has no ⚠ or ◀ either: the error mark and the origin's arrow are
+drawn as shapes."""
 
 COLOURS = {LatencyClass.COOL: "#c3c8d0", LatencyClass.WARM: "#f6b756", LatencyClass.HOT: "#e4572e"}
 PATH_COLOUR = "#16213e"
@@ -333,47 +356,50 @@ ERROR_COLOUR = "#b00020"
 ORPHAN_BAND = "#f4f4f4"
 TEXT = "#222222"
 MUTED = "#6b6b6b"
-_TEXT: dict[str, Any] = {"va": "center", "fontfamily": FONT, "clip_on": False}
+GRID = "#e4e4e4"
+FRAME = "#bbbbbb"
+GUIDE = "#c4c4c4"
 
 Line: TypeAlias = "WaterfallRow | str"
 """A drawn line: a span row, or a line of text (the orphan heading, the footer)."""
+Box: TypeAlias = tuple[int, int, int, int]
+"""Left, top, right, bottom in pixels, right and bottom exclusive."""
 
 
 def figure_height_px(layout: WaterfallLayout) -> int:
     """Pixel height of the PNG: fixed margins plus one line per row, heading and footer."""
-    return TOP_PX + len(_lines(layout)) * ROW_PX + BOTTOM_PX
+    return TOP_PX + len(drawn_lines(layout)) * ROW_PX + BOTTOM_PX
 
 
 def render_png(trace: Trace, *, title: str | None = None, width_px: int = 1200, max_rows: int = 60) -> bytes:
     """The waterfall of ``trace`` as PNG bytes, ``width_px`` wide and as tall as its rows.
 
-    Drawn on a bare Agg canvas (no pyplot, no global figure state), so it is safe to call
-    from worker threads and never opens a window. The size depends only on the layout;
-    ``max_rows`` is passed on to :func:`waterfall_rows`.
+    Each call draws on an image and fonts of its own (no shared state), so it is safe to
+    call from worker threads. The size depends only on the layout; ``max_rows`` is passed
+    on to :func:`waterfall_rows`. Pillow is imported here, not at the top: the API and the
+    CLI import this module and rarely draw.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from PIL import Image
 
     if width_px < MIN_WIDTH_PX:
         raise ValueError(f"width_px must be at least {MIN_WIDTH_PX}, not {width_px}")
     layout = waterfall_rows(trace, max_rows)
-    lines = _lines(layout)
-    deepest = max((r.depth for r in layout.rows), default=0)
-    geo = _Geometry(width_px, figure_height_px(layout), len(lines), deepest)
-    fig = Figure(figsize=(width_px / DPI, geo.height_px / DPI), dpi=DPI, facecolor="white")
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes(geo.axes_rect())
-    _frame(ax, layout, geo)
-    _boxes(ax, lines, layout, geo)
-    _texts(ax, lines, layout, geo)
-    _connectors(ax, lines, geo)
-    _header(fig, layout, geo, title)
+    lines = drawn_lines(layout)
+    geo = Geometry.of(layout, width_px)
+    image = Image.new("RGB", (geo.width_px, geo.height_px), "white")
+    pen = _Pen(image)
+    _backdrop(pen, lines, geo)
+    _connectors(pen, lines, geo)
+    _bars(pen, lines, geo)
+    _texts(pen, lines, geo)
+    _axis(pen, geo)
+    _header(pen, layout, geo, title)
     out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=DPI, metadata={"Software": None})
+    image.save(out, format="PNG", compress_level=PNG_COMPRESSION)
     return out.getvalue()
 
 
-def _lines(layout: WaterfallLayout) -> list[Line]:
+def drawn_lines(layout: WaterfallLayout) -> list[Line]:
     """Rows and text lines in drawing order: the tree, the orphan section, the footer."""
     out: list[Line] = list(layout.tree_rows)
     if layout.orphan_rows:
@@ -384,14 +410,32 @@ def _lines(layout: WaterfallLayout) -> list[Line]:
     return out
 
 
+def _span_ms(layout: WaterfallLayout) -> float:
+    """The time axis' extent: a trace of 0 ms still gets a 1 ms axis."""
+    return layout.duration_ms if layout.duration_ms > 0 else 1.0
+
+
 @dataclass(frozen=True, slots=True)
-class _Geometry:
-    """Pixel sizes of the columns, and conversions into the bar axes' fractions."""
+class Geometry:
+    """Where everything goes, in pixels from the image's top left corner.
+
+    Three columns (labels, bars, durations) over one band of ``ROW_PX`` per line. Kept in
+    one place so the renderer and its tests ask the same object where a bar is.
+    """
 
     width_px: int
-    height_px: int
     lines: int
     deepest: int
+    span_ms: float
+
+    @classmethod
+    def of(cls, layout: WaterfallLayout, width_px: int = 1200) -> Geometry:
+        deepest = max((r.depth for r in layout.rows), default=0)
+        return cls(width_px, len(drawn_lines(layout)), deepest, _span_ms(layout))
+
+    @property
+    def height_px(self) -> int:
+        return TOP_PX + self.lines * ROW_PX + BOTTOM_PX
 
     @property
     def label_px(self) -> int:
@@ -401,220 +445,244 @@ class _Geometry:
     def bars_px(self) -> int:
         return self.width_px - self.label_px - DURATION_PX - 12
 
-    def axes_rect(self) -> tuple[float, float, float, float]:
-        w, h = self.width_px, self.height_px
-        return self.label_px / w, BOTTOM_PX / h, self.bars_px / w, self.lines * ROW_PX / h
+    @property
+    def bars_right(self) -> int:
+        return self.label_px + self.bars_px
 
-    def x(self, px: float) -> float:
-        """Pixels right (or, negative, left) of the bars' left edge, as an axes fraction."""
-        return px / self.bars_px
+    @property
+    def duration_right(self) -> int:
+        """Where the right-aligned durations end."""
+        return self.bars_right + DURATION_PX - 6
+
+    @property
+    def rows_bottom(self) -> int:
+        return TOP_PX + self.lines * ROW_PX
+
+    def x(self, ms: float) -> float:
+        """The time axis: ms since the trace start to pixels."""
+        return self.label_px + ms / (self.span_ms * AXIS_HEADROOM) * self.bars_px
+
+    def mid(self, line: int) -> float:
+        """The vertical middle of line ``line`` (0 is the first row)."""
+        return TOP_PX + (line + 0.5) * ROW_PX
+
+    def band(self, line: int) -> Box:
+        """The whole line, across all three columns (the critical-path and orphan shading)."""
+        top = TOP_PX + line * ROW_PX
+        return 4, top, self.bars_right + DURATION_PX, top + ROW_PX
+
+    def bar(self, line: int, start_ms: float, end_ms: float, share: float = BAR_SHARE) -> Box:
+        """A bar from ``start_ms`` to ``end_ms`` on ``line``, ``share`` of the row high."""
+        left = round(self.x(start_ms))
+        right = max(round(self.x(end_ms)), left + LEAST_BAR_PX)
+        half = share * ROW_PX / 2
+        return left, round(self.mid(line) - half), right, round(self.mid(line) + half)
+
+    def strip(self, line: int, start_ms: float, end_ms: float) -> Box:
+        """A critical-path interval: a thin dark strip through the middle of the bar."""
+        return self.bar(line, start_ms, end_ms, STRIP_SHARE)
 
     @property
     def step_px(self) -> float:
         """At most 40% of the label column for the indent, and at least 4 px a level."""
         return max(4.0, min(INDENT_PX, 0.4 * self.label_px / max(1, self.deepest)))
 
-    def indent_px(self, depth: int) -> float:
+    def indent(self, depth: int) -> float:
+        """Where a label at ``depth`` starts; very deep rows share the last indent."""
         return 8 + min(depth * self.step_px, 0.5 * self.label_px)
 
     def indented(self, depth: int) -> bool:
-        """Whether ``depth`` still gets its own indent (very deep rows share the last)."""
+        """Whether ``depth`` still gets its own indent (and so a connector)."""
         return depth * self.step_px <= 0.5 * self.label_px
 
-    def indent(self, depth: int) -> float:
-        """Where a label at ``depth`` starts, as an axes fraction (left of the bars)."""
-        return self.x(-self.label_px + self.indent_px(depth))
-
-    def label_chars(self, depth: int) -> int:
-        """Characters that fit the label column at 9 pt (DejaVu Sans, ~7 px a character)."""
-        return max(8, int((self.label_px - 16 - self.indent_px(depth)) / 7))
-
     @property
-    def title_chars(self) -> int:
-        """Characters of the 12 pt bold title that fit the width (~8.6 px a character)."""
-        return int((self.width_px - 20) / 8.6)
+    def tick_step(self) -> float:
+        """The time between ticks: a round number of ms (1, 2, 2.5 or 5 times a power of
+        ten), as small as keeps the ticks ``TICK_SPACING_PX`` apart."""
+        least = self.span_ms * AXIS_HEADROOM / max(2, self.bars_px // TICK_SPACING_PX)
+        power = 10.0 ** math.floor(math.log10(least))
+        return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= least * (1 - 1e-9))
+
+    def ticks(self) -> list[float]:
+        """The tick times, from 0 to the axis' end."""
+        step = self.tick_step
+        return [i * step for i in range(math.floor(self.span_ms * AXIS_HEADROOM / step + 1e-9) + 1)]
 
 
-def _frame(ax: Axes, layout: WaterfallLayout, geo: _Geometry) -> None:
-    ax.set_xlim(0, _span_ms(layout) * 1.01)
-    ax.set_ylim(geo.lines - 0.5, -0.5)
-    ax.set_yticks([])
-    for side in ("left", "right"):
-        ax.spines[side].set_visible(False)
-    for side in ("top", "bottom"):
-        ax.spines[side].set_color("#bbbbbb")
-    ax.tick_params(axis="x", top=True, labeltop=True, labelsize=8.5, colors=MUTED, length=3)
-    ax.ticklabel_format(axis="x", style="plain", useOffset=False)
-    ax.grid(axis="x", color="#e4e4e4", linewidth=0.7)
-    ax.set_axisbelow(True)
-    ax.set_xlabel("ms since trace start", fontsize=9, color=MUTED, fontfamily=FONT)
+class _Pen:
+    """An ``ImageDraw`` with the picture's fonts: text placed by an anchor, cut to a width."""
+
+    def __init__(self, image: PILImage) -> None:
+        from PIL import ImageDraw, ImageFont
+
+        self.draw = ImageDraw.Draw(image)
+        self.fonts: dict[int, FreeTypeFont] = {}
+        for size in (TITLE_PX, FIGURES_PX, LABEL_PX, SMALL_PX):
+            font = ImageFont.load_default(size=size)
+            if not isinstance(font, ImageFont.FreeTypeFont):
+                raise RuntimeError("the waterfall needs Pillow built with FreeType")
+            self.fonts[size] = font
+
+    def width(self, text: str, size: int) -> float:
+        return self.fonts[size].getlength(text.translate(GLYPH_FALLBACKS))
+
+    def text(
+        self, xy: tuple[float, float], text: str, size: int, fill: str, anchor: str = "lm", bold: bool = False
+    ) -> None:
+        """``anchor`` as Pillow's: ``lm`` is left and vertical middle. The built-in font has
+        no bold, so bold is the text drawn twice, half a pixel apart."""
+        text = text.translate(GLYPH_FALLBACKS)
+        for dx in (0.0, 0.5) if bold else (0.0,):
+            self.draw.text((xy[0] + dx, xy[1]), text, fill=fill, font=self.fonts[size], anchor=anchor)
+
+    def box(self, box: Box, fill: str | None, outline: str | None = None, width: int = 0) -> None:
+        left, top, right, bottom = box
+        self.draw.rectangle((left, top, right - 1, bottom - 1), fill=fill, outline=outline, width=width)
 
 
-def _span_ms(layout: WaterfallLayout) -> float:
-    """The time axis' extent: a trace of 0 ms still gets a 1 ms axis."""
-    return layout.duration_ms if layout.duration_ms > 0 else 1.0
-
-
-def _rect(x0: float, x1: float, y: float, height: float) -> list[tuple[float, float]]:
-    top, bottom = y - height / 2, y + height / 2
-    return [(x0, top), (x0, bottom), (x1, bottom), (x1, top)]
-
-
-def _boxes(ax: Axes, lines: Sequence[Line], layout: WaterfallLayout, geo: _Geometry) -> None:
-    """Row bands, span bars and critical-path strips, as three collections (one artist
-    each rather than one per span: drawing 60 rows stays well under a second)."""
-    from matplotlib.collections import PolyCollection
-
-    rows = [(y, r) for y, r in enumerate(lines) if isinstance(r, WaterfallRow)]
-    least = _span_ms(layout) * 2 / geo.bars_px  # a 0 ms span still shows, 2 px wide
-    left, right = geo.x(-geo.label_px + 4), 1 + geo.x(DURATION_PX)
-    banded = [
-        (y, PATH_BAND if r.on_critical_path else ORPHAN_BAND)
-        for y, r in rows
-        if r.on_critical_path or r.orphan
-    ]
-    bands = PolyCollection(
-        [_rect(left, right, y, 1.0) for y, _ in banded],
-        facecolors=[c for _, c in banded],
-        edgecolors="none",
-        zorder=0,
-        transform=ax.get_yaxis_transform(),
-    )
-    bands.set_clip_on(False)
-    bars = PolyCollection(
-        [_rect(r.start_ms, max(r.end_ms, r.start_ms + least), y, 0.62) for y, r in rows],
-        facecolors=[COLOURS[r.latency] for _, r in rows],
-        edgecolors=[ERROR_COLOUR if r.is_error else "none" for _, r in rows],
-        linewidths=[1.8 if r.is_error else 0.0 for _, r in rows],
-        zorder=2,
-    )
-    strips = PolyCollection(
-        [_rect(s, max(e, s + least), y, 0.22) for y, r in rows for s, e in r.critical],
-        facecolors=PATH_COLOUR,
-        edgecolors="none",
-        zorder=3,
-    )
-    for collection in (bands, bars, strips):
-        ax.add_collection(collection, autolim=False)
-
-
-def _texts(ax: Axes, lines: Sequence[Line], layout: WaterfallLayout, geo: _Geometry) -> None:
-    where = ax.get_yaxis_transform()
-    duration_x = 1 + geo.x(DURATION_PX - 6)
-    ax.annotate(
-        "duration",
-        (duration_x, 1),
-        xycoords="axes fraction",
-        xytext=(0, 6),
-        textcoords="offset points",
-        ha="right",
-        va="bottom",
-        fontsize=8.5,
-        color=MUTED,
-        fontfamily=FONT,
-    )
+def _backdrop(pen: _Pen, lines: Sequence[Line], geo: Geometry) -> None:
+    """Shading behind the critical path's rows and the orphans', then the time grid."""
     for y, line in enumerate(lines):
-        if isinstance(line, str):
-            ax.text(
-                geo.indent(0), y, line, transform=where, fontsize=9, fontstyle="italic", color=MUTED, **_TEXT
-            )
-            continue
-        colour = ERROR_COLOUR if line.is_error else TEXT
-        ax.text(
-            geo.indent(line.depth),
-            y,
-            _row_label(line, geo),
-            transform=where,
-            fontsize=9,
-            color=colour,
-            **_TEXT,
-        )
-        ax.text(
-            duration_x,
-            y,
-            _fmt_ms(line.duration_ms),
-            transform=where,
-            ha="right",
-            fontsize=8.5,
-            color=colour,
-            **_TEXT,
-        )
-        if line.error_origin:
-            _origin_note(ax, y, line, layout)
+        if isinstance(line, WaterfallRow) and (line.on_critical_path or line.orphan):
+            pen.box(geo.band(y), PATH_BAND if line.on_critical_path else ORPHAN_BAND)
+    for tick in geo.ticks():
+        x = round(geo.x(tick))
+        pen.draw.line((x, TOP_PX, x, geo.rows_bottom), fill=GRID)
 
 
-def _row_label(row: WaterfallRow, geo: _Geometry) -> str:
-    text = ("⚠ " if row.is_error else "") + row.label + (f" {REATTACHED_NOTE}" if row.reattached else "")
-    return _clip(text, geo.label_chars(row.depth))
-
-
-def _origin_note(ax: Axes, y: int, row: WaterfallRow, layout: WaterfallLayout) -> None:
-    """'error origin' beside the bar: after its end, or before its start near the right edge."""
-    after = row.end_ms < 0.7 * _span_ms(layout)
-    x, dx, text = (
-        (row.end_ms, 6, f"◀ {ERROR_ORIGIN_NOTE}") if after else (row.start_ms, -6, f"{ERROR_ORIGIN_NOTE} ▶")
-    )
-    ax.annotate(
-        text,
-        (x, y),
-        xytext=(dx, 0),
-        textcoords="offset points",
-        ha="left" if after else "right",
-        fontsize=8.5,
-        color=ERROR_COLOUR,
-        fontweight="bold",
-        annotation_clip=False,
-        zorder=4,
-        **_TEXT,
-    )
-
-
-def _connectors(ax: Axes, lines: Sequence[Line], geo: _Geometry) -> None:
+def _connectors(pen: _Pen, lines: Sequence[Line], geo: Geometry) -> None:
     """Tree guides in the label column: from each parent down and across to its children."""
-    from matplotlib.collections import LineCollection
-
     index = {line.span_id: y for y, line in enumerate(lines) if isinstance(line, WaterfallRow)}
-    guides: list[list[tuple[float, float]]] = []
     for y, line in enumerate(lines):
         if isinstance(line, str) or line.parent_id not in index or not geo.indented(line.depth):
             continue
-        across = geo.indent(line.depth - 1) + geo.x(4)
-        guides.append(
-            [(across, index[line.parent_id] + 0.3), (across, y), (geo.indent(line.depth) - geo.x(2), y)]
-        )
-    collection = LineCollection(
-        guides, colors="#c4c4c4", linewidths=0.8, zorder=1, transform=ax.get_yaxis_transform()
-    )
-    collection.set_clip_on(False)
-    ax.add_collection(collection, autolim=False)
+        across = round(geo.indent(line.depth - 1) + 4)
+        top = round(geo.mid(index[line.parent_id]) + 0.3 * ROW_PX)
+        mid = round(geo.mid(y))
+        pen.draw.line(((across, top), (across, mid), (round(geo.indent(line.depth)) - 3, mid)), fill=GUIDE)
 
 
-def _header(fig: Figure, layout: WaterfallLayout, geo: _Geometry, title: str | None) -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+def _bars(pen: _Pen, lines: Sequence[Line], geo: Geometry) -> None:
+    """One bar a span, coloured by its own time and edged in red when it failed; the
+    critical path's intervals as dark strips on top."""
+    for y, row in enumerate(lines):
+        if isinstance(row, str):
+            continue
+        edge = (ERROR_COLOUR, ERROR_EDGE_PX) if row.is_error else (None, 0)
+        pen.box(geo.bar(y, row.start_ms, row.end_ms), COLOURS[row.latency], *edge)
+        for start, end in row.critical:
+            pen.box(geo.strip(y, start, end), PATH_COLOUR)
 
-    fig.text(
-        10 / geo.width_px,
-        1 - 10 / geo.height_px,
-        title_line(layout, title, geo.title_chars),
-        va="top",
-        fontsize=12,
-        fontweight="bold",
-        color=TEXT,
-        fontfamily=FONT,
-    )
-    handles = [
-        Line2D([], [], color=PATH_COLOUR, linewidth=4, label=LEGEND_CRITICAL),
-        Patch(facecolor="white", edgecolor=ERROR_COLOUR, linewidth=1.8, label=LEGEND_ERROR),
-        *(Patch(facecolor=COLOURS[c], label=text) for c, text in LEGEND_LATENCY.items()),
+
+def _texts(pen: _Pen, lines: Sequence[Line], geo: Geometry) -> None:
+    """Labels (indented by depth), durations, the error origin note, and the text lines."""
+    for y, line in enumerate(lines):
+        if isinstance(line, str):
+            pen.text((geo.indent(0), geo.mid(y)), line, LABEL_PX, MUTED)
+            continue
+        colour = ERROR_COLOUR if line.is_error else TEXT
+        _row_label(pen, y, line, geo)
+        pen.text((geo.duration_right, geo.mid(y)), _fmt_ms(line.duration_ms), SMALL_PX, colour, "rm")
+        if line.error_origin:
+            _origin_note(pen, y, line, geo)
+
+
+def _row_label(pen: _Pen, y: int, row: WaterfallRow, geo: Geometry) -> None:
+    """The label at its indent, after an error mark for a failed span, cut to its column."""
+    x, mid = geo.indent(row.depth), geo.mid(y)
+    if row.is_error:
+        _error_mark(pen, x, mid)
+        x += 16
+    text = row.label + (f" {REATTACHED_NOTE}" if row.reattached else "")
+    room = geo.label_px - 8 - x
+    chars = _most(len(text), lambda n: pen.width(_clip(text, n), LABEL_PX) <= room)
+    pen.text((x, mid), _clip(text, chars), LABEL_PX, ERROR_COLOUR if row.is_error else TEXT)
+
+
+def _most(limit: int, fits: Callable[[int], bool]) -> int:
+    """The largest ``n`` up to ``limit`` for which ``fits(n)`` (at least 1): text is cut by
+    its measured width, not by a guess at an average character's."""
+    if fits(limit):
+        return limit  # most texts fit whole: one measurement, no search
+    low, high = 1, limit
+    while low < high:
+        n = (low + high + 1) // 2
+        low, high = (n, high) if fits(n) else (low, n - 1)
+    return low
+
+
+def _error_mark(pen: _Pen, x: float, mid: float) -> None:
+    """A red badge with a white '!' before a failed span's label: it finds the errors when
+    the eye runs down the labels, as the bars' red edges do along the time axis."""
+    left, top = round(x), round(mid) - 6
+    pen.draw.rounded_rectangle((left, top, left + 11, top + 11), radius=3, fill=ERROR_COLOUR)
+    pen.text((left + 6, mid + 0.5), "!", SMALL_PX, "white", "mm", bold=True)
+
+
+def _origin_note(pen: _Pen, y: int, row: WaterfallRow, geo: Geometry) -> None:
+    """'error origin' beside the bar, pointing at it: after its end, or before its start
+    when the bar ends near the right edge."""
+    mid = geo.mid(y)
+    if row.end_ms < 0.7 * geo.span_ms:
+        tip = geo.bar(y, row.start_ms, row.end_ms)[2] + 4
+        pen.draw.polygon(((tip, mid), (tip + 7, mid - 5), (tip + 7, mid + 5)), fill=ERROR_COLOUR)
+        pen.text((tip + 11, mid), ERROR_ORIGIN_NOTE, SMALL_PX, ERROR_COLOUR, "lm", bold=True)
+    else:
+        tip = geo.bar(y, row.start_ms, row.end_ms)[0] - 5
+        pen.draw.polygon(((tip, mid), (tip - 7, mid - 5), (tip - 7, mid + 5)), fill=ERROR_COLOUR)
+        pen.text((tip - 11, mid), ERROR_ORIGIN_NOTE, SMALL_PX, ERROR_COLOUR, "rm", bold=True)
+
+
+def _axis(pen: _Pen, geo: Geometry) -> None:
+    """The time axis above and below the rows: frame lines, ticks, labels, the unit."""
+    for y, outward, anchor in ((TOP_PX - 1, -1, "md"), (geo.rows_bottom, 1, "ma")):
+        pen.draw.line((geo.label_px, y, geo.bars_right, y), fill=FRAME)
+        for tick in geo.ticks():
+            x = round(geo.x(tick))
+            pen.draw.line((x, y, x, y + 3 * outward), fill=FRAME)
+            pen.text((x, y + 6 * outward), _fmt_tick(tick, geo.tick_step), SMALL_PX, MUTED, anchor)
+    pen.text((geo.duration_right, TOP_PX - 7), "duration", SMALL_PX, MUTED, "rd")
+    centre = (geo.label_px + geo.bars_right) / 2
+    pen.text((centre, geo.rows_bottom + 26), "ms since trace start", SMALL_PX, MUTED, "ma")
+
+
+def _fmt_tick(ms: float, step: float) -> str:
+    """As many decimals as the tick step needs, and no more (0, 2.5, 5.0 or 0, 100, 200)."""
+    decimals = next((d for d in range(7) if abs(round(step * 10**d) - step * 10**d) < 1e-6), 6)
+    return f"{ms:,.{decimals}f}"
+
+
+def _header(pen: _Pen, layout: WaterfallLayout, geo: Geometry, title: str | None) -> None:
+    """The title line (the headline dark and bold, the figures after it muted), the legend."""
+    full = title_line(layout, title)
+    chars = _most(len(full), lambda n: _title_width(pen, title_line(layout, title, n)) <= geo.width_px - 20)
+    head, figures = _title_parts(title_line(layout, title, chars))
+    pen.text((10, 21), head, TITLE_PX, TEXT, bold=True)
+    pen.text((10 + pen.width(head, TITLE_PX) + TITLE_GAP_PX, 21), figures, FIGURES_PX, MUTED)
+    _legend(pen)
+
+
+def _title_parts(line: str) -> tuple[str, str]:
+    """The headline and the figures of a :func:`title_line` (its last dash parts them)."""
+    head, _, figures = line.rpartition("  —  ")
+    return head, figures
+
+
+def _title_width(pen: _Pen, line: str) -> float:
+    head, figures = _title_parts(line)
+    return pen.width(head, TITLE_PX) + TITLE_GAP_PX + pen.width(figures, FIGURES_PX)
+
+
+def _legend(pen: _Pen) -> None:
+    """A swatch and its words per mark, in a row under the title."""
+    marks = [
+        (LEGEND_CRITICAL, PATH_COLOUR, None, 5),
+        (LEGEND_ERROR, "white", ERROR_COLOUR, 12),
+        *((words, COLOURS[latency], None, 12) for latency, words in LEGEND_LATENCY.items()),
     ]
-    fig.legend(
-        handles=handles,
-        loc="upper left",
-        bbox_to_anchor=(4 / geo.width_px, 1 - 34 / geo.height_px),
-        ncol=len(handles),
-        frameon=False,
-        prop={"family": FONT, "size": 9},
-        handlelength=1.8,
-        columnspacing=1.6,
-    )
+    mid, x = LEGEND_MID_PX, 10
+    for words, fill, edge, height in marks:
+        top = mid - height // 2
+        pen.box((x, top, x + 20, top + height), fill, edge, ERROR_EDGE_PX if edge else 0)
+        pen.text((x + 27, mid), words, LABEL_PX, TEXT)
+        x += 27 + round(pen.width(words, LABEL_PX)) + 24
