@@ -212,16 +212,25 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in found]
 
 
-def send_for(url: str, templates: list[tuple[bytes, list[bytes]]], seconds: float, senders: int) -> dict:
+def send_for(
+    url: str, templates: list[tuple[bytes, list[bytes]]], seconds: float, senders: int, rate: float = 0
+) -> dict:
+    """As fast as the server takes them, or paced to ``rate`` spans/s in all (so that
+    memory can be compared at equal load on a machine whose speed varies)."""
     latencies: list[float] = []
     counts = {"spans": 0, "refused": 0, "errors": 0}
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
     def sender(index: int) -> None:
+        interval = senders * SPANS_PER_BATCH / rate if rate else 0.0
         with httpx.Client(base_url=url, timeout=30) as http:
             n = index
+            due = time.monotonic()
             while time.monotonic() < stop_at:
+                if interval:
+                    due += interval
+                    time.sleep(max(0.0, due - time.monotonic()))
                 body, ids = templates[n % len(templates)]
                 n += senders
                 payload = fresh(body, ids)
@@ -329,6 +338,7 @@ def main() -> None:
         help="keep-all writes every span (the worst case); default uses config/journeys.yaml",
     )
     parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=0, help="offered spans/s in all (0: as fast as taken)")
     parser.add_argument("--no-watch", action="store_true", help="ingest alone: no SLO evaluation")
     parser.add_argument("--timeline", action="store_true", help="print RSS and buffers every 2 s")
     args = parser.parse_args()
@@ -345,7 +355,7 @@ def main() -> None:
             timeline = Timeline(url, process.pid)
             if args.timeline:
                 timeline.start()
-            sent = send_for(url, templates, args.seconds, args.senders)
+            sent = send_for(url, templates, args.seconds, args.senders, args.rate)
             timeline.done.set()
             window.join()
             wait_drained(url)
@@ -364,7 +374,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
         f"sent for {sent['elapsed']:.1f}s with {args.senders} senders, 512-span protobuf batches, "
-        f"sampling {args.sampling}"
+        f"sampling {args.sampling}" + (f", offered {args.rate:,.0f} spans/s" if args.rate else "")
     )
     print(
         f"accepted:  {sent['spans'] / sent['elapsed']:,.0f} spans/s  "

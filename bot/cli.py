@@ -256,6 +256,8 @@ def _run_server(asgi_app: object, host: str, port: int, log_level: str) -> None:
 
     import uvicorn
 
+    from bot.server import tune_garbage_collector
+
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -266,6 +268,7 @@ def _run_server(asgi_app: object, host: str, port: int, log_level: str) -> None:
         "(OTLP /v1/traces /v1/logs, Zipkin /api/v2/spans, API /api/traces)",
     )
     sys.stdout.flush()
+    tune_garbage_collector()
     server = uvicorn.Server(
         uvicorn.Config(asgi_app, log_level=log_level.lower(), access_log=False)  # type: ignore[arg-type]
     )

@@ -184,3 +184,20 @@ def test_saturated_store_answers_503_with_retry_after(tmp_path) -> None:  # type
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "2"
     bot.store.close()
+
+
+def test_serving_collects_cycles_rarely_and_never_rescans_startup_objects() -> None:
+    """The ingest p99 depends on it (bot.server.tune_garbage_collector)."""
+    import gc
+
+    from bot.server import GC_THRESHOLDS, tune_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_threshold()[0] >= 50_000  # buffered spans die young
+        assert gc.get_freeze_count() > 10_000  # the imported modules' objects
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
