@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bot.collector.lite import PairCache
+from bot.collector.otlp import decode_traces
 from bot.collector.redact import Redactor, luhn_valid
 from bot.config import CustomPattern, RedactionRules
-from correlators.model import LogRecord, Span, SpanEvent
+from correlators.model import LogRecord, Span, SpanEvent, Trace
+from tests.otlp_json import write_traces
 
 RULES = RedactionRules()
 
@@ -129,3 +134,42 @@ def test_custom_patterns_and_disabled_rules() -> None:
     off = span({"password": "x", "mail": "a@b.io"})
     redactor(RedactionRules(enabled=False)).redact_span(off)
     assert off.attributes == {"password": "x", "mail": "a@b.io"}
+
+
+def test_attributes_redacted_while_decoding_equal_the_whole_span_path(tmp_path: Path) -> None:
+    """The collector's OTLP path redacts attributes once per distinct pair as it decodes
+    (PairCache with redact_pair); it must keep and drop exactly what redact_span does."""
+    attributes = {
+        "user.contact": "mail a@b.io",
+        "http.request.header.authorization": "Bearer x",
+        "db.password": "hunter2",
+        "enduser.id": "user-42",
+        "note": "card 4111 1111 1111 1111",
+        "count": 3,
+    }
+    trace_id = "1" * 32
+    spans = [
+        Span(trace_id, f"{n + 1:016x}", None, "shop", "GET /", 1, 2, attributes=dict(attributes))  # type: ignore[arg-type]
+        for n in range(3)
+    ]
+    write_traces(tmp_path / "t.jsonl", [Trace(trace_id, spans)])
+    body = (tmp_path / "t.jsonl").read_bytes().splitlines()[0]
+    r = redactor()
+
+    whole = decode_traces(body, "json").items
+    for decoded in whole:
+        r.redact_span(decoded)
+    cache = PairCache(r.redact_pair)
+    while_decoding = decode_traces(body, "json", cache).items
+    for decoded in while_decoding:
+        r.redact_span(decoded, attributes=False)
+
+    expected = {
+        "user.contact": "mail [email]",
+        "enduser.id": r.hash_value("user-42"),
+        "note": "card [card]",
+        "count": 3,
+    }
+    assert [d.attributes for d in while_decoding] == [expected] * 3
+    assert [d.attributes for d in whole] == [expected] * 3
+    assert "hunter2" not in repr(while_decoding) and "user-42" not in repr(while_decoding)

@@ -70,8 +70,7 @@ async def _otlp(
         collector.check_capacity()
         body = await _read_body(request, limit)
         if signal == "traces":
-            spans = otlp.decode_traces(body, encoding)
-            collector.ingest_spans(spans.items)
+            spans = collector.ingest_otlp_traces(body, encoding)
             rejected, errors = spans.rejected, spans.errors
             payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
         else:

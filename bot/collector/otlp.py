@@ -32,7 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from bot.collector.lite import LiteTraceRequest, span_attributes
+from bot.collector.lite import PLAIN, LiteTraceRequest, PairCache
 from bot.collector.resource import ResourceFacts, any_value, attributes, resource_facts
 from correlators.errors import MalformedPayload
 from correlators.model import LogRecord, Span, SpanEvent, SpanKind, SpanLink, StatusCode
@@ -69,7 +69,9 @@ class Decoded(Generic[T]):
 # --- traces ------------------------------------------------------------------------------
 
 
-def decode_traces(body: bytes, encoding: Encoding) -> Decoded[Span]:
+def decode_traces(body: bytes, encoding: Encoding, pairs: PairCache = PLAIN) -> Decoded[Span]:
+    """Spans of one request. Span attributes go through ``pairs``: the collector's cache
+    redacts them as it converts (see :class:`~bot.collector.lite.PairCache`)."""
     if encoding == "protobuf":
         request = _parse(body, encoding, LiteTraceRequest)
     else:
@@ -91,7 +93,7 @@ def decode_traces(body: bytes, encoding: Encoding) -> Decoded[Span]:
                 trace_id = trace_ids.get(raw)
                 if trace_id is None:
                     trace_id = trace_ids[raw] = raw.hex()
-                append(_span(pb, trace_id, facts))
+                append(_span(pb, trace_id, facts, pairs))
     return out
 
 
@@ -107,7 +109,7 @@ def _invalid_span(pb: Any) -> str | None:
     return None
 
 
-def _span(pb: Any, trace_id: str, facts: ResourceFacts) -> Span:
+def _span(pb: Any, trace_id: str, facts: ResourceFacts, pairs: PairCache) -> Span:
     start = pb.start_time_unix_nano
     status = pb.status
     return Span(
@@ -126,7 +128,7 @@ def _span(pb: Any, trace_id: str, facts: ResourceFacts) -> Span:
         region=facts.region,
         zone=facts.zone,
         language=facts.language,
-        attributes=span_attributes(pb.attributes) if pb.attributes else {},
+        attributes=pairs.attributes(pb.attributes) if pb.attributes else {},
         resource=facts.attributes,
         events=[SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes)) for e in pb.events]
         if pb.events

@@ -2,7 +2,8 @@
 
 Order matters and is the point of this module:
 
-1. redaction runs first, so nothing downstream (metrics, sampler, store) ever holds PII;
+1. redaction runs first, so nothing downstream (metrics, sampler, store) ever holds PII
+   (OTLP span attributes are redacted as they are decoded, once per distinct pair);
 2. span metrics count every decided trace, kept or not, so sampling never biases an SLI;
 3. the tail sampler decides a trace once it has been quiet, and only kept traces are
    written, with their sampling weight.
@@ -20,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.collector.journeys import JourneyMatcher
+from bot.collector.lite import PairCache
+from bot.collector.otlp import Decoded, Encoding, decode_traces
 from bot.collector.redact import Redactor
 from bot.collector.sampling import Decision, TailSampler
 from bot.collector.spanmetrics import SpanMetrics
@@ -57,6 +60,7 @@ class Collector:
         self.settings = settings
         self.writer = writer
         self.redactor = redactor
+        self._pairs = PairCache(redactor.redact_pair)
         self.matcher = JourneyMatcher(config)
         self.sampler = TailSampler(config, settings, self.matcher)
         self.metrics = SpanMetrics(settings.metrics_bucket_s, settings.exemplars_per_bucket)
@@ -76,10 +80,23 @@ class Collector:
             self.stats.refused_saturated += 1
             raise Saturated("the store is behind; retry later", retry_after=2)
 
+    def ingest_otlp_traces(self, body: bytes, encoding: Encoding) -> Decoded[Span]:
+        """Decode an OTLP request and take its spans. Their attributes are redacted while
+        decoding, once per distinct pair (:class:`~bot.collector.lite.PairCache`); the rest
+        of each span as in :meth:`ingest_spans`."""
+        decoded = decode_traces(body, encoding, self._pairs)
+        self._take(decoded.items, attributes_redacted=True)
+        return decoded
+
     def ingest_spans(self, spans: Sequence[Span]) -> None:
+        """Take spans decoded elsewhere (Zipkin, files): redacted here, whole."""
+        self._take(spans, attributes_redacted=False)
+
+    def _take(self, spans: Sequence[Span], *, attributes_redacted: bool) -> None:
         redact = self.redactor.redact_span
+        redact_attributes = not attributes_redacted
         for span in spans:
-            redact(span)
+            redact(span, attributes=redact_attributes)
         self.stats.spans_received += len(spans)
         late = self.sampler.add(spans, self._monotonic())
         if late:

@@ -94,13 +94,16 @@ class Redactor:
         self._values[text] = scrubbed
         return scrubbed
 
-    def redact_span(self, span: Span) -> None:
+    def redact_span(self, span: Span, *, attributes: bool = True) -> None:
+        """``attributes=False`` for spans whose attributes were redacted while decoding
+        (through a :class:`~bot.collector.lite.PairCache` with :meth:`redact_pair`)."""
         if not self.enabled:
             return
         span.name = self.redact_text(span.name)
         if span.status_message:
             span.status_message = self.redact_text(span.status_message)
-        span.attributes = self.redact_attributes(span.attributes)
+        if attributes:
+            span.attributes = self.redact_attributes(span.attributes)
         span.resource = self._redact_resource(span.resource)
         for event in span.events:
             event.attributes = self.redact_attributes(event.attributes)
@@ -118,15 +121,24 @@ class Redactor:
         """A redacted copy; the input dict is left as it was."""
         out: Attributes = {}
         for key, value in attributes.items():
-            known = self._actions.get(key)
-            if known is None:
-                known = self._action_for(key)
-            canonical, action = known
-            if action is _Action.KEEP:
-                out[canonical] = self._value(value)
-            elif action is _Action.HASH and value is not None:
-                out[canonical] = self.hash_value(str(value))
+            pair = self.redact_pair(key, value)
+            if pair:
+                out[pair[0]] = pair[1]
         return out
+
+    def redact_pair(self, key: str, value: AttrValue) -> tuple[str, AttrValue] | tuple[()]:
+        """One attribute as it may be kept, or ``()`` when it must be dropped."""
+        if not self.enabled:
+            return key, value
+        known = self._actions.get(key)
+        if known is None:
+            known = self._action_for(key)
+        canonical, action = known
+        if action is _Action.KEEP:
+            return canonical, self._value(value)
+        if action is _Action.HASH and value is not None:
+            return canonical, self.hash_value(str(value))
+        return ()
 
     # --- internals ---------------------------------------------------------------------
 
