@@ -106,6 +106,29 @@ def test_a_trace_round_trips_with_every_field(store: Store) -> None:
     assert store.get_trace(tid(2)) is None
 
 
+def test_spans_read_together_share_equal_values_and_keep_their_own(store: Store) -> None:
+    """An investigation reads tens of thousands of spans: equal resources and strings are
+    one object per read (rows.Shared), while every value still reads back as written."""
+    resource = {"service.name": "cart", "host.name": "h1", "tags": ["a", "b"]}
+    plain = {"service.name": "cart", "host.name": "h1"}
+    spans = [span(tid(n), "1", route="/cart", order=f"o-{n}") for n in range(1, 4)]
+    for n, s in enumerate(spans):
+        s.resource = plain if n else resource
+    spans.append(span(tid(1), "2", "1", route="/cart", order="o-x"))
+    spans[-1].resource = dict(plain)
+    store.write_traces([Trace(tid(n), [s for s in spans if s.trace_id == tid(n)]) for n in range(1, 4)])
+
+    read = {(s.trace_id, s.span_id): s for t in store.get_traces([tid(1), tid(2), tid(3)]) for s in t.spans}
+    one, two, three, child = (read[(s.trace_id, s.span_id)] for s in spans)
+    assert [s.attributes["order"] for s in (one, two, three, child)] == ["o-1", "o-2", "o-3", "o-x"]
+    assert one.resource == resource and two.resource == three.resource == child.resource == plain
+    assert two.resource is three.resource is child.resource  # one dict per distinct resource
+    assert one.resource is not two.resource
+    assert two.attributes["route"] is three.attributes["route"] is child.attributes["route"]
+    assert one.trace_id is child.trace_id and one.service is two.service
+    assert one.events == () and one.links == ()
+
+
 def test_late_spans_merge_and_duplicates_are_ignored(store: Store) -> None:
     first = Trace(
         tid(3),

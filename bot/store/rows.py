@@ -15,6 +15,7 @@ import orjson
 
 from bot.collector.spanmetrics import SpanMetricRow
 from correlators.model import (
+    Attributes,
     LogRecord,
     Span,
     SpanEvent,
@@ -111,28 +112,66 @@ def span_values(span: Span) -> tuple[Any, ...]:
     )
 
 
-def span_from_row(row: Any) -> Span:
+class Shared:
+    """One read's shared copies of what repeats across its spans.
+
+    Every row decodes into fresh objects: the same trace id, service, route and the whole
+    resource (one per service instance) again for each span, 2.4 KB a span in all. An
+    investigation reads tens of thousands of spans, so sharing equal values within a read
+    brings it to about 1 KB (bench/ingest.py, docs/benchmarks.md). Resources are shared as
+    one dict: readers never mutate a span's resource (the decoder shares them too).
+    """
+
+    def __init__(self) -> None:
+        self._strings: dict[str, str] = {}
+        self._resources: dict[tuple[tuple[str, Any], ...], Attributes] = {}
+
+    def text(self, value: str) -> str:
+        return self._strings.setdefault(value, value)
+
+    def maybe_text(self, value: str | None) -> str | None:
+        return None if value is None else self._strings.setdefault(value, value)
+
+    def attributes(self, attributes: Attributes) -> Attributes:
+        strings = self._strings
+        for key, value in attributes.items():
+            if type(value) is str:
+                attributes[key] = strings.setdefault(value, value)
+        return attributes
+
+    def resource(self, resource: Attributes) -> Attributes:
+        try:
+            key = tuple(resource.items())
+            return self._resources.setdefault(key, resource)
+        except TypeError:  # a list value: not hashable, not shared
+            return resource
+
+
+def span_from_row(row: Any, shared: Shared | None = None) -> Span:
+    share = shared or Shared()
     data = orjson.loads(row["data"])
+    events = data["events"]
+    links = data["links"]
     return Span(
-        trace_id=row["trace_id"],
+        trace_id=share.text(row["trace_id"]),
         span_id=row["span_id"],
         parent_span_id=row["parent_span_id"],
-        service=row["service"],
-        name=row["name"],
+        service=share.text(row["service"]),
+        name=share.text(row["name"]),
         start_ns=row["start_ns"],
         end_ns=row["end_ns"],
         kind=SpanKind(row["kind"]),
         status=StatusCode(row["status"]),
-        status_message=data["status_message"],
-        instance=row["instance"],
-        service_version=data["service_version"],
-        region=data["region"],
-        zone=data["zone"],
-        language=data["language"],
-        attributes=data["attributes"],
-        resource=data["resource"],
-        events=[SpanEvent(name, time_ns, attrs) for name, time_ns, attrs in data["events"]],
-        links=[SpanLink(trace_id, span_id, attrs) for trace_id, span_id, attrs in data["links"]],
+        status_message=share.text(data["status_message"]),
+        instance=share.maybe_text(row["instance"]),
+        service_version=share.maybe_text(data["service_version"]),
+        region=share.maybe_text(data["region"]),
+        zone=share.maybe_text(data["zone"]),
+        language=share.maybe_text(data["language"]),
+        attributes=share.attributes(data["attributes"]),
+        resource=share.resource(data["resource"]),
+        events=[SpanEvent(name, time_ns, attrs) for name, time_ns, attrs in events] if events else (),
+        links=[SpanLink(trace_id, span_id, attrs) for trace_id, span_id, attrs in links] if links else (),
         orphan=bool(row["orphan"]),
     )
 

@@ -23,6 +23,7 @@ from bot.store.dialect import READ_CACHE_MIB, insert_ignore_sql, make_engine, tr
 from bot.store.rows import (
     SPAN_COLUMNS,
     Rows,
+    Shared,
     log_from_row,
     metric_from_row,
     span_from_row,
@@ -153,8 +154,9 @@ class Store:
         span_rows = connection.execute(
             select(spans).where(spans.c.trace_id.in_(list(rows))).order_by(spans.c.start_ns)
         )
+        shared = Shared()
         for r in span_rows:
-            by_trace[r.trace_id].append(span_from_row(r._mapping))
+            by_trace[r.trace_id].append(span_from_row(r._mapping, shared))
         return [
             Trace(
                 trace_id=trace_id,
