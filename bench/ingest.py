@@ -146,6 +146,7 @@ def start_server(folder: Path, keep_all: bool) -> tuple[subprocess.Popen[str], s
     database = folder / "ingest.db"
     log_path = folder / "serve.log"
     env = dict(os.environ)  # default settings: 10 s quiet period, default budgets
+    env["JOURNEYWATCH_REQUIRE_TOKEN"] = "false"  # the incident API, read at the end
     command = [
         sys.executable,
         "-m",
@@ -289,6 +290,16 @@ def wait_drained(url: str, timeout: float = 300) -> None:
     raise SystemExit("collector did not drain")
 
 
+def investigated(url: str) -> str:
+    """What the watcher did meanwhile: the run's point is ingest beside an investigation."""
+    found = httpx.get(f"{url}/api/incidents", timeout=10).json()["incidents"]
+    reports = 0
+    for incident in found:
+        detail = httpx.get(f"{url}/api/incidents/{incident['id']}", timeout=10).json()
+        reports += detail.get("report") is not None
+    return f"{len(found)} incidents opened, {reports} investigated"
+
+
 def count_spans(database: Path) -> int:
     with sqlite3.connect(database) as db:
         return int(db.execute("select count(*) from spans").fetchone()[0])
@@ -362,6 +373,7 @@ def main() -> None:
             rss = peak_rss_mb(process.pid)
             writer_rss = sum(peak_rss_mb(child) for child in children(process.pid))
             health = httpx.get(f"{url}/healthz", timeout=10).json()
+            incidents = investigated(url)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -384,6 +396,7 @@ def main() -> None:
         f"sustained: {window.rate:,.0f} spans/s written in the steady state ({stored:,} spans stored in all)"
     )
     print(f"collector: {health['collector']}")
+    print(f"watcher: {incidents}")
     print(f"request latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99:.1f} ms")
     print(f"peak RSS: collector process {rss:.0f} MB, writer process {writer_rss:.0f} MB")
     print(f"bound, protobuf decode alone: {decode_rate:,.0f} spans/s")

@@ -27,8 +27,10 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from bot.collector.resource import any_value
 from correlators.model import Attributes, AttrValue
 
-CACHE_LIMIT = 50_000
-"""Distinct attribute pairs remembered per cache; past it the cache starts over."""
+CACHE_LIMIT = 16_384
+"""Distinct attribute pairs remembered per cache; past it the cache starts over. Unique
+values (order ids) only churn it, and the pairs that repeat are few, so a small cache
+converts as fast as a big one (30-32 against 33 us a span at 50k) in ~8 MB less."""
 
 
 def _lite_request_type() -> Any:

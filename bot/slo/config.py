@@ -116,7 +116,7 @@ class WatcherConfig(_Strict):
     min_incident_window: Duration = 300
     max_exemplars: int = Field(default=200, gt=0)
     baseline_traces: int = Field(default=1000, gt=0)
-    investigation_spans: int = Field(default=40_000, gt=0)
+    investigation_spans: int = Field(default=30_000, gt=0)
     """Spans one investigation may read, bad traces first: what bounds its memory (about
     0.8 KB a span while it runs) when traces are big. Healthy incident and baseline
     samples shrink together, in proportion, to fit what is left."""
