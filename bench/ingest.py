@@ -208,6 +208,12 @@ class Timeline(threading.Thread):
                 continue
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid: int) -> list[int]:
     found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(child) for child in found]
@@ -366,12 +372,16 @@ def main() -> None:
             timeline = Timeline(url, process.pid)
             if args.timeline:
                 timeline.start()
+            cpu_before = time.process_time()
             sent = send_for(url, templates, args.seconds, args.senders, args.rate)
+            sender_cpu = time.process_time() - cpu_before
             timeline.done.set()
             window.join()
             wait_drained(url)
             rss = peak_rss_mb(process.pid)
             writer_rss = sum(peak_rss_mb(child) for child in children(process.pid))
+            server_cpu = cpu_seconds(process.pid)
+            writer_cpu = sum(cpu_seconds(child) for child in children(process.pid))
             health = httpx.get(f"{url}/healthz", timeout=10).json()
             incidents = investigated(url)
         finally:
@@ -399,6 +409,10 @@ def main() -> None:
     print(f"watcher: {incidents}")
     print(f"request latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99:.1f} ms")
     print(f"peak RSS: collector process {rss:.0f} MB, writer process {writer_rss:.0f} MB")
+    print(
+        f"CPU over the run: server {server_cpu:.0f} s ({server_cpu / stored * 1e6:.0f} us a span stored), "
+        f"writer {writer_cpu:.0f} s, this sender {sender_cpu:.0f} s, wall {sent['elapsed']:.0f} s"
+    )
     print(f"bound, protobuf decode alone: {decode_rate:,.0f} spans/s")
     print(f"bound, SQLite insert alone:   {insert_rate:,.0f} spans/s")
 

@@ -230,7 +230,9 @@ def test_a_ten_thousand_deep_critical_path_is_cut_to_its_top_quickly() -> None:
         parent = deep.span("svc", f"op {i}", i, 20_000 - i, parent=parent)
     began = time.perf_counter()
     layout = waterfall_rows(deep.trace())
-    assert time.perf_counter() - began < 1.0
+    # linear work takes ~0.5 s on the slowest 2-core VM seen, under the whole suite's load;
+    # anything quadratic in the depth would take minutes
+    assert time.perf_counter() - began < 3.0
     assert [r.depth for r in layout.rows] == list(range(60))
     assert all(r.on_critical_path for r in layout.rows) and layout.omitted == 9_940
 
