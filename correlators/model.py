@@ -112,8 +112,12 @@ class Span:
         """Error by OTel status, or by an HTTP 5xx status when the SDK left status unset."""
         if self.status is StatusCode.ERROR:
             return True
-        code = self.attributes.get("http.response.status_code", self.attributes.get("http.status_code"))
-        return isinstance(code, int) and code >= 500 and self.kind is SpanKind.SERVER
+        if self.kind is not SpanKind.SERVER:
+            return False
+        code = self.attributes.get("http.response.status_code")
+        if code is None:
+            code = self.attributes.get("http.status_code")
+        return isinstance(code, int) and code >= 500
 
     def attribute(self, key: str) -> AttrValue:
         """Span attribute, falling back to the resource attribute of the same key."""

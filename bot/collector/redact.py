@@ -83,12 +83,11 @@ class Redactor:
         return f"h:{digest[:32]}"
 
     def redact_text(self, text: str) -> str:
+        """Scrubbed by pattern, through a cache (names, messages and log bodies repeat)."""
         cached = self._values.get(text)
         if cached is not None:
             return cached
-        scrubbed = text
-        for scrub in self._scrubbers:
-            scrubbed = scrub(scrubbed)
+        scrubbed = self._scrub(text)
         if len(self._values) >= _CACHE_LIMIT:
             self._values.clear()
         self._values[text] = scrubbed
@@ -121,32 +120,45 @@ class Redactor:
         """A redacted copy; the input dict is left as it was."""
         out: Attributes = {}
         for key, value in attributes.items():
-            pair = self.redact_pair(key, value)
+            pair = self._pair(key, value, self.redact_text)
             if pair:
                 out[pair[0]] = pair[1]
         return out
 
     def redact_pair(self, key: str, value: AttrValue) -> tuple[str, AttrValue] | tuple[()]:
-        """One attribute as it may be kept, or ``()`` when it must be dropped."""
+        """One attribute as it may be kept, or ``()`` when it must be dropped. The
+        decoder's PairCache calls this once per distinct pair and caches the answer, so
+        values are scrubbed here without redact_text's cache, which unique values (ids)
+        would only churn."""
         if not self.enabled:
             return key, value
+        return self._pair(key, value, self._scrub)
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _pair(
+        self, key: str, value: AttrValue, scrub: Callable[[str], str]
+    ) -> tuple[str, AttrValue] | tuple[()]:
         known = self._actions.get(key)
         if known is None:
             known = self._action_for(key)
         canonical, action = known
         if action is _Action.KEEP:
-            return canonical, self._value(value)
+            return canonical, self._value(value, scrub)
         if action is _Action.HASH and value is not None:
             return canonical, self.hash_value(str(value))
         return ()
 
-    # --- internals ---------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        for scrub in self._scrubbers:
+            text = scrub(text)
+        return text
 
-    def _value(self, value: AttrValue) -> AttrValue:
+    def _value(self, value: AttrValue, scrub: Callable[[str], str]) -> AttrValue:
         if isinstance(value, str):
-            return self.redact_text(value)
+            return scrub(value)
         if isinstance(value, list):
-            return [self._value(item) for item in value]
+            return [self._value(item, scrub) for item in value]
         return value
 
     def _redact_resource(self, resource: Attributes) -> Attributes:
