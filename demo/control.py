@@ -17,6 +17,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from demo.runtime import reply_json
+
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 
 Extra = Callable[[dict[str, Any]], dict[str, Any]]
@@ -67,13 +69,13 @@ def handle_control(
     if path not in ("/_health", "/_fault", *actions):
         return False
     if handler.client_address[0] not in LOOPBACK:
-        _reply(handler, HTTPStatus.FORBIDDEN, {"error": "control endpoints answer loopback callers only"})
+        reply_json(handler, HTTPStatus.FORBIDDEN, {"error": "control endpoints answer loopback callers only"})
         return True
     if path == "/_health":
-        _reply(handler, HTTPStatus.OK, {**identity, "faults": faults.active()})
+        reply_json(handler, HTTPStatus.OK, {**identity, "faults": faults.active()})
         return True
     if handler.command != "POST":
-        _reply(handler, HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"use POST {path}"})
+        reply_json(handler, HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"use POST {path}"})
         return True
     try:
         body = json.loads(handler.rfile.read(int(handler.headers.get("content-length") or 0)) or b"{}")
@@ -85,16 +87,7 @@ def handle_control(
         else:
             answer = actions[path](body)
     except (ValueError, KeyError, TypeError) as exc:
-        _reply(handler, HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        reply_json(handler, HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         return True
-    _reply(handler, HTTPStatus.OK, answer)
+    reply_json(handler, HTTPStatus.OK, answer)
     return True
-
-
-def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("content-type", "application/json")
-    handler.send_header("content-length", str(len(data)))
-    handler.end_headers()
-    handler.wfile.write(data)

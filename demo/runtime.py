@@ -21,7 +21,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
@@ -87,3 +87,13 @@ def _watch_lifeline(stop: threading.Event) -> None:
     while os.read(fd, 4096):
         pass
     stop.set()
+
+
+def reply_json(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    """One JSON answer with its length, for every demo process's handler."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

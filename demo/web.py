@@ -26,7 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from demo.control import Extra, FaultSwitches, handle_control
-from demo.runtime import Identity, port_from_env, serve
+from demo.runtime import Identity, port_from_env, reply_json, serve
 from demo.telemetry import Telemetry
 
 log = logging.getLogger("shop.web")
@@ -178,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 status, body = self._answer(span, route, request)
                 span.set_attribute("http.response.status_code", status)
-                self._write(status, body)
+                reply_json(self, status, body)
         finally:
             otel_context.detach(token)
 
@@ -200,14 +200,6 @@ class _Handler(BaseHTTPRequestHandler):
             span.set_status(Status(StatusCode.ERROR, cause))
             log.exception("%s failed with 500: %s", route, cause)
             return 500, {"error": cause}
-
-    def _write(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 def run(service: Service, telemetry: Telemetry) -> None:

@@ -8,7 +8,6 @@ It imports nothing from OpenTelemetry, on purpose.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -17,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from demo.control import FaultSwitches, handle_control
-from demo.runtime import port_from_env, serve
+from demo.runtime import port_from_env, reply_json, serve
 
 PAYMENT_ERRORS = "payment-errors"
 FAILURE_RATE = 0.6
@@ -31,28 +30,20 @@ class ProviderHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if not handle_control(self, identity=self.identity, faults=self.faults):
-            self._reply(404, {"error": "not found"})
+            reply_json(self, 404, {"error": "not found"})
 
     def do_POST(self) -> None:
         if handle_control(self, identity=self.identity, faults=self.faults):
             return
         self.rfile.read(int(self.headers.get("content-length") or 0))
         if self.path != "/v1/charges":
-            self._reply(404, {"error": "not found"})
+            reply_json(self, 404, {"error": "not found"})
             return
         time.sleep(random.uniform(*LATENCY_S))
         if self.faults.on(PAYMENT_ERRORS) and random.random() < FAILURE_RATE:
-            self._reply(500, {"error": "card processor unavailable (acquirer timeout)"})
+            reply_json(self, 500, {"error": "card processor unavailable (acquirer timeout)"})
             return
-        self._reply(200, {"charge_id": f"ch_{uuid.uuid4().hex[:16]}", "status": "succeeded"})
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply_json(self, 200, {"charge_id": f"ch_{uuid.uuid4().hex[:16]}", "status": "succeeded"})
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
