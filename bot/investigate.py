@@ -178,12 +178,13 @@ class Investigator:
                 error=error,
             )
 
+        found: dict[str, Trace] = {}
+
         def take(fetch: Callable[[], list[Trace]]) -> None:
             for trace in self._call(evidence, label, fetch) or []:
                 if trace.trace_id not in found and budget.take(trace):
                     found[trace.trace_id] = trace
 
-        found: dict[str, Trace] = {}
         take(lambda: source.get_traces(evidence.exemplar_ids))
         take(lambda: find(incident, watcher.max_exemplars, error=True))
         healthy, base = budget.share(watcher.baseline_traces // 2, watcher.baseline_traces)

@@ -85,16 +85,15 @@ class Collector:
         decoding, once per distinct pair (:class:`~bot.collector.lite.PairCache`); the rest
         of each span as in :meth:`ingest_spans`."""
         decoded = decode_traces(body, encoding, self._pairs)
-        self._take(decoded.items, attributes_redacted=True)
+        self._take(decoded.items, redact_attributes=False)
         return decoded
 
     def ingest_spans(self, spans: Sequence[Span]) -> None:
         """Take spans decoded elsewhere (Zipkin, files): redacted here, whole."""
-        self._take(spans, attributes_redacted=False)
+        self._take(spans, redact_attributes=True)
 
-    def _take(self, spans: Sequence[Span], *, attributes_redacted: bool) -> None:
+    def _take(self, spans: Sequence[Span], *, redact_attributes: bool) -> None:
         redact = self.redactor.redact_span
-        redact_attributes = not attributes_redacted
         for span in spans:
             redact(span, attributes=redact_attributes)
         self.stats.spans_received += len(spans)

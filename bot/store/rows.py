@@ -130,7 +130,7 @@ class Shared:
         return self._strings.setdefault(value, value)
 
     def maybe_text(self, value: str | None) -> str | None:
-        return None if value is None else self._strings.setdefault(value, value)
+        return None if value is None else self.text(value)
 
     def attributes(self, attributes: Attributes) -> Attributes:
         strings = self._strings
@@ -147,8 +147,7 @@ class Shared:
             return resource
 
 
-def span_from_row(row: Any, shared: Shared | None = None) -> Span:
-    share = shared or Shared()
+def span_from_row(row: Any, share: Shared) -> Span:
     data = orjson.loads(row["data"])
     events = data["events"]
     links = data["links"]

@@ -133,14 +133,8 @@ class BatchWriter:
         self._outbox.put(None)
         for thread in self._threads:
             thread.join(timeout)
-        if self._child is not None:
-            try:
-                self._child.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.error("store writer process did not stop within %ss; terminating", timeout)
-                self._child.terminate()
-                self._child.wait(timeout)
-            self._child = None
+        self._end_child(timeout)
+        self._child = None
         self._threads = []
 
     # --- submitting ----------------------------------------------------------------------
@@ -230,19 +224,21 @@ class BatchWriter:
         sender = self._threads[0]
         self._outbox.put(_RESTART)
         sender.join()
-        self._reap()
+        self._end_child(5)
         self.restarts += 1
         self._start_process()
 
-    def _reap(self) -> None:
-        """Collect the dead process's exit status, so it does not linger as a zombie."""
+    def _end_child(self, timeout: float) -> None:
+        """Wait for the writer process to exit (collecting its status, so no zombie is
+        left), ending it after ``timeout``."""
         if self._child is None:
             return
         try:
-            self._child.wait(5)
+            self._child.wait(timeout)
         except subprocess.TimeoutExpired:
-            self._child.kill()
-            self._child.wait()
+            log.error("store writer process did not stop within %ss; terminating", timeout)
+            self._child.terminate()
+            self._child.wait(timeout)
 
     def _give_up(self, sequences: list[int]) -> None:
         with self._lock:
