@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from correlators.model import (
 )
 
 MS = 1_000_000
+HOUR = 3600 * 1_000_000_000
+DAY = 24 * HOUR
 T0 = 1_700_000_000_000_000_000
 
 
@@ -329,9 +333,98 @@ def test_purge_by_age_per_table(store: Store) -> None:
     deleted = store.purge(
         traces_before_ns=T0 + 5_000 * MS, logs_before_ns=T0 + 5_000 * MS, metrics_before_s=150
     )
-    assert deleted == {"traces": 1, "spans": 1, "logs": 1, "span_metrics": 1}
+    assert deleted == {"traces": 1, "spans": 1, "logs": 1, "span_metrics": 1, "resources": 0}
     assert [s.trace_id for s in store.find_traces(TraceQuery())] == [tid(41)]
     assert store.get_trace(tid(40)) is None
+
+
+def test_a_resource_is_stored_once_and_goes_when_no_span_has_named_it_for_long(store: Store) -> None:
+    """Fifty spans of two service instances in two writes: two resource rows. Retention
+    keeps a resource while a span naming it may still be stored (the traces' retention
+    plus the refresh interval and a day's margin) and deletes it after that."""
+    cart = {"service.name": "cart", "service.instance.id": "cart-1"}
+    cart_2 = {"service.name": "cart", "service.instance.id": "cart-2"}
+    batches = []
+    for batch in range(2):
+        spans = [span(tid(60 + batch), str(n + 1)) for n in range(25)]
+        for n, s in enumerate(spans):
+            s.resource = dict(cart if n % 2 else cart_2)  # equal, not the same dict
+        batches.append(Trace(tid(60 + batch), spans))
+    for trace in batches:
+        store.write_traces([trace])
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM resources")).scalar() == 2
+    read = store.get_trace(tid(61))
+    assert read is not None
+    assert {s.resource["service.instance.id"] for s in read.spans} == {"cart-1", "cart-2"}
+
+    now = time.time_ns()
+    kept = store.purge(traces_before_ns=now - HOUR, logs_before_ns=0, metrics_before_s=0)
+    assert kept["resources"] == 0 and kept["traces"] == 2  # the spans are 2023's
+    expired = store.purge(traces_before_ns=now + 2 * DAY, logs_before_ns=0, metrics_before_s=0)
+    assert expired["resources"] == 2
+
+
+def test_a_resource_seen_again_is_refreshed_at_most_hourly(store: Store) -> None:
+    def seen() -> int:
+        with store.engine.connect() as connection:
+            return int(connection.execute(text("SELECT seen_ns FROM resources")).scalar_one())
+
+    def write(n: int) -> None:
+        one = span(tid(70 + n), "1")
+        one.resource = {"service.name": "cart"}
+        store.write_traces([Trace(tid(70 + n), [one])])
+
+    write(0)
+    first = seen()
+    write(1)
+    assert seen() == first  # under an hour old: not rewritten
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE resources SET seen_ns = :old"), {"old": first - 2 * HOUR})
+    write(2)
+    assert seen() >= first
+
+
+def test_spans_written_before_schema_3_keep_their_inline_resource(store: Store) -> None:
+    """A schema-2 database (resource inline in each span's data) upgraded in place: the
+    old rows read as they were written, and new writes name resource rows."""
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE resources"))
+        connection.execute(text("ALTER TABLE spans DROP COLUMN resource_id"))
+        connection.execute(text("UPDATE schema_meta SET version = 2"))
+        legacy = {
+            "status_message": "declined",
+            "service_version": "1.4.2",
+            "region": "eu-west-1",
+            "zone": "eu-west-1a",
+            "language": "python",
+            "attributes": {"order": "o-1"},
+            "resource": {"service.name": "cart", "host.name": "h1"},
+            "events": [],
+            "links": [],
+        }
+        connection.execute(
+            text(
+                "INSERT INTO spans (trace_id, span_id, parent_span_id, service, instance, name, kind,"
+                " start_ns, end_ns, status, orphan, data) VALUES (:t, :s, NULL, 'cart', 'h1', 'op',"
+                " 'server', :start, :end, 'error', false, :data)"
+            ),
+            {"t": tid(80), "s": "1".rjust(16, "0"), "start": T0, "end": T0 + MS, "data": json.dumps(legacy)},
+        )
+    assert migrate(store.engine) == 2
+    store.write_traces([Trace(tid(80), [span(tid(80), "2", "1", start=1)])])
+
+    old, new = store.get_trace(tid(80)).spans  # type: ignore[union-attr]
+    assert (old.status_message, old.service_version, old.region, old.zone, old.language) == (
+        "declined",
+        "1.4.2",
+        "eu-west-1",
+        "eu-west-1a",
+        "python",
+    )
+    assert old.resource == {"service.name": "cart", "host.name": "h1"}
+    assert old.attributes == {"order": "o-1"}
+    assert new.resource == {} and new.parent_span_id == old.span_id
 
 
 def test_migrate_is_idempotent_and_refuses_a_newer_schema(store: Store) -> None:

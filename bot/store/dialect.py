@@ -14,7 +14,7 @@ from sqlalchemy import Engine, case, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from bot.store.schema import spans, traces
+from bot.store.schema import resources, spans, traces
 
 READ_CACHE_MIB = 4
 WRITER_CACHE_MIB = 16
@@ -45,10 +45,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any, *, cache_kib: int) -> None:
     # checkpoints only, which is safe in WAL mode (a crash loses at most the last commits).
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    # Random trace ids make every insert touch a random index page: a 32 MiB page cache
-    # keeps the hot index pages, and rarer, larger checkpoints rewrite each page once
-    # instead of once per commit (measured in bench/store_insert.py). 64 MiB added ~35 MB
-    # to the writer's peak RSS in bench/ingest.py for no measurable gain.
+    # Random trace ids make every insert touch a random index page: the page cache keeps
+    # the hot ones, and rarer, larger checkpoints rewrite each page once instead of once
+    # per commit (measured in bench/store_insert.py). See WRITER_CACHE_MIB for its size.
     cursor.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     cursor.execute("PRAGMA wal_autocheckpoint=8192")
     cursor.close()
@@ -62,6 +61,31 @@ def insert_ignore_sql(engine: Engine, table: str, columns: Sequence[str]) -> str
     values = ", ".join([placeholder] * len(columns))
     # table and columns are our own constants, never input
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) ON CONFLICT DO NOTHING"  # noqa: S608
+
+
+RESOURCE_REFRESH_NS = 3600 * 1_000_000_000
+"""A resource's ``seen_ns`` is rewritten at most this often: every transaction names its
+resources, and a row lock plus a write for each of them every time would cost more than
+the spans."""
+
+
+def resource_upsert_sql(engine: Engine) -> str:
+    """Insert resources by id; one already stored only has ``seen_ns`` moved on, once it is
+    an hour old. Parameters: (id, seen_ns, data).
+
+    Retention deletes resources unseen for longer than traces are kept (plus a margin),
+    so a resource that spans still name is always fresh enough to survive it; and because
+    this statement updates (and so locks) any row old enough to be deleted, a purge and a
+    write that race over one resource are ordered by PostgreSQL's row lock, as SQLite's
+    single writer orders them anyway."""
+    placeholder = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    table = resources.name
+    # table and column names are our own constants, never input
+    return (
+        f"INSERT INTO {table} (id, seen_ns, data) VALUES ({placeholder}, {placeholder}, {placeholder}) "  # noqa: S608
+        f"ON CONFLICT (id) DO UPDATE SET seen_ns = excluded.seen_ns "
+        f"WHERE {table}.seen_ns < excluded.seen_ns - {RESOURCE_REFRESH_NS}"
+    )
 
 
 def trace_upsert(engine: Engine) -> Any:

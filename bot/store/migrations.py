@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, insert, inspect, select, update
+from sqlalchemy import BigInteger, Column, Connection, Engine, insert, inspect, select, update
+from sqlalchemy.schema import CreateColumn
 
 from bot.store import state
-from bot.store.schema import SCHEMA_VERSION, metadata, schema_meta
+from bot.store.schema import SCHEMA_VERSION, metadata, resources, schema_meta, spans
 from correlators.errors import SchemaVersionError
 
 Step = Callable[[Connection], None]
@@ -23,7 +24,17 @@ def _add_bot_state(connection: Connection) -> None:
     metadata.create_all(connection, tables=tables)  # type: ignore[arg-type]
 
 
-STEPS: dict[int, Step] = {1: _add_bot_state}
+def _share_resources(connection: Connection) -> None:
+    """Version 3: resources stored once (``resources``), named by ``spans.resource_id``.
+    Rows already written keep their resource inline and are read as they are: rewriting
+    every span of a large store would hold the writer up for as long as it took."""
+    metadata.create_all(connection, tables=[resources])
+    if "resource_id" not in {c["name"] for c in inspect(connection).get_columns(spans.name)}:
+        column = CreateColumn(Column("resource_id", BigInteger)).compile(dialect=connection.dialect)
+        connection.exec_driver_sql(f"ALTER TABLE {spans.name} ADD COLUMN {column}")
+
+
+STEPS: dict[int, Step] = {1: _add_bot_state, 2: _share_resources}
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 
 

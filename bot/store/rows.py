@@ -7,7 +7,8 @@ Everything a query never filters on lives in one orjson text column per row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ SPAN_COLUMNS = (
     "status",
     "orphan",
     "data",
+    "resource_id",
 )
 """The order of the tuples :func:`span_values` builds and the span insert binds."""
 
@@ -53,6 +55,8 @@ class Rows:
     traces: list[dict[str, Any]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    resources: dict[int, str] = field(default_factory=dict)
+    """Resource id -> data, for the resources the spans name; written before them."""
 
     @property
     def size(self) -> int:
@@ -64,6 +68,7 @@ class Rows:
         self.traces.extend(other.traces)
         self.logs.extend(other.logs)
         self.metrics.extend(other.metrics)
+        self.resources.update(other.resources)
 
 
 def to_rows(
@@ -71,18 +76,59 @@ def to_rows(
     log_batch: Sequence[LogRecord] = (),
     metric_rows: Sequence[SpanMetricRow] = (),
 ) -> Rows:
+    resources = ResourceRows()
     return Rows(
-        spans=[span_values(s) for t in trace_batch for s in t.spans],
+        spans=[span_values(s, resources) for t in trace_batch for s in t.spans],
         traces=[trace_row(t) for t in trace_batch],
         logs=[log_row(r) for r in log_batch],
         metrics=[metric_row(r) for r in metric_rows],
+        resources=resources.rows,
     )
 
 
 # --- spans and traces ----------------------------------------------------------------------
 
 
-def span_values(span: Span) -> tuple[Any, ...]:
+def resource_id(data: bytes) -> int:
+    """A resource's row id: 64 bits of its canonical JSON's hash, as a signed BIGINT, so
+    every writer (and every restart) gives an equal resource the same row."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+class ResourceRows:
+    """The distinct resources of one batch, each serialized and hashed once.
+
+    A batch's spans share a handful of resources (one per service instance), and the
+    decoder gives the spans of one resource the same dict, so the dict's identity and the
+    facts read from it are the key: a repeat costs one lookup. Inline in every span row,
+    the resource was half of each row's JSON: 844 B a row in memory on the way to the
+    writer against 541 B now, on bench/ingest.py's spans (docs/benchmarks.md).
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[int, str] = {}
+        self._ids: dict[tuple[int, str | None, str | None, str | None, str | None], int] = {}
+
+    def id_of(self, span: Span) -> int:
+        key = (id(span.resource), span.service_version, span.region, span.zone, span.language)
+        found = self._ids.get(key)
+        if found is None:
+            data = orjson.dumps(
+                {
+                    "service_version": span.service_version,
+                    "region": span.region,
+                    "zone": span.zone,
+                    "language": span.language,
+                    "attributes": span.resource,
+                },
+                option=orjson.OPT_SORT_KEYS,
+            )
+            found = self._ids[key] = resource_id(data)
+            self.rows[found] = data.decode()
+        return found
+
+
+def span_values(span: Span, resources: ResourceRows) -> tuple[Any, ...]:
     """A span as a row tuple in SPAN_COLUMNS order; events and links as compact arrays."""
     return (
         span.trace_id,
@@ -99,32 +145,46 @@ def span_values(span: Span) -> tuple[Any, ...]:
         orjson.dumps(
             {
                 "status_message": span.status_message,
-                "service_version": span.service_version,
-                "region": span.region,
-                "zone": span.zone,
-                "language": span.language,
                 "attributes": span.attributes,
-                "resource": span.resource,
                 "events": [(e.name, e.time_ns, e.attributes) for e in span.events],
                 "links": [(ln.trace_id, ln.span_id, ln.attributes) for ln in span.links],
             }
         ).decode(),
+        resources.id_of(span),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    """What a span takes from its resource row."""
+
+    service_version: str | None
+    region: str | None
+    zone: str | None
+    language: str | None
+    attributes: Attributes
+
+
+_UNKNOWN_RESOURCE = StoredResource(None, None, None, None, {})
+"""For a span whose resource row is gone, which retention's margin should never allow."""
 
 
 class Shared:
     """One read's shared copies of what repeats across its spans.
 
-    Every row decodes into fresh objects: the same trace id, service, route and the whole
-    resource (one per service instance) again for each span, 2.4 KB a span in all. An
-    investigation reads tens of thousands of spans, so sharing equal values within a read
-    brings it to about 1 KB (bench/ingest.py, docs/benchmarks.md). Resources are shared as
-    one dict: readers never mutate a span's resource (the decoder shares them too).
+    Every row decodes into fresh objects: the same trace id, service and route again for
+    each span, and, in rows written before schema 3, the whole resource. An investigation
+    reads tens of thousands of spans, so sharing equal values within a read brings it from
+    2.4 KB to under 1 KB a span (bench/read_memory.py, docs/benchmarks.md). Resources are
+    shared as one dict: readers never mutate a span's resource (the decoder shares them too).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, load_resource: Callable[[int], str | None]) -> None:
         self._strings: dict[str, str] = {}
-        self._resources: dict[tuple[tuple[str, Any], ...], Attributes] = {}
+        self._inline: dict[tuple[tuple[str, Any], ...], Attributes] = {}
+        self._resources: dict[int, StoredResource] = {}
+        self._load_resource = load_resource
+        """The data of one resource row by id: called once per distinct id in a read."""
 
     def text(self, value: str) -> str:
         return self._strings.setdefault(value, value)
@@ -139,16 +199,38 @@ class Shared:
                 attributes[key] = strings.setdefault(value, value)
         return attributes
 
-    def resource(self, resource: Attributes) -> Attributes:
+    def resource_of(self, row: Any, data: dict[str, Any]) -> StoredResource:
+        """The span row's resource: its row, or (schema 2 and older) inline in ``data``."""
+        row_id = row["resource_id"]
+        if row_id is None:
+            return self._resource(data, self._inline_attributes(data["resource"]))
+        found = self._resources.get(row_id)
+        if found is None:
+            stored = self._load_resource(row_id)
+            found = _UNKNOWN_RESOURCE if stored is None else self._resource(orjson.loads(stored), None)
+            self._resources[row_id] = found
+        return found
+
+    def _resource(self, data: dict[str, Any], attributes: Attributes | None) -> StoredResource:
+        return StoredResource(
+            service_version=self.maybe_text(data["service_version"]),
+            region=self.maybe_text(data["region"]),
+            zone=self.maybe_text(data["zone"]),
+            language=self.maybe_text(data["language"]),
+            attributes=self.attributes(data["attributes"]) if attributes is None else attributes,
+        )
+
+    def _inline_attributes(self, resource: Attributes) -> Attributes:
         try:
             key = tuple(resource.items())
-            return self._resources.setdefault(key, resource)
+            return self._inline.setdefault(key, resource)
         except TypeError:  # a list value: not hashable, not shared
             return resource
 
 
 def span_from_row(row: Any, share: Shared) -> Span:
     data = orjson.loads(row["data"])
+    resource = share.resource_of(row, data)
     events = data["events"]
     links = data["links"]
     return Span(
@@ -163,12 +245,12 @@ def span_from_row(row: Any, share: Shared) -> Span:
         status=StatusCode(row["status"]),
         status_message=share.text(data["status_message"]),
         instance=share.maybe_text(row["instance"]),
-        service_version=share.maybe_text(data["service_version"]),
-        region=share.maybe_text(data["region"]),
-        zone=share.maybe_text(data["zone"]),
-        language=share.maybe_text(data["language"]),
+        service_version=resource.service_version,
+        region=resource.region,
+        zone=resource.zone,
+        language=resource.language,
         attributes=share.attributes(data["attributes"]),
-        resource=share.resource(data["resource"]),
+        resource=resource.attributes,
         events=[SpanEvent(name, time_ns, attrs) for name, time_ns, attrs in events] if events else (),
         links=[SpanLink(trace_id, span_id, attrs) for trace_id, span_id, attrs in links] if links else (),
         orphan=bool(row["orphan"]),

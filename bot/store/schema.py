@@ -2,8 +2,10 @@
 
 Telemetry tables use SQLAlchemy Core rather than the ORM: they are written in bulk at
 ingest rate and read as rows, and the ORM's identity map would only cost time here.
-Everything else a span carries (attributes, resource, events, links) lives in one JSON
-text column, since queries filter on the promoted columns only.
+Everything else a span carries (attributes, events, links) lives in one JSON text column,
+since queries filter on the promoted columns only. A span's resource is what it shares
+with every other span of its service instance, so it is stored once, in ``resources``,
+and each span row names it by a content hash.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped with a migration step in ``bot.store.migrations`` whenever a table changes."""
 
 metadata = MetaData()
@@ -71,8 +73,20 @@ spans = Table(
     Column("status", String(8), nullable=False),
     Column("orphan", Boolean, nullable=False),
     Column("data", Text, nullable=False),
+    # resources.id; NULL in rows written before schema 3, whose data holds the resource
+    Column("resource_id", BigInteger),
     # the primary key (trace_id, span_id) is the by-trace index
     Index("ix_spans_service_start", "service", "start_ns"),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    # a 64-bit hash of data: equal resources get one row, from any writer
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    # when a span naming it was last written (refreshed at most hourly): retention goes by it
+    Column("seen_ns", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
 )
 
 logs = Table(

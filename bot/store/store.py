@@ -8,6 +8,7 @@ types; every database failure surfaces as a :class:`DataSourceError` naming the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,7 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.store import migrations
-from bot.store.dialect import READ_CACHE_MIB, insert_ignore_sql, make_engine, trace_upsert
+from bot.store.dialect import (
+    READ_CACHE_MIB,
+    RESOURCE_REFRESH_NS,
+    insert_ignore_sql,
+    make_engine,
+    resource_upsert_sql,
+    trace_upsert,
+)
 from bot.store.rows import (
     SPAN_COLUMNS,
     Rows,
@@ -30,11 +38,12 @@ from bot.store.rows import (
     sum_rows,
     to_rows,
 )
-from bot.store.schema import logs, span_metrics, spans, traces
+from bot.store.schema import logs, resources, span_metrics, spans, traces
 from correlators.errors import DataSourceError
 from correlators.model import LogRecord, Trace
 
 MAX_LIMIT = 1000
+RESOURCE_MARGIN_NS = 24 * 3600 * 1_000_000_000
 ID_CHUNK = 500
 """Ids per IN (...) list: well under SQLite's bound-parameter limit."""
 R = TypeVar("R")
@@ -86,6 +95,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url, echo=echo, page_cache_mib=page_cache_mib)
         self._insert_spans_sql = insert_ignore_sql(self.engine, spans.name, SPAN_COLUMNS)
+        self._resource_upsert_sql = resource_upsert_sql(self.engine)
         self._trace_upsert = trace_upsert(self.engine)
 
     def migrate(self) -> None:
@@ -113,6 +123,10 @@ class Store:
 
         def write() -> None:
             with self.engine.begin() as connection:
+                if rows.resources:  # before the spans that name them (see resource_upsert_sql)
+                    now = time.time_ns()
+                    upsert = [(row_id, now, data) for row_id, data in rows.resources.items()]
+                    connection.exec_driver_sql(self._resource_upsert_sql, upsert)
                 if rows.spans:  # first: the trace upsert counts from the spans table
                     connection.exec_driver_sql(self._insert_spans_sql, rows.spans)
                 if rows.traces:  # one trace may repeat (coalesced late spans): both
@@ -154,7 +168,11 @@ class Store:
         span_rows = connection.execute(
             select(spans).where(spans.c.trace_id.in_(list(rows))).order_by(spans.c.start_ns)
         )
-        shared = Shared()
+        shared = Shared(
+            lambda row_id: connection.execute(
+                select(resources.c.data).where(resources.c.id == row_id)
+            ).scalar_one_or_none()
+        )
         for r in span_rows:
             by_trace[r.trace_id].append(span_from_row(r._mapping, shared))
         return [
@@ -304,7 +322,9 @@ class Store:
 
     def purge(self, *, traces_before_ns: int, logs_before_ns: int, metrics_before_s: int) -> dict[str, int]:
         """Delete what retention has expired; returns the rows deleted per table. A trace
-        goes by its end, so one still receiving late spans is not cut in half."""
+        goes by its end, so one still receiving late spans is not cut in half. A resource
+        goes once no span naming it has been written for the traces' retention plus a day,
+        which outlasts any trace still stored whose clock is less than a day off ours."""
 
         def run() -> dict[str, int]:
             with self.engine.begin() as connection:
@@ -315,11 +335,14 @@ class Store:
                 deleted_metrics = connection.execute(
                     delete(span_metrics).where(span_metrics.c.bucket_start_s < metrics_before_s)
                 )
+                unseen = resources.c.seen_ns < traces_before_ns - RESOURCE_REFRESH_NS - RESOURCE_MARGIN_NS
+                deleted_resources = connection.execute(delete(resources).where(unseen))
             return {
                 "traces": deleted_traces.rowcount,
                 "spans": deleted_spans.rowcount,
                 "logs": deleted_logs.rowcount,
                 "span_metrics": deleted_metrics.rowcount,
+                "resources": deleted_resources.rowcount,
             }
 
         return self._guard("purge", run)
