@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from bot.store import BatchWriter, Store, TraceQuery
 from bot.store.rows import Rows
 from correlators.errors import DataSourceError, Saturated
 from correlators.model import LogRecord, Span, Trace
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def trace(n: int, spans: int = 2) -> Trace:
@@ -212,3 +216,13 @@ def test_a_killed_writer_process_is_restarted_and_its_loss_counted(tmp_path: Pat
 def _trace(n: int) -> Trace:
     trace_id = f"{n:032x}"
     return Trace(trace_id, [Span(trace_id, "1" * 16, None, "svc", "op", 10, 20)])
+
+
+def test_the_writer_process_imports_the_store_without_the_orm() -> None:
+    """The ORM (the bot's own tables) is 6 MB the writer process never uses: it writes
+    telemetry through Core only, so its module must not pull the ORM in."""
+    probe = "import sys, bot.store.writer_process; print('sqlalchemy.orm' in sys.modules)"
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert found.stdout.strip() == "False"

@@ -17,10 +17,11 @@ from sqlalchemy.engine import make_url
 from bot.store.schema import resources, spans, traces
 
 READ_CACHE_MIB = 4
-WRITER_CACHE_MIB = 16
+WRITER_CACHE_MIB = 8
 """SQLite's own page cache, per connection. The kernel caches the file as well, outside
-the process's RSS, so the writer's 16 MiB wrote as fast as 32 MiB (15.1k against 14.6k
-spans/s, writer 76 against 92 MB: bench/ingest.py); readers take 4 MiB."""
+the process's RSS: the writer wrote as fast with 8 MiB as with 16 or 32 (bench/ingest.py:
+45-47k against 37-48k spans/s, writer 58 against 67 MB; 16 against 32 MiB saved 16 MB
+before); readers take 4 MiB."""
 
 
 def make_engine(url: str, *, echo: bool = False, page_cache_mib: int = READ_CACHE_MIB) -> Engine:

@@ -19,7 +19,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.collector.spanmetrics import SpanMetricRow
-from bot.store import migrations
 from bot.store.dialect import (
     READ_CACHE_MIB,
     RESOURCE_REFRESH_NS,
@@ -99,7 +98,11 @@ class Store:
         self._trace_upsert = trace_upsert(self.engine)
 
     def migrate(self) -> None:
-        """Create, upgrade or refuse the schema; see ``bot.store.migrations``."""
+        """Create, upgrade or refuse the schema; see ``bot.store.migrations``, imported
+        here because it needs the ORM (the bot's own tables), which the writer process,
+        writing telemetry only, does without (6 MB)."""
+        from bot.store import migrations
+
         self._guard("migrate", lambda: migrations.migrate(self.engine))
 
     def close(self) -> None:
