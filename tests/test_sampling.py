@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.collector.journeys import JourneyMatcher
+from bot.collector.pipeline import Collector
+from bot.collector.redact import Redactor
 from bot.collector.sampling import TailSampler, sampled, trace_randomness
-from bot.config import AppConfig
+from bot.config import AppConfig, Sampling
 from bot.settings import CollectorSettings
+from bot.store import BatchWriter, Store, TraceQuery
 from correlators.model import Span, SpanKind, StatusCode
 
 MS = 1_000_000
@@ -135,9 +140,10 @@ def test_span_budget_decides_least_recently_seen_first() -> None:
     for t, trace_id in enumerate(ids):
         s.add(spans(trace_id), now=t)
     decisions = s.tick(now=2.5)  # nothing is quiet yet, but 6 spans > budget of 4
-    assert [d.trace.trace_id for d in decisions] == [ids[0]]
-    assert s.stats.early_decisions == 1
-    assert s.buffered_spans == 4
+    # decided down to 90 % of the budget (3.6 spans), oldest first, so in batches
+    assert [d.trace.trace_id for d in decisions] == [ids[0], ids[1]]
+    assert s.stats.early_decisions == 2
+    assert s.buffered_spans == 2
 
 
 def test_orphans_are_flagged_when_decided() -> None:
@@ -151,3 +157,28 @@ def test_orphans_are_flagged_when_decided() -> None:
         ("2", False),
         ("3", True),
     ]
+
+
+def test_the_collector_keeps_the_span_budget_as_spans_arrive(tmp_path: Path) -> None:
+    """Between ticks, ingest alone must not take the buffer past the budget: the request
+    that crosses it decides the oldest traces there and then, and they are stored."""
+    settings = CollectorSettings(span_budget=10, quiet_period_s=60, writer_process=False)
+    store = Store(f"sqlite:///{tmp_path}/budget.db")
+    store.migrate()
+    writer = BatchWriter(store, max_pending=1_000, process=False)
+    writer.start()
+    keep_all = CONFIG.model_copy(update={"sampling": Sampling(default_keep_fraction=1.0)})
+    collector = Collector(keep_all, settings, writer, Redactor(keep_all.redaction, b"k" * 32))
+    try:
+        trace_ids = [f"{n:032x}" for n in range(1, 21)]
+        for trace_id in trace_ids:  # 2 spans a trace, never a tick
+            collector.ingest_spans(spans(trace_id, name="GET /other"))
+            assert collector.sampler.buffered_spans <= 10
+        writer.flush(timeout=30)
+        stored = {t.trace_id for t in store.find_traces(TraceQuery(limit=100))}
+        buffered = collector.sampler.buffered_traces
+        assert stored == set(trace_ids[: 20 - buffered])  # oldest first; the rest wait
+        assert 4 <= buffered <= 5 and collector.sampler.stats.early_decisions == 20 - buffered
+    finally:
+        writer.stop()
+        store.close()

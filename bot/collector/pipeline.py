@@ -8,8 +8,9 @@ Order matters and is the point of this module:
 3. the tail sampler decides a trace once it has been quiet, and only kept traces are
    written, with their sampling weight.
 
-The request path does steps 1 and the buffering of 3; :meth:`Collector.tick`, called about
-once a second, does the deciding, counting and handing over. Both run on the server's
+The request path does steps 1 and the buffering of 3; :meth:`Collector.tick`, called
+every quarter second, does the deciding, counting and handing over, except past the span
+budget: the request that crosses it decides the oldest traces there and then. Both run on the server's
 event loop, so the sampler needs no lock; the store writer is its own thread.
 """
 
@@ -100,6 +101,8 @@ class Collector:
         late = self.sampler.add(spans, self._monotonic())
         if late:
             self._submit(late)
+        if self.sampler.buffered_spans > self.settings.span_budget:
+            self._handle(self.sampler.over_budget())
 
     def ingest_logs(self, logs: Sequence[LogRecord]) -> None:
         redact = self.redactor.redact_log
