@@ -12,6 +12,7 @@ parameters we sent.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,7 +25,14 @@ from bot.sources.config import TempoConfig
 from bot.sources.tempo import TempoTraceSource, otlp_json, traceql
 from correlators.errors import DataSourceError
 from correlators.model import Span, SpanKind, StatusCode
-from tests.fixtures.fake_backends import Reply, TempoFake, render_tree, tempo_search, tempo_trace
+from tests.fixtures.fake_backends import (
+    FakeServer,
+    Reply,
+    TempoFake,
+    render_tree,
+    tempo_search,
+    tempo_trace,
+)
 from tests.spantree import TraceBuilder
 
 MS = 1_000_000
@@ -223,3 +231,19 @@ def test_a_token_is_sent_as_a_bearer(tempo_fake: TempoFake) -> None:
 
     assert source(tempo_fake, credentials=credentials).get_traces([TRACE_A]) == []
     assert tempo_fake.requests[0].headers["authorization"] == "Bearer t0k3n"
+
+
+def test_a_tenant_is_sent_as_x_scope_orgid_to_a_multi_tenant_tempo(
+    start_fake: Callable[[FakeServer], FakeServer],
+) -> None:
+    fake = start_fake(TempoFake(tenant="shop"))
+    assert isinstance(fake, TempoFake)
+    fake.add_trace(TRACE_A, tempo_trace(checkout(TRACE_A)))
+
+    with_tenant = TempoTraceSource(TempoConfig(url=fake.url, tenant="shop"))
+    (trace,) = with_tenant.get_traces([TRACE_A])
+    assert len(trace.spans) == 3
+    assert fake.requests[0].headers["x-scope-orgid"] == "shop"
+
+    with pytest.raises(DataSourceError, match="no org id"):
+        TempoTraceSource(TempoConfig(url=fake.url)).get_traces([TRACE_A])

@@ -40,6 +40,8 @@ class JaegerConfig(_Strict):
 
 class TempoConfig(_Strict):
     url: str = "http://127.0.0.1:3200"
+    tenant: str | None = None
+    """Sent as ``X-Scope-OrgID``: a multi-tenant Tempo answers 401 "no org id" without it."""
 
 
 class SourcesConfig(_Strict):

@@ -22,6 +22,9 @@ it is recognised after fetching by the :class:`JourneyMatcher`, and a caller sho
 pass the journey's root service to narrow the search. ``error=False`` cannot be said in
 TraceQL (no spanset negation), so it, like the journey, is applied to the fetched
 traces; such filters can leave fewer than ``limit`` traces.
+
+A multi-tenant Tempo wants the tenant in ``X-Scope-OrgID`` on every request
+(``sources.tempo.tenant``); without it, it answers 401 "no org id".
 """
 
 from __future__ import annotations
@@ -71,7 +74,8 @@ class TempoTraceSource:
         self._timeout = timeout
         self._source = f"tempo {config.url}"
         token = (credentials or SourceCredentials()).tempo_token
-        self._http = json_client(config.url, token, timeout)
+        tenant = {"X-Scope-OrgID": config.tenant} if config.tenant else None
+        self._http = json_client(config.url, token, timeout, tenant)
 
     def close(self) -> None:
         self._http.close()
