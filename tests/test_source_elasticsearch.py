@@ -20,7 +20,9 @@ import pytest
 from elasticsearch import BadRequestError, Elasticsearch
 from pydantic import SecretStr
 
-from bot.settings import SourceCredentials
+from bot.config import AppConfig
+from bot.settings import Settings, SourceCredentials
+from bot.sources.build import build_sources
 from bot.sources.config import ElasticsearchConfig
 from bot.sources.elasticsearch import (
     SAMPLE_SLICES,
@@ -29,10 +31,13 @@ from bot.sources.elasticsearch import (
     severity_number,
     time_slices,
 )
+from bot.sources.search_wire import Flavor
+from bot.store import Store
 from correlators.errors import ConfigError, DataSourceError
 from tests.fixtures.fake_backends import (
     ElasticsearchFake,
     FakeServer,
+    OpenSearchFake,
     Reply,
     Request,
     es_error,
@@ -52,7 +57,10 @@ SEARCH = r"/logs-\*/_search"
 
 def source(fake: FakeServer, timeout: float = 5.0, **config: Any) -> ElasticsearchLogSource:
     credentials = config.pop("credentials", None)
-    return ElasticsearchLogSource(ElasticsearchConfig(url=fake.url, **config), credentials, timeout=timeout)
+    flavor = config.pop("flavor", "elasticsearch")
+    return ElasticsearchLogSource(
+        ElasticsearchConfig(url=fake.url, **config), credentials, timeout=timeout, flavor=flavor
+    )
 
 
 # --- logs of traces ------------------------------------------------------------------------
@@ -167,22 +175,30 @@ def test_logs_for_services_within_the_cap_is_one_search(es_fake: ElasticsearchFa
     assert body["size"] == 100
 
 
+@pytest.mark.parametrize(
+    ("flavor", "ndjson_type"),
+    [
+        ("elasticsearch", "application/vnd.elasticsearch+x-ndjson; compatible-with=8"),
+        ("opensearch", "application/x-ndjson"),
+    ],
+)
 def test_logs_for_services_past_the_cap_are_an_even_sample_across_the_window(
-    es_fake: ElasticsearchFake,
+    start_fake: Any, flavor: Flavor, ndjson_type: str
 ) -> None:
     """The first answer says there are more than the cap (relation "gte"); then one
     multi-search takes cap/slices lines from each of the slices, which tile the window."""
     first_lines = [
         {"@timestamp": START_MS + i, "service.name": "cart", "message": "burst"} for i in range(100)
     ]
+    es_fake = start_fake(OpenSearchFake() if flavor == "opensearch" else ElasticsearchFake())
     es_fake.route("POST", SEARCH, Reply(200, es_hits(first_lines, total=100, relation="gte")))
     es_fake.route("POST", r"/logs-\*/_msearch", _answer_each_slice)
 
-    logs = source(es_fake).logs_for_services(["cart"], START, END, 100)
+    logs = source(es_fake, flavor=flavor).logs_for_services(["cart"], START, END, 100)
 
     _search, msearch = es_fake.requests
     assert msearch.path == "/logs-*/_msearch"
-    assert msearch.headers["content-type"] == "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
+    assert msearch.headers["content-type"] == ndjson_type
     lines = msearch.ndjson()
     headers, bodies = lines[0::2], lines[1::2]
     assert headers == [{}] * SAMPLE_SLICES
@@ -394,3 +410,79 @@ def test_nobody_listening_is_a_data_source_error() -> None:
 
     with pytest.raises(DataSourceError, match="ConnectionError"):
         ElasticsearchLogSource(config, timeout=1).logs_for_traces([TRACE_A], START, END, 10)
+
+
+# --- OpenSearch ----------------------------------------------------------------------------
+
+
+def opensearch(fake: FakeServer, **kwargs: Any) -> ElasticsearchLogSource:
+    return source(fake, flavor="opensearch", **kwargs)
+
+
+def test_opensearch_is_read_through_its_own_client_with_plain_json(opensearch_fake: OpenSearchFake) -> None:
+    """The same query and documents as Elasticsearch; only the wire differs."""
+    document = {"@timestamp": START_MS + 5, "trace.id": TRACE_A, "service.name": "cart", "message": "hello"}
+    opensearch_fake.route("POST", SEARCH, Reply(200, es_hits([document])))
+
+    (log,) = opensearch(opensearch_fake).logs_for_traces([TRACE_A], START, END, 10)
+
+    assert (log.body, log.trace_id, log.service) == ("hello", TRACE_A, "cart")
+    (sent,) = opensearch_fake.requests
+    assert (sent.headers["accept"], sent.headers["content-type"]) == ("application/json", "application/json")
+    assert sent.json()["query"]["bool"]["filter"][0] == {"terms": {"trace.id": [TRACE_A]}}
+
+
+def test_the_fake_opensearch_refuses_what_opensearch_refuses(opensearch_fake: OpenSearchFake) -> None:
+    """Why OpenSearch gets its own wire: Elasticsearch's client sends versioned media
+    types (406 here) and then refuses the answer anyway, for want of X-Elastic-Product."""
+    opensearch_fake.route("POST", SEARCH, Reply(200, es_hits([])))
+
+    with pytest.raises(DataSourceError) as caught:
+        source(opensearch_fake).logs_for_traces([TRACE_A], START, END, 10)
+
+    assert caught.value.reason == (f"HTTP 406: Content-Type header [{COMPAT_8}] is not supported")
+
+
+def test_opensearch_errors_carry_the_servers_reason(opensearch_fake: OpenSearchFake) -> None:
+    opensearch_fake.route(
+        "POST", SEARCH, es_error(400, "search_phase_execution_exception", "No mapping found for [@timestamp]")
+    )
+
+    with pytest.raises(DataSourceError) as caught:
+        opensearch(opensearch_fake).logs_for_traces([TRACE_A], START, END, 10)
+
+    assert caught.value.source == f"opensearch {opensearch_fake.url}"
+    assert (
+        caught.value.reason == "HTTP 400 search_phase_execution_exception: No mapping found for [@timestamp]"
+    )
+
+
+def test_opensearch_takes_basic_auth_and_refuses_an_api_key(start_fake: Any) -> None:
+    fake = start_fake(OpenSearchFake(basic_auth=("reader", "s3cret")))
+    fake.route("POST", SEARCH, Reply(200, es_hits([])))
+    basic = SourceCredentials(elasticsearch_username="reader", elasticsearch_password=SecretStr("s3cret"))
+
+    assert opensearch(fake, credentials=basic).logs_for_traces([TRACE_A], START, END, 10) == []
+    assert fake.requests[0].headers["authorization"].startswith("Basic ")
+
+    with pytest.raises(ConfigError, match="basic auth"):
+        opensearch(fake, credentials=SourceCredentials(elasticsearch_api_key=SecretStr("key")))
+
+
+def test_sources_logs_opensearch_builds_the_opensearch_source(
+    opensearch_fake: OpenSearchFake, tmp_path: Any
+) -> None:
+    opensearch_fake.route(
+        "POST", r"/app-\*/_search", Reply(200, es_hits([{"@timestamp": START_MS, "message": "hi"}]))
+    )
+    config = AppConfig.model_validate(
+        {"sources": {"logs": "opensearch", "opensearch": {"url": opensearch_fake.url, "index": "app-*"}}}
+    )
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    sources = build_sources(config, Settings(), store)
+    try:
+        assert sources.logs.name == "opensearch"
+        assert [log.body for log in sources.logs.logs_for_traces([TRACE_A], START, END, 10)] == ["hi"]
+    finally:
+        sources.close()
+        store.close()

@@ -74,10 +74,14 @@ def _traces(config: AppConfig, settings: Settings, store: Store) -> TraceSource:
 
 
 def _logs(config: AppConfig, settings: Settings, store: Store) -> LogSource:
-    if config.sources.logs == "elasticsearch":
+    kind = config.sources.logs
+    if kind in ("elasticsearch", "opensearch"):
         from bot.sources.elasticsearch import ElasticsearchLogSource
 
         return ElasticsearchLogSource(
-            config.sources.elasticsearch, settings.sources, timeout=float(config.watcher.source_timeout)
+            config.sources.opensearch if kind == "opensearch" else config.sources.elasticsearch,
+            settings.sources,
+            timeout=float(config.watcher.source_timeout),
+            flavor="opensearch" if kind == "opensearch" else "elasticsearch",
         )
     return BuiltinLogSource(store)

@@ -46,10 +46,12 @@ class TempoConfig(_Strict):
 
 class SourcesConfig(_Strict):
     traces: Literal["builtin", "jaeger", "tempo"] = "builtin"
-    logs: Literal["builtin", "elasticsearch"] = "builtin"
+    logs: Literal["builtin", "elasticsearch", "opensearch"] = "builtin"
     metrics: Literal["builtin", "prometheus"] = "builtin"
     exemplars: Literal["builtin", "prometheus"] = "builtin"
     prometheus: PrometheusConfig = PrometheusConfig()
     elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
+    opensearch: ElasticsearchConfig = ElasticsearchConfig()
+    """The same settings for an OpenSearch cluster (its own client; see bot.sources.search_wire)."""
     jaeger: JaegerConfig = JaegerConfig()
     tempo: TempoConfig = TempoConfig()

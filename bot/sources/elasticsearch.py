@@ -8,13 +8,8 @@ something else rename fields in ``sources.elasticsearch.fields`` (model field ->
 field, e.g. ``{"trace_id": "traceId"}``). A document may spell a dotted field flat
 (``"trace.id": ...``) or nested (``"trace": {"id": ...}``); both are read.
 
-Compatibility: every request asks for ``compatible-with=8`` explicitly. The 9.x client
-would otherwise send ``compatible-with=9``, which every 8.x server refuses with a 400
-``media_type_header_exception``; a 9.x server accepts 8 as well (REST API compatibility
-covers one major back), so one setting reaches both. OpenSearch is *not* reachable this
-way: the client refuses any server that does not answer ``X-Elastic-Product:
-Elasticsearch``, and OpenSearch does not; that refusal is reported as a DataSourceError
-saying so.
+OpenSearch is read the same way through its own client (``sources.logs: opensearch``);
+see :mod:`bot.sources.search_wire` for what differs on the wire and why.
 
 Every client or server failure becomes :class:`DataSourceError` naming the URL, the
 query and the index; a call as a whole stops at ``timeout`` seconds (each request gets
@@ -33,23 +28,13 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from elasticsearch import (
-    ApiError,
-    ConnectionTimeout,
-    Elasticsearch,
-    TransportError,
-    UnsupportedProductError,
-)
 
 from bot.collector.resource import UNKNOWN_SERVICE
 from bot.settings import SourceCredentials
 from bot.sources.config import ElasticsearchConfig
+from bot.sources.search_wire import Flavor, WireError, error_text, open_wire
 from correlators.errors import ConfigError, DataSourceError
 from correlators.model import LogRecord
-
-COMPATIBLE_WITH = 8
-_JSON = f"application/vnd.elasticsearch+json; compatible-with={COMPATIBLE_WITH}"
-_NDJSON = f"application/vnd.elasticsearch+x-ndjson; compatible-with={COMPATIBLE_WITH}"
 
 MAX_RESULT_WINDOW = 10_000
 """``index.max_result_window``'s default: one search cannot return more hits."""
@@ -102,21 +87,17 @@ class ElasticsearchLogSource:
         credentials: SourceCredentials | None = None,
         *,
         timeout: float = 10.0,
+        flavor: Flavor = "elasticsearch",
     ) -> None:
+        self.name = flavor
         self._config = config
         self._fields = resolve_fields(config.fields)
         self._timeout = timeout
-        self._source = f"elasticsearch {config.url}"
-        self._client = Elasticsearch(
-            config.url,
-            request_timeout=timeout,
-            max_retries=0,
-            retry_on_timeout=False,
-            **_auth(credentials or SourceCredentials()),
-        )
+        self._source = f"{flavor} {config.url}"
+        self._wire = open_wire(flavor, config.url, credentials or SourceCredentials(), timeout)
 
     def close(self) -> None:
-        self._client.close()
+        self._wire.close()
 
     # --- the LogSource protocol -----------------------------------------------------------
 
@@ -202,7 +183,7 @@ class ElasticsearchLogSource:
         records: list[LogRecord] = []
         for item in answer.get("responses", []):
             if "error" in item:
-                raise DataSourceError(self._source, what, _error_text(item.get("status"), item["error"]))
+                raise DataSourceError(self._source, what, error_text(item.get("status"), item["error"]))
             records += self._records(item, start_ns, end_ns)
         return records
 
@@ -216,29 +197,13 @@ class ElasticsearchLogSource:
         if remaining <= 0:
             raise DataSourceError(self._source, what, f"no answer within {self._timeout:g}s")
         path = f"/{quote(self._config.index, safe=',*')}/{endpoint}"
-        headers = {"accept": _JSON, "content-type": _NDJSON if ndjson else _JSON}
         try:
-            response = self._client.options(request_timeout=remaining).perform_request(
-                "POST", path, headers=headers, body=body
-            )
-        except (ApiError, TransportError) as exc:
-            raise DataSourceError(self._source, what, self._reason(exc)) from exc
-        if not isinstance(response.body, dict):
+            answer = self._wire.post(path, body, ndjson=ndjson, timeout=remaining)
+        except WireError as exc:
+            raise DataSourceError(self._source, what, exc.reason) from exc
+        if not isinstance(answer, dict):
             raise DataSourceError(self._source, what, "the answer is not a JSON object")
-        return response.body
-
-    def _reason(self, exc: ApiError | TransportError) -> str:
-        if isinstance(exc, UnsupportedProductError):
-            return (
-                "the server did not answer X-Elastic-Product: Elasticsearch, so the client refused it "
-                "(OpenSearch is not Elasticsearch; it needs its own client)"
-            )
-        if isinstance(exc, ConnectionTimeout):
-            return f"no answer within {self._timeout:g}s"
-        if isinstance(exc, ApiError):
-            body = exc.body if isinstance(exc.body, dict) else {}
-            return _error_text(exc.status_code, body.get("error", exc.message))
-        return f"{type(exc).__name__}: {exc.message}"
+        return answer
 
     # --- documents --------------------------------------------------------------------------
 
@@ -403,32 +368,3 @@ def _body_text(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
-def _error_text(status: object, error: Any) -> str:
-    """``HTTP 400 search_phase_execution_exception: reason``, from an error object."""
-    if isinstance(error, Mapping):
-        causes = error.get("root_cause") or []
-        first = causes[0] if causes and isinstance(causes[0], Mapping) else error
-        kind = first.get("type") or error.get("type") or "error"
-        reason = first.get("reason") or error.get("reason") or ""
-        caused_by = error.get("caused_by")
-        if isinstance(caused_by, Mapping) and caused_by.get("reason"):
-            reason = f"{reason} ({caused_by['reason']})" if reason else str(caused_by["reason"])
-        return f"HTTP {status} {kind}: {reason}".rstrip(": ")
-    return f"HTTP {status}: {error}"
-
-
-def _auth(credentials: SourceCredentials) -> dict[str, Any]:
-    """An API key wins over basic auth when both are set (the client refuses both)."""
-    if credentials.elasticsearch_api_key is not None:
-        return {"api_key": credentials.elasticsearch_api_key.get_secret_value()}
-    if credentials.elasticsearch_username:
-        password = credentials.elasticsearch_password
-        return {
-            "basic_auth": (
-                credentials.elasticsearch_username,
-                password.get_secret_value() if password else "",
-            )
-        }
-    return {}
