@@ -302,8 +302,8 @@ class _World:
             )
             end += latency // 2
             if failed and self.rng.random() < 0.5:  # one retry, which may succeed
-                client.status = StatusCode.ERROR
-                retry = self._span(
+                client.end_ns, client.status = end, StatusCode.ERROR  # the failed attempt ends here
+                client = self._span(
                     trace_id,
                     caller.span_id,
                     caller.service,
@@ -312,9 +312,8 @@ class _World:
                     end,
                     instance,
                 )
-                spans.append(retry)
-                end, failed = self._call(child, trace_id, retry.span_id, end, faulty, context, spans)
-                retry.end_ns = end
+                spans.append(client)  # the retry: its outcome is the call's
+                end, failed = self._call(child, trace_id, client.span_id, end, faulty, context, spans)
         client.end_ns = end
         if failed:
             client.status = StatusCode.ERROR

@@ -95,7 +95,8 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path) -> None:
 )
 def test_regression_subset(kind: str, seed: int, top: str | None, scope: str, level: str) -> None:
     """One labelled case per fault kind (bench/rca_eval.py runs 204); for a zone or a
-    traffic surge the scope is the answer, not a service."""
+    traffic surge the scope is the answer, not a service; for a release rolled to several
+    services any of them is right, as bench/rca_eval.py counts it."""
     scenario = generate(kind, seed)
     report = analyze(
         AnalysisInput(
@@ -106,6 +107,8 @@ def test_regression_subset(kind: str, seed: int, top: str | None, scope: str, le
             incident=Window(*scenario.incident),
         )
     )
-    assert top is None or report.candidates[0].service == top
+    if top is not None:
+        right = set(scenario.fault.services) or {top}
+        assert top in right and report.candidates[0].service in right
     assert scope == scenario.fault.scope
     assert (report.scope.kind, report.scope.level) == (scope, level)

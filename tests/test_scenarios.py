@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from itertools import pairwise
 
 from correlators.model import Span, StatusCode
 from tests.scenarios import FAULT_KINDS, SERVICES, Scenario, generate
@@ -60,3 +61,22 @@ def test_a_bad_deploy_shows_in_errors_version_and_new_logs() -> None:
     assert {s.service_version for s in mine} == {"1.5.0"}
     assert sum(s.status is StatusCode.ERROR for s in mine) > 0.3 * len(mine)
     assert any("NullPointerException" in log.body and log.service == target for log in scenario.logs)
+
+
+def test_a_retried_call_is_two_attempts_one_after_the_other() -> None:
+    """A failed attempt ends when it fails, and its retry starts there: the first client
+    span must not stretch over the retry, or a failed call would look slow."""
+    scenario = generate("deploy_exception", 5)
+    retried = 0
+    for trace in scenario.traces:
+        attempts: dict[tuple[str | None, str], list[Span]] = {}
+        for span in trace.spans:
+            if span.kind.value == "client":
+                attempts.setdefault((span.parent_span_id, span.name), []).append(span)
+        for calls in attempts.values():
+            calls.sort(key=lambda s: s.start_ns)
+            for first, retry in pairwise(calls):
+                retried += 1
+                assert first.status == StatusCode.ERROR
+                assert first.end_ns == retry.start_ns
+    assert retried > 0, "the scenario retries some failed calls"
