@@ -20,6 +20,20 @@ MAX_DISTINCT_VALUES = 30
 """An attribute with more distinct values than this across all traces is an identifier."""
 
 _IGNORED_PREFIXES = ("telemetry.", "otel.", "process.", "thread.", "code.")
+_IGNORED_KEYS = frozenset(
+    {
+        "server.port",
+        "client.port",
+        "network.peer.port",
+        "network.local.port",
+        "net.peer.port",
+        "net.host.port",
+        "net.sock.peer.port",
+        "net.sock.host.port",
+    }
+)
+"""Ports say which endpoint a call went to, which the service facts already say: a bad
+service's port is over-represented exactly when the service is, and reads as noise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +109,12 @@ def _span_facts(span: Span) -> Iterable[Fact]:
         if fact:
             yield key, fact, span.service
     for key, value in span.attributes.items():
-        if value is None or isinstance(value, list) or key.startswith(_IGNORED_PREFIXES):
+        if (
+            value is None
+            or isinstance(value, list)
+            or key in _IGNORED_KEYS
+            or key.startswith(_IGNORED_PREFIXES)
+        ):
             continue
         yield key, _text(value), None
 

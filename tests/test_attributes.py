@@ -67,3 +67,13 @@ def test_one_bad_instance() -> None:
 
 def test_nothing_to_compare() -> None:
     assert over_represented([], [trace(1, flag=True)]) == []
+
+
+def test_ports_are_not_findings_even_when_they_track_the_bad_service() -> None:
+    """A call to the failing service carries its port; the port repeats the service."""
+    baseline = [trace(i, flag=False) for i in range(50)]
+    bad = [trace(1000 + i, flag=True) for i in range(20)]
+    for t in bad:
+        t.spans[1].attributes.update({"server.port": 8081, "net.peer.port": 8081})
+    findings = over_represented(bad, baseline)
+    assert [f.key for f in findings] == ["feature_flag.new_pricing"]
