@@ -6,6 +6,7 @@ signs them and go through Bolt's own dispatch, so signature checks are real."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ from bot.config import AppConfig, Runbook
 from bot.server import Bot, build_bot
 from bot.settings import Settings
 from bot.slack.config import CommandAccess, SlackConfig
+from bot.slack.http import start_socket_mode
 from correlators.model import LogRecord
 from tests.fixtures.fake_slack import FakeSlack
-from tests.fixtures.slack_requests import block_action, slash_command
+from tests.fixtures.fake_socket_mode import ACK_DEADLINE_S, SocketModeFake
+from tests.fixtures.slack_requests import block_action, slash_command, slash_command_fields
 from tests.scenarios import Scenario, generate
 from tests.stored import S, shop_config, store_telemetry
 
@@ -389,3 +392,49 @@ def test_a_muted_incident_posts_no_escalation_notes(
     incident = bot.incidents.get(opened.incident_id)
     assert incident is not None and incident["muted_until"] is not None
     assert ("muted", "U0ONCALL") in [(e["kind"], e["actor"]) for e in incident["timeline"]]
+
+
+def test_socket_mode_connects_with_the_app_token_and_acks_a_command_in_time(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """Socket Mode against a fake WebSocket end (tests/fixtures/fake_socket_mode.py):
+    the app opens the connection with the app-level token, takes a slash command
+    envelope, acks it with the usage within Slack's 3 s, and answers a real command
+    through response_url as over HTTP."""
+    socket = SocketModeFake().start()
+    fake_slack.socket_mode_url = socket.url
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/jw.db",
+        slack_bot_token=SecretStr(fake_slack.expected_token),
+        slack_signing_secret=SecretStr(SECRET),
+        slack_app_token=SecretStr(fake_slack.app_token),
+        slack_api_url=fake_slack.api_url,
+    )
+    settings.collector.writer_process = False
+    bot = build_bot(settings, slack_config())
+    handler = start_socket_mode(bot.slack, settings)
+    try:
+        assert handler is not None
+        (opened,) = fake_slack.calls_to("apps.connections.open", ok=True)
+        assert opened.token == fake_slack.app_token
+        socket.wait_connected()
+
+        bad = socket.send(
+            "slash_commands", slash_command_fields(response_url=fake_slack.response_url(), text="nope")
+        )
+        ack = socket.ack(bad)
+        assert time.monotonic() - socket.sent_at[bad] < ACK_DEADLINE_S
+        assert "I don't know `nope`" in json.dumps(ack["payload"]) and "Usage" in json.dumps(ack["payload"])
+
+        listed = socket.send(
+            "slash_commands", slash_command_fields(response_url=fake_slack.response_url(), text="incidents")
+        )
+        assert "Working on it" in json.dumps(socket.ack(listed)["payload"])
+        fake_slack.wait_for("respond", count=1)
+    finally:
+        if handler is not None:
+            handler.close()
+        socket.stop()
+        bot.watcher.close()
+        bot.investigator.close()
+        bot.store.close()
