@@ -51,13 +51,14 @@ def make_bot(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Bo
     fake_slack.channels[CHANNEL_ID] = "checkout-oncall"
     built: list[Bot] = []
 
-    def make(config: AppConfig | None = None) -> Bot:
+    def make(config: AppConfig | None = None, **more_settings: Any) -> Bot:
         settings = Settings(
             database_url=f"sqlite:///{tmp_path}/jw.db",
             slack_bot_token=SecretStr(fake_slack.expected_token),
             slack_signing_secret=SecretStr(SECRET),
             slack_api_url=fake_slack.api_url,
             public_url="https://jw.example",
+            **more_settings,
         )
         settings.collector.writer_process = False
         bot = build_bot(settings, config or slack_config())
@@ -395,7 +396,7 @@ def test_a_muted_incident_posts_no_escalation_notes(
 
 
 def test_socket_mode_connects_with_the_app_token_and_acks_a_command_in_time(
-    tmp_path: Path, fake_slack: FakeSlack
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack
 ) -> None:
     """Socket Mode against a fake WebSocket end (tests/fixtures/fake_socket_mode.py):
     the app opens the connection with the app-level token, takes a slash command
@@ -403,16 +404,8 @@ def test_socket_mode_connects_with_the_app_token_and_acks_a_command_in_time(
     through response_url as over HTTP."""
     socket = SocketModeFake().start()
     fake_slack.socket_mode_url = socket.url
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/jw.db",
-        slack_bot_token=SecretStr(fake_slack.expected_token),
-        slack_signing_secret=SecretStr(SECRET),
-        slack_app_token=SecretStr(fake_slack.app_token),
-        slack_api_url=fake_slack.api_url,
-    )
-    settings.collector.writer_process = False
-    bot = build_bot(settings, slack_config())
-    handler = start_socket_mode(bot.slack, settings)
+    bot = make_bot(slack_app_token=SecretStr(fake_slack.app_token))
+    handler = start_socket_mode(bot.slack, bot.settings)
     try:
         assert handler is not None
         (opened,) = fake_slack.calls_to("apps.connections.open", ok=True)
@@ -435,6 +428,3 @@ def test_socket_mode_connects_with_the_app_token_and_acks_a_command_in_time(
         if handler is not None:
             handler.close()
         socket.stop()
-        bot.watcher.close()
-        bot.investigator.close()
-        bot.store.close()

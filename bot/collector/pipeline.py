@@ -10,8 +10,9 @@ Order matters and is the point of this module:
 
 The request path does steps 1 and the buffering of 3; :meth:`Collector.tick`, called
 every quarter second, does the deciding, counting and handing over, except past the span
-budget: the request that crosses it decides the oldest traces there and then. Both run on the server's
-event loop, so the sampler needs no lock; the store writer is its own thread.
+budget: the request that crosses it decides the oldest traces there and then. Both run
+on the server's event loop, so the sampler needs no lock; the store writer is its own
+thread.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ from bot.settings import CollectorSettings
 from correlators.model import Span, Trace
 
 _RANDOM_BITS = 56
-EARLY_DECISION_FLOOR = 0.9
 _RANDOM_MASK = (1 << _RANDOM_BITS) - 1
+EARLY_DECISION_FLOOR = 0.9
+"""Over the span budget, traces are decided early until the buffer is down to this share."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,13 +75,11 @@ def _traces(config: AppConfig, settings: Settings, store: Store) -> TraceSource:
 
 def _logs(config: AppConfig, settings: Settings, store: Store) -> LogSource:
     kind = config.sources.logs
-    if kind in ("elasticsearch", "opensearch"):
+    if kind == "elasticsearch" or kind == "opensearch":
         from bot.sources.elasticsearch import ElasticsearchLogSource
 
+        server = config.sources.opensearch if kind == "opensearch" else config.sources.elasticsearch
         return ElasticsearchLogSource(
-            config.sources.opensearch if kind == "opensearch" else config.sources.elasticsearch,
-            settings.sources,
-            timeout=float(config.watcher.source_timeout),
-            flavor="opensearch" if kind == "opensearch" else "elasticsearch",
+            server, settings.sources, timeout=float(config.watcher.source_timeout), flavor=kind
         )
     return BuiltinLogSource(store)

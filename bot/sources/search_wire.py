@@ -103,13 +103,8 @@ class OpenSearchWire:
                 "OpenSearch takes basic auth (JOURNEYWATCH_SOURCES__ELASTICSEARCH_USERNAME and "
                 "..._PASSWORD), not an Elasticsearch API key"
             )
-        auth: dict[str, Any] = {}
-        if credentials.elasticsearch_username:
-            password = credentials.elasticsearch_password
-            auth["http_auth"] = (
-                credentials.elasticsearch_username,
-                password.get_secret_value() if password else "",
-            )
+        basic = _basic_auth(credentials)
+        auth: dict[str, Any] = {"http_auth": basic} if basic else {}
         self._timeout = timeout
         self._client = OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, **auth)
 
@@ -162,12 +157,13 @@ def _es_auth(credentials: SourceCredentials) -> dict[str, Any]:
     """An API key wins over basic auth when both are set (the client refuses both)."""
     if credentials.elasticsearch_api_key is not None:
         return {"api_key": credentials.elasticsearch_api_key.get_secret_value()}
-    if credentials.elasticsearch_username:
-        password = credentials.elasticsearch_password
-        return {
-            "basic_auth": (
-                credentials.elasticsearch_username,
-                password.get_secret_value() if password else "",
-            )
-        }
-    return {}
+    basic = _basic_auth(credentials)
+    return {"basic_auth": basic} if basic else {}
+
+
+def _basic_auth(credentials: SourceCredentials) -> tuple[str, str] | None:
+    """User and password for either server (the same environment variables)."""
+    if not credentials.elasticsearch_username:
+        return None
+    password = credentials.elasticsearch_password
+    return credentials.elasticsearch_username, password.get_secret_value() if password else ""

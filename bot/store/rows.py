@@ -207,17 +207,21 @@ class Shared:
         found = self._resources.get(row_id)
         if found is None:
             stored = self._load_resource(row_id)
-            found = _UNKNOWN_RESOURCE if stored is None else self._resource(orjson.loads(stored), None)
+            if stored is None:
+                found = _UNKNOWN_RESOURCE
+            else:
+                facts = orjson.loads(stored)
+                found = self._resource(facts, self.attributes(facts["attributes"]))
             self._resources[row_id] = found
         return found
 
-    def _resource(self, data: dict[str, Any], attributes: Attributes | None) -> StoredResource:
+    def _resource(self, facts: dict[str, Any], attributes: Attributes) -> StoredResource:
         return StoredResource(
-            service_version=self.maybe_text(data["service_version"]),
-            region=self.maybe_text(data["region"]),
-            zone=self.maybe_text(data["zone"]),
-            language=self.maybe_text(data["language"]),
-            attributes=self.attributes(data["attributes"]) if attributes is None else attributes,
+            service_version=self.maybe_text(facts["service_version"]),
+            region=self.maybe_text(facts["region"]),
+            zone=self.maybe_text(facts["zone"]),
+            language=self.maybe_text(facts["language"]),
+            attributes=attributes,
         )
 
     def _inline_attributes(self, resource: Attributes) -> Attributes:
