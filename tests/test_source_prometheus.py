@@ -102,7 +102,10 @@ def scenario(prometheus_server: PrometheusServer) -> Iterator[Scenario]:
     counted_ok, counted_error = counter.labels(service, "ok"), counter.labels(service, "error")
     with prometheus_server.serving(registry):
         prometheus_server.ingested()  # every series starts at 0 in Prometheus
-        scenario = Scenario(prometheus_server, service, start_ns=time.time_ns(), end_s=0)
+        # Prometheus keeps exemplar times in whole milliseconds: a start inside the first
+        # observation's millisecond would put that exemplar before the window
+        start_ns = time.time_ns() // 1_000_000 * 1_000_000
+        scenario = Scenario(prometheus_server, service, start_ns=start_ns, end_s=0)
         for _ in range(FAST_OK):
             ok.observe(0.04, exemplar={"trace_id": _trace_id()})
             counted_ok.inc()
