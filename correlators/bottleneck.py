@@ -16,13 +16,15 @@ than good ones), no key is a bottleneck: shares of a near-zero growth would read
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+from correlators.calls import Edge, caller_shares, gap_growth
 from correlators.critical_path import critical_path
 from correlators.model import SpanKind, Trace
 from correlators.topology import dependency_of
-from correlators.traces import AssembledTrace, assemble
+from correlators.traces import AssembledTrace, assemble, self_times
 
 Key = tuple[str, str]
 """(service or dependency, operation)"""
@@ -44,42 +46,101 @@ class Bottleneck:
     """This key's part of the total added critical-path time (0..1)."""
 
 
+CallKey = tuple[str, str, str, str]
+"""(caller service, caller operation, callee, callee operation) of one kind of call."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceTimes:
+    """What one trace says about where time went."""
+
+    critical: dict[Key, int]
+    """(owner, operation) -> ns of the critical path."""
+    call_gaps: dict[CallKey, int]
+    """The part of ``critical`` that is calls' time outside their callee's span, per call."""
+    gaps: list[tuple[Edge, int]]
+    """Every remote call's time outside its callee's span, on the critical path or not."""
+
+
 def critical_time(trace: Trace) -> dict[Key, int]:
     """(owner, operation) -> ns of the trace's critical path."""
+    return trace_times(trace).critical
+
+
+def trace_times(trace: Trace) -> TraceTimes:
     tree = assemble(trace)
     owners = _owners(tree)
     totals: defaultdict[Key, int] = defaultdict(int)
+    call_gaps: defaultdict[CallKey, int] = defaultdict(int)
     for segment in critical_path(tree):
-        totals[owners.get(segment.span_id, (segment.service, segment.operation))] += segment.duration_ns
-    return dict(totals)
+        owner = owners.get(segment.span_id)
+        if owner is None:
+            totals[(segment.service, segment.operation)] += segment.duration_ns
+            continue
+        totals[owner] += segment.duration_ns
+        call_gaps[(segment.service, segment.operation, *owner)] += segment.duration_ns
+    return TraceTimes(dict(totals), dict(call_gaps), _remote_gaps(tree))
+
+
+def _remote_gaps(tree: AssembledTrace) -> list[tuple[Edge, int]]:
+    """(caller, callee) and the ns of each call outside the one server span it caused."""
+    gaps = []
+    own = self_times(tree)
+    for span_id, node in tree.by_id.items():
+        if node.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
+            continue
+        servers = [c for c in node.children if c.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]
+        if len(servers) == 1 and servers[0].span.service != node.span.service:
+            gaps.append(((node.span.service, servers[0].span.service), own[span_id]))
+    return gaps
 
 
 class CriticalTimes:
-    """Each trace's critical time, computed once per analysis: the bottlenecks and the
-    budget attribution read the same traces, and assembling a tree is the costly part."""
+    """Each trace's times, computed once per analysis: the bottlenecks and the budget
+    attribution read the same traces, and assembling a tree is the costly part."""
 
     def __init__(self) -> None:
-        self._by_trace: dict[str, dict[Key, int]] = {}
+        self._by_trace: dict[str, TraceTimes] = {}
 
-    def of(self, trace: Trace) -> dict[Key, int]:
+    def times(self, trace: Trace) -> TraceTimes:
         found = self._by_trace.get(trace.trace_id)
         if found is None:
-            found = self._by_trace[trace.trace_id] = critical_time(trace)
+            found = self._by_trace[trace.trace_id] = trace_times(trace)
         return found
+
+    def of(self, trace: Trace) -> dict[Key, int]:
+        return self.times(trace).critical
 
     def mean(self, traces: Sequence[Trace]) -> dict[Key, float]:
         """Mean critical-path ns per key over ``traces`` (a key absent from a trace is 0)."""
-        sums: defaultdict[Key, float] = defaultdict(float)
+        return _mean([self.of(trace) for trace in traces])
+
+    def mean_call_gaps(self, traces: Sequence[Trace]) -> dict[CallKey, float]:
+        return _mean([self.times(trace).call_gaps for trace in traces])
+
+    def gaps(self, traces: Sequence[Trace]) -> dict[Edge, list[int]]:
+        found: defaultdict[Edge, list[int]] = defaultdict(list)
         for trace in traces:
-            for key, value in self.of(trace).items():
-                sums[key] += value
-        return {key: value / len(traces) for key, value in sums.items()}
+            for edge, gap in self.times(trace).gaps:
+                found[edge].append(gap)
+        return dict(found)
 
     def mean_by_journey(self, traces: Sequence[Trace]) -> dict[str | None, dict[Key, float]]:
         groups: defaultdict[str | None, list[Trace]] = defaultdict(list)
         for trace in traces:
             groups[trace.journey].append(trace)
         return {journey: self.mean(group) for journey, group in groups.items()}
+
+
+K = TypeVar("K")
+
+
+def _mean(per_trace: Sequence[Mapping[K, int]]) -> dict[K, float]:
+    sums: defaultdict[K, float] = defaultdict(float)
+    for times in per_trace:
+        for key, value in times.items():
+            sums[key] += value
+    return {key: value / len(per_trace) for key, value in sums.items()}
 
 
 def bottlenecks(
@@ -96,6 +157,8 @@ def bottlenecks(
     during = times.mean(incident)
     before = times.mean(baseline) if baseline else {}
     deltas = {key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()}
+    if baseline:
+        _charge_slow_callers(deltas, incident, baseline, times)
     if sum(deltas.values()) <= max(MIN_GROWTH_NS, MIN_GROWTH_SHARE * sum(before.values())):
         return []
     grown = {key: delta for key, delta in deltas.items() if delta > 0}
@@ -114,15 +177,33 @@ def bottlenecks(
     ]
 
 
+def _charge_slow_callers(
+    deltas: dict[Key, float], incident: Sequence[Trace], baseline: Sequence[Trace], times: CriticalTimes
+) -> None:
+    """Move the caller's part of calls' added time from the callee to the caller
+    (``correlators.calls``): a slow caller makes every call it makes slow."""
+    shares = caller_shares(gap_growth(times.gaps(baseline), times.gaps(incident)))
+    during = times.mean_call_gaps(incident)
+    before = times.mean_call_gaps(baseline)
+    for call in during.keys() | before.keys():
+        caller, operation, callee, callee_operation = call
+        grown = during.get(call, 0.0) - before.get(call, 0.0)
+        share = shares.get((caller, callee), 0.0)
+        if grown > 0 and share > 0:
+            moved = grown * share
+            deltas[(callee, callee_operation)] = deltas.get((callee, callee_operation), 0.0) - moved
+            deltas[(caller, operation)] = deltas.get((caller, operation), 0.0) + moved
+
+
 def _owners(tree: AssembledTrace) -> dict[str, Key]:
     """Client spans belong to what they called: the one server span under them, or the
     uninstrumented dependency they name."""
     owners: dict[str, Key] = {}
     for span_id, node in tree.by_id.items():
         span = node.span
-        if span.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
+        if node.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
             continue
-        servers = [c.span for c in node.children if c.span.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]
+        servers = [c.span for c in node.children if c.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]
         if len(servers) == 1:
             owners[span_id] = (servers[0].service, servers[0].name)
             continue

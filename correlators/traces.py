@@ -24,6 +24,7 @@ from correlators.model import Span, SpanKind, Trace
 
 _CALLERS = (SpanKind.CLIENT, SpanKind.PRODUCER)
 _CALLEES = (SpanKind.SERVER, SpanKind.CONSUMER)
+_UNKNOWN = (SpanKind.UNSPECIFIED, SpanKind.INTERNAL)
 ATTACH_TOLERANCE_NS = 1_000_000
 """How far (1 ms) an orphan may stick out of a candidate client span and still fit."""
 
@@ -40,6 +41,9 @@ class SpanNode:
     """An orphan or extra root given a parent by :func:`assemble`."""
     skew_ns: int = 0
     """Shift applied to this span (and its subtree) to correct clock skew."""
+    kind: SpanKind = SpanKind.INTERNAL
+    """The span's kind, or the role its links show when the SDK sent none (see
+    :func:`call_role`)."""
 
     @property
     def duration_ns(self) -> int:
@@ -73,6 +77,8 @@ def assemble(trace: Trace) -> AssembledTrace:
                 orphans.append(node.span)
         else:
             _link(parent, node)
+    for node in by_id.values():
+        node.kind = call_role(node)
     true_roots = [n for n in top if n.span.parent_span_id is None]
     root = min(true_roots or top, key=lambda n: (n.start_ns, n.span.span_id))
     reattached = _reattach([n for n in top if n is not root], by_id)
@@ -83,6 +89,26 @@ def assemble(trace: Trace) -> AssembledTrace:
     for node in by_id.values():
         node.children.sort(key=_start)
     return AssembledTrace(trace, root, roots, orphans, reattached, by_id)
+
+
+def call_role(node: SpanNode) -> SpanKind:
+    """The kind a span's links show when its SDK sent none (or only "internal").
+
+    Telemetry without span kinds is normal (older SDKs, Zipkin converters, exports from
+    other tracers). A parent/child link across two services is a call whatever the spans
+    say: the parent made it (client), the child served it (server). A span that calls out
+    directly is taken as the client, since the time it spends around its remote child is
+    what the call costs.
+    """
+    kind = node.span.kind
+    if kind not in _UNKNOWN:
+        return kind
+    service = node.span.service
+    if any(child.span.service != service for child in node.children):
+        return SpanKind.CLIENT
+    if node.parent is not None and node.parent.span.service != service:
+        return SpanKind.SERVER
+    return kind
 
 
 def _start(node: SpanNode) -> tuple[int, str]:
@@ -97,9 +123,7 @@ def _link(parent: SpanNode, child: SpanNode) -> None:
 def _reattach(loose: list[SpanNode], by_id: dict[str, SpanNode]) -> list[Span]:
     """Give loose top-level spans the one safe parent, if there is exactly one."""
     callers = [
-        n
-        for n in by_id.values()
-        if n.span.kind in _CALLERS and not any(c.span.kind in _CALLEES for c in n.children)
+        n for n in by_id.values() if n.kind in _CALLERS and not any(c.kind in _CALLEES for c in n.children)
     ]
     attached: list[Span] = []
     taken: set[int] = set()
@@ -117,6 +141,7 @@ def _reattach(loose: list[SpanNode], by_id: dict[str, SpanNode]) -> list[Span]:
         if not fits or (len(fits) > 1 and fits[0].duration_ns == fits[1].duration_ns):
             continue
         _link(fits[0], node)
+        node.kind = call_role(node)
         node.attached = True
         taken.add(id(fits[0]))
         attached.append(node.span)
@@ -161,7 +186,7 @@ def _skew(node: SpanNode) -> int:
     if parent is None:
         return 0
     fits = parent.start_ns <= node.start_ns and node.end_ns <= parent.end_ns
-    remote = parent.span.kind in _CALLERS and node.span.kind in _CALLEES
+    remote = parent.kind in _CALLERS and node.kind in _CALLEES
     if remote and not fits:
         if node.duration_ns > parent.duration_ns:
             return parent.start_ns - node.start_ns
