@@ -5,13 +5,27 @@ inter-quartile range, so one spike in the baseline does not hide the incident an
 series does not look anomalous just for being noisy. A series that was flat in the baseline
 (IQR 0) falls back to a small scale relative to its level, so a flat line that moves still
 scores high, and a flat line at zero that stays at zero scores zero.
+
+The baseline is the series' history up to the end of the baseline window, not only the
+points inside it: metrics sampled each minute have one point in a one-minute window, and
+one point has no spread to judge a move by.
+
+Two kinds of move say nothing about one service, so :func:`rank_anomalies` takes them out:
+
+- a series whose every value another service's series repeats is not that service's: a
+  node's CPU or network exported once per pod on the node locates a node, not a pod (it
+  is kept, without a service);
+- a move that every series of the same metric made (all pods' latency up with the load)
+  is the platform's or the traffic's: each series is scored by how far it moved beyond
+  the median move of its peers.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from correlators.model import MetricSeries
 
@@ -19,6 +33,8 @@ MAX_SCORE = 1000.0
 """Scores are capped: past this the size of the shift says nothing more."""
 DEFAULT_THRESHOLD = 3.0
 """Robust z above which a point counts as anomalous."""
+MIN_PEERS = 3
+"""Series of one metric needed before a common move is taken out of each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +62,10 @@ class MetricAnomaly:
     change_start_ns: int | None
     """First anomalous point after which the series mostly stayed anomalous."""
 
+    @property
+    def signed_score(self) -> float:
+        return self.score if self.direction == "up" else -self.score
+
 
 def robust_scale(values: Sequence[float]) -> tuple[float, float]:
     """(median, scale) of the baseline values; scale is the IQR with a floor."""
@@ -69,7 +89,7 @@ def score_series(
     threshold: float = DEFAULT_THRESHOLD,
 ) -> MetricAnomaly | None:
     """The anomaly of one series, or None when a window has no points."""
-    before = [p.value for p in series.points if p.time_ns in baseline]
+    before = [p.value for p in series.points if p.time_ns < baseline.end_ns]
     during = [p for p in series.points if p.time_ns in incident]
     if not before or not during:
         return None
@@ -99,9 +119,51 @@ def rank_anomalies(
     threshold: float = DEFAULT_THRESHOLD,
 ) -> list[MetricAnomaly]:
     """Series whose incident window is anomalous (score >= threshold), highest first."""
-    found = (score_series(s, baseline, incident, threshold=threshold) for s in series)
-    anomalous = [a for a in found if a is not None and a.score >= threshold]
+    given = list(series)
+    shared = _shared_series(given)
+    found = [
+        (s, a) for s in given if (a := score_series(s, baseline, incident, threshold=threshold)) is not None
+    ]
+    scored = _beyond_peers([(a if id(s) not in shared else _unowned(a)) for s, a in found])
+    anomalous = [a for a in scored if a.score >= threshold]
     return sorted(anomalous, key=lambda a: (-a.score, a.name, sorted(a.labels.items())))
+
+
+def _shared_series(series: Sequence[MetricSeries]) -> set[int]:
+    """Ids of series whose name and values another service's series repeats exactly."""
+    owners: defaultdict[tuple[str, tuple[float, ...]], set[str | None]] = defaultdict(set)
+    for s in series:
+        if len(s.points) > 1:
+            owners[_fingerprint(s)].add(s.service)
+    return {id(s) for s in series if len(s.points) > 1 and len(owners[_fingerprint(s)]) > 1}
+
+
+def _fingerprint(series: MetricSeries) -> tuple[str, tuple[float, ...]]:
+    return series.name, tuple(p.value for p in series.points)
+
+
+def _unowned(anomaly: MetricAnomaly) -> MetricAnomaly:
+    return replace(anomaly, service=None)
+
+
+def _beyond_peers(anomalies: Sequence[MetricAnomaly]) -> list[MetricAnomaly]:
+    """Each service's series scored by its move beyond the median move of the same
+    metric's other series (of services; shared series are left as they are)."""
+    moves: defaultdict[str, list[float]] = defaultdict(list)
+    for a in anomalies:
+        if a.service is not None:
+            moves[a.name].append(a.signed_score)
+    out = []
+    for a in anomalies:
+        peers = moves[a.name]
+        if a.service is None or len(peers) < MIN_PEERS:
+            out.append(a)
+            continue
+        beyond = a.signed_score - statistics.median(peers)
+        out.append(
+            replace(a, score=round(min(abs(beyond), MAX_SCORE), 3), direction="up" if beyond >= 0 else "down")
+        )
+    return out
 
 
 def _change_start(times: Sequence[int], scores: Sequence[float], threshold: float) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from correlators.metrics import Window, rank_anomalies, robust_scale, score_series
+from correlators.metrics import DEFAULT_THRESHOLD, Window, rank_anomalies, robust_scale, score_series
 from correlators.model import MetricPoint, MetricSeries
 
 S = 1_000_000_000
@@ -64,3 +64,41 @@ def test_rank_keeps_only_anomalous_series_highest_first() -> None:
     empty = MetricSeries("gone", {}, [])
     ranked = rank_anomalies([calm, step, big, empty], BASELINE, INCIDENT)
     assert [a.service for a in ranked] == ["db", "payments"]
+
+
+def pod(name: str, service: str, node: str, values: list[float]) -> MetricSeries:
+    points = [MetricPoint(i * 10 * S, v) for i, v in enumerate(values)]
+    return MetricSeries(name, {"service.name": service, "k8s.node.name": node}, points)
+
+
+def test_a_node_metric_repeated_for_each_pod_names_no_service() -> None:
+    """The node's CPU exported once per pod on it locates the node, not any pod."""
+    node_cpu = [10, 11, 10, 11, 10, 11, 60, 62, 61, 60, 62, 61]
+    ranked = rank_anomalies(
+        [pod("node.cpu", "cart", "n1", node_cpu), pod("node.cpu", "ads", "n1", node_cpu)], BASELINE, INCIDENT
+    )
+    assert ranked and all(a.service is None for a in ranked)
+
+
+def test_a_move_every_pod_made_is_not_one_pods() -> None:
+    """All pods' latency doubled with the load; only the one that moved beyond its peers
+    stands out."""
+    calm = [10, 11, 10, 11, 10, 11]
+    peers = [
+        pod("latency", s, f"n{i}", [v + i / 10 for v in [*calm, 20, 21, 20, 21, 20, 21]])
+        for i, s in enumerate("abcd")
+    ]
+    odd = pod("latency", "cart", "n9", [*calm, 90, 91, 90, 91, 90, 91])
+    ranked = rank_anomalies([*peers, odd], BASELINE, INCIDENT)
+    assert [a.service for a in ranked] == ["cart"]
+
+
+def test_minute_samples_are_judged_against_their_history() -> None:
+    """One point in the baseline window has no spread; the points before it give one."""
+    noisy = MetricSeries(
+        "cpu",
+        {"service.name": "cart"},
+        [MetricPoint(t * S, v) for t, v in [(-50, 30.0), (-30, 10.0), (-10, 20.0), (30, 20.0), (90, 26.0)]],
+    )
+    scored = score_series(noisy, BASELINE, INCIDENT)
+    assert scored is not None and scored.score < DEFAULT_THRESHOLD  # 6.0 against the window alone
