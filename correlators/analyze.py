@@ -28,6 +28,8 @@ from correlators.traces import assemble, error_origin
 S = 1_000_000_000
 MIN_CONTEMPORARY = 30
 """Healthy incident-window traces needed to compare attributes against them alone."""
+THIN_BASELINE = 20
+"""Below this many baseline traces of a journey, its latency percentiles are guesses."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,11 @@ def analyze(given: AnalysisInput) -> Report:
     healthy = [t for t in baseline if not _is_bad(t, thresholds[t.journey])]
     missing = _missing(given, baseline, bad)
     times = CriticalTimes()
-    found_bottlenecks = bottlenecks([t for t in bad if not _root_failed(t)] or bad, healthy, times=times)
+    found_bottlenecks = bottlenecks(
+        [t for t in during if not _root_failed(t)] or bad,
+        [t for t in baseline if not _root_failed(t)],
+        times=times,
+    )
     changes = _log_changes(given) if given.logs else []
     anomalies = rank_anomalies(given.metrics, given.baseline, given.incident) if given.metrics else []
     graph = call_graph(journey_traces)
@@ -183,11 +189,15 @@ def _is_bad(trace: Trace, threshold_ns: int | None) -> bool:
 
 
 def _threshold_ns(objective_ms: float | None, baseline: Sequence[Trace]) -> int | None:
+    """The journey's objective, else 1.5x the baseline's p95; a baseline too thin for a
+    p95 has its slowest trace stand in for it (the p95 of a handful is their maximum)."""
     if objective_ms is not None:
         return int(objective_ms * 1_000_000)
     durations = sorted(t.root.duration_ns for t in baseline if t.root is not None)
-    if len(durations) < 20:
+    if not durations:
         return None
+    if len(durations) < THIN_BASELINE:
+        return int(durations[-1] * 1.5)
     return int(durations[int(len(durations) * 0.95)] * 1.5)
 
 
@@ -228,6 +238,10 @@ def _missing(given: AnalysisInput, baseline: Sequence[Trace], bad: Sequence[Trac
         missing.append("no metrics were given: resource faults show only through latency")
     if not baseline:
         missing.append("the baseline window has no traces of this journey")
+    elif len(baseline) < THIN_BASELINE:
+        missing.append(
+            f"the baseline is thin ({len(baseline)} traces): latency was judged against its slowest trace"
+        )
     if not bad:
         missing.append("the incident window has no failed or slow traces of this journey")
     return missing

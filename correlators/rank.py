@@ -16,6 +16,7 @@ rank above it.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -108,7 +109,7 @@ def rank_candidates(
         Candidate(
             service=service,
             score=round(score, 4),
-            instance=_top(instances[service]),
+            instance=_top(instances[service]) or slowest_instance(service, bad, healthy),
             operation=_top(operations[service]),
             evidence=sorted(evidence[service], key=lambda e: -e.weight),
             parts={k: round(v, 4) for k, v in parts[service].items()},
@@ -317,6 +318,37 @@ def _excess_by_caller(
     for span in calls(bad):
         excess[(span.service, span.instance or "")] += span.duration_ns - mean
     return dict(excess)
+
+
+def slowest_instance(service: str, incident: Sequence[Trace], baseline: Sequence[Trace]) -> str | None:
+    """The instance of ``service`` whose calls grew most, as its callers saw them (a call
+    into it from another service counts with the caller's wait, so a slow network or
+    queue in front of the instance shows too); the only instance when there is one."""
+    during = _served_ns(service, incident)
+    if len(during) <= 1:
+        return next(iter(during), None)
+    before = _served_ns(service, baseline)
+    usual = statistics.median([d for ds in before.values() for d in ds]) if before else 0.0
+
+    def growth(instance: str) -> float:
+        return statistics.median(during[instance]) - statistics.median(before.get(instance) or [usual])
+
+    return max(sorted(during), key=growth)
+
+
+def _served_ns(service: str, traces: Sequence[Trace]) -> dict[str, list[int]]:
+    """Instance -> durations of the entry spans of ``service`` it served (the caller's
+    span around the call when the caller is another service)."""
+    found: defaultdict[str, list[int]] = defaultdict(list)
+    for trace in traces:
+        by_id = {s.span_id: s for s in trace.spans}
+        for span in trace.spans:
+            if span.service != service or not span.instance:
+                continue
+            parent = by_id.get(span.parent_span_id or "")
+            if parent is None or parent.service != service:
+                found[span.instance].append(max(span.duration_ns, parent.duration_ns if parent else 0))
+    return dict(found)
 
 
 def _demote_callers(scores: dict[str, float], graph: CallGraph) -> dict[str, float]:
