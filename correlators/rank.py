@@ -29,7 +29,7 @@ from correlators.model import Span, SpanKind, Trace
 from correlators.topology import CallGraph, dependency_of
 from correlators.traces import assemble, error_origin
 
-WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.15, "metrics": 0.15, "attributes": 0.2}
+WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.35, "metrics": 0.15, "attributes": 0.2}
 CALLER_DEMOTION = 0.5
 
 
@@ -100,7 +100,7 @@ def rank_candidates(
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
     _logs(log_changes, parts, evidence)
     _metrics(anomalies, parts, evidence, instances)
-    _attributes(findings, parts, evidence, instances)
+    _attributes(findings, parts, evidence, instances, bad, healthy)
     _slow_from_one_caller(bad, healthy, graph, parts, evidence, instances)
     scores = {s: sum(WEIGHTS[k] * v for k, v in p.items()) for s, p in parts.items()}
     scores = _demote_callers(scores, graph)
@@ -241,17 +241,24 @@ def _attributes(
     parts: dict[str, dict[str, float]],
     evidence: dict[str, list[Evidence]],
     instances: dict[str, Counter[str]],
+    bad: Sequence[Trace] = (),
+    healthy: Sequence[Trace] = (),
 ) -> None:
     """One instance of a service over-represented in bad traces points at that service,
     even when its symptoms were charged elsewhere (a slow network on one instance shows as
-    slow calls to whatever it calls)."""
+    slow calls to whatever it calls).
+
+    Over-represented among the traces that reach the service at all: that bad traces
+    are of the kind of request that passes through a service is no news about one of its
+    instances (and a service with a single instance says nothing this way)."""
     for f in findings:
         # versions are left to the release check: a deploy during the incident is in bad
         # and good traces of that time alike, so its share here says little
         if f.service is None or f.key != "service.instance":
             continue
-        gap = f.bad_share - f.baseline_share
-        if gap < 0.3 or f.bad_share < 0.6:
+        bad_share = _instance_share(f.service, f.value, bad)
+        gap = bad_share - _instance_share(f.service, f.value, healthy)
+        if gap < 0.3 or bad_share < 0.6:
             continue
         if gap > parts[f.service].get("attributes", 0.0):
             parts[f.service]["attributes"] = gap
@@ -260,8 +267,8 @@ def _attributes(
         evidence[f.service].append(
             Evidence(
                 "attribute",
-                f"{f.key}={f.value} is in {f.bad_share:.0%} of bad traces against "
-                f"{f.baseline_share:.0%} of healthy ones",
+                f"{f.key}={f.value} served {bad_share:.0%} of the bad traces that reached "
+                f"{f.service}, against {bad_share - gap:.0%} of the healthy ones",
                 gap,
             )
         )
@@ -318,6 +325,17 @@ def _excess_by_caller(
     for span in calls(bad):
         excess[(span.service, span.instance or "")] += span.duration_ns - mean
     return dict(excess)
+
+
+def _instance_share(service: str, instance: str, traces: Sequence[Trace]) -> float:
+    """Of the traces that reach ``service``, the share that ``instance`` served."""
+    reached = served = 0
+    for trace in traces:
+        seen = {s.instance for s in trace.spans if s.service == service}
+        if seen:
+            reached += 1
+            served += instance in seen
+    return served / reached if reached else 0.0
 
 
 def slowest_instance(service: str, incident: Sequence[Trace], baseline: Sequence[Trace]) -> str | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
 from correlators.logs import TemplateChange
-from correlators.rank import rank_candidates
-from correlators.topology import CallGraph, Edge
+from correlators.model import SpanKind, Trace
+from correlators.rank import Candidate, rank_candidates
+from correlators.topology import CallGraph, Edge, call_graph
+from tests.spantree import TraceBuilder
 
 
 def graph(*edges: tuple[str, str]) -> CallGraph:
@@ -42,3 +45,48 @@ def test_error_logs_add_to_the_service_that_wrote_them() -> None:
         ("pricing", {"logs": 1.0}),
     ]
     assert found[1].evidence[0].kind == "log_template"
+
+
+def test_an_instance_counts_only_against_traces_that_reach_its_service() -> None:
+    """Bad traces are the kind of request that passes through search; search's only
+    instance is in all of them and in few healthy traces, which says nothing about it."""
+
+    def trace(n: int, through_search: bool) -> Trace:
+        b = TraceBuilder(f"{n:032x}")
+        root = b.span("web", "GET /", 0, 10, kind=SpanKind.SERVER)
+        if through_search:
+            _, server = b.call(root, "search", "Query", 1, 9)
+            server.instance = "search-1"
+        return b.trace()
+
+    bad = [trace(i, True) for i in range(10)]
+    healthy = [trace(100 + i, i < 2) for i in range(20)]
+    finding = AttributeFinding("service.instance", "search-1", "search", 1.0, 0.1, 10, 2)
+    assert rank_by_instance(bad, healthy, finding) == []
+
+
+def test_an_instance_serving_the_bad_traces_of_its_service_points_at_it() -> None:
+    def trace(n: int, instance: str) -> Trace:
+        b = TraceBuilder(f"{n:032x}")
+        root = b.span("web", "GET /", 0, 10, kind=SpanKind.SERVER)
+        _, server = b.call(root, "search", "Query", 1, 9)
+        server.instance = instance
+        return b.trace()
+
+    bad = [trace(i, "search-2") for i in range(10)]
+    healthy = [trace(100 + i, f"search-{i % 3}") for i in range(30)]
+    finding = AttributeFinding("service.instance", "search-2", "search", 1.0, 0.33, 10, 10)
+    top = rank_by_instance(bad, healthy, finding)[0]
+    assert (top.service, top.instance) == ("search", "search-2")
+
+
+def rank_by_instance(bad: list[Trace], healthy: list[Trace], finding: AttributeFinding) -> list[Candidate]:
+    return rank_candidates(
+        bad=bad,
+        bottlenecks=[],
+        log_changes=[],
+        anomalies=[],
+        graph=call_graph(bad),
+        findings=[finding],
+        healthy=healthy,
+    )
