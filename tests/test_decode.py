@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Mapping
 
 import pytest
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -18,8 +21,11 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
+from bot.collector.lite import PairCache
 from bot.collector.otlp import decode_logs, decode_traces, encode_trace_response
+from bot.collector.redact import Redactor
 from bot.collector.zipkin import decode_zipkin
+from bot.config import RedactionRules
 from correlators.errors import MalformedPayload
 from correlators.model import SpanKind, StatusCode
 
@@ -103,8 +109,6 @@ def otlp_json(message: ExportTraceServiceRequest) -> bytes:
 
 
 def _b64_to_hex(value: str) -> str:
-    import base64
-
     return base64.b64decode(value).hex()
 
 
@@ -274,3 +278,297 @@ def test_zipkin_v2() -> None:
     assert [(e.name, e.time_ns) for e in span.events] == [("retry", 1_500_100_000)]
     with pytest.raises(MalformedPayload):
         decode_zipkin(b'{"not": "a list"}')
+
+
+# --- the direct JSON decoder against the protobuf path ------------------------------------
+
+
+def _attr(key: str, value: dict[str, object]) -> dict[str, object]:
+    return {"key": key, "value": value}
+
+
+ALL_VALUES = [
+    _attr("s", {"stringValue": "x a@b.io"}),
+    _attr("i", {"intValue": "7"}),
+    _attr("i_number", {"intValue": 8}),
+    _attr("i_min", {"intValue": "-9223372036854775808"}),
+    _attr("d", {"doubleValue": 2.5}),
+    _attr("d_int", {"doubleValue": 3}),
+    _attr("d_inf", {"doubleValue": "Infinity"}),
+    _attr("b", {"boolValue": True}),
+    _attr("arr", {"arrayValue": {"values": [{"intValue": "1"}, {"stringValue": "two"}, {}]}}),
+    _attr(
+        "kv",
+        {
+            "kvlistValue": {
+                "values": [_attr("inner", {"kvlistValue": {"values": [_attr("x", {"boolValue": False})]}})]
+            }
+        },
+    ),
+    _attr("raw", {"bytesValue": "Af8="}),
+    _attr("raw_unpadded", {"bytesValue": "Af8"}),
+    _attr("empty", {}),
+    {"key": "no_value"},
+    _attr("empty_string", {"stringValue": ""}),
+    _attr("password", {"stringValue": "hunter2"}),
+    _attr("enduser.id", {"intValue": "42"}),
+]
+SNAKE_VALUES = [
+    _attr("s", {"string_value": "y"}),
+    _attr("i", {"int_value": "9"}),
+    _attr("d", {"double_value": 0.5}),
+    _attr("b", {"bool_value": False}),
+    _attr("arr", {"array_value": {"values": [{"int_value": 1}]}}),
+    _attr("kv", {"kvlist_value": {"values": [_attr("k", {"string_value": "v"})]}}),
+    _attr("raw", {"bytes_value": "AQID"}),
+]
+JSON_RESOURCE = {
+    "attributes": [
+        _attr("service.name", {"stringValue": "checkout"}),
+        _attr("k8s.pod.name", {"stringValue": "checkout-7d9"}),
+        _attr("service.version", {"stringValue": "2.1.0"}),
+        _attr("cloud.region", {"stringValue": "eu-west-1"}),
+        _attr("cloud.availability_zone", {"stringValue": "eu-west-1b"}),
+        _attr("telemetry.sdk.language", {"stringValue": "nodejs"}),
+    ]
+}
+RICH_SPANS = {
+    "resourceSpans": [
+        {
+            "resource": JSON_RESOURCE,
+            "scopeSpans": [
+                {
+                    "scope": {"name": "lib", "version": "1"},
+                    "spans": [
+                        {
+                            "traceId": TRACE.hex(),
+                            "spanId": SPAN.hex(),
+                            "parentSpanId": PARENT.hex(),
+                            "name": "POST /pay",
+                            "kind": 3,
+                            "startTimeUnixNano": "1700000000000000000",
+                            "endTimeUnixNano": "1700000000500000000",
+                            "status": {"code": 2, "message": "declined"},
+                            "attributes": ALL_VALUES,
+                            "events": [
+                                {
+                                    "timeUnixNano": "1700000000100000000",
+                                    "name": "exception",
+                                    "attributes": ALL_VALUES,
+                                },
+                                {"name": "no time"},
+                            ],
+                            "links": [
+                                {"traceId": TRACE.hex(), "spanId": PARENT.hex(), "attributes": ALL_VALUES},
+                                {"traceId": "not hex", "spanId": ""},
+                            ],
+                            "droppedAttributesCount": 2,
+                            "futureField": {"a": 1},
+                        },
+                        {
+                            "traceId": TRACE.hex().upper(),
+                            "spanId": "eee19b7ec3c1b175",
+                            "parentSpanId": "",
+                            "name": "GET /",
+                            "kind": "SPAN_KIND_SERVER",
+                            "startTimeUnixNano": 1700000000000000000,
+                            "endTimeUnixNano": 1690000000000000000,
+                            "status": {"code": "STATUS_CODE_OK"},
+                        },
+                        {
+                            "traceId": TRACE.hex(),
+                            "spanId": "eee19b7ec3c1b176",
+                            "kind": "SPAN_KIND_FROM_THE_FUTURE",
+                            "startTimeUnixNano": "1700000000000000001",
+                            "status": {},
+                        },
+                    ],
+                }
+            ],
+        },
+        {
+            "resource": {"attributes": [_attr("service.name", {"string_value": "cart"})]},
+            "scope_spans": [
+                {
+                    "spans": [
+                        {
+                            "trace_id": "5b8efff798038103d269b633813fc60d",
+                            "span_id": "eee19b7ec3c1b177",
+                            "parent_span_id": SPAN.hex(),
+                            "name": "consume",
+                            "kind": "SPAN_KIND_CONSUMER",
+                            "start_time_unix_nano": "1700000000000000000",
+                            "end_time_unix_nano": "1700000000000000002",
+                            "attributes": SNAKE_VALUES,
+                            "events": [{"time_unix_nano": 5, "name": "e", "attributes": SNAKE_VALUES}],
+                            "links": [{"trace_id": TRACE.hex(), "span_id": SPAN.hex()}],
+                            "status": {"code": 1, "message": "fine"},
+                        },
+                        {"traceId": TRACE.hex(), "spanId": "eee19b7ec3c1b178"},
+                    ]
+                }
+            ],
+        },
+        {
+            "scopeSpans": [
+                {"spans": [{"traceId": TRACE.hex(), "spanId": "eee19b7ec3c1b179", "startTimeUnixNano": "1"}]}
+            ]
+        },
+    ]
+}
+RICH_LOGS = {
+    "resourceLogs": [
+        {
+            "resource": JSON_RESOURCE,
+            "scopeLogs": [
+                {
+                    "logRecords": [
+                        {
+                            "timeUnixNano": "1700000000000000000",
+                            "observedTimeUnixNano": "1700000000000000005",
+                            "severityNumber": "SEVERITY_NUMBER_WARN",
+                            "severityText": "WARN",
+                            "body": {"stringValue": "slow"},
+                            "attributes": ALL_VALUES,
+                            "traceId": TRACE.hex(),
+                            "spanId": SPAN.hex(),
+                        },
+                        {
+                            "observedTimeUnixNano": 1700000000000000009,
+                            "severityNumber": 17,
+                            "body": {"kvlistValue": {"values": ALL_VALUES}},
+                        },
+                        {
+                            "timeUnixNano": "3",
+                            "body": {"intValue": "12"},
+                            "traceId": "",
+                            "spanId": "0000000000000000",
+                        },
+                        {"timeUnixNano": "4", "body": {}},
+                        {"body": {"stringValue": "no time"}},
+                        {"timeUnixNano": "5", "traceId": "abc"},
+                    ]
+                }
+            ],
+        },
+        {
+            "resource_logs_are_not_here": True,
+            "scope_logs": [
+                {
+                    "log_records": [
+                        {
+                            "time_unix_nano": "6",
+                            "observed_time_unix_nano": "7",
+                            "severity_number": 9,
+                            "severity_text": "INFO",
+                            "body": {"array_value": {"values": [{"double_value": 1.5}]}},
+                            "attributes": SNAKE_VALUES,
+                            "trace_id": TRACE.hex(),
+                            "span_id": SPAN.hex(),
+                        }
+                    ]
+                }
+            ],
+        },
+    ]
+}
+_HEX_ID_KEYS = {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
+
+
+def _as_protobuf(data: Mapping[str, object], message: Message) -> bytes:
+    """The same request in protobuf, through protobuf's own JSON parser (the reference
+    for proto3 JSON) once its hex ids are turned into the base64 that parser expects."""
+
+    def base64_ids(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: _b64_id(v) if k in _HEX_ID_KEYS else base64_ids(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [base64_ids(item) for item in node]
+        return node
+
+    ParseDict(base64_ids(data), message, ignore_unknown_fields=True)
+    serialized: bytes = message.SerializeToString()
+    return serialized
+
+
+def _b64_id(value: object) -> object:
+    try:
+        return base64.b64encode(bytes.fromhex(str(value))).decode()
+    except ValueError:
+        return base64.b64encode(b"\x00").decode()
+
+
+def test_json_decoder_gives_what_the_protobuf_path_gives() -> None:
+    body = json.dumps(RICH_SPANS).encode()
+    from_json = decode_traces(body, "json")
+    from_proto = decode_traces(_as_protobuf(RICH_SPANS, ExportTraceServiceRequest()), "protobuf")
+    assert from_json.items == from_proto.items
+    assert (
+        (from_json.rejected, from_json.errors)
+        == (from_proto.rejected, from_proto.errors)
+        == (
+            1,
+            ["span without a start time"],
+        )
+    )
+    assert len(from_json.items) == 5
+    first = from_json.items[0]
+    assert (first.kind, first.status, first.instance) == (SpanKind.CLIENT, StatusCode.ERROR, "checkout-7d9")
+    assert first.attributes["raw"] == "01ff" and first.attributes["kv"] == [["inner", [["x", False]]]]
+    assert [s.kind for s in from_json.items[1:4]] == [
+        SpanKind.SERVER,
+        SpanKind.UNSPECIFIED,
+        SpanKind.CONSUMER,
+    ]
+    assert from_json.items[3].service == "cart" and from_json.items[4].service == "unknown_service"
+    resources = {id(s.resource) for s in from_json.items[:3]}
+    assert len(resources) == 1  # one dict per resource, shared by its spans
+
+
+def test_json_decoder_redacts_span_attributes_as_the_protobuf_path_does() -> None:
+    rules = RedactionRules(drop_keys=["password"], hash_keys=["enduser.id"], patterns=["email"])
+    redactor = Redactor(rules, b"k" * 32)
+    body = json.dumps(RICH_SPANS).encode()
+    from_json = decode_traces(body, "json", PairCache(redactor.redact_pair)).items
+    proto = _as_protobuf(RICH_SPANS, ExportTraceServiceRequest())
+    from_proto = decode_traces(proto, "protobuf", PairCache(redactor.redact_pair)).items
+    assert from_json == from_proto
+    assert "password" not in from_json[0].attributes
+    assert from_json[0].attributes["s"] == "x [email]"
+    assert from_json[0].attributes["enduser.id"] == redactor.hash_value("42")
+
+
+def test_json_decoder_gives_the_same_logs() -> None:
+    from_json = decode_logs(json.dumps(RICH_LOGS).encode(), "json")
+    from_proto = decode_logs(_as_protobuf(RICH_LOGS, ExportLogsServiceRequest()), "protobuf")
+    assert from_json.items == from_proto.items
+    assert (from_json.rejected, from_json.errors) == (from_proto.rejected, from_proto.errors)
+    assert from_json.rejected == 2
+    assert [r.body for r in from_json.items[:4]] == ["slow", from_json.items[1].body, "12", "null"]
+    assert from_json.items[0].severity_number == 13
+    assert from_json.items[-1].service == "unknown_service"
+
+
+def test_json_decoder_rejects_only_the_record_protobuf_refused_with_its_request() -> None:
+    """A time out of range, a value of the wrong type: the protobuf path refused the whole
+    request for them; the direct decoder refuses the one span and keeps the others."""
+    good = {"traceId": TRACE.hex(), "spanId": SPAN.hex(), "startTimeUnixNano": "1"}
+    flawed = [
+        {**good, "startTimeUnixNano": "-5"},
+        {**good, "endTimeUnixNano": "18446744073709551616"},
+        {**good, "name": 5},
+        {**good, "attributes": [_attr("n", {"intValue": "seven"})]},
+        {**good, "attributes": [_attr("b", {"bytesValue": "AQIDB"})]},
+        {**good, "events": [{"timeUnixNano": -1}]},
+        5,
+    ]
+    data = {"resourceSpans": [{"scopeSpans": [{"spans": [good, *flawed]}]}]}
+    decoded = decode_traces(json.dumps(data).encode(), "json")
+    assert (len(decoded.items), decoded.rejected) == (1, len(flawed))
+    assert decoded.errors == [
+        "span with a time out of range",
+        "span with a text field that is not a string",
+        "span with a number that is not an integer",
+        "span with a bytes value that is not base64",
+        "span with a part that is not a JSON object",
+    ]

@@ -209,7 +209,9 @@ def test_a_refused_query_carries_tempos_message_and_the_traceql(tempo_fake: Temp
 
 
 def test_a_body_that_is_not_otlp_is_an_error(tempo_fake: TempoFake) -> None:
-    tempo_fake.add_trace(TRACE_A, {"batches": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "soon"}]}]}]})
+    """A span that cannot be read is rejected alone (the decoder's rule); a body whose
+    frame is not an OTLP request fails the fetch."""
+    tempo_fake.add_trace(TRACE_A, {"batches": [{"resource": "nope", "scopeSpans": [{"spans": []}]}]})
 
     with pytest.raises(DataSourceError, match="not an OTLP trace"):
         source(tempo_fake).get_traces([TRACE_A])

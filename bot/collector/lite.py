@@ -70,6 +70,7 @@ class PairCache:
         self._transform = transform
         self._limit = limit
         self._pairs: dict[bytes, Pair] = {}
+        self._converted: dict[tuple[str, type, AttrValue], Pair] = {}
 
     def attributes(self, raw_pairs: Iterable[bytes]) -> Attributes:
         out: Attributes = {}
@@ -78,6 +79,31 @@ class PairCache:
             pair = get(raw)
             if pair is None:
                 pair = self._convert(raw)
+            if pair:
+                out[pair[0]] = pair[1]
+        return out
+
+    def converted(self, pairs: list[tuple[str, AttrValue]]) -> Attributes:
+        """Attributes from pairs a decoder has already converted (OTLP JSON has no wire
+        bytes to key on), through the same transform, once per distinct scalar pair. The
+        cache key holds the value's type because ``1 == 1.0 == True`` would share an entry;
+        lists are rare and unhashable, so they are transformed each time."""
+        transform = self._transform
+        if transform is None:
+            return dict(pairs)
+        out: Attributes = {}
+        cache = self._converted
+        for key, value in pairs:
+            if isinstance(value, list):
+                pair: Pair = transform(key, value)
+            else:
+                cache_key = (key, type(value), value)
+                cached = cache.get(cache_key)
+                if cached is None:
+                    if len(cache) >= self._limit:
+                        cache.clear()
+                    cached = cache[cache_key] = transform(key, value)
+                pair = cached
             if pair:
                 out[pair[0]] = pair[1]
         return out

@@ -1,0 +1,67 @@
+"""What the OTLP decoders (protobuf and JSON) share: the result with its rejections, the
+rules that reject one item rather than the whole request, and the enum mappings.
+
+One place for the rules, so that an item a protobuf sender gets accepted is accepted from a
+JSON sender too, and refused with the same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from correlators.model import SpanKind, StatusCode
+
+T = TypeVar("T")
+MAX_ERRORS_KEPT = 5
+
+KINDS = {
+    0: SpanKind.UNSPECIFIED,
+    1: SpanKind.INTERNAL,
+    2: SpanKind.SERVER,
+    3: SpanKind.CLIENT,
+    4: SpanKind.PRODUCER,
+    5: SpanKind.CONSUMER,
+}
+STATUS = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
+ZERO_TRACE = bytes(16)
+ZERO_SPAN = bytes(8)
+
+
+@dataclass(slots=True)
+class Decoded(Generic[T]):
+    items: list[T]
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+    """The first few distinct reasons, for ``partial_success`` and for the input gaps."""
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < MAX_ERRORS_KEPT and reason not in self.errors:
+            self.errors.append(reason)
+
+
+def invalid_span(trace_id: bytes, span_id: bytes, parent_span_id: bytes, start_ns: int) -> str | None:
+    """Why a span cannot be kept, or None: without valid ids or a start it cannot be placed
+    in any trace, while everything else about it may be imperfect."""
+    if len(trace_id) != 16 or trace_id == ZERO_TRACE:
+        return "span with an invalid trace id (need 16 non-zero bytes)"
+    if len(span_id) != 8 or span_id == ZERO_SPAN:
+        return "span with an invalid span id (need 8 non-zero bytes)"
+    if parent_span_id and len(parent_span_id) != 8:
+        return "span with an invalid parent span id"
+    if not start_ns:
+        return "span without a start time"
+    return None
+
+
+def invalid_log(trace_id: bytes, span_id: bytes, time_ns: int, observed_ns: int) -> str | None:
+    """Why a log record cannot be kept, or None: its trace context is optional, but when
+    given it must be well formed, and a record needs some time to be placed."""
+    if trace_id and len(trace_id) != 16:
+        return "log record with an invalid trace id"
+    if span_id and len(span_id) != 8:
+        return "log record with an invalid span id"
+    if not time_ns and not observed_ns:
+        return "log record without a timestamp"
+    return None

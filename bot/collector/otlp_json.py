@@ -1,0 +1,408 @@
+"""OTLP JSON straight into the model, without protobuf messages in between.
+
+Parsing a JSON request into protobuf messages (``json_format``) and serializing it again
+for the protobuf converter cost about 25 us a span: most of `journeywatch analyze`'s time
+on real cases (bench/read_files.py). This reads the dict orjson gives instead.
+
+The encoding as the OTLP specification has it: lowerCamelCase keys (snake_case accepted
+too, as receivers should), hex ids, 64-bit integers as strings or numbers, enums as numbers
+or names (an unknown name is ignored, as proto3 JSON receivers do), AnyValue bytes in
+base64. Whatever the protobuf path decoded, this decodes to the same objects (tests hold
+the two side by side). What made the protobuf path refuse the whole request (a time out of
+range, a value of the wrong type) refuses here only the span or log record that carries it,
+through ``Decoded.reject``, so one bad record no longer takes its neighbours with it. A body
+whose frame is not an OTLP request (not an object, ``resourceSpans`` not a list, a resource
+that does not decode) still raises :class:`MalformedPayload`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from bot.collector.decoding import (
+    KINDS,
+    STATUS,
+    ZERO_SPAN,
+    ZERO_TRACE,
+    Decoded,
+    invalid_log,
+    invalid_span,
+)
+from bot.collector.lite import PLAIN, PairCache
+from bot.collector.resource import ResourceFacts, facts_from_attributes
+from correlators.errors import MalformedPayload
+from correlators.model import (
+    Attributes,
+    AttrValue,
+    LogRecord,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    StatusCode,
+)
+
+UINT64_MAX = 2**64 - 1
+_INT64 = (-(2**63), 2**63 - 1)
+_INT32 = (-(2**31), 2**31 - 1)
+_KIND_NAMES: dict[str, int] = dict(trace_pb2.Span.SpanKind.items())
+_STATUS_NAMES: dict[str, int] = dict(trace_pb2.Status.StatusCode.items())
+_SEVERITY_NAMES: dict[str, int] = dict(logs_pb2.SeverityNumber.items())
+
+
+class BadValue(ValueError):
+    """A value one record cannot be read with; the message completes "span with ..."."""
+
+
+class _Refused(ValueError):
+    """A record the shared rules refuse; the message is the whole reason."""
+
+
+def loads(body: bytes) -> dict[str, Any]:
+    """The request object of a JSON body, or MalformedPayload."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedPayload(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedPayload("JSON body must be an object")
+    return data
+
+
+# --- traces ------------------------------------------------------------------------------
+
+
+def spans_from_json(data: dict[str, Any], pairs: PairCache = PLAIN) -> Decoded[Span]:
+    """Spans of one ExportTraceServiceRequest; span attributes go through ``pairs`` as on
+    the protobuf path (the collector's cache redacts them as they are converted)."""
+    out: Decoded[Span] = Decoded([])
+    trace_ids: dict[bytes, str] = {}  # one string per trace, not one per span
+    for resource_spans in _frames(data, "resourceSpans", "resource_spans"):
+        facts = _resource_facts(resource_spans)
+        for scope_spans in _frames(resource_spans, "scopeSpans", "scope_spans"):
+            for item in _items(scope_spans, "spans", "spans"):
+                try:
+                    out.items.append(_span(item, facts, pairs, trace_ids))
+                except _Refused as exc:
+                    out.reject(str(exc))
+                except BadValue as exc:
+                    out.reject(f"span with {exc}")
+    return out
+
+
+def _span(item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[bytes, str]) -> Span:
+    sp = _object(item)
+    trace = _id(_field(sp, "traceId", "trace_id"))
+    span_id = _id(_field(sp, "spanId", "span_id"))
+    parent = _id(_field(sp, "parentSpanId", "parent_span_id"))
+    start = nanos(_field(sp, "startTimeUnixNano", "start_time_unix_nano"))
+    reason = invalid_span(trace, span_id, parent, start)
+    if reason:
+        raise _Refused(reason)
+    trace_id = trace_ids.get(trace)
+    if trace_id is None:
+        trace_id = trace_ids[trace] = trace.hex()
+    status = sp.get("status")
+    status = _object(status) if status is not None else {}
+    attributes, events, links = sp.get("attributes"), sp.get("events"), sp.get("links")
+    return Span(
+        trace_id=trace_id,
+        span_id=span_id.hex(),
+        parent_span_id=parent.hex() if parent else None,
+        service=facts.service,
+        name=_text(sp.get("name")),
+        start_ns=start,
+        end_ns=max(nanos(_field(sp, "endTimeUnixNano", "end_time_unix_nano")), start),
+        kind=KINDS.get(_enum(sp.get("kind"), _KIND_NAMES), SpanKind.UNSPECIFIED),
+        status=STATUS.get(_enum(status.get("code"), _STATUS_NAMES), StatusCode.UNSET),
+        status_message=_text(status.get("message")),
+        instance=facts.instance,
+        service_version=facts.version,
+        region=facts.region,
+        zone=facts.zone,
+        language=facts.language,
+        attributes=pairs.converted([_attribute(kv) for kv in _list(attributes)]) if attributes else {},
+        resource=facts.attributes,
+        events=[_event(e) for e in _list(events)] if events else (),
+        links=[_link(ln) for ln in _list(links)] if links else (),
+    )
+
+
+def _event(item: Any) -> SpanEvent:
+    event = _object(item)
+    time_ns = nanos(_field(event, "timeUnixNano", "time_unix_nano"))
+    return SpanEvent(_text(event.get("name")), time_ns, _attributes(event.get("attributes")))
+
+
+def _link(item: Any) -> SpanLink:
+    """Link ids are not checked, as on the protobuf path: one that is not hex reads as
+    ``00`` there (the JSON-to-protobuf step turned it into one zero byte), so here too."""
+    link = _object(item)
+    trace = _id(_field(link, "traceId", "trace_id"))
+    span = _id(_field(link, "spanId", "span_id"))
+    return SpanLink(trace.hex(), span.hex(), _attributes(link.get("attributes")))
+
+
+# --- logs --------------------------------------------------------------------------------
+
+
+def logs_from_json(data: dict[str, Any]) -> Decoded[LogRecord]:
+    """Log records of one ExportLogsServiceRequest."""
+    out: Decoded[LogRecord] = Decoded([])
+    for resource_logs in _frames(data, "resourceLogs", "resource_logs"):
+        facts = _resource_facts(resource_logs)
+        for scope_logs in _frames(resource_logs, "scopeLogs", "scope_logs"):
+            for item in _items(scope_logs, "logRecords", "log_records"):
+                try:
+                    out.items.append(_log(item, facts))
+                except _Refused as exc:
+                    out.reject(str(exc))
+                except BadValue as exc:
+                    out.reject(f"log record with {exc}")
+    return out
+
+
+def _log(item: Any, facts: ResourceFacts) -> LogRecord:
+    record = _object(item)
+    time_ns = nanos(_field(record, "timeUnixNano", "time_unix_nano"))
+    observed = nanos(_field(record, "observedTimeUnixNano", "observed_time_unix_nano"))
+    trace = _id(_field(record, "traceId", "trace_id"))
+    span = _id(_field(record, "spanId", "span_id"))
+    reason = invalid_log(trace, span, time_ns, observed)
+    if reason:
+        raise _Refused(reason)
+    body = record.get("body")
+    value = _any_value(body) if body is not None else ""
+    return LogRecord(
+        time_ns=time_ns or observed,
+        service=facts.service,
+        body=value if isinstance(value, str) else orjson.dumps(value).decode(),
+        severity_text=_text(_field(record, "severityText", "severity_text")),
+        severity_number=_enum(_field(record, "severityNumber", "severity_number"), _SEVERITY_NAMES),
+        trace_id=trace.hex() if trace and trace != ZERO_TRACE else None,
+        span_id=span.hex() if span and span != ZERO_SPAN else None,
+        instance=facts.instance,
+        observed_time_ns=observed,
+        attributes=_attributes(record.get("attributes")),
+        resource=facts.attributes,
+    )
+
+
+# --- the request's frame -----------------------------------------------------------------
+
+
+def _frames(owner: dict[str, Any], camel: str, snake: str) -> list[dict[str, Any]]:
+    """Resource and scope entries: without them there is no record to save, so a wrong
+    one fails the request as the protobuf path did."""
+    entries = _field(owner, camel, snake)
+    if entries is None:
+        return []
+    if type(entries) is not list or any(type(entry) is not dict for entry in entries):
+        raise MalformedPayload(f"JSON body is not an OTLP request: {camel} is not a list of objects")
+    return entries
+
+
+def _items(owner: dict[str, Any], camel: str, snake: str) -> list[Any]:
+    """Spans or log records: each is checked on its own, so only the list must be one."""
+    entries = _field(owner, camel, snake)
+    if entries is None:
+        return []
+    if type(entries) is not list:
+        raise MalformedPayload(f"JSON body is not an OTLP request: {camel} is not a list")
+    return entries
+
+
+def _resource_facts(owner: dict[str, Any]) -> ResourceFacts:
+    resource = owner.get("resource")
+    try:
+        pairs = _object(resource).get("attributes") if resource is not None else None
+        return facts_from_attributes(_attributes(pairs))
+    except BadValue as exc:
+        raise MalformedPayload(f"JSON body is not an OTLP request: resource with {exc}") from None
+
+
+# --- values ------------------------------------------------------------------------------
+
+
+def _field(obj: dict[str, Any], camel: str, snake: str) -> Any:
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise BadValue("a part that is not a JSON object")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise BadValue("a repeated field that is not a list")
+    return value
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    raise BadValue("a text field that is not a string")
+
+
+def _id(value: Any) -> bytes:
+    """Bytes of a hex id; one that is not hex becomes one zero byte, which the shared
+    rules refuse as an invalid id (as the protobuf path did)."""
+    if value is None:
+        return b""
+    try:
+        return bytes.fromhex(value)
+    except (ValueError, TypeError):
+        return b"\x00"
+
+
+def nanos(value: Any) -> int:
+    """A time in Unix nanoseconds (fixed64): absent is 0, outside uint64 is no time."""
+    if value is None:
+        return 0
+    number = integer(value)
+    if not 0 <= number <= UINT64_MAX:
+        raise BadValue("a time out of range")
+    return number
+
+
+def integer(value: Any) -> int:
+    """A JSON integer as proto3 JSON allows it: a number, or a string of one; an integral
+    float or exponent form too, since protobuf's own parser takes them."""
+    if type(value) is int:
+        return value
+    if type(value) is str and value.isdigit() and value.isascii():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and " " not in value:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+        try:
+            number = float(value)
+        except ValueError:
+            number = 0.5
+        if number.is_integer():
+            return int(number)
+    raise BadValue("a number that is not an integer")
+
+
+def _enum(value: Any, names: dict[str, int]) -> int:
+    """An enum by number or name; what is not a known name nor an int32 is unknown,
+    read as 0 (unspecified), as proto3 JSON receivers ignore unknown enum values."""
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        known = names.get(value)
+        if known is not None:
+            return known
+        try:
+            number = int(value)
+        except ValueError:
+            return 0
+    else:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise BadValue("an enum that is neither a number nor a name") from None
+    return number if _INT32[0] <= number <= _INT32[1] else 0
+
+
+def _attributes(value: Any) -> Attributes:
+    """Resource, event, link and log attributes: converted, not through the pair cache (as
+    on the protobuf path; the collector redacts them with the whole span)."""
+    if not value:
+        return {}
+    return dict([_attribute(kv) for kv in _list(value)])
+
+
+def _attribute(item: Any) -> tuple[str, AttrValue]:
+    kv = _object(item)
+    return _text(kv.get("key")), _any_value(kv.get("value"))
+
+
+def _any_value(value: Any) -> AttrValue:
+    """An AnyValue as :func:`bot.collector.resource.any_value` gives it (bytes as hex)."""
+    if value is None:
+        return None
+    found = _object(value).get("stringValue")
+    if type(found) is str:
+        return found
+    for camel, snake, convert in _VALUE_KINDS:
+        found = value.get(camel)
+        if found is None:
+            found = value.get(snake)
+        if found is not None:
+            return convert(found)
+    return None
+
+
+def _string(value: Any) -> AttrValue:
+    return _text(value)
+
+
+def _int64(value: Any) -> AttrValue:
+    number = integer(value)
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise BadValue("an integer value out of range")
+    return number
+
+
+def _double(value: Any) -> AttrValue:
+    """As protobuf's JSON parser reads a double: numbers, and strings Python's float()
+    reads, "NaN" and "Infinity" among them, except a lower-case "nan"."""
+    if value == "nan" or isinstance(value, (list, dict)):
+        raise BadValue("a double value that is not a number")
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        raise BadValue("a double value that is not a number") from None
+
+
+def _bool(value: Any) -> AttrValue:
+    if type(value) is not bool:
+        raise BadValue("a bool value that is not true or false")
+    return value
+
+
+def _array(value: Any) -> AttrValue:
+    return [_any_value(item) for item in _list(_object(value).get("values") or [])]
+
+
+def _kvlist(value: Any) -> AttrValue:
+    return [list(_attribute(kv)) for kv in _list(_object(value).get("values") or [])]
+
+
+def _bytes(value: Any) -> AttrValue:
+    """Base64 (either alphabet, padding optional), shown as hex like every id."""
+    if type(value) is not str:
+        raise BadValue("a bytes value that is not base64 text")
+    encoded = value.encode()
+    try:
+        return base64.urlsafe_b64decode(encoded + b"=" * (4 - len(encoded) % 4)).hex()
+    except (binascii.Error, ValueError):
+        raise BadValue("a bytes value that is not base64") from None
+
+
+_VALUE_KINDS: tuple[tuple[str, str, Callable[[Any], AttrValue]], ...] = (
+    ("stringValue", "string_value", _string),
+    ("intValue", "int_value", _int64),
+    ("doubleValue", "double_value", _double),
+    ("boolValue", "bool_value", _bool),
+    ("arrayValue", "array_value", _array),
+    ("kvlistValue", "kvlist_value", _kvlist),
+    ("bytesValue", "bytes_value", _bytes),
+)
