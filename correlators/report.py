@@ -7,6 +7,7 @@ API); ``to_text`` is the short form an on-call engineer reads first.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from correlators.attributes import AttributeFinding
@@ -14,6 +15,7 @@ from correlators.bottleneck import Bottleneck
 from correlators.budget import HopShare
 from correlators.changes import ChangeFinding
 from correlators.gaps import Gap
+from correlators.input_gaps import InputGap
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
 from correlators.model import SCHEMA_VERSION, LogRecord, log_to_dict
@@ -48,6 +50,8 @@ class Report:
     """Earlier incidents of the journey with the same top suspect or scope."""
     worst_traces: list[str] = field(default_factory=list)
     """Ids of the worst bad traces: failed ones first, then the slowest."""
+    input_gaps: list[InputGap] = field(default_factory=list)
+    """What reading each input file skipped (set by the reader's caller, not the analysis)."""
 
     @property
     def summary(self) -> str:
@@ -82,6 +86,7 @@ class Report:
             "bad_traces": self.bad_traces,
             "baseline_traces": self.baseline_traces,
             "missing": self.missing,
+            "input_gaps": [{**asdict(g), "skipped": g.skipped} for g in self.input_gaps],
         }
 
     def to_text(self) -> str:
@@ -120,9 +125,27 @@ class Report:
         if self.missing:
             lines.append("")
             lines.extend(f"Missing: {m}" for m in self.missing)
+        if self.input_gaps:
+            lines.append("")
+            lines.extend(_input_gap_line(g) for g in self.input_gaps)
         lines.append("")
         lines.append(f"{self.bad_traces} bad traces against {self.baseline_traces} baseline traces.")
         return "\n".join(lines)
+
+
+def _input_gap_line(gap: InputGap) -> str:
+    """One line a reader takes in at a glance: how much of which file, and why."""
+    counts = [
+        _count(gap.skipped_lines, "line") if gap.skipped_lines else "",
+        _count(gap.skipped_records, "record") if gap.skipped_records else "",
+    ]
+    why = f" ({'; '.join(gap.reasons)})" if gap.reasons else ""
+    name = PurePath(gap.file).name
+    return f"Skipped {' and '.join(c for c in counts if c)} of {name}{why}; the rest was analysed."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _without(data: dict[str, Any], key: str) -> dict[str, Any]:
