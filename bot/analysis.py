@@ -3,6 +3,10 @@
 Spans are grouped into traces and given their journey from the config, as the collector
 would; a trace no journey matches is analysed under its entry point ("frontend GET /x"),
 so the command is useful before anyone has written a journeys file.
+
+The files are read forgivingly (see :mod:`bot.telemetry_files`); what each read skipped is
+set on the report as its ``input_gaps``, so the analysis never looks more complete than
+its input was.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from pathlib import Path
 
 from bot.collector.journeys import JourneyMatcher, session_of
 from bot.config import AppConfig
-from bot.telemetry_files import read_logs, read_metrics, read_spans
+from bot.telemetry_files import FileRead, read_logs, read_metrics, read_spans
 from correlators.analyze import AnalysisInput, analyze
 from correlators.errors import InputFileError
+from correlators.input_gaps import InputGap
 from correlators.metrics import Window
-from correlators.model import Span, Trace, root_of
+from correlators.model import LogRecord, MetricSeries, Span, Trace, root_of
 from correlators.report import Report
 
 
@@ -36,20 +41,30 @@ def run_analysis(request: AnalyzeRequest, config: AppConfig) -> Report:
         raise InputFileError("the baseline window ends before it starts")
     if request.incident.end_ns <= request.incident.start_ns:
         raise InputFileError("the incident window ends before it starts")
-    traces = assemble_traces(read_spans(request.traces), config)
+    spans = read_spans(request.traces)
+    logs = read_logs(request.logs) if request.logs else None
+    metrics = read_metrics(request.metrics) if request.metrics else None
     journey = config.journey(request.journey) if request.journey else None
     latency = journey.objectives.latency if journey else None
-    return analyze(
+    report = analyze(
         AnalysisInput(
-            traces=traces,
+            traces=assemble_traces(spans.items, config),
             baseline=request.baseline,
             incident=request.incident,
-            logs=read_logs(request.logs) if request.logs else None,
-            metrics=read_metrics(request.metrics) if request.metrics else None,
+            logs=logs.items if logs else None,
+            metrics=metrics.items if metrics else None,
             journey=request.journey,
             latency_threshold_ms=latency.threshold_ms if latency else None,
         )
     )
+    report.input_gaps = _gaps(spans, logs, metrics)
+    return report
+
+
+def _gaps(
+    spans: FileRead[Span], logs: FileRead[LogRecord] | None, metrics: FileRead[MetricSeries] | None
+) -> list[InputGap]:
+    return [read.gap for read in (spans, logs, metrics) if read is not None and read.gap is not None]
 
 
 def assemble_traces(spans: list[Span], config: AppConfig) -> list[Trace]:

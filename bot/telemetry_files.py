@@ -2,71 +2,163 @@
 writes them, and Prometheus ``query_range`` responses, plain or gzip-compressed.
 
 This is how `journeywatch analyze` is fed without a running bot: one export request per
-line, hex ids, the OTLP JSON encoding. Traces and logs go through the collector's own
-decoders, so a file and a live exporter give the same model. A line that does not decode
-stops the read with the file and line number, because an analysis over silently partial
-data would be worse than none.
+line, hex ids, the OTLP JSON encoding. Traces and logs go through the collector's own JSON
+decoder (:mod:`bot.collector.otlp_json`), so a file and a live exporter give the same model.
+
+Reading is forgiving, because real exports have flaws and one of them must not cost the
+whole analysis: a line that is not JSON (a truncated last line among them) is skipped, and
+so is a span, log record or data point that cannot be read (an impossible time, a bad id),
+without the good records of its line. Every skip is counted, with the first few reasons and
+their line numbers, in the read's :class:`~correlators.input_gaps.InputGap`, which the
+report shows. A file that cannot be read at all (missing, broken gzip) is an InputFileError.
 """
 
 from __future__ import annotations
 
 import gzip
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
-from bot.collector.otlp import decode_logs, decode_traces
+from bot.collector.decoding import Decoded
+from bot.collector.otlp_json import UINT64_MAX, BadValue, logs_from_json, nanos, spans_from_json
 from correlators.errors import InputFileError, MalformedPayload
+from correlators.input_gaps import MAX_REASONS, InputGap
 from correlators.model import LogRecord, MetricPoint, MetricSeries, Span
 
 _GZIP_MAGIC = b"\x1f\x8b"
 T = TypeVar("T")
+Reject = Callable[[str], None]
+"""Counts one skipped record of the current line, with its reason."""
 
 
-def read_spans(path: Path) -> list[Span]:
-    return _decode_lines(path, lambda line: decode_traces(line, "json").items)
+@dataclass(slots=True)
+class FileRead(Generic[T]):
+    """What one file gave: its items, and what was skipped (None when nothing was)."""
+
+    items: list[T]
+    gap: InputGap | None = None
 
 
-def read_logs(path: Path) -> list[LogRecord]:
-    return _decode_lines(path, lambda line: decode_logs(line, "json").items)
+def read_spans(path: Path) -> FileRead[Span]:
+    return _read_otlp(path, spans_from_json)
 
 
-def _decode_lines(path: Path, decode: Callable[[bytes], list[T]]) -> list[T]:
-    """Every line through the collector's decoder; the first bad one stops the read."""
+def read_logs(path: Path) -> FileRead[LogRecord]:
+    return _read_otlp(path, logs_from_json)
+
+
+def _read_otlp(path: Path, decode: Callable[[dict[str, Any]], Decoded[T]]) -> FileRead[T]:
+    """Every line through the collector's JSON decoder, which rejects records one by one;
+    a line whose frame is not an OTLP request is skipped whole."""
     items: list[T] = []
-    for number, line in _lines(path):
+    skips = _Skips(path)
+    for number, data in _objects(path, skips):
         try:
-            items.extend(decode(line))
+            decoded = decode(data)
         except MalformedPayload as exc:
-            raise InputFileError(str(exc), file=str(path), line=number) from None
-    return items
+            skips.line(number, str(exc))
+            continue
+        items.extend(decoded.items)
+        skips.records(number, decoded.rejected, decoded.errors)
+    return FileRead(items, skips.gap())
 
 
-def read_metrics(path: Path) -> list[MetricSeries]:
+def read_metrics(path: Path) -> FileRead[MetricSeries]:
     """OTLP metrics JSON Lines, or a Prometheus query_range JSON response."""
-    series: dict[tuple[str, tuple[tuple[str, str], ...]], MetricSeries] = {}
-    for number, line in _lines(path):
-        data = _json(line, path, number)
+    series: SeriesIndex = {}
+    skips = _Skips(path)
+    for number, data in _objects(path, skips):
         try:
-            if "resourceMetrics" in data:
-                _otlp_metrics(data, series)
-            elif "status" in data:
-                _prometheus(data, series)
-            else:
-                raise ValueError("neither an OTLP metrics request nor a Prometheus response")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputFileError(f"cannot read metrics: {exc}", file=str(path), line=number) from None
+            _metrics_line(data, series, partial(skips.record, number))
+        except _Unreadable as exc:
+            skips.line(number, str(exc))
+        except _WrongFile as exc:
+            raise InputFileError(str(exc), file=str(path), line=number) from None
     for found in series.values():
         found.points.sort(key=lambda p: p.time_ns)
-    return list(series.values())
+    return FileRead(list(series.values()), skips.gap())
+
+
+def _metrics_line(data: dict[str, Any], series: SeriesIndex, reject: Reject) -> None:
+    if "resourceMetrics" in data:
+        _otlp_metrics(data, series, reject)
+    elif "status" in data:
+        _prometheus(data, series, reject)
+    else:
+        raise _Unreadable("neither an OTLP metrics request nor a Prometheus response")
 
 
 # --- files -------------------------------------------------------------------------------
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+class _Unreadable(ValueError):
+    """A line that holds nothing to keep; the message says why."""
+
+
+class _WrongFile(ValueError):
+    """A line that says the whole file is not telemetry (a Prometheus error answer)."""
+
+
+class _Skips:
+    """What one file's read skipped, gathered line by line."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = str(path)
+        self.skipped_lines = 0
+        self.skipped_records = 0
+        self.reasons: list[str] = []
+        self._seen: set[str] = set()
+
+    def line(self, number: int, reason: str) -> None:
+        self.skipped_lines += 1
+        self._note(number, reason)
+
+    def record(self, number: int, reason: str) -> None:
+        self.records(number, 1, [reason])
+
+    def records(self, number: int, count: int, reasons: list[str]) -> None:
+        self.skipped_records += count
+        for reason in reasons:
+            self._note(number, reason)
+
+    def _note(self, number: int, reason: str) -> None:
+        if reason not in self._seen and len(self.reasons) < MAX_REASONS:
+            self._seen.add(reason)
+            self.reasons.append(f"line {number}: {reason}")
+
+    def gap(self) -> InputGap | None:
+        if not self.skipped_lines and not self.skipped_records:
+            return None
+        return InputGap(self.file, self.skipped_lines, self.skipped_records, self.reasons)
+
+
+def _objects(path: Path, skips: _Skips) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON object of each line; a line that is not one is skipped and counted."""
+    lines, complete = _lines(path)
+    last = len(lines)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            truncated = number == last and not complete
+            skips.line(number, "truncated last line" if truncated else "not JSON")
+            continue
+        if isinstance(data, dict):
+            yield number, data
+        else:
+            skips.line(number, "not a JSON object")
+
+
+def _lines(path: Path) -> tuple[list[bytes], bool]:
+    """The file's lines, and whether it ends with a line break (a file exporter that was
+    stopped mid-write leaves a last line without one)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -76,19 +168,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise InputFileError(f"broken gzip: {exc}", file=str(path)) from None
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if line.strip():
-            yield number, line
-
-
-def _json(line: bytes, path: Path, number: int) -> dict[str, Any]:
-    try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise InputFileError(f"not JSON: {exc}", file=str(path), line=number) from None
-    if not isinstance(data, dict):
-        raise InputFileError("each line must be a JSON object", file=str(path), line=number)
-    return data
+    return raw.splitlines(), raw.endswith((b"\n", b"\r"))
 
 
 # --- OTLP metrics --------------------------------------------------------------------------
@@ -96,73 +176,124 @@ def _json(line: bytes, path: Path, number: int) -> dict[str, Any]:
 SeriesIndex = dict[tuple[str, tuple[tuple[str, str], ...]], MetricSeries]
 
 
-def _otlp_metrics(data: dict[str, Any], out: SeriesIndex) -> None:
-    for resource_metrics in data["resourceMetrics"]:
-        resource = _labels((resource_metrics.get("resource") or {}).get("attributes") or [])
-        for scope in resource_metrics.get("scopeMetrics") or []:
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """One data point, read and checked before any series sees it."""
+
+    time_ns: int
+    start_ns: int
+    labels: dict[str, str]
+    value: float
+    """asDouble or asInt, for gauges and sums."""
+    count: float
+    total: float
+    """count and sum, for histograms."""
+
+    @property
+    def key(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(self.labels.items()))
+
+
+def _otlp_metrics(data: dict[str, Any], out: SeriesIndex, reject: Reject) -> None:
+    for resource_metrics in _entries(data.get("resourceMetrics"), "resourceMetrics"):
+        try:
+            resource = _labels((resource_metrics.get("resource") or {}).get("attributes") or [])
+        except (AttributeError, KeyError, TypeError):
+            reject("resource whose attributes cannot be read")
+            continue
+        for scope in _entries(resource_metrics.get("scopeMetrics"), "scopeMetrics"):
             for metric in scope.get("metrics") or []:
-                _metric(metric, resource, out)
+                try:
+                    _metric(metric, resource, out, reject)
+                except (AttributeError, KeyError, TypeError, ValueError):
+                    reject("metric that is not valid OTLP")
 
 
-def _metric(metric: dict[str, Any], resource: dict[str, str], out: SeriesIndex) -> None:
-    name, unit = metric["name"], metric.get("unit", "")
+def _entries(value: Any, name: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        raise _Unreadable(f"not an OTLP metrics request: {name} is not a list of objects")
+    return value
+
+
+def _metric(metric: dict[str, Any], resource: dict[str, str], out: SeriesIndex, reject: Reject) -> None:
+    name, unit = metric.get("name"), metric.get("unit", "")
+    if not name or not isinstance(name, str):
+        reject("metric without a name")
+        return
     if "gauge" in metric:
-        for point in metric["gauge"].get("dataPoints") or []:
-            _add(out, name, unit, resource, point, _number(point))
+        for point in _points(metric["gauge"], resource, reject):
+            _add(out, name, unit, point, point.value)
     elif "sum" in metric:
-        _sum(metric["sum"], name, unit, resource, out)
+        _sum(metric["sum"], name, unit, _points(metric["sum"], resource, reject), out)
     elif "histogram" in metric:
-        _histogram(metric["histogram"], name, unit, resource, out)
+        _histogram(metric["histogram"], name, unit, _points(metric["histogram"], resource, reject), out)
 
 
-def _sum(body: dict[str, Any], name: str, unit: str, resource: dict[str, str], out: SeriesIndex) -> None:
+def _points(body: dict[str, Any], resource: dict[str, str], reject: Reject) -> list[_Point]:
+    """The body's data points in time order; one that cannot be read is skipped."""
+    points = []
+    for raw in body.get("dataPoints") or []:
+        try:
+            points.append(_point(raw, resource))
+        except BadValue as exc:
+            reject(f"data point with {exc}")
+        except (AttributeError, KeyError, TypeError, ValueError):
+            reject("data point that is not valid OTLP")
+    points.sort(key=lambda p: p.time_ns)
+    return points
+
+
+def _point(raw: dict[str, Any], resource: dict[str, str]) -> _Point:
+    time_ns = nanos(raw.get("timeUnixNano"))
+    if not time_ns:
+        raise BadValue("no time")
+    return _Point(
+        time_ns=time_ns,
+        start_ns=nanos(raw.get("startTimeUnixNano")),
+        labels={**resource, **_labels(raw.get("attributes") or [])},
+        value=float(raw["asDouble"]) if "asDouble" in raw else float(raw.get("asInt") or 0),
+        count=float(raw.get("count") or 0),
+        total=float(raw.get("sum") or 0),
+    )
+
+
+def _sum(body: dict[str, Any], name: str, unit: str, points: list[_Point], out: SeriesIndex) -> None:
     """Counters become per-second rates; a cumulative counter's first point has no rate."""
     cumulative = body.get("aggregationTemporality") in (2, "AGGREGATION_TEMPORALITY_CUMULATIVE")
     previous: dict[tuple[tuple[str, str], ...], tuple[int, float]] = {}
-    points = sorted(body.get("dataPoints") or [], key=lambda p: int(p["timeUnixNano"]))
     for point in points:
-        labels = _point_labels(resource, point)
-        key = tuple(sorted(labels.items()))
-        time_ns, value = int(point["timeUnixNano"]), _number(point)
+        time_ns, value = point.time_ns, point.value
         if not body.get("isMonotonic", cumulative):
-            _add(out, name, unit, resource, point, value)
+            _add(out, name, unit, point, value)
             continue
         if cumulative:
-            before = previous.get(key)
-            previous[key] = (time_ns, value)
+            before = previous.get(point.key)
+            previous[point.key] = (time_ns, value)
             if before is None or time_ns <= before[0]:
                 continue
             rate = max(0.0, value - before[1]) / ((time_ns - before[0]) / 1e9)
         else:
-            interval = (time_ns - int(point.get("startTimeUnixNano") or 0)) / 1e9
+            interval = (time_ns - point.start_ns) / 1e9
             rate = value / interval if interval > 0 else 0.0
-        _add(out, f"{name}:rate", unit, resource, point, rate)
+        _add(out, f"{name}:rate", unit, point, rate)
 
 
-def _histogram(
-    body: dict[str, Any], name: str, unit: str, resource: dict[str, str], out: SeriesIndex
-) -> None:
+def _histogram(body: dict[str, Any], name: str, unit: str, points: list[_Point], out: SeriesIndex) -> None:
     """Histograms become the mean of each interval (delta of sum over delta of count)."""
     cumulative = body.get("aggregationTemporality") in (2, "AGGREGATION_TEMPORALITY_CUMULATIVE")
     previous: dict[tuple[tuple[str, str], ...], tuple[float, float]] = {}
-    points = sorted(body.get("dataPoints") or [], key=lambda p: int(p["timeUnixNano"]))
     for point in points:
-        key = tuple(sorted(_point_labels(resource, point).items()))
-        count, total = float(point.get("count") or 0), float(point.get("sum") or 0)
+        count, total = point.count, point.total
         if cumulative:
-            before = previous.get(key)
-            previous[key] = (count, total)
+            before = previous.get(point.key)
+            previous[point.key] = (count, total)
             if before is None:
                 continue
             count, total = count - before[0], total - before[1]
         if count > 0:
-            _add(out, f"{name}:mean", unit, resource, point, total / count)
-
-
-def _number(point: dict[str, Any]) -> float:
-    if "asDouble" in point:
-        return float(point["asDouble"])
-    return float(point.get("asInt") or 0)
+            _add(out, f"{name}:mean", unit, point, total / count)
 
 
 def _labels(attributes: list[dict[str, Any]]) -> dict[str, str]:
@@ -174,39 +305,45 @@ def _labels(attributes: list[dict[str, Any]]) -> dict[str, str]:
     return labels
 
 
-def _point_labels(resource: dict[str, str], point: dict[str, Any]) -> dict[str, str]:
-    return {**resource, **_labels(point.get("attributes") or [])}
-
-
-def _add(
-    out: SeriesIndex,
-    name: str,
-    unit: str,
-    resource: dict[str, str],
-    point: dict[str, Any],
-    value: float,
-) -> None:
-    labels = _point_labels(resource, point)
-    key = (name, tuple(sorted(labels.items())))
+def _add(out: SeriesIndex, name: str, unit: str, point: _Point, value: float) -> None:
+    key = (name, point.key)
     series = out.get(key)
     if series is None:
-        series = out[key] = MetricSeries(name, labels, [], unit)
-    series.points.append(MetricPoint(int(point["timeUnixNano"]), value))
+        series = out[key] = MetricSeries(name, point.labels, [], unit)
+    series.points.append(MetricPoint(point.time_ns, value))
 
 
 # --- Prometheus ----------------------------------------------------------------------------
 
 
-def _prometheus(data: dict[str, Any], out: SeriesIndex) -> None:
+def _prometheus(data: dict[str, Any], out: SeriesIndex, reject: Reject) -> None:
+    """A query_range answer. One that is an error, or not a range, holds no series at all:
+    that is a wrong file rather than a flawed one, so it stops the read."""
     if data.get("status") != "success":
-        raise ValueError(f"Prometheus answered {data.get('status')}: {data.get('error', '')}")
-    body = data["data"]
+        raise _WrongFile(f"Prometheus answered {data.get('status')}: {data.get('error', '')}")
+    body = data.get("data") or {}
     if body.get("resultType") != "matrix":
-        raise ValueError("expected a query_range response (resultType matrix)")
-    for result in body["result"]:
-        labels = {k: str(v) for k, v in result["metric"].items() if k != "__name__"}
-        name = str(result["metric"].get("__name__", "query"))
-        key = (name, tuple(sorted(labels.items())))
-        series = out.setdefault(key, MetricSeries(name, labels, []))
-        for timestamp, value in result["values"]:
-            series.points.append(MetricPoint(int(float(timestamp) * 1e9), float(value)))
+        raise _WrongFile("expected a Prometheus query_range response (resultType matrix)")
+    for result in body.get("result") or []:
+        try:
+            _prometheus_series(result, out, reject)
+        except (AttributeError, KeyError, TypeError):
+            reject("Prometheus series that cannot be read")
+
+
+def _prometheus_series(result: dict[str, Any], out: SeriesIndex, reject: Reject) -> None:
+    labels = {k: str(v) for k, v in result["metric"].items() if k != "__name__"}
+    name = str(result["metric"].get("__name__", "query"))
+    key = (name, tuple(sorted(labels.items())))
+    series = out.setdefault(key, MetricSeries(name, labels, []))
+    for sample in result["values"]:
+        try:
+            timestamp, value = sample
+            time_ns, number = int(float(timestamp) * 1e9), float(value)
+        except (TypeError, ValueError, OverflowError):
+            reject("Prometheus sample that is not [time, value]")
+            continue
+        if 0 < time_ns <= UINT64_MAX:
+            series.points.append(MetricPoint(time_ns, number))
+        else:
+            reject("Prometheus sample with a time out of range")
