@@ -19,6 +19,7 @@ from correlators.gaps import telemetry_gaps
 from correlators.logs import TemplateChange, compare_templates, logs_by_trace
 from correlators.metrics import Window, rank_anomalies
 from correlators.model import LogRecord, MetricSeries, Trace
+from correlators.paths import path_changes
 from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candidates
 from correlators.report import Report
 from correlators.scope import decide_scope
@@ -88,6 +89,7 @@ def analyze(given: AnalysisInput) -> Report:
         failure_base=error_origin_rates(baseline),
         failure_now=error_origin_rates(during),
         healthy=healthy,
+        path_changes=path_changes(baseline, during),
     )
     scope = decide_scope(
         candidates=candidates,

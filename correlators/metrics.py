@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from correlators.model import MetricSeries
+from correlators.model import MetricPoint, MetricSeries
 
 MAX_SCORE = 1000.0
 """Scores are capped: past this the size of the shift says nothing more."""
@@ -90,7 +90,7 @@ def score_series(
 ) -> MetricAnomaly | None:
     """The anomaly of one series, or None when a window has no points."""
     before = [p.value for p in series.points if p.time_ns < baseline.end_ns]
-    during = [p for p in series.points if p.time_ns in incident]
+    during = _incident_points(series, incident)
     if not before or not during:
         return None
     median, scale = robust_scale(before)
@@ -109,6 +109,18 @@ def score_series(
         incident_median=incident_median,
         change_start_ns=_change_start([p.time_ns for p in during], [abs(s) for s in scores], threshold),
     )
+
+
+def _incident_points(series: MetricSeries, incident: Window) -> list[MetricPoint]:
+    """The points inside the window; when it is shorter than the series' sampling step
+    and holds none, the first sample after its start, which covers it."""
+    inside = [p for p in series.points if p.time_ns in incident]
+    if inside or len(series.points) < 2:
+        return inside
+    times = [p.time_ns for p in series.points]
+    step = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
+    after = [p for p in series.points if incident.start_ns <= p.time_ns <= incident.end_ns + step]
+    return after[:1]
 
 
 def rank_anomalies(

@@ -26,10 +26,11 @@ from correlators.bottleneck import Bottleneck
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
 from correlators.model import Span, SpanKind, Trace
+from correlators.paths import PathChange
 from correlators.topology import CallGraph, dependency_of
 from correlators.traces import assemble, error_origin
 
-WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.35, "metrics": 0.15, "attributes": 0.2}
+WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.35, "paths": 0.35, "metrics": 0.15, "attributes": 0.2}
 CALLER_DEMOTION = 0.5
 
 
@@ -86,6 +87,7 @@ def rank_candidates(
     failure_base: dict[str, float] | None = None,
     failure_now: dict[str, float] | None = None,
     healthy: Sequence[Trace] = (),
+    path_changes: Sequence[PathChange] = (),
     limit: int = 5,
 ) -> list[Candidate]:
     """``failure_base`` and ``failure_now``: per owner, the share of all traces (baseline,
@@ -99,6 +101,7 @@ def rank_candidates(
     _errors(bad, parts, evidence, operations, instances)
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
     _logs(log_changes, parts, evidence)
+    _paths(path_changes, parts, evidence)
     _metrics(anomalies, parts, evidence, instances)
     _attributes(findings, parts, evidence, instances, bad, healthy)
     _slow_from_one_caller(bad, healthy, graph, parts, evidence, instances)
@@ -204,6 +207,33 @@ def _logs(
                 "log_template",
                 f"{change.service} logs a {what} error ({change.incident_count} lines): "
                 f"{change.sample[:160]}",
+                weight,
+            )
+        )
+
+
+def _paths(
+    changes: Sequence[PathChange],
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+) -> None:
+    """Requests that took a different path point at whoever decided it (``paths``); the
+    change that moved the most requests weighs fully, the others by how many they moved."""
+    if not changes:
+        return
+    most = max(change.moved for change in changes)
+    for change in changes:
+        weight = change.growth * change.moved / most
+        if weight <= parts[change.owner].get("paths", 0.0):
+            continue
+        parts[change.owner]["paths"] = weight
+        service, operation = change.where
+        how = f"end right after calling {change.after}" if change.after else "now call nothing"
+        evidence[change.owner].append(
+            Evidence(
+                "path",
+                f"{change.share_now:.0%} of {service} {operation} spans {how} "
+                f"(usually {change.share_before:.0%})",
                 weight,
             )
         )

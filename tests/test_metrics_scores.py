@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from correlators.metrics import DEFAULT_THRESHOLD, Window, rank_anomalies, robust_scale, score_series
@@ -66,14 +68,14 @@ def test_rank_keeps_only_anomalous_series_highest_first() -> None:
     assert [a.service for a in ranked] == ["db", "payments"]
 
 
-def pod(name: str, service: str, node: str, values: list[float]) -> MetricSeries:
+def pod(name: str, service: str, node: str, values: Sequence[float]) -> MetricSeries:
     points = [MetricPoint(i * 10 * S, v) for i, v in enumerate(values)]
     return MetricSeries(name, {"service.name": service, "k8s.node.name": node}, points)
 
 
 def test_a_node_metric_repeated_for_each_pod_names_no_service() -> None:
     """The node's CPU exported once per pod on it locates the node, not any pod."""
-    node_cpu = [10, 11, 10, 11, 10, 11, 60, 62, 61, 60, 62, 61]
+    node_cpu = [10.0, 11, 10, 11, 10, 11, 60, 62, 61, 60, 62, 61]
     ranked = rank_anomalies(
         [pod("node.cpu", "cart", "n1", node_cpu), pod("node.cpu", "ads", "n1", node_cpu)], BASELINE, INCIDENT
     )
@@ -102,3 +104,17 @@ def test_minute_samples_are_judged_against_their_history() -> None:
     )
     scored = score_series(noisy, BASELINE, INCIDENT)
     assert scored is not None and scored.score < DEFAULT_THRESHOLD  # 6.0 against the window alone
+
+
+def test_a_window_shorter_than_the_sampling_step_takes_the_sample_that_covers_it() -> None:
+    """Samples each minute, an incident window of 50 s between two of them: the sample
+    after its start describes it."""
+    minute = [
+        MetricPoint(t * S, v) for t, v in [(-240, 5.0), (-180, 6.0), (-120, 5.0), (-60, 6.0), (65, 90.0)]
+    ]
+    scored = score_series(
+        MetricSeries("cpu", {"service.name": "cart"}, minute),
+        Window(-200 * S, -100 * S),
+        Window(10 * S, 60 * S),
+    )
+    assert scored is not None and scored.incident_median == 90.0 and scored.direction == "up"

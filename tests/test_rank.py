@@ -6,6 +6,7 @@ from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
 from correlators.logs import TemplateChange
 from correlators.model import SpanKind, Trace
+from correlators.paths import PathChange
 from correlators.rank import Candidate, rank_candidates
 from correlators.topology import CallGraph, Edge, call_graph
 from tests.spantree import TraceBuilder
@@ -89,4 +90,22 @@ def rank_by_instance(bad: list[Trace], healthy: list[Trace], finding: AttributeF
         graph=call_graph(bad),
         findings=[finding],
         healthy=healthy,
+    )
+
+
+def test_a_path_change_points_at_the_service_that_decided_it() -> None:
+    from_catalog = PathChange(("web", "GET /product"), "catalog", "catalog Get", 0.0, 0.7, 300)
+    noise = PathChange(("seat", "Query"), "orders", "orders List", 0.1, 0.35, 40)
+    ranked = rank_candidates(
+        bad=[],
+        bottlenecks=[],
+        log_changes=[],
+        anomalies=[],
+        graph=CallGraph(),
+        path_changes=[from_catalog, noise],
+    )
+    assert [c.service for c in ranked] == ["catalog", "orders"]
+    assert ranked[0].evidence[0].kind == "path"
+    assert (
+        "70% of web GET /product spans end right after calling catalog Get" in ranked[0].evidence[0].summary
     )
