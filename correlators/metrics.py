@@ -26,6 +26,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from correlators.model import MetricPoint, MetricSeries
 
@@ -118,7 +119,7 @@ def _incident_points(series: MetricSeries, incident: Window) -> list[MetricPoint
     if inside or len(series.points) < 2:
         return inside
     times = [p.time_ns for p in series.points]
-    step = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
+    step = statistics.median(b - a for a, b in pairwise(times))
     after = [p for p in series.points if incident.start_ns <= p.time_ns <= incident.end_ns + step]
     return after[:1]
 
