@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -59,10 +60,10 @@ class Outcome:
         return rank is not None and rank <= k
 
 
-def run_case(folder: Path, empty_config: Path) -> Outcome:
+def run_case(folder: Path, empty_config: Path, command: Sequence[str]) -> Outcome:
     case = json.loads((folder / "case.json").read_text())
     args = [
-        str(COMMAND),
+        *command,
         "analyze",
         "--traces",
         str(folder / "traces.jsonl.gz"),
@@ -137,6 +138,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--only", default="", help="case folders starting with this (ob, tt, ...)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--save", type=Path, help="write every outcome as JSON here")
+    parser.add_argument(
+        "--command",
+        default=str(COMMAND),
+        help="the command, e.g. 'env PYTHONPATH=/tmp/old .venv/bin/python -m bot.cli' for another checkout",
+    )
     args = parser.parse_args(argv)
     folders = sorted(
         p for p in args.data.iterdir() if (p / "case.json").exists() and p.name.startswith(args.only)
@@ -146,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     empty = Path(tempfile.mkdtemp(prefix="jw-real-")) / "no-journeys.yaml"
     empty.write_text("journeys: []\n")
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = list(pool.map(lambda folder: run_case(folder, empty), folders))
+        outcomes = list(pool.map(lambda folder: run_case(folder, empty, shlex.split(args.command)), folders))
     for o in outcomes:
         mark = "ok " if o.hit(1) else ("~  " if o.rank() else "X  ")
         got = " > ".join(o.services[:3]) or (o.error or "no candidate")
