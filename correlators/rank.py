@@ -32,6 +32,8 @@ from correlators.traces import assemble, error_origin
 
 WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.35, "paths": 0.35, "metrics": 0.15, "attributes": 0.2}
 CALLER_DEMOTION = 0.5
+MIN_REACHED = 5
+"""Traces through a service needed before the share one instance served is evidence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +289,10 @@ def _attributes(
         if f.service is None or f.key != "service.instance":
             continue
         bad_share = _instance_share(f.service, f.value, bad)
-        gap = bad_share - _instance_share(f.service, f.value, healthy)
+        healthy_share = _instance_share(f.service, f.value, healthy)
+        if bad_share is None or healthy_share is None:
+            continue
+        gap = bad_share - healthy_share
         if gap < 0.3 or bad_share < 0.6:
             continue
         if gap > parts[f.service].get("attributes", 0.0):
@@ -357,15 +362,16 @@ def _excess_by_caller(
     return dict(excess)
 
 
-def _instance_share(service: str, instance: str, traces: Sequence[Trace]) -> float:
-    """Of the traces that reach ``service``, the share that ``instance`` served."""
+def _instance_share(service: str, instance: str, traces: Sequence[Trace]) -> float | None:
+    """Of the traces that reach ``service``, the share that ``instance`` served; None when
+    too few reach it for a share to mean anything."""
     reached = served = 0
     for trace in traces:
         seen = {s.instance for s in trace.spans if s.service == service}
         if seen:
             reached += 1
             served += instance in seen
-    return served / reached if reached else 0.0
+    return served / reached if reached >= MIN_REACHED else None
 
 
 def slowest_instance(service: str, incident: Sequence[Trace], baseline: Sequence[Trace]) -> str | None:

@@ -24,6 +24,9 @@ from correlators.topology import CallGraph
 
 SURGE_FACTOR = 2.0
 MIN_SHARE_GAP = 0.3
+MIN_BAD_TRACES = 5
+"""Bad traces that must carry an attribute value before its share is evidence of a reach:
+that the one slow trace went through zone a says nothing about zone a."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,7 @@ def decide_scope(
 
 
 def _strong(finding: AttributeFinding) -> bool:
-    return finding.bad_share - finding.baseline_share >= MIN_SHARE_GAP
+    return finding.bad_count >= MIN_BAD_TRACES and finding.bad_share - finding.baseline_share >= MIN_SHARE_GAP
 
 
 def _failing_zone(origins: Sequence[tuple[str, str]]) -> Scope | None:

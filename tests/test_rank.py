@@ -61,7 +61,7 @@ def test_an_instance_counts_only_against_traces_that_reach_its_service() -> None
         return b.trace()
 
     bad = [trace(i, True) for i in range(10)]
-    healthy = [trace(100 + i, i < 2) for i in range(20)]
+    healthy = [trace(100 + i, i < 10) for i in range(40)]
     finding = AttributeFinding("service.instance", "search-1", "search", 1.0, 0.1, 10, 2)
     assert rank_by_instance(bad, healthy, finding) == []
 
@@ -109,3 +109,17 @@ def test_a_path_change_points_at_the_service_that_decided_it() -> None:
     assert (
         "70% of web GET /product spans end right after calling catalog Get" in ranked[0].evidence[0].summary
     )
+
+
+def test_three_bad_traces_through_a_service_say_nothing_about_its_instances() -> None:
+    def trace(n: int, instance: str) -> Trace:
+        b = TraceBuilder(f"{n:032x}")
+        root = b.span("web", "GET /", 0, 10, kind=SpanKind.SERVER)
+        _, server = b.call(root, "search", "Query", 1, 9)
+        server.instance = instance
+        return b.trace()
+
+    bad = [trace(i, "search-2") for i in range(3)]
+    healthy = [trace(100 + i, f"search-{i % 3}") for i in range(30)]
+    finding = AttributeFinding("service.instance", "search-2", "search", 1.0, 0.33, 3, 10)
+    assert rank_by_instance(bad, healthy, finding) == []
