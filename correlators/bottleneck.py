@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from correlators.calls import Edge, caller_shares, gap_growth
+from correlators.calls import Edge, Node, caller_shares, gap_growth, service_shares
 from correlators.critical_path import critical_path
-from correlators.model import SpanKind, Trace
+from correlators.model import Span, SpanKind, Trace
 from correlators.topology import dependency_of
 from correlators.traces import AssembledTrace, assemble, self_times
 
@@ -83,7 +83,8 @@ def trace_times(trace: Trace) -> TraceTimes:
 
 
 def _remote_gaps(tree: AssembledTrace) -> list[tuple[Edge, int]]:
-    """(caller, callee) and the ns of each call outside the one server span it caused."""
+    """(caller, callee) instances and the ns of each call outside the one server span it
+    caused."""
     gaps = []
     own = self_times(tree)
     for span_id, node in tree.by_id.items():
@@ -91,8 +92,12 @@ def _remote_gaps(tree: AssembledTrace) -> list[tuple[Edge, int]]:
             continue
         servers = [c for c in node.children if c.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]
         if len(servers) == 1 and servers[0].span.service != node.span.service:
-            gaps.append(((node.span.service, servers[0].span.service), own[span_id]))
+            gaps.append(((_node(node.span), _node(servers[0].span)), own[span_id]))
     return gaps
+
+
+def _node(span: Span) -> Node:
+    return span.service, span.instance or ""
 
 
 class CriticalTimes:
@@ -182,7 +187,8 @@ def _charge_slow_callers(
 ) -> None:
     """Move the caller's part of calls' added time from the callee to the caller
     (``correlators.calls``): a slow caller makes every call it makes slow."""
-    shares = caller_shares(gap_growth(times.gaps(baseline), times.gaps(incident)))
+    growth = gap_growth(times.gaps(baseline), times.gaps(incident))
+    shares = service_shares(caller_shares(growth), growth)
     during = times.mean_call_gaps(incident)
     before = times.mean_call_gaps(baseline)
     for call in during.keys() | before.keys():

@@ -23,8 +23,11 @@ import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-Edge = tuple[str, str]
-"""(caller service, callee service)"""
+Node = tuple[str, str]
+"""(service, instance): calls are judged per instance, since one slow pod behind a service
+is slow for every caller of that pod and not of its siblings."""
+Edge = tuple[Node, Node]
+"""(caller, callee)"""
 
 
 def gap_growth(
@@ -41,8 +44,8 @@ def gap_growth(
 
 def caller_shares(growth: Mapping[Edge, float]) -> dict[Edge, float]:
     """Per edge whose gap grew: the part (0..1) of that growth that belongs to the caller."""
-    outgoing: defaultdict[str, dict[str, float]] = defaultdict(dict)
-    incoming: defaultdict[str, dict[str, float]] = defaultdict(dict)
+    outgoing: defaultdict[Node, dict[Node, float]] = defaultdict(dict)
+    incoming: defaultdict[Node, dict[Node, float]] = defaultdict(dict)
     for (caller, callee), grown in growth.items():
         outgoing[caller][callee] = grown
         incoming[callee][caller] = grown
@@ -56,7 +59,21 @@ def caller_shares(growth: Mapping[Edge, float]) -> dict[Edge, float]:
     return shares
 
 
-def _others(edges: Mapping[str, float], this: str, cap: float) -> float | None:
+def service_shares(
+    shares: Mapping[Edge, float], growth: Mapping[Edge, float]
+) -> dict[tuple[str, str], float]:
+    """Per (caller service, callee service): the caller's part of the growth of all the
+    instance edges between them, each weighted by its growth."""
+    grown: defaultdict[tuple[str, str], float] = defaultdict(float)
+    callers: defaultdict[tuple[str, str], float] = defaultdict(float)
+    for edge, share in shares.items():
+        key = (edge[0][0], edge[1][0])
+        grown[key] += growth[edge]
+        callers[key] += growth[edge] * share
+    return {key: callers[key] / total for key, total in grown.items() if total > 0}
+
+
+def _others(edges: Mapping[Node, float], this: Node, cap: float) -> float | None:
     """Median growth of the other edges on one side, within 0..cap; None when there are none."""
     others = [grown for peer, grown in edges.items() if peer != this]
     if not others:

@@ -102,7 +102,7 @@ def rank_candidates(
     _latency(bottlenecks, parts, evidence, operations)
     _errors(bad, parts, evidence, operations, instances)
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
-    _logs(log_changes, parts, evidence)
+    _logs(log_changes, parts, evidence, _origin_owners(bad))
     _paths(path_changes, parts, evidence)
     _metrics(anomalies, parts, evidence, instances)
     _attributes(findings, parts, evidence, instances, bad, healthy)
@@ -197,21 +197,46 @@ def _logs(
     changes: Sequence[TemplateChange],
     parts: dict[str, dict[str, float]],
     evidence: dict[str, list[Evidence]],
+    origins: dict[str, str],
 ) -> None:
+    """A service's new error lines point at it, unless most requests they were written in
+    failed elsewhere (in something it called): then it only relays that error, as a caller
+    logging its callee's failure does, and the error's origin has the evidence already."""
     for change in changes:
         if not change.is_error:
             continue
-        weight = min(1.0, change.incident_count / 10)
+        relayed = _relayed_from(change, origins)
+        weight = 0.0 if relayed else min(1.0, change.incident_count / 10)
         parts[change.service]["logs"] = max(parts[change.service].get("logs", 0.0), weight)
         what = "new" if change.kind == "new" else f"{change.rate_ratio}x more frequent"
+        relaying = f" (relaying the errors of {relayed})" if relayed else ""
         evidence[change.service].append(
             Evidence(
                 "log_template",
-                f"{change.service} logs a {what} error ({change.incident_count} lines): "
+                f"{change.service} logs a {what} error ({change.incident_count} lines){relaying}: "
                 f"{change.sample[:160]}",
                 weight,
             )
         )
+
+
+def _origin_owners(bad: Sequence[Trace]) -> dict[str, str]:
+    """Trace id -> the owner its error originated in, for the failed bad traces."""
+    owners = {}
+    for trace in bad:
+        origin = error_origin(assemble(trace)) if trace.has_error else None
+        if origin is not None:
+            owners[trace.trace_id] = origin_owner(origin, trace)[0]
+    return owners
+
+
+def _relayed_from(change: TemplateChange, origins: dict[str, str]) -> str | None:
+    """The other owner most of the template's traces failed in, if they did."""
+    owners = Counter(origins[t] for t in change.trace_ids if t in origins)
+    if not owners:
+        return None
+    owner, count = owners.most_common(1)[0]
+    return owner if owner != change.service and count * 2 > len(change.trace_ids) else None
 
 
 def _paths(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from correlators.bottleneck import bottlenecks
-from correlators.calls import caller_shares
+from correlators.calls import Node, caller_shares, service_shares
 from correlators.model import SpanKind, Trace
 from correlators.traces import assemble
 from tests.spantree import TraceBuilder
+
+
+def n(service: str, instance: str = "") -> Node:
+    return service, instance
 
 
 def unkinded(n: int, *, cart_gap_ms: float = 1, ads_gap_ms: float = 1, web_own_ms: float = 2) -> Trace:
@@ -51,28 +55,37 @@ def test_a_slow_wire_to_one_callee_is_the_callees() -> None:
 
 def test_a_caller_slow_on_every_call_is_the_callers() -> None:
     """Every call of one caller grew alike, to callees that other callers find fast."""
-    growth = {("web", "cart"): 90e6, ("web", "ads"): 88e6, ("api", "cart"): 1e6, ("api", "ads"): 0.0}
+    growth = {
+        (n("web"), n("cart")): 90e6,
+        (n("web"), n("ads")): 88e6,
+        (n("api"), n("cart")): 1e6,
+        (n("api"), n("ads")): 0.0,
+    }
     shares = caller_shares(growth)
-    assert shares[("web", "cart")] > 0.95
-    assert shares[("web", "ads")] > 0.95
+    assert shares[(n("web"), n("cart"))] > 0.95
+    assert shares[(n("web"), n("ads"))] > 0.95
 
 
 def test_a_callee_slow_from_every_caller_is_the_callees() -> None:
-    growth = {("web", "cart"): 90e6, ("api", "cart"): 85e6, ("web", "ads"): 1e6}
+    growth = {(n("web"), n("cart")): 90e6, (n("api"), n("cart")): 85e6, (n("web"), n("ads")): 1e6}
     shares = caller_shares(growth)
-    assert shares[("web", "cart")] < 0.05
-    assert shares[("api", "cart")] < 0.05
+    assert shares[(n("web"), n("cart"))] < 0.05
+    assert shares[(n("api"), n("cart"))] < 0.05
 
 
 def test_a_lone_caller_whose_callee_is_fast_for_others_is_the_one() -> None:
     """recommend calls only catalog; catalog's other callers do not see it slow, so the
     wait is recommend's own (its network), not catalog's."""
-    growth = {("recommend", "catalog"): 95e6, ("web", "catalog"): 2e6, ("checkout", "catalog"): 1e6}
-    assert caller_shares(growth)[("recommend", "catalog")] > 0.9
+    growth = {
+        (n("recommend"), n("catalog")): 95e6,
+        (n("web"), n("catalog")): 2e6,
+        (n("checkout"), n("catalog")): 1e6,
+    }
+    assert caller_shares(growth)[(n("recommend"), n("catalog"))] > 0.9
 
 
 def test_with_no_neighbours_the_callee_keeps_the_call() -> None:
-    assert caller_shares({("web", "cart"): 50e6}) == {("web", "cart"): 0.0}
+    assert caller_shares({(n("web"), n("cart")): 50e6}) == {(n("web"), n("cart")): 0.0}
 
 
 def test_bottleneck_charges_the_slow_caller_not_its_callees() -> None:
@@ -82,3 +95,17 @@ def test_bottleneck_charges_the_slow_caller_not_its_callees() -> None:
     by_key = {(b.service, b.operation): b.delta_ms for b in found}
     assert found[0].service == "web"
     assert by_key.get(("cart", "Get"), 0.0) < 5
+
+
+def test_one_slow_pod_behind_a_service_is_the_pods_not_its_callers() -> None:
+    """Calls to catalog-2 queue (a saturated pod); calls to catalog-1 and to auth do not.
+    Judged per service, half of web's calls to catalog grew and half did not; judged per
+    instance, catalog-2 alone is slow and web is not."""
+    growth = {
+        (n("web"), n("catalog", "catalog-1")): 1e6,
+        (n("web"), n("catalog", "catalog-2")): 80e6,
+        (n("web"), n("auth", "auth-1")): 2e6,
+    }
+    shares = caller_shares(growth)
+    assert shares[(n("web"), n("catalog", "catalog-2"))] < 0.05
+    assert service_shares(shares, growth)[("web", "catalog")] < 0.05

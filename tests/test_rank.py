@@ -7,7 +7,7 @@ from correlators.bottleneck import Bottleneck
 from correlators.logs import TemplateChange
 from correlators.model import SpanKind, Trace
 from correlators.paths import PathChange
-from correlators.rank import Candidate, rank_candidates
+from correlators.rank import Candidate, error_origin_rates, rank_candidates
 from correlators.topology import CallGraph, Edge, call_graph
 from tests.spantree import TraceBuilder
 
@@ -123,3 +123,45 @@ def test_three_bad_traces_through_a_service_say_nothing_about_its_instances() ->
     healthy = [trace(100 + i, f"search-{i % 3}") for i in range(30)]
     finding = AttributeFinding("service.instance", "search-2", "search", 1.0, 0.33, 3, 10)
     assert rank_by_instance(bad, healthy, finding) == []
+
+
+def test_a_caller_logging_its_dependencys_failure_only_relays_it() -> None:
+    """payments logs every failed charge at ERROR, but the error originated in its call to
+    the provider, which sends no telemetry: the provider is the answer."""
+
+    def charge(n: int) -> Trace:
+        b = TraceBuilder(f"{n:032x}")
+        root = b.span("payments", "POST /pay", 0, 10, kind=SpanKind.SERVER, error=True)
+        b.span(
+            "payments",
+            "POST",
+            1,
+            9,
+            parent=root,
+            kind=SpanKind.CLIENT,
+            error=True,
+            **{"peer.service": "provider"},
+        )
+        return b.trace()
+
+    bad = [charge(i) for i in range(20)]
+    relayed = TemplateChange(
+        "payments",
+        "charge failed: <*>",
+        "new",
+        0,
+        20,
+        None,
+        17,
+        "charge failed: 503",
+        [t.trace_id for t in bad[:5]],
+    )
+    found = rank_candidates(
+        bad=bad,
+        bottlenecks=[],
+        log_changes=[relayed],
+        anomalies=[],
+        graph=call_graph(bad),
+        failure_now=error_origin_rates(bad),
+    )
+    assert [c.service for c in found] == ["provider"]  # payments' own lines weigh nothing
