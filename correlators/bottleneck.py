@@ -24,7 +24,7 @@ from correlators.calls import Edge, Node, caller_shares, gap_growth, service_sha
 from correlators.critical_path import critical_path
 from correlators.model import Span, SpanKind, Trace
 from correlators.topology import dependency_of
-from correlators.traces import AssembledTrace, assemble, self_times
+from correlators.traces import AssembledTrace, SpanNode, assemble, self_times
 
 Key = tuple[str, str]
 """(service or dependency, operation)"""
@@ -88,10 +88,8 @@ def _remote_gaps(tree: AssembledTrace) -> list[tuple[Edge, int]]:
     gaps = []
     own = self_times(tree)
     for span_id, node in tree.by_id.items():
-        if node.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
-            continue
-        servers = [c for c in node.children if c.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]
-        if len(servers) == 1 and servers[0].span.service != node.span.service:
+        servers = _servers(node)
+        if servers is not None and len(servers) == 1 and servers[0].span.service != node.span.service:
             gaps.append(((_node(node.span), _node(servers[0].span)), own[span_id]))
     return gaps
 
@@ -206,14 +204,21 @@ def _owners(tree: AssembledTrace) -> dict[str, Key]:
     uninstrumented dependency they name."""
     owners: dict[str, Key] = {}
     for span_id, node in tree.by_id.items():
-        span = node.span
-        if node.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
+        servers = _servers(node)
+        if servers is None:
             continue
-        servers = [c.span for c in node.children if c.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]
         if len(servers) == 1:
-            owners[span_id] = (servers[0].service, servers[0].name)
+            owners[span_id] = (servers[0].span.service, servers[0].span.name)
             continue
-        target = None if servers else dependency_of(span)
+        target = None if servers else dependency_of(node.span)
         if target:
-            owners[span_id] = (target, span.name)
+            owners[span_id] = (target, node.span.name)
     return owners
+
+
+def _servers(node: SpanNode) -> list[SpanNode] | None:
+    """The server (or consumer) spans a client (or producer) span caused; None for a span
+    that calls nothing out."""
+    if node.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
+        return None
+    return [c for c in node.children if c.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]

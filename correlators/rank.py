@@ -67,15 +67,24 @@ def origin_owner(span: Span, trace: Trace) -> tuple[str, str]:
     return span.service, span.name
 
 
-def error_origins(bad: Sequence[Trace]) -> Counter[tuple[str, str, str | None]]:
-    """(owner, operation, instance) -> bad traces whose error originated there."""
-    counts: Counter[tuple[str, str, str | None]] = Counter()
-    for trace in bad:
+Origin = tuple[str, str, str | None]
+"""(owner, operation, instance) an error originated in."""
+
+
+def origins_by_trace(traces: Sequence[Trace]) -> dict[str, Origin]:
+    """Trace id -> where its error originated, for the traces that have one."""
+    found: dict[str, Origin] = {}
+    for trace in traces:
         origin = error_origin(assemble(trace))
         if origin is not None:
             owner, operation = origin_owner(origin, trace)
-            counts[(owner, operation, origin.instance if owner == origin.service else None)] += 1
-    return counts
+            found[trace.trace_id] = (owner, operation, origin.instance if owner == origin.service else None)
+    return found
+
+
+def error_origins(bad: Sequence[Trace]) -> Counter[Origin]:
+    """(owner, operation, instance) -> bad traces whose error originated there."""
+    return Counter(origins_by_trace(bad).values())
 
 
 def rank_candidates(
@@ -100,9 +109,10 @@ def rank_candidates(
     operations: defaultdict[str, Counter[str]] = defaultdict(Counter)
     instances: defaultdict[str, Counter[str]] = defaultdict(Counter)
     _latency(bottlenecks, parts, evidence, operations)
-    _errors(bad, parts, evidence, operations, instances)
+    origins = origins_by_trace(bad)
+    _errors(Counter(origins.values()), parts, evidence, operations, instances)
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
-    _logs(log_changes, parts, evidence, _origin_owners(bad))
+    _logs(log_changes, parts, evidence, {trace_id: origin[0] for trace_id, origin in origins.items()})
     _paths(path_changes, parts, evidence)
     _metrics(anomalies, parts, evidence, instances)
     _attributes(findings, parts, evidence, instances, bad, healthy)
@@ -144,13 +154,12 @@ def _latency(
 
 
 def _errors(
-    bad: Sequence[Trace],
+    origins: Counter[Origin],
     parts: dict[str, dict[str, float]],
     evidence: dict[str, list[Evidence]],
     operations: dict[str, Counter[str]],
     instances: dict[str, Counter[str]],
 ) -> None:
-    origins = error_origins(bad)
     failed = sum(origins.values())
     per_owner: Counter[str] = Counter()
     for (owner, operation, instance), n in origins.items():
@@ -218,16 +227,6 @@ def _logs(
                 weight,
             )
         )
-
-
-def _origin_owners(bad: Sequence[Trace]) -> dict[str, str]:
-    """Trace id -> the owner its error originated in, for the failed bad traces."""
-    owners = {}
-    for trace in bad:
-        origin = error_origin(assemble(trace)) if trace.has_error else None
-        if origin is not None:
-            owners[trace.trace_id] = origin_owner(origin, trace)[0]
-    return owners
 
 
 def _relayed_from(change: TemplateChange, origins: dict[str, str]) -> str | None:
@@ -298,8 +297,8 @@ def _attributes(
     parts: dict[str, dict[str, float]],
     evidence: dict[str, list[Evidence]],
     instances: dict[str, Counter[str]],
-    bad: Sequence[Trace] = (),
-    healthy: Sequence[Trace] = (),
+    bad: Sequence[Trace],
+    healthy: Sequence[Trace],
 ) -> None:
     """One instance of a service over-represented in bad traces points at that service,
     even when its symptoms were charged elsewhere (a slow network on one instance shows as
@@ -328,7 +327,7 @@ def _attributes(
             Evidence(
                 "attribute",
                 f"{f.key}={f.value} served {bad_share:.0%} of the bad traces that reached "
-                f"{f.service}, against {bad_share - gap:.0%} of the healthy ones",
+                f"{f.service}, against {healthy_share:.0%} of the healthy ones",
                 gap,
             )
         )

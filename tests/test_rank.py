@@ -52,33 +52,28 @@ def test_an_instance_counts_only_against_traces_that_reach_its_service() -> None
     """Bad traces are the kind of request that passes through search; search's only
     instance is in all of them and in few healthy traces, which says nothing about it."""
 
-    def trace(n: int, through_search: bool) -> Trace:
-        b = TraceBuilder(f"{n:032x}")
-        root = b.span("web", "GET /", 0, 10, kind=SpanKind.SERVER)
-        if through_search:
-            _, server = b.call(root, "search", "Query", 1, 9)
-            server.instance = "search-1"
-        return b.trace()
-
-    bad = [trace(i, True) for i in range(10)]
-    healthy = [trace(100 + i, i < 10) for i in range(40)]
+    bad = [web_request(i, "search-1") for i in range(10)]
+    healthy = [web_request(100 + i, "search-1" if i < 10 else None) for i in range(40)]
     finding = AttributeFinding("service.instance", "search-1", "search", 1.0, 0.1, 10, 2)
     assert rank_by_instance(bad, healthy, finding) == []
 
 
 def test_an_instance_serving_the_bad_traces_of_its_service_points_at_it() -> None:
-    def trace(n: int, instance: str) -> Trace:
-        b = TraceBuilder(f"{n:032x}")
-        root = b.span("web", "GET /", 0, 10, kind=SpanKind.SERVER)
-        _, server = b.call(root, "search", "Query", 1, 9)
-        server.instance = instance
-        return b.trace()
-
-    bad = [trace(i, "search-2") for i in range(10)]
-    healthy = [trace(100 + i, f"search-{i % 3}") for i in range(30)]
+    bad = [web_request(i, "search-2") for i in range(10)]
+    healthy = [web_request(100 + i, f"search-{i % 3}") for i in range(30)]
     finding = AttributeFinding("service.instance", "search-2", "search", 1.0, 0.33, 10, 10)
     top = rank_by_instance(bad, healthy, finding)[0]
     assert (top.service, top.instance) == ("search", "search-2")
+
+
+def web_request(n: int, search_instance: str | None) -> Trace:
+    """web answering GET /, through the given search instance, or not through search."""
+    b = TraceBuilder(f"{n:032x}")
+    root = b.span("web", "GET /", 0, 10, kind=SpanKind.SERVER)
+    if search_instance is not None:
+        _, server = b.call(root, "search", "Query", 1, 9)
+        server.instance = search_instance
+    return b.trace()
 
 
 def rank_by_instance(bad: list[Trace], healthy: list[Trace], finding: AttributeFinding) -> list[Candidate]:
@@ -112,15 +107,8 @@ def test_a_path_change_points_at_the_service_that_decided_it() -> None:
 
 
 def test_three_bad_traces_through_a_service_say_nothing_about_its_instances() -> None:
-    def trace(n: int, instance: str) -> Trace:
-        b = TraceBuilder(f"{n:032x}")
-        root = b.span("web", "GET /", 0, 10, kind=SpanKind.SERVER)
-        _, server = b.call(root, "search", "Query", 1, 9)
-        server.instance = instance
-        return b.trace()
-
-    bad = [trace(i, "search-2") for i in range(3)]
-    healthy = [trace(100 + i, f"search-{i % 3}") for i in range(30)]
+    bad = [web_request(i, "search-2") for i in range(3)]
+    healthy = [web_request(100 + i, f"search-{i % 3}") for i in range(30)]
     finding = AttributeFinding("service.instance", "search-2", "search", 1.0, 0.33, 3, 10)
     assert rank_by_instance(bad, healthy, finding) == []
 
