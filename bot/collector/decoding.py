@@ -8,8 +8,11 @@ JSON sender too, and refused with the same words.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+import orjson
+
+from correlators.errors import MalformedPayload
 from correlators.model import SpanKind, StatusCode
 
 T = TypeVar("T")
@@ -39,6 +42,15 @@ class Decoded(Generic[T]):
         self.rejected += 1
         if len(self.errors) < MAX_ERRORS_KEPT and reason not in self.errors:
             self.errors.append(reason)
+
+
+def json_body(body: bytes) -> Any:
+    """The parsed JSON of a request body, or MalformedPayload: what shape it must have is
+    the caller's to check (an OTLP object, a Zipkin list)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedPayload(f"body is not valid JSON: {exc}") from None
 
 
 def invalid_span(trace_id: bytes, span_id: bytes, parent_span_id: bytes, start_ns: int) -> str | None:

@@ -34,6 +34,7 @@ from bot.collector.decoding import (
     Decoded,
     invalid_log,
     invalid_span,
+    json_body,
 )
 from bot.collector.lite import PLAIN, PairCache
 from bot.collector.resource import ResourceFacts, facts_from_attributes
@@ -67,10 +68,7 @@ class _Refused(ValueError):
 
 def loads(body: bytes) -> dict[str, Any]:
     """The request object of a JSON body, or MalformedPayload."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedPayload(f"body is not valid JSON: {exc}") from None
+    data = json_body(body)
     if not isinstance(data, dict):
         raise MalformedPayload("JSON body must be an object")
     return data

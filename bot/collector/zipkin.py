@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-
+from bot.collector.decoding import json_body
 from bot.collector.otlp import Decoded
 from bot.collector.resource import facts_from_attributes
 from correlators.errors import MalformedPayload
@@ -31,10 +30,7 @@ _NUMERIC_TAGS = frozenset({"http.status_code", "http.response.status_code"})
 
 
 def decode_zipkin(body: bytes) -> Decoded[Span]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedPayload(f"body is not valid JSON: {exc}") from None
+    data = json_body(body)
     if not isinstance(data, list):
         raise MalformedPayload("Zipkin v2 body must be a JSON list of spans")
     out: Decoded[Span] = Decoded([])
