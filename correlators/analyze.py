@@ -68,6 +68,7 @@ def analyze(given: AnalysisInput) -> Report:
         [t for t in during if not _root_failed(t)] or bad,
         [t for t in baseline if not _root_failed(t)],
         times=times,
+        limit=None,
     )
     changes = _log_changes(given) if given.logs else []
     anomalies = rank_anomalies(given.metrics, given.baseline, given.incident) if given.metrics else []
@@ -107,7 +108,7 @@ def analyze(given: AnalysisInput) -> Report:
         journey=given.journey,
         scope=scope,
         candidates=candidates,
-        bottlenecks=found_bottlenecks,
+        bottlenecks=found_bottlenecks[:BOTTLENECKS_SHOWN],
         attributes=findings[:10],
         log_changes=changes[:10],
         metric_anomalies=anomalies[:10],
@@ -135,6 +136,7 @@ def _add_change_evidence(candidates: Sequence[Candidate], findings: Sequence[Cha
 
 
 EXEMPLARS = 5
+BOTTLENECKS_SHOWN = 10
 
 
 def _exemplar_logs(logs: Sequence[LogRecord], bad: Sequence[Trace]) -> dict[str, list[LogRecord]]:

@@ -1,5 +1,6 @@
 """Where latency accumulated: critical-path time per service and operation, incident
-exemplar traces against healthy traces of the same journey.
+exemplar traces against healthy traces of the same journey, each kind of request against
+the same kind (``correlators.mix``).
 
 Time a client span spends waiting on something that sends no spans of its own (a
 database, a cache, a third-party API) is charged to that dependency, named as the
@@ -22,6 +23,7 @@ from typing import TypeVar
 
 from correlators.calls import Edge, Node, caller_shares, gap_growth, service_shares
 from correlators.critical_path import critical_path
+from correlators.mix import matched_kinds, standardized
 from correlators.model import Span, SpanKind, Trace
 from correlators.topology import dependency_of
 from correlators.traces import AssembledTrace, SpanNode, assemble, self_times
@@ -150,18 +152,19 @@ def bottlenecks(
     incident: Sequence[Trace],
     baseline: Sequence[Trace],
     *,
-    limit: int = 10,
+    limit: int | None = 10,
     times: CriticalTimes | None = None,
 ) -> list[Bottleneck]:
-    """Keys whose mean critical-path time grew, largest growth first."""
+    """Keys whose mean critical-path time grew, largest growth first; ``limit=None`` for
+    all of them (a service's share is the sum over its keys, many small ones included)."""
     if not incident:
         return []
     times = times or CriticalTimes()
-    during = times.mean(incident)
-    before = times.mean(baseline) if baseline else {}
+    pairs = matched_kinds(incident, baseline)
+    during, before = standardized(pairs, times.mean)
     deltas = {key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()}
     if baseline:
-        _charge_slow_callers(deltas, incident, baseline, times)
+        _charge_slow_callers(deltas, pairs, incident, baseline, times)
     if sum(deltas.values()) <= max(MIN_GROWTH_NS, MIN_GROWTH_SHARE * sum(before.values())):
         return []
     grown = {key: delta for key, delta in deltas.items() if delta > 0}
@@ -181,14 +184,17 @@ def bottlenecks(
 
 
 def _charge_slow_callers(
-    deltas: dict[Key, float], incident: Sequence[Trace], baseline: Sequence[Trace], times: CriticalTimes
+    deltas: dict[Key, float],
+    pairs: Sequence[tuple[Sequence[Trace], Sequence[Trace]]],
+    incident: Sequence[Trace],
+    baseline: Sequence[Trace],
+    times: CriticalTimes,
 ) -> None:
     """Move the caller's part of calls' added time from the callee to the caller
     (``correlators.calls``): a slow caller makes every call it makes slow."""
     growth = gap_growth(times.gaps(baseline), times.gaps(incident))
     shares = service_shares(caller_shares(growth), growth)
-    during = times.mean_call_gaps(incident)
-    before = times.mean_call_gaps(baseline)
+    during, before = standardized(pairs, times.mean_call_gaps)
     for call in during.keys() | before.keys():
         caller, operation, callee, callee_operation = call
         grown = during.get(call, 0.0) - before.get(call, 0.0)

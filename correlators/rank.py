@@ -114,7 +114,7 @@ def rank_candidates(
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
     _logs(log_changes, parts, evidence, {trace_id: origin[0] for trace_id, origin in origins.items()})
     _paths(path_changes, parts, evidence)
-    _metrics(anomalies, parts, evidence, instances)
+    _metrics([a for a in anomalies if _on_the_journey(a, graph)], parts, evidence, instances)
     _attributes(findings, parts, evidence, instances, bad, healthy)
     _slow_from_one_caller(bad, healthy, graph, parts, evidence, instances)
     scores = {s: sum(WEIGHTS[k] * v for k, v in p.items()) for s, p in parts.items()}
@@ -263,6 +263,13 @@ def _paths(
                 weight,
             )
         )
+
+
+def _on_the_journey(anomaly: MetricAnomaly, graph: CallGraph) -> bool:
+    """A service no request of the journey reached cannot explain its bad requests,
+    however loudly its metrics moved: idle services' gauges jump from nothing to
+    something all the time."""
+    return not graph.nodes or anomaly.service in graph.nodes
 
 
 def _metrics(
@@ -433,7 +440,7 @@ def _demote_callers(scores: dict[str, float], graph: CallGraph) -> dict[str, flo
     """A node whose callee scores at least as high only waited on it: halve it."""
     demoted = dict(scores)
     for node, score in scores.items():
-        callees = graph.downstream(node)
+        callees = graph.callees(node)
         if any(scores.get(callee, 0.0) >= score * 0.8 for callee in callees):
             demoted[node] = score * CALLER_DEMOTION
     return demoted

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from correlators.analyze import AnalysisInput, analyze
 from correlators.bottleneck import bottlenecks, critical_time
+from correlators.metrics import Window
 from correlators.model import SpanKind, Trace
 from tests.spantree import MS, TraceBuilder
+
+S = 1_000_000_000
 
 
 def checkout(n: int, db_ms: float, pricing_ms: float = 10) -> Trace:
@@ -43,3 +47,29 @@ def test_the_slow_database_is_the_top_bottleneck_with_its_share() -> None:
 
 def test_no_incident_traces_no_bottlenecks() -> None:
     assert bottlenecks([], [checkout(1, db_ms=4)]) == []
+
+
+def test_a_service_slower_in_many_small_steps_outranks_one_slower_in_one() -> None:
+    """orders' twenty steps each grew 1 ms (20 ms in all), stock's one query 12 ms: the
+    ranking adds up every step a service grew, not only the ten largest keys."""
+
+    def order(n: int, start_s: float, step_ms: float, stock_ms: float) -> Trace:
+        b = TraceBuilder(f"{n:032x}")
+        t0 = start_s * 1000
+        total = 20 * step_ms + stock_ms
+        root = b.span("web", "POST /order", t0, t0 + total + 2, kind=SpanKind.SERVER)
+        _, orders = b.call(root, "orders", "Create", t0 + 1, t0 + 1 + 20 * step_ms)
+        for i in range(20):
+            at = t0 + 1 + i * step_ms
+            b.span("orders", f"step {i}", at, at + step_ms, parent=orders)
+        b.call(root, "stock", "Reserve", t0 + 1 + 20 * step_ms, t0 + 1 + total)
+        trace = b.trace()
+        trace.journey = "order"
+        return trace
+
+    baseline = [order(i, 1 + i, step_ms=1, stock_ms=3) for i in range(20)]
+    incident = [order(100 + i, 61 + i, step_ms=2, stock_ms=15) for i in range(20)]
+    before, during = Window(0, 60 * S), Window(60 * S, 120 * S)
+    report = analyze(AnalysisInput(traces=[*baseline, *incident], baseline=before, incident=during))
+    assert report.candidates[0].service == "orders"
+    assert len(report.bottlenecks) == 10  # the report still shows the ten largest

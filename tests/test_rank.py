@@ -5,6 +5,7 @@ from __future__ import annotations
 from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
 from correlators.logs import TemplateChange
+from correlators.metrics import MetricAnomaly
 from correlators.model import SpanKind, Trace
 from correlators.paths import PathChange
 from correlators.rank import Candidate, error_origin_rates, rank_candidates
@@ -153,3 +154,38 @@ def test_a_caller_logging_its_dependencys_failure_only_relays_it() -> None:
         failure_now=error_origin_rates(bad),
     )
     assert [c.service for c in found] == ["provider"]  # payments' own lines weigh nothing
+
+
+def anomaly(service: str, score: float) -> MetricAnomaly:
+    return MetricAnomaly("pod.cpu", service, {}, score, "up", 1.0, 9.0, None)
+
+
+def test_metrics_of_a_service_no_request_reached_say_nothing() -> None:
+    """An idle admin service's latency gauge jumping from nothing to something is not the
+    journey's fault; the service on the path whose own time grew is."""
+    found = rank_candidates(
+        bad=[],
+        bottlenecks=[Bottleneck("orders", "POST /orders", 10, 30, 20, 1.0)],
+        log_changes=[],
+        anomalies=[anomaly("admin-reports", 1000.0), anomaly("orders", 5.0)],
+        graph=graph(("web", "orders")),
+    )
+    assert [c.service for c in found] == ["orders"]
+
+
+def test_only_a_direct_callee_that_scores_as_high_demotes_a_caller() -> None:
+    """web -> orders -> audit: audit's loud metrics do not make orders' own slowness a
+    wait; orders does not call anything that looks as bad as it."""
+    found = rank_candidates(
+        bad=[],
+        bottlenecks=[
+            Bottleneck("web", "GET /", 10, 12, 2, 0.05),
+            Bottleneck("orders", "POST /orders", 10, 22, 12, 0.4),
+        ],
+        log_changes=[],
+        anomalies=[anomaly("audit", 1000.0)],
+        graph=graph(("web", "orders"), ("orders", "stock"), ("stock", "audit")),
+    )
+    orders = next(c for c in found if c.service == "orders")
+    # audit (0.15 x 1000/1010) scores above 0.8 x orders' 0.14, but orders never calls it
+    assert orders.score == round(0.35 * 0.4, 4)
