@@ -9,9 +9,11 @@ postgres. Likewise a client span's time outside its server child (the request qu
 a saturated callee, or slow on the wire to it) is charged to the callee's operation: the
 caller only waited.
 
-When the journey's traces did not get slower overall (failed requests are often faster
-than good ones), no key is a bottleneck: shares of a near-zero growth would read as
-"92 % of the added time" and blame whoever happened to be a millisecond slower.
+Kinds of request that, with enough traces to tell, did not get slower are left out: a
+busier kind that got faster would hide one that got twice as slow. When what is left did
+not get slower either (failed requests are often faster than good ones), no key is a
+bottleneck: shares of a near-zero growth would read as "92 % of the added time" and blame
+whoever happened to be a millisecond slower.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ MIN_GROWTH_NS = 1_000_000
 MIN_GROWTH_SHARE = 0.05
 """Below this net growth of the mean critical path (1 ms, or 5 % of the baseline's), the
 journey did not get slower."""
+MIN_KIND_TRACES = 5
+"""A kind of request judged slower on its own needs this many traces in each window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +45,16 @@ class Bottleneck:
     service: str
     operation: str
     incident_ms: float
-    """Mean critical-path time per incident trace."""
+    """Mean critical-path time per incident trace of the kinds of request compared (those
+    that got slower, see :func:`bottlenecks`)."""
     baseline_ms: float
     delta_ms: float
     share: float
     """This key's part of the total added critical-path time (0..1)."""
 
 
+Pairs = Sequence[tuple[Sequence[Trace], Sequence[Trace]]]
+"""(incident traces, baseline traces) of one kind of request each."""
 CallKey = tuple[str, str, str, str]
 """(caller service, caller operation, callee, callee operation) of one kind of call."""
 
@@ -160,12 +167,12 @@ def bottlenecks(
     if not incident:
         return []
     times = times or CriticalTimes()
-    pairs = matched_kinds(incident, baseline)
+    pairs = _slower_kinds(matched_kinds(incident, baseline), times)
     during, before = standardized(pairs, times.mean)
     deltas = {key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()}
     if baseline:
         _charge_slow_callers(deltas, pairs, incident, baseline, times)
-    if sum(deltas.values()) <= max(MIN_GROWTH_NS, MIN_GROWTH_SHARE * sum(before.values())):
+    if not _grew(during, before):
         return []
     grown = {key: delta for key, delta in deltas.items() if delta > 0}
     total = sum(grown.values())
@@ -183,9 +190,27 @@ def bottlenecks(
     ]
 
 
+def _slower_kinds(pairs: Pairs, times: CriticalTimes) -> Pairs:
+    """Leave out the kinds of request that well-sampled did not get slower: one kind twice
+    as slow is a fault even while a busier kind got faster and the mean of all stayed
+    put. Thin kinds stay in, weighed by their few traces; with no kind left, every kind,
+    and the guard in :func:`bottlenecks` decides."""
+    kept = [
+        (now, usual)
+        for now, usual in pairs
+        if min(len(now), len(usual)) < MIN_KIND_TRACES or _grew(times.mean(now), times.mean(usual))
+    ]
+    return kept or pairs
+
+
+def _grew(during: Mapping[Key, float], before: Mapping[Key, float]) -> bool:
+    base = sum(before.values())
+    return sum(during.values()) - base > max(MIN_GROWTH_NS, MIN_GROWTH_SHARE * base)
+
+
 def _charge_slow_callers(
     deltas: dict[Key, float],
-    pairs: Sequence[tuple[Sequence[Trace], Sequence[Trace]]],
+    pairs: Pairs,
     incident: Sequence[Trace],
     baseline: Sequence[Trace],
     times: CriticalTimes,

@@ -47,5 +47,22 @@ def test_a_mix_shift_towards_slow_requests_does_not_blame_their_service() -> Non
     incident = [search(200 + i) for i in range(15)] + [pay(300 + i, 40) for i in range(5)]
     found = bottlenecks(incident, baseline)
     assert [(b.service, b.operation) for b in found] == [("payment", "POST /pay")]
-    # payment's 30 ms growth on a quarter of the incident's requests
-    assert found[0].delta_ms == 7.5
+    # per request of the kind that got slower; search, as busy and as fast as ever, is out
+    assert (found[0].baseline_ms, found[0].incident_ms, found[0].delta_ms) == (10.0, 40.0, 30.0)
+
+
+def test_one_kind_twice_as_slow_counts_while_a_busier_kind_got_faster() -> None:
+    # payment doubled (10 -> 20 ms); search, nine requests in ten, got 5 ms faster, so
+    # the mean of all requests did not grow and a plain comparison finds nothing
+    baseline = [search(i) for i in range(45)] + [pay(100 + i, 10) for i in range(5)]
+    incident = [request(200 + i, "GET /search", "search", 95) for i in range(45)]
+    incident += [pay(300 + i, 20) for i in range(5)]
+    found = bottlenecks(incident, baseline)
+    assert [(b.service, b.operation) for b in found] == [("payment", "POST /pay")]
+    assert found[0].share == 1.0
+
+
+def test_when_no_kind_got_slower_there_is_no_bottleneck() -> None:
+    baseline = [search(i) for i in range(10)] + [pay(100 + i, 10) for i in range(10)]
+    incident = [search(200 + i) for i in range(10)] + [pay(300 + i, 10.2) for i in range(10)]
+    assert bottlenecks(incident, baseline) == []
