@@ -24,7 +24,7 @@ from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candi
 from correlators.report import Report
 from correlators.scope import decide_scope
 from correlators.topology import call_graph
-from correlators.traces import assemble, error_origin
+from correlators.traces import TreeOf, Trees, error_origin
 
 S = 1_000_000_000
 MIN_CONTEMPORARY = 30
@@ -63,7 +63,8 @@ def analyze(given: AnalysisInput) -> Report:
     bad = [t for t in during if _is_bad(t, thresholds[t.journey])]
     healthy = [t for t in baseline if not _is_bad(t, thresholds[t.journey])]
     missing = _missing(given, baseline, bad)
-    times = CriticalTimes()
+    trees = Trees()
+    times = CriticalTimes(trees.of)
     found_bottlenecks = bottlenecks(
         [t for t in during if not _root_failed(t)] or bad,
         [t for t in baseline if not _root_failed(t)],
@@ -87,17 +88,18 @@ def analyze(given: AnalysisInput) -> Report:
         anomalies=anomalies,
         graph=graph,
         findings=findings,
-        failure_base=error_origin_rates(baseline),
-        failure_now=error_origin_rates(during),
+        failure_base=error_origin_rates(baseline, trees.of),
+        failure_now=error_origin_rates(during, trees.of),
         healthy=healthy,
-        path_changes=path_changes(baseline, during),
+        path_changes=path_changes(baseline, during, trees.of),
+        tree_of=trees.of,
     )
     scope = decide_scope(
         candidates=candidates,
         findings=findings,
         graph=graph,
         request_rate_ratio=_rate_ratio(baseline, during, given),
-        origin_zones=_origin_zones(bad),
+        origin_zones=_origin_zones(bad, trees.of),
         new_versions=_new_versions(bad, baseline),
     )
     change_findings = relevant_changes(
@@ -168,13 +170,13 @@ def _new_versions(bad: Sequence[Trace], baseline: Sequence[Trace]) -> list[tuple
     return sorted(pair for pair, n in counts.items() if pair not in before and n >= len(bad) / 3)
 
 
-def _origin_zones(bad: Sequence[Trace]) -> list[tuple[str, str]]:
+def _origin_zones(bad: Sequence[Trace], tree_of: TreeOf) -> list[tuple[str, str]]:
     """(service, zone) of each failed bad trace's error origin."""
     found = []
     for trace in bad:
         if not _root_failed(trace):
             continue
-        origin = error_origin(assemble(trace))
+        origin = error_origin(tree_of(trace))
         if origin is not None and origin.zone:
             found.append((origin.service, origin.zone))
     return found

@@ -28,7 +28,7 @@ from correlators.critical_path import critical_path
 from correlators.mix import matched_kinds, standardized
 from correlators.model import Span, SpanKind, Trace
 from correlators.topology import dependency_of
-from correlators.traces import AssembledTrace, SpanNode, assemble, self_times
+from correlators.traces import AssembledTrace, SpanNode, TreeOf, assemble, self_times
 
 Key = tuple[str, str]
 """(service or dependency, operation)"""
@@ -76,8 +76,8 @@ def critical_time(trace: Trace) -> dict[Key, int]:
     return trace_times(trace).critical
 
 
-def trace_times(trace: Trace) -> TraceTimes:
-    tree = assemble(trace)
+def trace_times(trace: Trace, tree_of: TreeOf = assemble) -> TraceTimes:
+    tree = tree_of(trace)
     owners = _owners(tree)
     totals: defaultdict[Key, int] = defaultdict(int)
     call_gaps: defaultdict[CallKey, int] = defaultdict(int)
@@ -111,13 +111,14 @@ class CriticalTimes:
     """Each trace's times, computed once per analysis: the bottlenecks and the budget
     attribution read the same traces, and assembling a tree is the costly part."""
 
-    def __init__(self) -> None:
+    def __init__(self, tree_of: TreeOf = assemble) -> None:
         self._by_trace: dict[str, TraceTimes] = {}
+        self.tree_of = tree_of
 
     def times(self, trace: Trace) -> TraceTimes:
         found = self._by_trace.get(trace.trace_id)
         if found is None:
-            found = self._by_trace[trace.trace_id] = trace_times(trace)
+            found = self._by_trace[trace.trace_id] = trace_times(trace, self.tree_of)
         return found
 
     def of(self, trace: Trace) -> dict[Key, int]:

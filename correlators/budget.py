@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from correlators.bottleneck import CriticalTimes, Key
 from correlators.model import Trace
 from correlators.rank import origin_owner
-from correlators.traces import assemble, error_origin
+from correlators.traces import error_origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ def budget_attribution(
     for trace in bad:
         root = trace.root
         if root is not None and root.is_error:
-            origin = error_origin(assemble(trace)) or root
+            origin = error_origin(times.tree_of(trace)) or root
             errors[origin_owner(origin, trace)] += 1
         else:
             slow[_slowest_hop(times.of(trace), baselines.get(trace.journey, {}))] += 1

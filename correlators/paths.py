@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from correlators.model import Trace
-from correlators.traces import SpanNode, assemble
+from correlators.traces import SpanNode, TreeOf, assemble
 
 Where = tuple[str, str]
 """(service, operation) of the spans whose ends are compared."""
@@ -55,11 +55,13 @@ class PathChange:
         return self.growth * self.spans
 
 
-def path_changes(baseline: Sequence[Trace], incident: Sequence[Trace]) -> list[PathChange]:
+def path_changes(
+    baseline: Sequence[Trace], incident: Sequence[Trace], tree_of: TreeOf = assemble
+) -> list[PathChange]:
     """Endings that grew by at least ``MIN_GROWTH``, one per kind of span, those that
     moved the most spans first."""
-    before = _endings(baseline)
-    during = _endings(incident)
+    before = _endings(baseline, tree_of)
+    during = _endings(incident, tree_of)
     found = []
     for where, now in during.items():
         usual = before.get(where)
@@ -90,11 +92,11 @@ def _largest_gain(
     return best
 
 
-def _endings(traces: Sequence[Trace]) -> dict[Where, Counter[tuple[str, str]]]:
+def _endings(traces: Sequence[Trace], tree_of: TreeOf) -> dict[Where, Counter[tuple[str, str]]]:
     """Per kind of span: how many ended after each last call (owner, what), or with none."""
     found: defaultdict[Where, Counter[tuple[str, str]]] = defaultdict(Counter)
     for trace in traces:
-        for node in assemble(trace).by_id.values():
+        for node in tree_of(trace).by_id.values():
             found[(node.span.service, node.span.name)][_ending(node)] += 1
     return {where: counts for where, counts in found.items() if _ever_calls(counts)}
 

@@ -28,7 +28,7 @@ from correlators.metrics import MetricAnomaly
 from correlators.model import Span, SpanKind, Trace
 from correlators.paths import PathChange
 from correlators.topology import CallGraph, dependency_of
-from correlators.traces import assemble, error_origin
+from correlators.traces import TreeOf, assemble, error_origin
 
 WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.35, "paths": 0.35, "metrics": 0.15, "attributes": 0.2}
 CALLER_DEMOTION = 0.5
@@ -71,20 +71,20 @@ Origin = tuple[str, str, str | None]
 """(owner, operation, instance) an error originated in."""
 
 
-def origins_by_trace(traces: Sequence[Trace]) -> dict[str, Origin]:
+def origins_by_trace(traces: Sequence[Trace], tree_of: TreeOf = assemble) -> dict[str, Origin]:
     """Trace id -> where its error originated, for the traces that have one."""
     found: dict[str, Origin] = {}
     for trace in traces:
-        origin = error_origin(assemble(trace))
+        origin = error_origin(tree_of(trace))
         if origin is not None:
             owner, operation = origin_owner(origin, trace)
             found[trace.trace_id] = (owner, operation, origin.instance if owner == origin.service else None)
     return found
 
 
-def error_origins(bad: Sequence[Trace]) -> Counter[Origin]:
+def error_origins(bad: Sequence[Trace], tree_of: TreeOf = assemble) -> Counter[Origin]:
     """(owner, operation, instance) -> bad traces whose error originated there."""
-    return Counter(origins_by_trace(bad).values())
+    return Counter(origins_by_trace(bad, tree_of).values())
 
 
 def rank_candidates(
@@ -100,6 +100,7 @@ def rank_candidates(
     healthy: Sequence[Trace] = (),
     path_changes: Sequence[PathChange] = (),
     limit: int = 5,
+    tree_of: TreeOf = assemble,
 ) -> list[Candidate]:
     """``failure_base`` and ``failure_now``: per owner, the share of all traces (baseline,
     incident) whose error originated there; errors part is discounted by how much of the
@@ -109,7 +110,7 @@ def rank_candidates(
     operations: defaultdict[str, Counter[str]] = defaultdict(Counter)
     instances: defaultdict[str, Counter[str]] = defaultdict(Counter)
     _latency(bottlenecks, parts, evidence, operations)
-    origins = origins_by_trace(bad)
+    origins = origins_by_trace(bad, tree_of)
     _errors(Counter(origins.values()), parts, evidence, operations, instances)
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
     _logs(log_changes, parts, evidence, {trace_id: origin[0] for trace_id, origin in origins.items()})
@@ -180,13 +181,13 @@ def _errors(
         )
 
 
-def error_origin_rates(traces: Sequence[Trace]) -> dict[str, float]:
+def error_origin_rates(traces: Sequence[Trace], tree_of: TreeOf = assemble) -> dict[str, float]:
     """Owner -> share of all the traces whose error originated there."""
     if not traces:
         return {}
     failed = [t for t in traces if t.root is not None and t.root.is_error]
     per_owner: Counter[str] = Counter()
-    for (owner, _, _), n in error_origins(failed).items():
+    for (owner, _, _), n in error_origins(failed, tree_of).items():
         per_owner[owner] += n
     return {owner: n / len(traces) for owner, n in per_owner.items()}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from correlators.model import Span, SpanKind, Trace
@@ -89,6 +90,24 @@ def assemble(trace: Trace) -> AssembledTrace:
     for node in by_id.values():
         node.children.sort(key=_start)
     return AssembledTrace(trace, root, roots, orphans, reattached, by_id)
+
+
+TreeOf = Callable[[Trace], AssembledTrace]
+"""How a step gets a trace's tree: :func:`assemble`, or :meth:`Trees.of` to share them."""
+
+
+class Trees:
+    """Each trace's tree, assembled once per analysis: the bottlenecks, the paths, the
+    error origins and the budget walk the same trees, and assembling is the costly part."""
+
+    def __init__(self) -> None:
+        self._by_trace: dict[str, AssembledTrace] = {}
+
+    def of(self, trace: Trace) -> AssembledTrace:
+        found = self._by_trace.get(trace.trace_id)
+        if found is None:
+            found = self._by_trace[trace.trace_id] = assemble(trace)
+        return found
 
 
 def call_role(node: SpanNode) -> SpanKind:

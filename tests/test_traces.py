@@ -6,7 +6,7 @@ import time
 
 from correlators.critical_path import critical_path, time_by_operation
 from correlators.model import SpanKind, Trace
-from correlators.traces import assemble, error_origin, render_tree, self_times
+from correlators.traces import Trees, assemble, error_origin, render_tree, self_times
 from tests.spantree import MS, TraceBuilder
 
 
@@ -135,3 +135,14 @@ def test_a_ten_thousand_deep_chain_and_ten_thousand_spans_are_fast() -> None:
     began = time.perf_counter()
     critical_path(assemble(trace))
     assert time.perf_counter() - began < 1.0  # generous; the benchmark holds the real target
+
+
+def test_trees_assembles_each_trace_once_per_analysis() -> None:
+    b = TraceBuilder()
+    root = b.span("web", "GET /", 0, 10, kind=SpanKind.SERVER)
+    b.call(root, "api", "GET /items", 1, 9)
+    trace = b.trace()
+    trees = Trees()
+    first = trees.of(trace)
+    assert trees.of(trace) is first
+    assert [n.span.name for n in first.roots] == ["GET /"]
