@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from correlators.errors import MalformedPayload
-from correlators.model import SpanKind, StatusCode
+from correlators.model import Span, SpanKind, StatusCode
 
 T = TypeVar("T")
 MAX_ERRORS_KEPT = 5
@@ -29,6 +29,9 @@ KINDS = {
 STATUS = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
 ZERO_TRACE = bytes(16)
 ZERO_SPAN = bytes(8)
+MAX_TIME_NS = 2**63 - 1
+"""The latest time a signed 64-bit column holds (the year 2262): later is no real clock,
+and a row holding it would fail the whole write it is part of."""
 
 
 @dataclass(slots=True)
@@ -67,6 +70,15 @@ def invalid_span(trace_id: bytes, span_id: bytes, parent_span_id: bytes, start_n
     return None
 
 
+def span_times_invalid(span: Span) -> str | None:
+    """Why a decoded span's times cannot be kept, or None (see ``MAX_TIME_NS``)."""
+    if span.start_ns > MAX_TIME_NS or span.end_ns > MAX_TIME_NS:
+        return "span with a time past the year 2262"
+    if any(not 0 <= event.time_ns <= MAX_TIME_NS for event in span.events):
+        return "span with an event time out of range"
+    return None
+
+
 def invalid_log(trace_id: bytes, span_id: bytes, time_ns: int, observed_ns: int) -> str | None:
     """Why a log record cannot be kept, or None: its trace context is optional, but when
     given it must be well formed, and a record needs some time to be placed."""
@@ -76,4 +88,6 @@ def invalid_log(trace_id: bytes, span_id: bytes, time_ns: int, observed_ns: int)
         return "log record with an invalid span id"
     if not time_ns and not observed_ns:
         return "log record without a timestamp"
+    if time_ns > MAX_TIME_NS or observed_ns > MAX_TIME_NS:
+        return "log record with a time past the year 2262"
     return None

@@ -37,6 +37,7 @@ from bot.collector.decoding import (
     Decoded,
     invalid_log,
     invalid_span,
+    span_times_invalid,
 )
 from bot.collector.lite import PLAIN, LiteTraceRequest, PairCache
 from bot.collector.otlp_json import loads, logs_from_json, spans_from_json
@@ -80,7 +81,12 @@ def decode_traces(body: bytes, encoding: Encoding, pairs: PairCache = PLAIN) -> 
                 trace_id = trace_ids.get(raw)
                 if trace_id is None:
                     trace_id = trace_ids[raw] = raw.hex()
-                append(_span(pb, trace_id, facts, pairs))
+                span = _span(pb, trace_id, facts, pairs)
+                reason = span_times_invalid(span)
+                if reason:
+                    out.reject(reason)
+                else:
+                    append(span)
     return out
 
 

@@ -35,6 +35,7 @@ from bot.collector.decoding import (
     invalid_log,
     invalid_span,
     json_body,
+    span_times_invalid,
 )
 from bot.collector.lite import PLAIN, PairCache
 from bot.collector.resource import ResourceFacts, facts_from_attributes
@@ -110,7 +111,7 @@ def _span(item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[byt
     status = sp.get("status")
     status = _object(status) if status is not None else {}
     attributes, events, links = sp.get("attributes"), sp.get("events"), sp.get("links")
-    return Span(
+    span = Span(
         trace_id=trace_id,
         span_id=span_id.hex(),
         parent_span_id=parent.hex() if parent else None,
@@ -131,6 +132,10 @@ def _span(item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[byt
         events=[_event(e) for e in _list(events)] if events else (),
         links=[_link(ln) for ln in _list(links)] if links else (),
     )
+    reason = span_times_invalid(span)
+    if reason:
+        raise _Refused(reason)
+    return span
 
 
 def _event(item: Any) -> SpanEvent:

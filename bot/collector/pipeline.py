@@ -43,6 +43,8 @@ class CollectorStats:
     logs_received: int = 0
     rejected: int = 0
     refused_saturated: int = 0
+    spans_lost: int = 0
+    """Spans of kept traces the writer failed on for a reason other than back-pressure."""
 
 
 class Collector:
@@ -142,6 +144,12 @@ class Collector:
         except Saturated:
             self._held = batch
             log.warning("store writer saturated; holding %d kept traces", len(batch))
+        except Exception:
+            # Held, a batch the writer fails on would be retried at every tick and keep all
+            # ingest refused (check_capacity) for ever: drop it, loudly.
+            self._held = []
+            self.stats.spans_lost += sum(len(t.spans) for t in batch)
+            log.exception("store writer failed on %d kept traces; they are lost", len(batch))
 
     def _flush_metrics(self, *, final: bool) -> None:
         horizon = None if final else self._wall() - self._bucket_grace_s

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.collector.decoding import json_body
+from bot.collector.decoding import json_body, span_times_invalid
 from bot.collector.otlp import Decoded
 from bot.collector.resource import facts_from_attributes
 from correlators.errors import MalformedPayload
@@ -36,9 +36,15 @@ def decode_zipkin(body: bytes) -> Decoded[Span]:
     out: Decoded[Span] = Decoded([])
     for item in data:
         try:
-            out.items.append(_span(item))
-        except (KeyError, TypeError, ValueError) as exc:
+            span = _span(item)
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             out.reject(f"invalid Zipkin span: {exc}")
+            continue
+        reason = span_times_invalid(span)
+        if reason:
+            out.reject(reason)
+        else:
+            out.items.append(span)
     return out
 
 

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.store.drain import Ack, Item, QueueChannel, send_item, serve
@@ -39,6 +39,10 @@ log = logging.getLogger("journeywatch.store")
 CHUNK_ROWS = 1_000
 """Large submissions are queued in chunks of about this many spans (whole traces), so
 that neither side ever holds one huge pickle; the worker coalesces them again."""
+_UNSTORABLE = (TypeError, ValueError, OverflowError)
+"""What building a row raises on a value no column holds (orjson's range errors are
+TypeErrors)."""
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -50,6 +54,9 @@ class WriterStats:
     """Failed attempts, retries included."""
     items_lost: int = 0
     """Spans and logs of batches that failed twice."""
+    items_refused: int = 0
+    """Spans and logs no row could hold (a value the database cannot store), left out of
+    their batch so that the rest of it is written."""
 
 
 class BatchWriter:
@@ -89,27 +96,21 @@ class BatchWriter:
             self._threads = [_thread(self._serve_here, "store-writer", channel)]
 
     def submit_traces(self, trace_batch: Sequence[Trace]) -> None:
-        """Accepted whole or refused whole (Saturated); queued in chunks of whole traces."""
-        size = sum(len(t.spans) for t in trace_batch)
-        if not size:
-            return
-        self._reserve(size)
-        chunk: list[Trace] = []
-        chunk_spans = 0
-        for trace in trace_batch:
-            chunk.append(trace)
-            chunk_spans += len(trace.spans)
-            if chunk_spans >= CHUNK_ROWS:
-                self._enqueue(to_rows(trace_batch=chunk))
-                chunk, chunk_spans = [], 0
-        if chunk:
-            self._enqueue(to_rows(trace_batch=chunk))
+        """Accepted whole or refused whole (Saturated), queued in chunks of whole traces,
+        less any trace that no row can hold (``items_refused``). Rows are built before
+        anything is reserved, so a failure never leaves rows reserved for ever."""
+        self._submit(
+            [
+                self._rows_of(chunk, lambda traces: to_rows(trace_batch=traces), lambda t: len(t.spans))
+                for chunk in _chunks(trace_batch)
+            ]
+        )
 
     def submit_logs(self, log_batch: Sequence[LogRecord]) -> None:
-        """Accepted whole or refused whole (Saturated)."""
+        """Accepted whole or refused whole (Saturated), less any record that no row can
+        hold (``items_refused``)."""
         if log_batch:
-            self._reserve(len(log_batch))
-            self._enqueue(to_rows(log_batch=log_batch))
+            self._submit([self._rows_of(log_batch, lambda records: to_rows(log_batch=records), lambda _: 1)])
 
     def submit_span_metrics(self, rows: Sequence[SpanMetricRow]) -> None:
         """Never refused: rows are few, and losing them would bias the SLIs."""
@@ -138,6 +139,33 @@ class BatchWriter:
         self._threads = []
 
     # --- submitting ----------------------------------------------------------------------
+
+    def _rows_of(
+        self, items: Sequence[T], build: Callable[[Sequence[T]], Rows], size: Callable[[T], int]
+    ) -> Rows:
+        """Rows of ``items``; when one of them cannot be a row (a value the database cannot
+        hold), the rows of all the others, each refused one counted and logged."""
+        try:
+            return build(items)
+        except _UNSTORABLE:
+            rows = Rows()
+            for item in items:
+                try:
+                    rows.extend(build([item]))
+                except _UNSTORABLE as exc:
+                    with self._lock:
+                        self.stats.items_refused += size(item)
+                    log.warning("left out of a write, no row can hold it: %s", type(exc).__name__)
+            return rows
+
+    def _submit(self, batches: Sequence[Rows]) -> None:
+        size = sum(rows.size for rows in batches)
+        if not size:
+            return
+        self._reserve(size)
+        for rows in batches:
+            if rows.size:
+                self._enqueue(rows)
 
     def _reserve(self, size: int) -> None:
         """Count ``size`` rows as pending, or refuse them all when over the limit (one
@@ -258,3 +286,16 @@ def _thread(target: Callable[[Any], None], name: str, arg: object) -> threading.
     thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
     thread.start()
     return thread
+
+
+def _chunks(traces: Sequence[Trace]) -> list[list[Trace]]:
+    """Whole traces in chunks of about ``CHUNK_ROWS`` spans."""
+    chunks: list[list[Trace]] = [[]]
+    spans = 0
+    for trace in traces:
+        if spans >= CHUNK_ROWS:
+            chunks.append([])
+            spans = 0
+        chunks[-1].append(trace)
+        spans += len(trace.spans)
+    return chunks

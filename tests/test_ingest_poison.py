@@ -1,0 +1,108 @@
+"""One crafted item never stops ingest nor takes good items with it (issue 14, items 1 and
+3): times no column can hold are refused per item at the edge; a row the database cannot
+take is left out of its write, the rest written; a failing write never leaves capacity
+reserved, so ingest never answers 503 for ever."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.collector.otlp import decode_traces
+from bot.collector.zipkin import decode_zipkin
+from bot.config import load_config
+from bot.server import build_bot, create_app
+from bot.settings import Settings
+from bot.store import BatchWriter, Store, TraceQuery
+from correlators.model import Span, Trace
+from tests.asgi import AppClient
+from tests.fixtures.bot_server import REPO
+from tests.test_ingest_http import NOW_NS, PROTOBUF, otlp_request
+
+
+def zipkin_span(trace_id: str, span_id: str, **extra: object) -> dict[str, object]:
+    return {
+        "traceId": trace_id,
+        "id": span_id,
+        "name": "get /zipkin",
+        "timestamp": NOW_NS // 1000,
+        "duration": 1500,
+        "localEndpoint": {"serviceName": "legacy"},
+        **extra,
+    }
+
+
+def test_a_zipkin_annotation_far_in_the_future_refuses_only_its_span() -> None:
+    trace_id = os.urandom(16).hex()
+    body = json.dumps(
+        [
+            zipkin_span(trace_id, "00000000000000aa"),
+            zipkin_span(trace_id, "00000000000000bb", annotations=[{"timestamp": 1e30, "value": "x"}]),
+            zipkin_span(trace_id, "00000000000000cc", tags=["not", "a", "map"]),
+        ]
+    ).encode()
+    decoded = decode_zipkin(body)
+    assert [s.span_id for s in decoded.items] == ["00000000000000aa"]
+    assert decoded.rejected == 2
+    assert "event time out of range" in decoded.errors[0]
+
+
+def test_an_otlp_end_time_past_2262_refuses_only_its_span() -> None:
+    request = otlp_request(os.urandom(16).hex(), spans=200)
+    request.resource_spans[0].scope_spans[0].spans[7].end_time_unix_nano = 2**64 - 1
+    decoded = decode_traces(request.SerializeToString(), "protobuf")
+    assert len(decoded.items) == 199
+    assert decoded.rejected == 1
+    assert decoded.errors == ["span with a time past the year 2262"]
+
+
+def trace(n: int, **attributes: object) -> Trace:
+    trace_id = f"{n:032x}"
+    span = Span(trace_id, "00000000000000aa", None, "svc", "op", NOW_NS, NOW_NS + 10)
+    span.attributes.update(attributes)  # type: ignore[arg-type]
+    return Trace(trace_id, [span])
+
+
+def test_a_row_the_database_cannot_hold_is_left_out_and_the_rest_is_written(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    store.migrate()
+    writer = BatchWriter(store, max_pending=10_000, process=False)
+    writer.start()
+    try:
+        writer.submit_traces([trace(1), trace(2, huge=2**70), trace(3)])
+        writer.flush()
+    finally:
+        writer.stop()
+    stored = {t.trace_id for t in store.find_traces(TraceQuery(limit=10))}
+    assert stored == {f"{1:032x}", f"{3:032x}"}
+    assert writer.stats.items_refused == 1
+    assert writer.pending == 0
+
+
+@pytest.fixture
+def bot_in_process(tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", collector={"quiet_period_s": 0})
+    bot = build_bot(settings, load_config(REPO / "config" / "journeys.yaml"))
+    yield bot
+    bot.store.close()
+
+
+def test_a_writer_that_fails_never_keeps_ingest_refused(bot_in_process, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Before: the tick's exception left the batch reserved and held, and every later
+    request got 503 until restart."""
+    bot = bot_in_process
+    client = AppClient(create_app(bot))
+
+    def broken(traces: object) -> None:
+        raise RuntimeError("a bug in the writer")
+
+    monkeypatch.setattr(bot.writer, "submit_traces", broken)
+    errored = otlp_request(os.urandom(16).hex(), error=True)  # errors are always kept
+    assert client.post("/v1/traces", content=errored.SerializeToString(), headers=PROTOBUF).status_code == 200
+    bot.collector.tick()  # the writer fails on the kept trace
+    assert bot.collector.stats.spans_lost == 3
+    again = otlp_request(os.urandom(16).hex()).SerializeToString()
+    assert client.post("/v1/traces", content=again, headers=PROTOBUF).status_code == 200
