@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import re2
 import yaml
 from pydantic import (
     AfterValidator,
@@ -134,9 +135,11 @@ class CustomPattern(_Strict):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"bad regular expression: {exc}") from None
+            re2.compile(value)
+        except re2.error as exc:
+            # RE2 runs in time linear in the text; what it refuses (look-around, back-
+            # references) is what lets a crafted value freeze ingest
+            raise ValueError(f"bad regular expression (RE2 syntax, no look-around): {exc}") from None
         return value
 
 

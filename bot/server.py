@@ -84,7 +84,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         max_pending=settings.collector.max_pending_writes,
         process=settings.collector.writer_process,
     )
-    redactor = Redactor(config.redaction, _hmac_key(settings))
+    redactor = Redactor(config.redaction, _hmac_key(settings), max_chars=settings.collector.max_text_chars)
     collector = Collector(config, settings.collector, writer, redactor)
     sources = build_sources(config, settings, store)
     incidents = IncidentRepository(store.engine)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from bot.collector.lite import PairCache
 from bot.collector.otlp import decode_traces
-from bot.collector.redact import Redactor, luhn_valid
+from bot.collector.redact import MAX_CHARS, TRUNCATED, Redactor, luhn_valid
 from bot.config import CustomPattern, RedactionRules
 from correlators.model import LogRecord, Span, SpanEvent, Trace
 from tests.otlp_json import write_traces
@@ -52,6 +53,10 @@ def span(
         ("url /v1?api_key=abcd1234efgh5678", "url /v1?[api_key]"),
         ("x-api-key: 0123456789abcdef", "[api_key]"),
         ("GET /items/42 took 12ms", "GET /items/42 took 12ms"),
+        ("two 4111111111111111 5555555555554444.", "two [card] [card]."),
+        ("card 4111 1111 1111 1111 2024", "card [card] 2024"),  # a year after the card
+        ("id ord-4111111111111111", "id ord-4111111111111111"),  # part of an identifier
+        ("é4111111111111111é", "é[card]é"),  # the search runs on bytes; text around survives
     ],
 )
 def test_patterns_scrub_values(text: str, expected: str) -> None:
@@ -173,3 +178,42 @@ def test_attributes_redacted_while_decoding_equal_the_whole_span_path(tmp_path: 
     assert [d.attributes for d in while_decoding] == [expected] * 3
     assert [d.attributes for d in whole] == [expected] * 3
     assert "hunter2" not in repr(while_decoding) and "user-42" not in repr(while_decoding)
+
+
+M = 1 << 20
+ADVERSARIAL = {
+    "letters with no @": "a" * M,
+    "e-mail local part": "a.b_" * (M // 4),
+    "digits": "1" * M,
+    "single digits apart": "1 " * (M // 2),
+    "card-like groups": "4111 " * (M // 5),
+    "at signs": "a@" * (M // 2),
+    "bearer words": "bearer " * (M // 7),
+    "key prefixes": "api_key=" * (M // 8),
+}
+
+
+@pytest.mark.parametrize("shape", ADVERSARIAL)
+def test_a_1_mib_value_of_any_shape_is_redacted_in_milliseconds(shape: str) -> None:
+    """Before: Python's backtracking e-mail pattern took 9 s on 64 KiB of letters and held
+    the server at 100 % CPU on 1 MiB. Values are cut at the limit, then scanned by RE2."""
+    value = ADVERSARIAL[shape]
+    began = time.perf_counter()
+    out = redactor().redact_pair("note", value)
+    took = time.perf_counter() - began
+    assert took < 0.25, f"{shape}: {took:.3f} s"
+    assert out and isinstance(out[1], str) and out[1].endswith(TRUNCATED)
+    assert len(out[1]) < 2 * MAX_CHARS  # cut, then masked (a mask may be longer than its match)
+
+
+def test_patterns_are_linear_in_the_text_past_the_limit_too() -> None:
+    """With no limit at all, the once-quadratic e-mail shape still takes milliseconds."""
+    unlimited = Redactor(RULES, b"k1", max_chars=4 * M)
+    began = time.perf_counter()
+    assert unlimited.redact_text("a" * M + " bob@example.com") == "a" * M + " [email]"
+    assert time.perf_counter() - began < 0.25
+
+
+def test_a_custom_pattern_that_needs_backtracking_is_refused_at_startup() -> None:
+    with pytest.raises(ValueError, match="bad regular expression"):
+        CustomPattern(name="ticket", regex=r"(?<=TICKET-)\d+")

@@ -10,6 +10,11 @@ Three kinds of rule, from ``config/redaction.yaml``:
   that pass the Luhn check (so an order number that happens to be long is kept), bearer
   tokens, API keys of common shapes, and custom patterns.
 
+Telemetry text is an attacker's input. Text longer than ``max_chars`` is cut first, and
+every pattern runs in time linear in the text:
+RE2 (no backtracking; a Python ``re`` e-mail pattern took 9 s on 64 KiB of letters with no
+``@``), and the card check is a bounded scan of digit runs, not a look-around pattern.
+
 This runs for every span at ingest rate, so decisions per key and results per distinct
 string value are cached (attribute values repeat a great deal), and the resource dict the
 decoder shares among all spans of a resource is redacted once and replaced, never mutated.
@@ -20,19 +25,23 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
-import re
 from collections.abc import Callable
 from enum import Enum
+from typing import Any
+
+import re2
 
 from bot.config import RedactionRules
 from correlators.model import Attributes, AttrValue, LogRecord, Span
 
 _CACHE_LIMIT = 50_000
+MAX_CHARS = 32_768
+TRUNCATED = " [truncated]"
 _RESOURCE_MEMO_LIMIT = 1_024
 
-_BUILTIN: dict[str, tuple[str, str]] = {
+_BUILTIN: dict[str, tuple[str | bytes, str]] = {
     "email": (r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", "[email]"),
-    "card_number": (r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])", "[card]"),
+    "card_number": (rb"(?:^|[^\d-])((?:\d[ -]?){12,18}\d)(?:[^\d-]|$)", "[card]"),
     "bearer_token": (r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*", "Bearer [token]"),
     "api_key": (
         r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
@@ -43,6 +52,9 @@ _BUILTIN: dict[str, tuple[str, str]] = {
         "[api_key]",
     ),
 }
+
+
+_NOT_DIGIT = re2.compile(rb"\D")
 
 
 class _Action(Enum):
@@ -66,8 +78,9 @@ def luhn_valid(digits: str) -> bool:
 class Redactor:
     """Applies one set of redaction rules with one HMAC key."""
 
-    def __init__(self, rules: RedactionRules, key: bytes) -> None:
+    def __init__(self, rules: RedactionRules, key: bytes, *, max_chars: int = MAX_CHARS) -> None:
         self.enabled = rules.enabled
+        self.max_chars = max_chars
         self._key = key
         self._drop = [p.lower() for p in rules.drop_keys]
         self._hash = [p.lower() for p in rules.hash_keys]
@@ -150,6 +163,8 @@ class Redactor:
         return ()
 
     def _scrub(self, text: str) -> str:
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars] + TRUNCATED
         for scrub in self._scrubbers:
             text = scrub(text)
         return text
@@ -192,22 +207,38 @@ class Redactor:
         for name in rules.patterns:
             regex, replacement = _BUILTIN[name]
             if name == "card_number":
-                scrubbers.append(_card_scrubber(re.compile(regex), replacement))
+                scrubbers.append(_card_scrubber(re2.compile(regex), replacement))
             else:
-                scrubbers.append(_scrubber(re.compile(regex), replacement))
+                scrubbers.append(_scrubber(re2.compile(regex), replacement))
         for custom in rules.custom_patterns:
-            scrubbers.append(_scrubber(re.compile(custom.regex), f"[{custom.name}]"))
+            scrubbers.append(_scrubber(re2.compile(custom.regex), f"[{custom.name}]"))
         return scrubbers
 
 
-def _scrubber(pattern: re.Pattern[str], replacement: str) -> Callable[[str], str]:
+def _scrubber(pattern: Any, replacement: str) -> Callable[[str], str]:
     literal = replacement.replace("\\", "\\\\")
     return lambda text: pattern.sub(literal, text)
 
 
-def _card_scrubber(pattern: re.Pattern[str], replacement: str) -> Callable[[str], str]:
-    def replace(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group())
-        return replacement if 13 <= len(digits) <= 19 and luhn_valid(digits) else match.group()
+def _card_scrubber(pattern: Any, replacement: str) -> Callable[[str], str]:
+    """Card numbers: 13-19 digits, whole or grouped by single spaces or dashes, with no
+    digit or dash right before or after (``ord-4111...`` is an id), that pass the Luhn
+    check. RE2 has no look-around, so the pattern takes the characters around the number
+    too, and the next search starts at the one after it, which may begin the next number.
+    The search runs on UTF-8 bytes: given a str and a start, the binding re-encodes the
+    whole text at every call."""
+    mask = replacement.encode()
 
-    return lambda text: pattern.sub(replace, text)
+    def scrub(text: str) -> str:
+        data = text.encode()
+        pieces: list[bytes] = []
+        done = at = 0
+        while (match := pattern.search(data, at)) is not None:
+            begin, end = match.span(1)
+            if luhn_valid(_NOT_DIGIT.sub(b"", match.group(1)).decode()):
+                pieces += [data[done:begin], mask]
+                done = end
+            at = end
+        return b"".join([*pieces, data[done:]]).decode() if pieces else text
+
+    return scrub
