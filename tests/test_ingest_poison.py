@@ -106,3 +106,19 @@ def test_a_writer_that_fails_never_keeps_ingest_refused(bot_in_process, monkeypa
     assert bot.collector.stats.spans_lost == 3
     again = otlp_request(os.urandom(16).hex()).SerializeToString()
     assert client.post("/v1/traces", content=again, headers=PROTOBUF).status_code == 200
+
+
+@pytest.mark.parametrize(("depth", "status"), [(200, 200), (3000, 400)])
+def test_values_nested_deep_get_an_answer_not_a_500(bot_in_process, depth: int, status: int) -> None:  # type: ignore[no-untyped-def]
+    """Past JSON's nesting limit the body is malformed (400); below it the span is taken."""
+    value = '{"stringValue": "leaf"}'
+    for _ in range(depth):
+        value = '{"arrayValue": {"values": [' + value + "]}}"
+    span = (
+        f'{{"traceId": "{os.urandom(16).hex()}", "spanId": "00000000000000aa", "startTimeUnixNano": '
+        f'"{NOW_NS}", "attributes": [{{"key": "deep", "value": {value}}}]}}'
+    )
+    body = f'{{"resourceSpans": [{{"scopeSpans": [{{"spans": [{span}]}}]}}]}}'
+    client = AppClient(create_app(bot_in_process))
+    answer = client.post("/v1/traces", content=body.encode(), headers={"content-type": "application/json"})
+    assert answer.status_code == status
