@@ -63,6 +63,7 @@ def test_bad_requests_get_a_reason(client: AppClient) -> None:
     assert client.get("/api/incidents", params={"status": "burning"}).status_code == 400
     assert client.get("/api/incidents/abc").status_code == 400
     assert client.get("/api/incidents/99").status_code == 404
+    assert client.get("/api/incidents/" + "9" * 40).status_code == 400  # no 64-bit id, no 500
     assert client.get("/api/journeys/nope").status_code == 404
     refused = AppClient(client.app).get("/api/incidents")
     assert refused.status_code == 401

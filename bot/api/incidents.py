@@ -136,8 +136,10 @@ def _journeys(bot: Bot) -> list[dict[str, Any]]:
 
 
 def _id(request: Request) -> int | None:
+    """The id in the path, or None when it is not one an incident can have (ids are
+    64-bit: a larger number would fail the query, not find nothing)."""
     text = request.path_params["incident_id"]
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdigit() and len(text) <= 18 else None
 
 
 def _bad(reason: str) -> JSONResponse:

@@ -7,6 +7,7 @@ which shares the event loop.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,7 +22,7 @@ from bot.api.auth import refusal
 from bot.collector.redact import Redactor
 from bot.store import Store, TraceQuery
 from bot.timeparse import parse_time_ns
-from correlators.model import SCHEMA_VERSION, log_to_dict, trace_to_dict
+from correlators.model import MAX_TIME_NS, SCHEMA_VERSION, log_to_dict, trace_to_dict
 
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_LIMIT = 1000
@@ -121,8 +122,8 @@ def _duration_ns(text: str | None) -> int | None:
         value = float(text)
     except ValueError:
         raise BadQuery("min_duration_ms must be a number of milliseconds") from None
-    if value < 0:
-        raise BadQuery("min_duration_ms must not be negative")
+    if not math.isfinite(value) or not 0 <= value * 1_000_000 <= MAX_TIME_NS:
+        raise BadQuery("min_duration_ms must be a number of milliseconds from 0 to 9e12")
     return int(value * 1_000_000)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from correlators.errors import MalformedPayload
-from correlators.model import Span, SpanKind, StatusCode
+from correlators.model import MAX_TIME_NS, Span, SpanKind, StatusCode
 
 T = TypeVar("T")
 MAX_ERRORS_KEPT = 5
@@ -29,9 +29,6 @@ KINDS = {
 STATUS = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
 ZERO_TRACE = bytes(16)
 ZERO_SPAN = bytes(8)
-MAX_TIME_NS = 2**63 - 1
-"""The latest time a signed 64-bit column holds (the year 2262): later is no real clock,
-and a row holding it would fail the whole write it is part of."""
 
 
 @dataclass(slots=True)
@@ -71,7 +68,8 @@ def invalid_span(trace_id: bytes, span_id: bytes, parent_span_id: bytes, start_n
 
 
 def span_times_invalid(span: Span) -> str | None:
-    """Why a decoded span's times cannot be kept, or None (see ``MAX_TIME_NS``)."""
+    """Why a decoded span's times cannot be kept, or None: a row holding a time past
+    ``MAX_TIME_NS`` would fail the whole write it is part of."""
     if span.start_ns > MAX_TIME_NS or span.end_ns > MAX_TIME_NS:
         return "span with a time past the year 2262"
     if any(not 0 <= event.time_ns <= MAX_TIME_NS for event in span.events):

@@ -254,7 +254,7 @@ def _button_handler(
         channel = (body.get("channel") or {}).get("id", "")
         action = (body.get("actions") or [{}])[0]
         value = str(action.get("value", ""))
-        if not value.isdigit():
+        if not value.isdigit() or len(value) > 18:  # not an incident id (64-bit)
             return
         denied = access.refusal("buttons", channel, "", user)
         if denied:
