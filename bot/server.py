@@ -85,7 +85,9 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         process=settings.collector.writer_process,
     )
     redactor = Redactor(config.redaction, _hmac_key(settings), max_chars=settings.collector.max_text_chars)
-    collector = Collector(config, settings.collector, writer, redactor)
+    collector = Collector(
+        config, settings.collector, writer, redactor, max_age_s=settings.retention.traces_hours * 3600
+    )
     sources = build_sources(config, settings, store)
     incidents = IncidentRepository(store.engine)
     states = JourneyStates(store.engine)

@@ -35,6 +35,10 @@ class CollectorSettings(BaseModel):
     process 23-29k spans/s at 244 + 115 MB; thread 19.8k spans/s at 294 MB."""
     decision_cache_size: int = Field(default=30_000, gt=0)
     """Decided trace ids remembered, so late spans follow their trace's decision."""
+    max_future_s: float = Field(default=600.0, ge=0)
+    """Spans and logs stamped further ahead of this server's clock are refused (counted in
+    ``partial_success``): a client's clock may be off by minutes, not by years, and a time
+    far ahead would make span-metric buckets that never close."""
     max_text_chars: int = Field(default=32_768, ge=1_024)
     """Longer names, attribute values and log bodies are cut here (marked) before they
     are redacted or kept: what an engineer reads is at the start, and a 1 MiB value costs

@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import json
 import os
+import time
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -27,7 +28,8 @@ from bot.settings import Settings
 from tests.fixtures.bot_server import REPO
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
-NOW_NS = 1_700_000_000_000_000_000
+NOW_NS = time.time_ns() // 1_000_000_000 * 1_000_000_000
+"""Now: the collector refuses spans older than retention or ahead of its clock."""
 
 
 def otlp_request(

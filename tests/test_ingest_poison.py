@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from bot.collector.otlp import decode_traces
 from bot.collector.zipkin import decode_zipkin
@@ -122,3 +123,22 @@ def test_values_nested_deep_get_an_answer_not_a_500(bot_in_process, depth: int, 
     client = AppClient(create_app(bot_in_process))
     answer = client.post("/v1/traces", content=body.encode(), headers={"content-type": "application/json"})
     assert answer.status_code == status
+
+
+def test_spans_stamped_far_ahead_or_before_retention_are_refused_per_item(bot_in_process) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, item 4: 200k spans stamped in the future made span-metric buckets that
+    never closed (1.7 GB). Two hours ahead of the clock, or older than retention, is no
+    real span; the rest of the request is taken."""
+    request = otlp_request(os.urandom(16).hex(), spans=3)
+    spans = request.resource_spans[0].scope_spans[0].spans
+    hour = 3600 * 10**9
+    spans[1].start_time_unix_nano = spans[1].end_time_unix_nano = NOW_NS + 2 * hour
+    spans[2].start_time_unix_nano = spans[2].end_time_unix_nano = NOW_NS - 100 * 24 * hour
+    client = AppClient(create_app(bot_in_process))
+    answer = client.post("/v1/traces", content=request.SerializeToString(), headers=PROTOBUF)
+    assert answer.status_code == 200
+    result = ExportTraceServiceResponse.FromString(answer.content)
+    assert result.partial_success.rejected_spans == 2
+    assert "ahead of the server's clock" in result.partial_success.error_message
+    assert "retention" in result.partial_success.error_message
+    assert bot_in_process.collector.stats.spans_received == 1

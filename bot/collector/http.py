@@ -74,7 +74,7 @@ async def _otlp(
             rejected, errors = spans.rejected, spans.errors
             payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
         else:
-            logs = otlp.decode_logs(body, encoding)
+            logs = collector.admit(otlp.decode_logs(body, encoding), lambda r: r.time_ns)
             collector.ingest_logs(logs.items)
             rejected, errors = logs.rejected, logs.errors
             payload = otlp.encode_logs_response(rejected, "; ".join(errors), encoding)
@@ -92,7 +92,7 @@ async def _zipkin(request: Request, collector: Collector, limit: int) -> Respons
             raise UnsupportedMedia("Zipkin spans are accepted as application/json (v2) only")
         collector.check_capacity()
         body = await _read_body(request, limit)
-        spans = zipkin.decode_zipkin(body)
+        spans = collector.admit(zipkin.decode_zipkin(body), lambda s: s.start_ns)
         collector.ingest_spans(spans.items)
     except IngestError as exc:
         return _failure(exc, "json", lambda _code, msg: msg.encode())

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bot.collector.journeys import JourneyMatcher
 from bot.collector.lite import PairCache
@@ -33,6 +34,8 @@ from bot.settings import CollectorSettings
 from bot.store import BatchWriter
 from correlators.errors import Saturated
 from correlators.model import LogRecord, Span, Trace
+
+T = TypeVar("T")
 
 log = logging.getLogger("journeywatch.collector")
 
@@ -59,7 +62,10 @@ class Collector:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        max_age_s: float = 72 * 3600.0,
     ) -> None:
+        """``max_age_s``: spans and logs older than this (the store's retention) are
+        refused at the door, as retention would delete them at once."""
         self.config = config
         self.settings = settings
         self.writer = writer
@@ -73,6 +79,7 @@ class Collector:
         self._wall = wall
         self._bucket_grace_s = settings.quiet_period_s + settings.metrics_bucket_s
         """A bucket is flushed once traces that started in it have most likely been decided."""
+        self._max_age_s = max_age_s
         self._held: list[Trace] = []
         """Kept traces the writer refused while saturated; retried on the next tick."""
 
@@ -88,8 +95,29 @@ class Collector:
         """Decode an OTLP request and take its spans. Their attributes are redacted while
         decoding, once per distinct pair (:class:`~bot.collector.lite.PairCache`); the rest
         of each span as in :meth:`ingest_spans`."""
-        decoded = decode_traces(body, encoding, self._pairs)
+        decoded = self.admit(decode_traces(body, encoding, self._pairs), lambda s: s.start_ns)
         self._take(decoded.items, redact_attributes=False)
+        return decoded
+
+    def admit(self, decoded: Decoded[T], time_of: Callable[[T], int]) -> Decoded[T]:
+        """``decoded`` less the items stamped outside the times this server keeps (older
+        than retention, or ahead of its clock by more than ``max_future_s``), each
+        refused with the reason."""
+        now = self._wall()
+        oldest = int((now - self._max_age_s) * 1e9)
+        latest = int((now + self.settings.max_future_s) * 1e9)
+        kept = []
+        for item in decoded.items:
+            at = time_of(item)
+            if at < oldest:
+                decoded.reject("item older than the store keeps data (retention)")
+            elif at > latest:
+                decoded.reject(
+                    f"item stamped more than {self.settings.max_future_s:.0f} s ahead of the server's clock"
+                )
+            else:
+                kept.append(item)
+        decoded.items = kept
         return decoded
 
     def ingest_spans(self, spans: Sequence[Span]) -> None:

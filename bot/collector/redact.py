@@ -31,6 +31,7 @@ from typing import Any
 
 import re2
 
+from bot.collector.lite import CACHEABLE_BYTES
 from bot.config import RedactionRules
 from correlators.model import Attributes, AttrValue, LogRecord, Span
 
@@ -97,6 +98,8 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         """Scrubbed by pattern, through a cache (names, messages and log bodies repeat)."""
+        if len(text) > CACHEABLE_BYTES:  # long texts rarely repeat; cached, they would fill memory
+            return self._scrub(text)
         cached = self._values.get(text)
         if cached is not None:
             return cached
