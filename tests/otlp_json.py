@@ -58,6 +58,16 @@ def _span(span: Span) -> dict[str, object]:
     }
     if span.parent_span_id:
         out["parentSpanId"] = span.parent_span_id
+    if span.events:  # only the worlds generator sets events and links: older output is unchanged
+        out["events"] = [
+            {"name": e.name, "timeUnixNano": str(e.time_ns), "attributes": _attributes(dict(e.attributes))}
+            for e in span.events
+        ]
+    if span.links:
+        out["links"] = [
+            {"traceId": ln.trace_id, "spanId": ln.span_id, "attributes": _attributes(dict(ln.attributes))}
+            for ln in span.links
+        ]
     return out
 
 
