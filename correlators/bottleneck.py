@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from correlators.calls import Edge, Node, caller_shares, gap_growth, service_shares
 from correlators.critical_path import critical_path
-from correlators.mix import matched_kinds, standardized
+from correlators.mix import Pairs, matched_kinds, standardized
 from correlators.model import Span, SpanKind, Trace
 from correlators.topology import dependency_of
 from correlators.traces import AssembledTrace, SpanNode, TreeOf, assemble, self_times
@@ -53,8 +53,6 @@ class Bottleneck:
     """This key's part of the total added critical-path time (0..1)."""
 
 
-Pairs = Sequence[tuple[Sequence[Trace], Sequence[Trace]]]
-"""(incident traces, baseline traces) of one kind of request each."""
 CallKey = tuple[str, str, str, str]
 """(caller service, caller operation, callee, callee operation) of one kind of call."""
 

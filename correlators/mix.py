@@ -26,6 +26,8 @@ Kind = tuple[str, str, str, str]
 """(entry service, entry operation, first service called, its operation)."""
 K = TypeVar("K", bound=Hashable)
 Means = Callable[[Sequence[Trace]], Mapping[K, float]]
+Pairs = Sequence[tuple[Sequence[Trace], Sequence[Trace]]]
+"""(incident traces, baseline traces) of one kind of request each."""
 
 
 def request_kind(trace: Trace) -> Kind | None:
@@ -56,9 +58,7 @@ def matched_kinds(
     return pairs or [(list(incident), list(baseline))]
 
 
-def standardized(
-    pairs: Sequence[tuple[Sequence[Trace], Sequence[Trace]]], means: Means[K]
-) -> tuple[dict[K, float], dict[K, float]]:
+def standardized(pairs: Pairs, means: Means[K]) -> tuple[dict[K, float], dict[K, float]]:
     """(incident, baseline) means, each kind weighed by its share of the incident's
     compared traces."""
     total = sum(len(now) for now, _ in pairs)

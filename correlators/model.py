@@ -23,10 +23,10 @@ from typing import Any, TypeAlias
 from correlators.errors import SchemaVersionError
 
 SCHEMA_VERSION = 1
+"""Bumped whenever a field changes meaning or is removed; additions keep the version."""
 MAX_TIME_NS = 2**63 - 1
 """Times are nanoseconds since the epoch in a signed 64-bit integer (up to the year
 2262): what every store column holds, so anything later is refused where it comes in."""
-"""Bumped whenever a field changes meaning or is removed; additions keep the version."""
 
 AttrValue: TypeAlias = str | int | float | bool | list[Any] | None
 Attributes: TypeAlias = dict[str, AttrValue]

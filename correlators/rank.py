@@ -115,7 +115,8 @@ def rank_candidates(
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
     _logs(log_changes, parts, evidence, {trace_id: origin[0] for trace_id, origin in origins.items()})
     _paths(path_changes, parts, evidence)
-    _metrics([a for a in anomalies if _on_the_journey(a, graph)], parts, evidence, instances)
+    reached = graph.nodes
+    _metrics([a for a in anomalies if _on_the_journey(a, reached)], parts, evidence, instances)
     _attributes(findings, parts, evidence, instances, bad, healthy)
     _slow_from_one_caller(bad, healthy, graph, parts, evidence, instances)
     scores = {s: sum(WEIGHTS[k] * v for k, v in p.items()) for s, p in parts.items()}
@@ -266,11 +267,11 @@ def _paths(
         )
 
 
-def _on_the_journey(anomaly: MetricAnomaly, graph: CallGraph) -> bool:
-    """A service no request of the journey reached cannot explain its bad requests,
-    however loudly its metrics moved: idle services' gauges jump from nothing to
-    something all the time."""
-    return not graph.nodes or anomaly.service in graph.nodes
+def _on_the_journey(anomaly: MetricAnomaly, reached: set[str]) -> bool:
+    """A service no request of the journey reached (``reached``: the call graph's nodes)
+    cannot explain its bad requests, however loudly its metrics moved: idle services'
+    gauges jump from nothing to something all the time."""
+    return not reached or anomaly.service in reached
 
 
 def _metrics(
