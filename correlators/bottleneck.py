@@ -21,14 +21,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from correlators.calls import Edge, Node, caller_shares, gap_growth, service_shares
-from correlators.critical_path import critical_path
-from correlators.mix import Pairs, matched_kinds, standardized
+from correlators.critical_path import critical_steps
+from correlators.mix import Pairs, matched_kinds, standardized, weighed
 from correlators.model import Span, SpanKind, Trace
 from correlators.topology import dependency_of
-from correlators.traces import AssembledTrace, SpanNode, TreeOf, assemble, self_times
+from correlators.traces import AssembledTrace, SpanNode, TreeOf, assemble, self_time
 
 Key = tuple[str, str]
 """(service or dependency, operation)"""
@@ -53,6 +53,8 @@ class Bottleneck:
     """This key's part of the total added critical-path time (0..1)."""
 
 
+_CALLERS = (SpanKind.CLIENT, SpanKind.PRODUCER)
+_CALLEES = (SpanKind.SERVER, SpanKind.CONSUMER)
 CallKey = tuple[str, str, str, str]
 """(caller service, caller operation, callee, callee operation) of one kind of call."""
 
@@ -76,29 +78,43 @@ def critical_time(trace: Trace) -> dict[Key, int]:
 
 def trace_times(trace: Trace, tree_of: TreeOf = assemble) -> TraceTimes:
     tree = tree_of(trace)
-    owners = _owners(tree)
+    calls = _calls(tree)
+    owners = _owners(calls)
     totals: defaultdict[Key, int] = defaultdict(int)
     call_gaps: defaultdict[CallKey, int] = defaultdict(int)
-    for segment in critical_path(tree):
-        owner = owners.get(segment.span_id)
+    for node, start, end in critical_steps(tree):
+        span = node.span
+        owner = owners.get(span.span_id)
         if owner is None:
-            totals[(segment.service, segment.operation)] += segment.duration_ns
+            totals[(span.service, span.name)] += end - start
             continue
-        totals[owner] += segment.duration_ns
-        call_gaps[(segment.service, segment.operation, *owner)] += segment.duration_ns
-    return TraceTimes(dict(totals), dict(call_gaps), _remote_gaps(tree))
+        totals[owner] += end - start
+        call_gaps[(span.service, span.name, *owner)] += end - start
+    return TraceTimes(dict(totals), dict(call_gaps), _remote_gaps(calls))
 
 
-def _remote_gaps(tree: AssembledTrace) -> list[tuple[Edge, int]]:
+Call = tuple[SpanNode, list[SpanNode]]
+"""A client (or producer) span's node and the server (or consumer) spans it caused."""
+
+
+def _calls(tree: AssembledTrace) -> list[Call]:
+    """Every outgoing call of the tree with its callees, found once for the owners and the
+    gaps of one trace."""
+    return [
+        (node, [c for c in node.children if c.kind in _CALLEES])
+        for node in tree.by_id.values()
+        if node.kind in _CALLERS
+    ]
+
+
+def _remote_gaps(calls: Sequence[Call]) -> list[tuple[Edge, int]]:
     """(caller, callee) instances and the ns of each call outside the one server span it
     caused."""
-    gaps = []
-    own = self_times(tree)
-    for span_id, node in tree.by_id.items():
-        servers = _servers(node)
-        if servers is not None and len(servers) == 1 and servers[0].span.service != node.span.service:
-            gaps.append(((_node(node.span), _node(servers[0].span)), own[span_id]))
-    return gaps
+    return [
+        ((_node(node.span), _node(servers[0].span)), self_time(node))
+        for node, servers in calls
+        if len(servers) == 1 and servers[0].span.service != node.span.service
+    ]
 
 
 def _node(span: Span) -> Node:
@@ -166,11 +182,16 @@ def bottlenecks(
     if not incident:
         return []
     times = times or CriticalTimes()
-    pairs = _slower_kinds(matched_kinds(incident, baseline), times)
-    during, before = standardized(pairs, times.mean)
+    kinds = _slower_kinds(
+        [
+            _Kind(now, usual, times.mean(now), times.mean(usual))
+            for now, usual in matched_kinds(incident, baseline)
+        ]
+    )
+    during, before = weighed([(len(kind.now), kind.during, kind.before) for kind in kinds])
     deltas = {key: during.get(key, 0.0) - before.get(key, 0.0) for key in during.keys() | before.keys()}
     if baseline:
-        _charge_slow_callers(deltas, pairs, incident, baseline, times)
+        _charge_slow_callers(deltas, [(kind.now, kind.usual) for kind in kinds], incident, baseline, times)
     if not _grew(during, before):
         return []
     grown = {key: delta for key, delta in deltas.items() if delta > 0}
@@ -189,17 +210,26 @@ def bottlenecks(
     ]
 
 
-def _slower_kinds(pairs: Pairs, times: CriticalTimes) -> Pairs:
+class _Kind(NamedTuple):
+    """One kind of request's traces in each window, and their mean critical times."""
+
+    now: Sequence[Trace]
+    usual: Sequence[Trace]
+    during: dict[Key, float]
+    before: dict[Key, float]
+
+
+def _slower_kinds(kinds: list[_Kind]) -> list[_Kind]:
     """Leave out the kinds of request that well-sampled did not get slower: one kind twice
     as slow is a fault even while a busier kind got faster and the mean of all stayed
     put. Thin kinds stay in, weighed by their few traces; with no kind left, every kind,
     and the guard in :func:`bottlenecks` decides."""
     kept = [
-        (now, usual)
-        for now, usual in pairs
-        if min(len(now), len(usual)) < MIN_KIND_TRACES or _grew(times.mean(now), times.mean(usual))
+        kind
+        for kind in kinds
+        if min(len(kind.now), len(kind.usual)) < MIN_KIND_TRACES or _grew(kind.during, kind.before)
     ]
-    return kept or pairs
+    return kept or kinds
 
 
 def _grew(during: Mapping[Key, float], before: Mapping[Key, float]) -> bool:
@@ -229,26 +259,15 @@ def _charge_slow_callers(
             deltas[(caller, operation)] = deltas.get((caller, operation), 0.0) + moved
 
 
-def _owners(tree: AssembledTrace) -> dict[str, Key]:
+def _owners(calls: Sequence[Call]) -> dict[str, Key]:
     """Client spans belong to what they called: the one server span under them, or the
     uninstrumented dependency they name."""
     owners: dict[str, Key] = {}
-    for span_id, node in tree.by_id.items():
-        servers = _servers(node)
-        if servers is None:
-            continue
+    for node, servers in calls:
         if len(servers) == 1:
-            owners[span_id] = (servers[0].span.service, servers[0].span.name)
+            owners[node.span.span_id] = (servers[0].span.service, servers[0].span.name)
             continue
         target = None if servers else dependency_of(node.span)
         if target:
-            owners[span_id] = (target, node.span.name)
+            owners[node.span.span_id] = (target, node.span.name)
     return owners
-
-
-def _servers(node: SpanNode) -> list[SpanNode] | None:
-    """The server (or consumer) spans a client (or producer) span caused; None for a span
-    that calls nothing out."""
-    if node.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
-        return None
-    return [c for c in node.children if c.kind in (SpanKind.SERVER, SpanKind.CONSUMER)]

@@ -61,14 +61,24 @@ def matched_kinds(
 def standardized(pairs: Pairs, means: Means[K]) -> tuple[dict[K, float], dict[K, float]]:
     """(incident, baseline) means, each kind weighed by its share of the incident's
     compared traces."""
-    total = sum(len(now) for now, _ in pairs)
+    return weighed([(len(now), means(now), means(usual)) for now, usual in pairs])
+
+
+KindMeans = tuple[int, Mapping[K, float], Mapping[K, float]]
+"""One kind's number of incident traces, and its (incident, baseline) means."""
+
+
+def weighed(kinds: Sequence[KindMeans[K]]) -> tuple[dict[K, float], dict[K, float]]:
+    """:func:`standardized` from means a caller already has (the bottlenecks compute each
+    kind's means once, to tell which kinds got slower, then weigh them)."""
+    total = sum(count for count, _, _ in kinds)
     during: defaultdict[K, float] = defaultdict(float)
     before: defaultdict[K, float] = defaultdict(float)
-    for now, usual in pairs:
-        weight = len(now) / total if total else 0.0
-        for key, value in means(now).items():
+    for count, now, usual in kinds:
+        weight = count / total if total else 0.0
+        for key, value in now.items():
             during[key] += weight * value
-        for key, value in means(usual).items():
+        for key, value in usual.items():
             before[key] += weight * value
     return dict(during), dict(before)
 

@@ -221,18 +221,20 @@ def _skew(node: SpanNode) -> int:
 
 def self_times(tree: AssembledTrace) -> dict[str, int]:
     """Span id -> ns of its own duration not covered by any child (children clipped)."""
-    out: dict[str, int] = {}
-    for span_id, node in tree.by_id.items():
-        covered = 0
-        cursor = node.start_ns
-        for child in node.children:  # sorted by start
-            start = max(child.start_ns, cursor)
-            end = min(child.end_ns, node.end_ns)
-            if end > start:
-                covered += end - start
-                cursor = end
-        out[span_id] = node.duration_ns - covered
-    return out
+    return {span_id: self_time(node) for span_id, node in tree.by_id.items()}
+
+
+def self_time(node: SpanNode) -> int:
+    """Ns of the node's own duration not covered by any child (children clipped)."""
+    covered = 0
+    cursor = node.start_ns
+    for child in node.children:  # sorted by start
+        start = max(child.start_ns, cursor)
+        end = min(child.end_ns, node.end_ns)
+        if end > start:
+            covered += end - start
+            cursor = end
+    return node.duration_ns - covered
 
 
 def error_origin(tree: AssembledTrace) -> Span | None:
