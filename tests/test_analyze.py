@@ -3,12 +3,14 @@ regression subset of the labelled cases (bench/rca_eval.py runs all of them)."""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from bot.analysis import cycles_uncollected
 from bot.cli import app
 from correlators.analyze import AnalysisInput, analyze
 from correlators.metrics import Window
@@ -75,6 +77,17 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     bad_time = CliRunner().invoke(app, [*args[:8], "--baseline-start", "yesterday", *args[10:]])
     assert bad_time.exit_code == 2
     assert "Traceback" not in bad_time.output
+
+
+def test_the_collector_rests_during_one_analysis_only() -> None:
+    """The command pauses cyclic collection while it reads and analyses (bot/analysis.py);
+    an in-process caller gets it back, even after an error."""
+    assert gc.isenabled()
+    with pytest.raises(ValueError), cycles_uncollected():
+        assert not gc.isenabled()
+        raise ValueError("the analysis failed")
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.parametrize(
