@@ -11,13 +11,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.config import AppConfig, load_config
-from bot.settings import Settings, load_settings
 from correlators.errors import JourneywatchError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 app = typer.Typer(
     name="journeywatch",
@@ -122,6 +124,7 @@ def serve(
 ) -> None:
     """Run the collector, the store and the API on one port."""
     from bot.server import build_bot, create_app
+    from bot.settings import load_settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {
@@ -228,6 +231,7 @@ def accuracy(
     answers to "Was the root cause right?" after each resolved incident."""
     from bot.incidents.accuracy import accuracy_table
     from bot.incidents.repository import IncidentRepository
+    from bot.settings import load_settings
     from bot.store import Store
 
     try:
