@@ -56,13 +56,10 @@ def _broken_propagation(traces: Sequence[Trace]) -> list[Gap]:
     for trace in traces:
         parents = {span.parent_span_id for span in trace.spans if span.parent_span_id}
         for span in trace.spans:
+            if span.span_id in parents:
+                continue  # a call answered with spans; naming its target is the costly part
             callee = dependency_of(span)
-            if (
-                callee in instrumented
-                and callee != span.service
-                and span.span_id not in parents
-                and rooted_services[callee]
-            ):
+            if callee in instrumented and callee != span.service and rooted_services[callee]:
                 broken[(span.service, callee)] += 1
     return [
         Gap(

@@ -88,7 +88,8 @@ def assemble(trace: Trace) -> AssembledTrace:
         _set_depths(node)
         _adjust_skew(node)
     for node in by_id.values():
-        node.children.sort(key=_start)
+        if len(node.children) > 1:  # most nodes are leaves, and sorting nothing still costs
+            node.children.sort(key=_start)
     return AssembledTrace(trace, root, roots, orphans, reattached, by_id)
 
 
@@ -141,6 +142,8 @@ def _link(parent: SpanNode, child: SpanNode) -> None:
 
 def _reattach(loose: list[SpanNode], by_id: dict[str, SpanNode]) -> list[Span]:
     """Give loose top-level spans the one safe parent, if there is exactly one."""
+    if not loose:  # the usual trace: no need to list its callers
+        return []
     callers = [
         n for n in by_id.values() if n.kind in _CALLERS and not any(c.kind in _CALLEES for c in n.children)
     ]
@@ -191,13 +194,19 @@ def _adjust_skew(top: SpanNode) -> None:
     stack: list[tuple[SpanNode, int]] = [(top, 0)]
     while stack:
         node, inherited = stack.pop()
-        node.start_ns += inherited
-        node.end_ns += inherited
+        if inherited:  # zero for nearly every span, as is its own shift: no writes then
+            _shift(node, inherited)
         shift = _skew(node)
-        node.start_ns += shift
-        node.end_ns += shift
+        if shift:
+            _shift(node, shift)
         node.skew_ns = inherited + shift
-        stack.extend((child, node.skew_ns) for child in node.children)
+        if node.children:
+            stack.extend([(child, node.skew_ns) for child in node.children])
+
+
+def _shift(node: SpanNode, by: int) -> None:
+    node.start_ns += by
+    node.end_ns += by
 
 
 def _skew(node: SpanNode) -> int:
