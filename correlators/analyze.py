@@ -24,7 +24,9 @@ from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candi
 from correlators.report import Report
 from correlators.scope import decide_scope
 from correlators.topology import call_graph
-from correlators.traces import TreeOf, Trees, error_origin
+from correlators.traces import Trees
+from correlators.traffic import request_rate_change
+from correlators.zones import zone_skew
 
 S = 1_000_000_000
 MIN_CONTEMPORARY = 30
@@ -98,8 +100,15 @@ def analyze(given: AnalysisInput) -> Report:
         candidates=candidates,
         findings=findings,
         graph=graph,
-        request_rate_ratio=_rate_ratio(baseline, during, given),
-        origin_zones=_origin_zones(bad, trees.of),
+        rate=request_rate_change(
+            metrics=given.metrics or (),
+            entry_services={t.root.service for t in journey_traces if t.root is not None},
+            baseline=baseline,
+            during=during,
+            baseline_window=given.baseline,
+            incident_window=given.incident,
+        ),
+        skew=zone_skew(baseline, during, trees.of),
         new_versions=_new_versions(bad, baseline),
     )
     change_findings = relevant_changes(
@@ -170,18 +179,6 @@ def _new_versions(bad: Sequence[Trace], baseline: Sequence[Trace]) -> list[tuple
     return sorted(pair for pair, n in counts.items() if pair not in before and n >= len(bad) / 3)
 
 
-def _origin_zones(bad: Sequence[Trace], tree_of: TreeOf) -> list[tuple[str, str]]:
-    """(service, zone) of each failed bad trace's error origin."""
-    found = []
-    for trace in bad:
-        if not _root_failed(trace):
-            continue
-        origin = error_origin(tree_of(trace))
-        if origin is not None and origin.zone:
-            found.append((origin.service, origin.zone))
-    return found
-
-
 def _root_failed(trace: Trace) -> bool:
     root = trace.root
     return root is not None and root.is_error
@@ -218,22 +215,6 @@ def _log_changes(given: AnalysisInput) -> list[TemplateChange]:
         incident_seconds=(given.incident.end_ns - given.incident.start_ns) / S,
         min_count=5,
     )
-
-
-def _rate_ratio(baseline: Sequence[Trace], during: Sequence[Trace], given: AnalysisInput) -> float | None:
-    """Incident request rate over the baseline's, each over the part of its window that
-    has traffic at all: a baseline window reaching back before the service (or the
-    collector) started holds fewer traces, not a lower rate."""
-    if not baseline or not during:
-        return None
-    before = len(baseline) / _covered_ns(baseline, given.baseline)
-    now = len(during) / _covered_ns(during, given.incident)
-    return now / before
-
-
-def _covered_ns(traces: Sequence[Trace], window: Window) -> int:
-    first = min(t.start_ns for t in traces)
-    return max(1, window.end_ns - max(window.start_ns, first))
 
 
 def _missing(given: AnalysisInput, baseline: Sequence[Trace], bad: Sequence[Trace]) -> list[str]:

@@ -2,9 +2,13 @@
 
 Checked from the widest cause to the narrowest, each with the evidence that names it:
 
-- systemic / traffic: the journey's request rate at least doubled;
-- systemic / zone: one availability zone over-represented in bad traces across services;
-- systemic / release: a new version over-represented in bad traces of several services;
+- systemic / traffic: the journey's request rate at least doubled, counted in requests
+  where metrics have them (``correlators.traffic``), since a tail sampler keeps every bad
+  trace and so multiplies the kept ones during any incident;
+- systemic / zone: several services that run in more than one zone went wrong in one of
+  them only (``correlators.zones``);
+- systemic / release: a version never seen in the baseline, on several suspects; the
+  subject is the version;
 - systemic / feature_flag: a flag value over-represented, on spans of several services;
 - systemic / shared_dependency: the top candidate is a dependency several services call;
 - localized / dependency: a dependency only one service calls;
@@ -14,13 +18,14 @@ Checked from the widest cause to the narrowest, each with the evidence that name
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from correlators.attributes import AttributeFinding
 from correlators.rank import Candidate
 from correlators.topology import CallGraph
+from correlators.traffic import RateChange
+from correlators.zones import ZoneSkew
 
 SURGE_FACTOR = 2.0
 MIN_SHARE_GAP = 0.3
@@ -45,21 +50,21 @@ def decide_scope(
     candidates: Sequence[Candidate],
     findings: Sequence[AttributeFinding],
     graph: CallGraph,
-    request_rate_ratio: float | None,
-    origin_zones: Sequence[tuple[str, str]] = (),
+    rate: RateChange | None,
+    skew: ZoneSkew | None = None,
     new_versions: Sequence[tuple[str, str]] = (),
 ) -> Scope:
-    if request_rate_ratio is not None and request_rate_ratio >= SURGE_FACTOR:
+    if rate is not None and rate.ratio >= SURGE_FACTOR:
+        counted = "requests" if rate.source == "metrics" else "kept traces"
         return Scope(
             "systemic",
             "traffic",
             0.8,
-            [f"the journey's request rate is {request_rate_ratio:.1f}x its baseline"],
+            [f"the journey's entry services got {rate.ratio:.1f}x their baseline {counted} per second"],
             "traffic",
         )
-    zone = _failing_zone(origin_zones)
-    if zone is not None:
-        return zone
+    if skew is not None:
+        return _skewed_zone(skew)
     release = _new_release(new_versions, candidates)
     if release is not None:
         return release
@@ -67,7 +72,7 @@ def decide_scope(
     if flag is not None:
         return flag
     if not candidates:
-        return _zone(findings) or Scope("localized", "unknown", 0.0, ["no candidate stood out"])
+        return Scope("localized", "unknown", 0.0, ["no candidate stood out"])
     top = candidates[0]
     if top.service in graph.dependencies:
         callers = sorted(graph.callers(top.service))
@@ -89,9 +94,6 @@ def decide_scope(
     instance = _instance(findings, top.service)
     if instance is not None:
         return instance
-    zone = _zone(findings)
-    if zone is not None:
-        return zone
     return Scope(
         "localized",
         "service",
@@ -105,49 +107,21 @@ def _strong(finding: AttributeFinding) -> bool:
     return finding.bad_count >= MIN_BAD_TRACES and finding.bad_share - finding.baseline_share >= MIN_SHARE_GAP
 
 
-def _failing_zone(origins: Sequence[tuple[str, str]]) -> Scope | None:
-    """Errors that originate, on several services, mostly in one zone."""
-    if len(origins) < 10:
-        return None
-    by_zone: defaultdict[str, set[str]] = defaultdict(set)
-    counts: defaultdict[str, int] = defaultdict(int)
-    for service, zone in origins:
-        by_zone[zone].add(service)
-        counts[zone] += 1
-    zone = max(counts, key=lambda z: counts[z])
-    share = counts[zone] / len(origins)
-    if share >= 0.6 and len(by_zone[zone]) >= 3:
-        return Scope(
-            "systemic",
-            "zone",
-            round(min(0.95, share), 2),
-            [
-                f"{share:.0%} of the failures originated in zone {zone}, on {len(by_zone[zone])} services "
-                f"({', '.join(sorted(by_zone[zone]))})"
-            ],
-            zone,
-        )
-    return None
-
-
-def _zone(findings: Sequence[AttributeFinding]) -> Scope | None:
-    services: defaultdict[str, set[str]] = defaultdict(set)
-    for f in findings:
-        if f.key == "cloud.availability_zone" and f.service and _strong(f):
-            services[f.value].add(f.service)
-    for zone, where in sorted(services.items(), key=lambda item: -len(item[1])):
-        if len(where) >= 3:
-            return Scope(
-                "systemic",
-                "zone",
-                0.75,
-                [
-                    f"bad traces went through zone {zone} on {len(where)} services "
-                    f"({', '.join(sorted(where))})"
-                ],
-                zone,
-            )
-    return None
+def _skewed_zone(skew: ZoneSkew) -> Scope:
+    described = ", ".join(
+        f"{service} {inside:.0%} against {outside:.0%}"
+        for service, (inside, outside) in sorted(skew.services.items())
+    )
+    return Scope(
+        "systemic",
+        "zone",
+        round(min(0.95, 0.5 + 0.1 * len(skew.services)), 2),
+        [
+            f"{len(skew.services)} of the {skew.eligible} services that run in several zones had far more "
+            f"bad requests in zone {skew.zone} than in their other zones: {described}"
+        ],
+        skew.zone,
+    )
 
 
 def _new_release(new_versions: Sequence[tuple[str, str]], candidates: Sequence[Candidate]) -> Scope | None:
@@ -167,7 +141,7 @@ def _new_release(new_versions: Sequence[tuple[str, str]], candidates: Sequence[C
         "release",
         0.75,
         [f"new versions, not seen before the incident, on services under suspicion: {described}"],
-        ", ".join(sorted({service for service, _ in rolled})),
+        ", ".join(sorted({version for _, version in rolled})),
     )
 
 

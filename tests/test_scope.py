@@ -6,38 +6,39 @@ from correlators.attributes import AttributeFinding
 from correlators.rank import Candidate
 from correlators.scope import decide_scope
 from correlators.topology import CallGraph
+from correlators.traffic import RateChange
+from correlators.zones import ZoneSkew
 
 
-def zone_seen_on_three_services(bad_count: int) -> list[AttributeFinding]:
-    return [
-        AttributeFinding("cloud.availability_zone", "eu-1a", service, 1.0, 0.35, bad_count, 40)
-        for service in ("web", "catalog", "search")
-    ]
-
-
-def test_one_slow_trace_through_a_zone_is_not_a_zone_fault() -> None:
+def test_a_zone_that_several_services_point_at_is_the_verdict() -> None:
+    skew = ZoneSkew("eu-1a", {s: (0.4, 0.02) for s in ("web", "catalog", "search")}, eligible=5)
     scope = decide_scope(
-        candidates=[Candidate("cart", 0.4)],
-        findings=zone_seen_on_three_services(bad_count=1),
-        graph=CallGraph(),
-        request_rate_ratio=1.0,
-    )
-    assert (scope.kind, scope.level, scope.subject) == ("localized", "service", "cart")
-
-
-def test_many_bad_traces_through_one_zone_on_three_services_are() -> None:
-    scope = decide_scope(
-        candidates=[Candidate("cart", 0.4)],
-        findings=zone_seen_on_three_services(bad_count=30),
-        graph=CallGraph(),
-        request_rate_ratio=1.0,
+        candidates=[Candidate("cart", 0.4)], findings=[], graph=CallGraph(), rate=None, skew=skew
     )
     assert (scope.kind, scope.level, scope.subject) == ("systemic", "zone", "eu-1a")
+    assert "3 of the 5 services" in scope.reasons[0]
+
+
+def test_a_surge_counted_in_requests_is_traffic() -> None:
+    scope = decide_scope(
+        candidates=[Candidate("cart", 0.4)], findings=[], graph=CallGraph(), rate=RateChange(3.0, "metrics")
+    )
+    assert (scope.kind, scope.level) == ("systemic", "traffic")
+    assert "3.0x their baseline requests" in scope.reasons[0]
+
+
+def test_a_release_names_its_version() -> None:
+    scope = decide_scope(
+        candidates=[Candidate("cart", 0.5), Candidate("search", 0.4)],
+        findings=[],
+        graph=CallGraph(),
+        rate=RateChange(1.0, "metrics"),
+        new_versions=[("cart", "2026.3.1"), ("search", "2026.3.1")],
+    )
+    assert (scope.kind, scope.level, scope.subject) == ("systemic", "release", "2026.3.1")
 
 
 def test_a_flag_on_the_one_bad_trace_is_not_a_flag_rollout() -> None:
     flag = AttributeFinding("feature_flag.new_pricing", "false", None, 1.0, 0.46, 1, 180)
-    scope = decide_scope(
-        candidates=[Candidate("cart", 0.4)], findings=[flag], graph=CallGraph(), request_rate_ratio=1.0
-    )
+    scope = decide_scope(candidates=[Candidate("cart", 0.4)], findings=[flag], graph=CallGraph(), rate=None)
     assert scope.kind == "localized"

@@ -1,0 +1,59 @@
+"""A surge is counted in requests, not in the traces a tail sampler chose to keep."""
+
+from __future__ import annotations
+
+from correlators.metrics import Window
+from correlators.model import MetricPoint, MetricSeries, Span, Trace
+from correlators.traffic import is_request_rate, request_rate_change
+
+S = 1_000_000_000
+BASELINE = Window(0, 600 * S)
+INCIDENT = Window(600 * S, 900 * S)
+
+
+def traces(count: int, window: Window) -> list[Trace]:
+    step = (window.end_ns - window.start_ns) // count
+    return [
+        Trace(f"{i:032x}", [Span(f"{i:032x}", "1", None, "web", "GET /", t, t + S // 10)], journey="checkout")
+        for i, t in enumerate(range(window.start_ns, window.end_ns, step))
+    ]
+
+
+def rate(service: str, name: str, before: float, during: float, unit: str = "1/s") -> MetricSeries:
+    points = [MetricPoint(t * S, before if t < 600 else during) for t in range(0, 900, 10)]
+    return MetricSeries(name, {"service.name": service}, points, unit)
+
+
+def test_request_rate_series_are_told_from_other_rates() -> None:
+    assert is_request_rate(MetricSeries("request_rate", {}, unit="1/s"))
+    assert is_request_rate(MetricSeries("http_server_requests_total:rate", {}))
+    assert not is_request_rate(MetricSeries("error_rate", {}, unit="1/s"))
+    assert not is_request_rate(MetricSeries("http.server.request.duration:mean", {}, unit="s"))
+    assert not is_request_rate(MetricSeries("cpu_utilization", {}, unit="%"))
+
+
+def test_tail_sampled_traces_that_tripled_with_flat_requests_are_no_surge() -> None:
+    """Every failed trace kept, a tenth of the rest: the kept traces triple, the requests do not."""
+    change = request_rate_change(
+        metrics=[rate("web", "request_rate", 50.0, 52.0), rate("db", "request_rate", 10.0, 90.0)],
+        entry_services={"web"},
+        baseline=traces(60, BASELINE),
+        during=traces(90, INCIDENT),
+        baseline_window=BASELINE,
+        incident_window=INCIDENT,
+    )
+    assert change is not None and change.source == "metrics"
+    assert round(change.ratio, 2) == 1.04
+
+
+def test_without_request_metrics_the_traces_are_counted() -> None:
+    change = request_rate_change(
+        metrics=[rate("web", "cpu_utilization", 20.0, 90.0, unit="%")],
+        entry_services={"web"},
+        baseline=traces(60, BASELINE),
+        during=traces(90, INCIDENT),
+        baseline_window=BASELINE,
+        incident_window=INCIDENT,
+    )
+    assert change is not None and change.source == "traces"
+    assert round(change.ratio, 1) == 3.0

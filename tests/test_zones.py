@@ -1,0 +1,81 @@
+"""A zone is blamed only when several services went wrong there themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from correlators.model import Span, SpanKind, StatusCode, Trace
+from correlators.traces import assemble
+from correlators.zones import zone_skew
+
+MS = 1_000_000
+CHAIN = ("web", "api", "cart")
+
+
+def request(number: int, zone: str, extra_ms: dict[str, float], *, failed: str | None = None) -> Trace:
+    """web -> api -> cart, all in ``zone`` (zone-aware routing); each span's own time is
+    10 ms plus ``extra_ms[service]``; ``failed`` names the service whose error starts it."""
+    trace_id = f"{number:032x}"
+    own = [10 + extra_ms.get(service, 0.0) for service in CHAIN]
+    spans, start, end = [], 0.0, sum(own) + 10
+    for depth, service in enumerate(CHAIN):
+        error = failed is not None and CHAIN.index(failed) >= depth
+        spans.append(
+            Span(
+                trace_id,
+                f"{depth + 1:016x}",
+                f"{depth:016x}" if depth else None,
+                service,
+                f"GET /{service}",
+                int(start * MS),
+                int(end * MS),
+                kind=SpanKind.SERVER,
+                status=StatusCode.ERROR if error else StatusCode.UNSET,
+                zone=zone,
+            )
+        )
+        start, end = start + own[depth] / 2, end - own[depth] / 2
+    return Trace(trace_id, spans, journey="checkout")
+
+
+def traffic(
+    first: int, zones: Sequence[str], per_zone: int, extra: dict[str, dict[str, float]]
+) -> list[Trace]:
+    return [
+        request(first + i * len(zones) + j, zone, extra.get(zone, {}))
+        for i in range(per_zone)
+        for j, zone in enumerate(zones)
+    ]
+
+
+BASELINE = traffic(0, ("a", "b"), 20, {})
+
+
+def test_every_service_slow_in_one_zone_only_is_that_zone() -> None:
+    slow_in_b = {"b": {service: 100.0 for service in CHAIN}}
+    skew = zone_skew(BASELINE, traffic(1000, ("a", "b"), 10, slow_in_b), assemble)
+    assert skew is not None
+    assert (skew.zone, sorted(skew.services), skew.eligible) == ("b", sorted(CHAIN), 3)
+    assert skew.services["api"] == (1.0, 0.0)
+
+
+def test_one_slow_service_makes_its_callers_in_that_zone_slow_too_but_not_wrong() -> None:
+    """Zone-aware routing keeps a request in its zone, so a bad cart instance in zone b
+    puts every zone-b span in a bad trace; only cart's own time grew."""
+    cart_slow_in_b = {"b": {"cart": 300.0}}
+    assert zone_skew(BASELINE, traffic(1000, ("a", "b"), 10, cart_slow_in_b), assemble) is None
+
+
+def test_errors_that_start_in_one_zone_on_every_service_are_that_zone() -> None:
+    during = traffic(1000, ("a",), 10, {}) + [
+        request(2000 + i, "b", {}, failed=CHAIN[i % 3]) for i in range(30)
+    ]
+    skew = zone_skew(BASELINE, during, assemble)
+    assert skew is not None and skew.zone == "b"
+
+
+def test_services_that_live_in_one_zone_say_nothing_about_it() -> None:
+    """A database in zone b fails in zone b whatever the cause."""
+    only_b = traffic(0, ("b",), 20, {})
+    slow = traffic(1000, ("b",), 10, {"b": {service: 100.0 for service in CHAIN}})
+    assert zone_skew(only_b, slow, assemble) is None
