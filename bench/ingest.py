@@ -1,4 +1,5 @@
-"""Ingest benchmark: OTLP protobuf over HTTP, 512-span batches, into SQLite.
+"""Ingest benchmark: OTLP over HTTP (protobuf, or JSON with --json), 512-span batches,
+into SQLite.
 
 Starts `journeywatch serve` (keep-all sampling, so every span is written: the worst case
 for the store) and plays 512-span batches at it from this separate process for a fixed
@@ -9,14 +10,19 @@ time, several requests in flight. Reports, in one run:
   (10 s, the default) plus 5 s, until sending stops;
 - p50/p99 request latency and 503 refusals;
 - the server's peak RSS (VmHWM);
-- the two bounds for the same rows: protobuf decode alone and SQLite insert alone.
+- the two bounds for the same rows: decode alone (of the encoding sent) and SQLite insert
+  alone.
 
-Run by hand:  .venv/bin/python bench/ingest.py [--seconds 60] [--senders 4]
+``--json`` sends the same requests in the OTLP/JSON encoding (proto3 JSON with hex ids and
+integer enums, as the OTLP specification has it and SDKs' http/json exporters send them).
+
+Run by hand:  .venv/bin/python bench/ingest.py [--seconds 60] [--senders 4] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import platform
 import re
@@ -30,9 +36,12 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Literal
 
 import httpx
+import orjson
 import yaml
+from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -52,6 +61,11 @@ BATCH_TEMPLATES = 128
 """Enough distinct batches that their unique attribute values (order.id, 65k of them)
 overflow the decoder's cache of attribute pairs, as real ids would."""
 
+Encoding = Literal["protobuf", "json"]
+CONTENT_TYPE: dict[Encoding, str] = {"protobuf": "application/x-protobuf", "json": "application/json"}
+Template = tuple[bytes, list[bytes]]
+"""A request body and the trace ids in it, as they stand in the body (bytes, or hex)."""
+
 
 def kv(key: str, value: object) -> KeyValue:
     if isinstance(value, bool):
@@ -61,7 +75,7 @@ def kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
-def batch_template(seed: int) -> tuple[bytes, list[bytes]]:
+def batch_template(seed: int) -> Template:
     """One 512-span request (16 traces x 32 spans over 4 services, 10 attributes a span,
     one of them unique to the span) and its trace ids, which the sender swaps for fresh
     ones on every send."""
@@ -116,9 +130,26 @@ def batch_template(seed: int) -> tuple[bytes, list[bytes]]:
     return body, trace_ids
 
 
+def otlp_json(template: Template) -> Template:
+    """The same request in the OTLP/JSON encoding: proto3 JSON, but ids in hex and enums
+    as integers, as the OTLP specification has it."""
+    body, trace_ids = template
+    data = MessageToDict(ExportTraceServiceRequest.FromString(body), use_integers_for_enums=True)
+    for resource_spans in data["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for span in scope_spans["spans"]:
+                for field in ("traceId", "spanId", "parentSpanId"):
+                    if field in span:
+                        span[field] = base64.b64decode(span[field]).hex()
+    return orjson.dumps(data), [trace_id.hex().encode() for trace_id in trace_ids]
+
+
 def fresh(body: bytes, trace_ids: list[bytes]) -> bytes:
+    """The body with new trace ids, in the form the old ones had (16 bytes, or 32 hex
+    digits)."""
     for trace_id in trace_ids:
-        body = body.replace(trace_id, os.urandom(16))
+        new = os.urandom(16)
+        body = body.replace(trace_id, new if len(trace_id) == 16 else new.hex().encode())
     return body
 
 
@@ -220,7 +251,12 @@ def children(pid: int) -> list[int]:
 
 
 def send_for(
-    url: str, templates: list[tuple[bytes, list[bytes]]], seconds: float, senders: int, rate: float = 0
+    url: str,
+    templates: list[Template],
+    seconds: float,
+    senders: int,
+    rate: float = 0,
+    encoding: Encoding = "protobuf",
 ) -> dict:
     """As fast as the server takes them, or paced to ``rate`` spans/s in all (so that
     memory can be compared at equal load on a machine whose speed varies)."""
@@ -245,7 +281,7 @@ def send_for(
                 response = http.post(
                     "/v1/traces",
                     content=payload,
-                    headers={"content-type": "application/x-protobuf"},
+                    headers={"content-type": CONTENT_TYPE[encoding]},
                 )
                 took = time.perf_counter() - began
                 with lock:
@@ -311,23 +347,23 @@ def count_spans(database: Path) -> int:
         return int(db.execute("select count(*) from spans").fetchone()[0])
 
 
-def decode_bound(templates: list[tuple[bytes, list[bytes]]]) -> float:
+def decode_bound(templates: list[Template], encoding: Encoding) -> float:
     bodies = [body for body, _ in templates]
     began = time.perf_counter()
     spans = 0
     for _ in range(2):
         for body in bodies:
-            spans += len(decode_traces(body, "protobuf").items)
+            spans += len(decode_traces(body, encoding).items)
     return spans / (time.perf_counter() - began)
 
 
-def insert_bound(templates: list[tuple[bytes, list[bytes]]], folder: Path) -> float:
+def insert_bound(templates: list[Template], folder: Path, encoding: Encoding) -> float:
     store = Store(f"sqlite:///{folder / 'insert-bound.db'}")
     store.migrate()
     batches = []
     for _ in range(2):
         for body, ids in templates:
-            spans = decode_traces(fresh(body, ids), "protobuf").items
+            spans = decode_traces(fresh(body, ids), encoding).items
             by_trace: dict[str, list] = defaultdict(list)
             for span in spans:
                 by_trace[span.trace_id].append(span)
@@ -358,11 +394,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0, help="offered spans/s in all (0: as fast as taken)")
     parser.add_argument("--no-watch", action="store_true", help="ingest alone: no SLO evaluation")
     parser.add_argument("--timeline", action="store_true", help="print RSS and buffers every 2 s")
+    parser.add_argument("--json", action="store_true", help="send OTLP/JSON instead of protobuf")
     args = parser.parse_args()
     global WATCH
     WATCH = not args.no_watch
+    encoding: Encoding = "json" if args.json else "protobuf"
 
     templates = [batch_template(seed) for seed in range(BATCH_TEMPLATES)]
+    if encoding == "json":
+        templates = [otlp_json(template) for template in templates]
     with tempfile.TemporaryDirectory(prefix="jw-ingest-") as tmp:
         folder = Path(tmp)
         process, url, database = start_server(folder, args.sampling == "keep-all")
@@ -373,7 +413,7 @@ def main() -> None:
             if args.timeline:
                 timeline.start()
             cpu_before = time.process_time()
-            sent = send_for(url, templates, args.seconds, args.senders, args.rate)
+            sent = send_for(url, templates, args.seconds, args.senders, args.rate, encoding)
             sender_cpu = time.process_time() - cpu_before
             timeline.done.set()
             window.join()
@@ -388,14 +428,15 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
         stored = count_spans(database)
-        decode_rate = decode_bound(templates)
-        insert_rate = insert_bound(templates, folder)
+        decode_rate = decode_bound(templates, encoding)
+        insert_rate = insert_bound(templates, folder, encoding)
 
     latencies = sorted(sent["latencies"])
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
-        f"sent for {sent['elapsed']:.1f}s with {args.senders} senders, 512-span protobuf batches, "
+        f"sent for {sent['elapsed']:.1f}s with {args.senders} senders, 512-span {encoding} batches "
+        f"({statistics.mean(len(body) for body, _ in templates) / 1024:.0f} KiB each), "
         f"sampling {args.sampling}" + (f", offered {args.rate:,.0f} spans/s" if args.rate else "")
     )
     print(
@@ -413,7 +454,7 @@ def main() -> None:
         f"CPU over the run: server {server_cpu:.0f} s ({server_cpu / stored * 1e6:.0f} us a span stored), "
         f"writer {writer_cpu:.0f} s, this sender {sender_cpu:.0f} s, wall {sent['elapsed']:.0f} s"
     )
-    print(f"bound, protobuf decode alone: {decode_rate:,.0f} spans/s")
+    print(f"bound, {encoding} decode alone: {decode_rate:,.0f} spans/s")
     print(f"bound, SQLite insert alone:   {insert_rate:,.0f} spans/s")
 
 
