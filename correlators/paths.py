@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from correlators.model import Trace
+from correlators.topology import dependency_of
 from correlators.traces import SpanNode, TreeOf, assemble
 
 Where = tuple[str, str]
@@ -107,11 +108,15 @@ def _ever_calls(counts: Counter[tuple[str, str]]) -> bool:
 
 def _ending(node: SpanNode) -> tuple[str, str]:
     """(owner, what) of the last call a span made: the callee's service and operation when
-    the call crossed to another service, else the span's own child."""
+    the call crossed to another service, the dependency a call nothing answered went to
+    (a database, a cache), else the span's own child."""
     if not node.children:
         return node.span.service, NO_CALL
     last = max(node.children, key=lambda c: (c.start_ns, c.end_ns))
     target = last.children[0] if len(last.children) == 1 else last
     if target.span.service != node.span.service:
         return target.span.service, f"{target.span.service} {target.span.name}"
+    dependency = dependency_of(last.span) if not last.children else None
+    if dependency is not None:
+        return dependency, f"{dependency} {last.span.name}"
     return node.span.service, f"{last.span.service} {last.span.name}"

@@ -113,7 +113,7 @@ def rank_candidates(
     origins = origins_by_trace(bad, tree_of)
     _errors(Counter(origins.values()), parts, evidence, operations, instances)
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
-    _logs(log_changes, parts, evidence, {trace_id: origin[0] for trace_id, origin in origins.items()})
+    _logs(log_changes, parts, evidence, {trace_id: origin[0] for trace_id, origin in origins.items()}, graph)
     _paths(path_changes, parts, evidence)
     reached = graph.nodes
     _metrics([a for a in anomalies if _on_the_journey(a, reached)], parts, evidence, instances)
@@ -209,14 +209,17 @@ def _logs(
     parts: dict[str, dict[str, float]],
     evidence: dict[str, list[Evidence]],
     origins: dict[str, str],
+    graph: CallGraph,
 ) -> None:
     """A service's new error lines point at it, unless most requests they were written in
-    failed elsewhere (in something it called): then it only relays that error, as a caller
-    logging its callee's failure does, and the error's origin has the evidence already."""
+    failed elsewhere (in something it called), or the line names something it called:
+    then it only relays that error, as a caller logging its callee's failure does, and the
+    error's origin has the evidence already. The name counts where the traces cannot:
+    logs are kept for requests a sampler dropped."""
     for change in changes:
         if not change.is_error:
             continue
-        relayed = _relayed_from(change, origins)
+        relayed = _relayed_from(change, origins) or _named_callee(change, graph)
         weight = 0.0 if relayed else min(1.0, change.incident_count / 10)
         parts[change.service]["logs"] = max(parts[change.service].get("logs", 0.0), weight)
         what = "new" if change.kind == "new" else f"{change.rate_ratio}x more frequent"
@@ -229,6 +232,42 @@ def _logs(
                 weight,
             )
         )
+
+
+def _named_callee(change: TemplateChange, graph: CallGraph) -> str | None:
+    """The first callee the error line names, as a whole word, among those the service's
+    calls to failed: a line that names a callee nobody saw fail ("no instances available
+    for seats") is the caller's own trouble."""
+    text = change.sample.lower()
+    for callee in sorted(graph.callees(change.service)):
+        if graph.edges[(change.service, callee)].errors == 0:
+            continue
+        if any(_mentions(text, name) for name in _names_of(callee)):
+            return callee
+    return None
+
+
+def _names_of(node: str) -> tuple[str, ...]:
+    """A dependency named ``system:name`` is written either way in a log line."""
+    system, _, name = node.lower().partition(":")
+    return (node.lower(), name) if name else (system,)
+
+
+def _mentions(text: str, name: str) -> bool:
+    """``name`` in ``text`` with no letter, digit, dash or underscore glued to either side."""
+    start = text.find(name)
+    while start >= 0:
+        end = start + len(name)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not _word_char(before) and not _word_char(after):
+            return True
+        start = text.find(name, start + 1)
+    return False
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char in "-_"
 
 
 def _relayed_from(change: TemplateChange, origins: dict[str, str]) -> str | None:

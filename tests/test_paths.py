@@ -47,3 +47,21 @@ def test_a_rare_kind_of_span_is_not_judged() -> None:
     baseline = [page(i) for i in range(5)]
     incident = [page(100 + i, stop_after_catalog=True) for i in range(5)]
     assert path_changes(baseline, incident) == []
+
+
+def test_callers_that_stop_after_a_call_nothing_answered_point_at_the_dependency() -> None:
+    """The cache sends no spans: its name comes from the client span's attributes."""
+
+    def cart(n: int, *, cache_failed: bool = False) -> Trace:
+        b = TraceBuilder(f"{n:032x}")
+        root = b.span("cart", "GET /cart", 0, 20, kind=SpanKind.SERVER)
+        b.span("cart", "GET", 1, 3, parent=root, kind=SpanKind.CLIENT, **{"db.system": "redis"})
+        if not cache_failed:
+            to_db = b.span("cart", "SELECT", 4, 9, parent=root, kind=SpanKind.CLIENT)
+            b.span("orders-db", "query", 5, 8, parent=to_db, kind=SpanKind.SERVER)
+        return b.trace()
+
+    baseline = [cart(i) for i in range(30)]
+    incident = [cart(100 + i, cache_failed=i % 2 == 0) for i in range(30)]
+    top = path_changes(baseline, incident)[0]
+    assert (top.owner, top.after) == ("redis", "redis GET")

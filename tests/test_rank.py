@@ -189,3 +189,55 @@ def test_only_a_direct_callee_that_scores_as_high_demotes_a_caller() -> None:
     orders = next(c for c in found if c.service == "orders")
     # audit (0.15 x 1000/1010) scores above 0.8 x orders' 0.14, but orders never calls it
     assert orders.score == round(0.35 * 0.4, 4)
+
+
+def test_an_error_line_naming_a_callee_relays_it_though_no_trace_was_kept() -> None:
+    """A head sampler kept none of the requests the lines were written in, so the traces
+    cannot say where those failed; the line says it: "Request to provider failed"."""
+    relayed = TemplateChange(
+        "payments",
+        "Request to provider failed <*>",
+        "new",
+        0,
+        40,
+        None,
+        17,
+        "Request to provider failed (502 Bad Gateway)",
+        ["f" * 32],
+    )
+    own = TemplateChange(
+        "payments",
+        "NullPointerException at <*>",
+        "new",
+        0,
+        40,
+        None,
+        17,
+        "NullPointerException at Charge.java:12 (provider-client 3.1)",
+        ["e" * 32],
+    )
+    edges = CallGraph(edges={("web", "payments"): Edge(40, 40), ("payments", "provider"): Edge(40, 40)})
+    assert rank_candidates(bad=[], bottlenecks=[], log_changes=[relayed], anomalies=[], graph=edges) == []
+    both = rank_candidates(bad=[], bottlenecks=[], log_changes=[relayed, own], anomalies=[], graph=edges)
+    assert [c.service for c in both] == ["payments"]  # "provider-client" is not "provider"
+    summaries = [e.summary for e in both[0].evidence]
+    assert any("(relaying the errors of provider): Request to provider failed" in s for s in summaries)
+
+
+def test_an_error_line_naming_a_callee_whose_calls_did_not_fail_is_the_callers_own() -> None:
+    """ "No instances available for seats": the caller's discovery broke, seats answered
+    every call it got."""
+    own = TemplateChange(
+        "travel",
+        "No instances available for <*>",
+        "new",
+        0,
+        9,
+        None,
+        17,
+        "IllegalStateException: No instances available for seats",
+        ["e" * 32],
+    )
+    edges = CallGraph(edges={("travel", "seats"): Edge(40, 0)})
+    found = rank_candidates(bad=[], bottlenecks=[], log_changes=[own], anomalies=[], graph=edges)
+    assert [c.service for c in found] == ["travel"]
