@@ -111,26 +111,29 @@ def _span(item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[byt
     status = sp.get("status")
     status = _object(status) if status is not None else {}
     attributes, events, links = sp.get("attributes"), sp.get("events"), sp.get("links")
+    # Positional, in Span's field order: with 19 keywords the call cost three times as much
+    # (1 against 0.3 us), a tenth of reading a span from a file. tests/test_decode.py holds
+    # every field against the protobuf path's.
     span = Span(
-        trace_id=trace_id,
-        span_id=span_id.hex(),
-        parent_span_id=parent.hex() if parent else None,
-        service=facts.service,
-        name=_text(sp.get("name")),
-        start_ns=start,
-        end_ns=max(nanos(_field(sp, "endTimeUnixNano", "end_time_unix_nano")), start),
-        kind=KINDS.get(_enum(sp.get("kind"), _KIND_NAMES), SpanKind.UNSPECIFIED),
-        status=STATUS.get(_enum(status.get("code"), _STATUS_NAMES), StatusCode.UNSET),
-        status_message=_text(status.get("message")),
-        instance=facts.instance,
-        service_version=facts.version,
-        region=facts.region,
-        zone=facts.zone,
-        language=facts.language,
-        attributes=pairs.converted([_attribute(kv) for kv in _list(attributes)]) if attributes else {},
-        resource=facts.attributes,
-        events=[_event(e) for e in _list(events)] if events else (),
-        links=[_link(ln) for ln in _list(links)] if links else (),
+        trace_id,
+        span_id.hex(),
+        parent.hex() if parent else None,
+        facts.service,
+        _text(sp.get("name")),
+        start,
+        max(nanos(_field(sp, "endTimeUnixNano", "end_time_unix_nano")), start),
+        KINDS.get(_enum(sp.get("kind"), _KIND_NAMES), SpanKind.UNSPECIFIED),
+        STATUS.get(_enum(status.get("code"), _STATUS_NAMES), StatusCode.UNSET),
+        _text(status.get("message")),
+        facts.instance,
+        facts.version,
+        facts.region,
+        facts.zone,
+        facts.language,
+        pairs.converted([_attribute(kv) for kv in _list(attributes)]) if attributes else {},
+        facts.attributes,
+        [_event(e) for e in _list(events)] if events else (),
+        [_link(ln) for ln in _list(links)] if links else (),
     )
     reason = span_times_invalid(span)
     if reason:
