@@ -27,7 +27,7 @@ from correlators.calls import Edge, Node, caller_shares, gap_growth, service_sha
 from correlators.critical_path import critical_steps
 from correlators.mix import Pairs, matched_kinds, standardized, weighed
 from correlators.model import Span, SpanKind, Trace
-from correlators.topology import dependency_of
+from correlators.topology import broker_of, dependency_of
 from correlators.traces import AssembledTrace, SpanNode, TreeOf, assemble, self_time
 
 Key = tuple[str, str]
@@ -261,10 +261,15 @@ def _charge_slow_callers(
 
 def _owners(calls: Sequence[Call]) -> dict[str, Key]:
     """Client spans belong to what they called: the one server span under them, or the
-    uninstrumented dependency they name."""
+    uninstrumented dependency they name. A producer span belongs to its broker even when
+    the consumer's span hangs under it: the publish waits on the broker, and the consumer
+    takes the message later, on its own time."""
     owners: dict[str, Key] = {}
     for node, servers in calls:
-        if len(servers) == 1:
+        broker = broker_of(node.span)
+        if broker is not None:
+            owners[node.span.span_id] = (broker, node.span.name)
+        elif len(servers) == 1:
             owners[node.span.span_id] = (servers[0].span.service, servers[0].span.name)
             continue
         target = None if servers else dependency_of(node.span)

@@ -36,6 +36,14 @@ def dependency_of(span: Span) -> str | None:
     return None
 
 
+def broker_of(span: Span) -> str | None:
+    """The messaging system a producer span publishes to: a node of its own, between the
+    producer and whoever consumes, instrumented or not."""
+    if span.kind is not SpanKind.PRODUCER or not span.attributes.get("messaging.system"):
+        return None
+    return dependency_of(span)
+
+
 @dataclass(slots=True)
 class Edge:
     calls: int = 0
@@ -90,7 +98,8 @@ def call_graph(traces: Iterable[Trace]) -> CallGraph:
             if parent.service != span.service:
                 _add(graph, parent.service, span.service, span.is_error)
         for span in trace.spans:
-            target = dependency_of(span) if span.span_id not in has_server_child else None
+            answered = span.span_id in has_server_child
+            target = broker_of(span) if answered else dependency_of(span)
             if target and target != span.service:
                 graph.dependencies.add(target)
                 _add(graph, span.service, target, span.is_error)

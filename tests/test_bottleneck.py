@@ -73,3 +73,29 @@ def test_a_service_slower_in_many_small_steps_outranks_one_slower_in_one() -> No
     report = analyze(AnalysisInput(traces=[*baseline, *incident], baseline=before, incident=during))
     assert report.candidates[0].service == "orders"
     assert len(report.bottlenecks) == 10  # the report still shows the ten largest
+
+
+def order(n: int, publish_ms: float) -> Trace:
+    """orders publishes an event and answers; billing consumes it, under the publish."""
+    b = TraceBuilder(f"{n:032x}")
+    root = b.span("orders", "POST /orders", 0, 10 + publish_ms, kind=SpanKind.SERVER)
+    publish = b.span(
+        "orders",
+        "orders publish",
+        5,
+        5 + publish_ms,
+        parent=root,
+        kind=SpanKind.PRODUCER,
+        **{"messaging.system": "kafka"},
+    )
+    b.span("billing", "orders process", 6, 8, parent=publish, kind=SpanKind.CONSUMER)
+    return b.trace()
+
+
+def test_a_slow_publish_is_the_brokers_time_though_the_consumer_hangs_under_it() -> None:
+    """The consumer took its 2 ms as always; the publish waited 200 ms on the broker."""
+    times = critical_time(order(1, publish_ms=200))
+    assert times[("kafka", "orders publish")] == 198 * MS
+    assert times[("billing", "orders process")] == 2 * MS
+    found = bottlenecks([order(100 + i, 200) for i in range(10)], [order(i, 3) for i in range(20)])
+    assert (found[0].service, found[0].operation) == ("kafka", "orders publish")

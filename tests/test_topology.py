@@ -69,3 +69,21 @@ def test_dependency_names_prefer_peer_service() -> None:
     )
     assert dependency_of(span("1", None, "a", SpanKind.SERVER, **{"peer.service": "x"})) is None
     assert dependency_of(span("1", None, "a", SpanKind.CLIENT)) is None
+
+
+def test_a_broker_is_a_node_between_producer_and_consumer_even_when_both_send_spans() -> None:
+    publish = Span(
+        "t" * 32,
+        "1",
+        None,
+        "orders",
+        "orders publish",
+        0,
+        5,
+        kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": "kafka"},
+    )
+    consume = Span("t" * 32, "2", "1", "billing", "orders process", 6, 8, kind=SpanKind.CONSUMER)
+    graph = call_graph([Trace("t" * 32, [publish, consume])])
+    assert set(graph.edges) == {("orders", "billing"), ("orders", "kafka")}
+    assert graph.dependencies == {"kafka"}
