@@ -20,6 +20,7 @@ from correlators.logs import TemplateChange, compare_templates, logs_by_trace
 from correlators.metrics import Window, rank_anomalies
 from correlators.model import LogRecord, MetricSeries, Trace
 from correlators.paths import path_changes
+from correlators.platform import network_slowdown, unanswered_failures
 from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candidates
 from correlators.report import Report
 from correlators.scope import decide_scope
@@ -109,6 +110,8 @@ def analyze(given: AnalysisInput) -> Report:
             incident_window=given.incident,
         ),
         skew=zone_skew(baseline, during, trees.of),
+        network=network_slowdown(times.gaps(baseline), times.gaps(during)),
+        unanswered=unanswered_failures(bad, trees.of),
         new_versions=_new_versions(bad, baseline),
     )
     change_findings = relevant_changes(

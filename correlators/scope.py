@@ -7,6 +7,8 @@ Checked from the widest cause to the narrowest, each with the evidence that name
   trace and so multiplies the kept ones during any incident;
 - systemic / zone: several services that run in more than one zone went wrong in one of
   them only (``correlators.zones``);
+- systemic / platform: most service edges' calls slower outside their callee, from many
+  callers to many callees (``correlators.platform``);
 - systemic / release: a version never seen in the baseline, on several suspects; the
   subject is the version;
 - systemic / feature_flag: a flag value over-represented, on spans of several services;
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from correlators.attributes import AttributeFinding
+from correlators.platform import NetworkFailures, NetworkSlowdown
 from correlators.rank import Candidate
 from correlators.topology import CallGraph
 from correlators.traffic import RateChange
@@ -52,6 +55,8 @@ def decide_scope(
     graph: CallGraph,
     rate: RateChange | None,
     skew: ZoneSkew | None = None,
+    network: NetworkSlowdown | None = None,
+    unanswered: NetworkFailures | None = None,
     new_versions: Sequence[tuple[str, str]] = (),
 ) -> Scope:
     if rate is not None and rate.ratio >= SURGE_FACTOR:
@@ -65,6 +70,10 @@ def decide_scope(
         )
     if skew is not None:
         return _skewed_zone(skew)
+    if network is not None:
+        return _platform(network)
+    if unanswered is not None:
+        return _platform_failures(unanswered)
     release = _new_release(new_versions, candidates)
     if release is not None:
         return release
@@ -121,6 +130,39 @@ def _skewed_zone(skew: ZoneSkew) -> Scope:
             f"bad requests in zone {skew.zone} than in their other zones: {described}"
         ],
         skew.zone,
+    )
+
+
+def _platform(network: NetworkSlowdown) -> Scope:
+    slowest = sorted(network.grown.items(), key=lambda item: item[1][0] - item[1][1])[:3]
+    described = ", ".join(f"{a} -> {b} {was:.0f} -> {now:.0f} ms" for (a, b), (was, now) in slowest)
+    return Scope(
+        "systemic",
+        "platform",
+        0.7,
+        [
+            f"calls got slower outside their callee on {len(network.grown)} of {network.measured} "
+            f"service edges, from many callers to many callees (the network between services, "
+            f"not any one service): {described}"
+        ],
+        "service network",
+    )
+
+
+def _platform_failures(failures: NetworkFailures) -> Scope:
+    failed = sum(failures.edges.values())
+    callers = {caller for caller, _ in failures.edges}
+    callees = {callee for _, callee in failures.edges}
+    return Scope(
+        "systemic",
+        "platform",
+        0.65,
+        [
+            f"{failed} of {failures.origins} failed requests failed in a call nothing answered, "
+            f"from {len(callers)} callers to {len(callees)} callees, none of them most of it "
+            "(the network between services, not any one service)"
+        ],
+        "service network",
     )
 
 
