@@ -15,6 +15,7 @@ from correlators.attributes import over_represented
 from correlators.bottleneck import CriticalTimes, bottlenecks
 from correlators.budget import budget_attribution
 from correlators.changes import Change, ChangeFinding, relevant_changes
+from correlators.flags import flag_reach
 from correlators.gaps import telemetry_gaps
 from correlators.logs import TemplateChange, compare_templates, logs_by_trace
 from correlators.metrics import Window, rank_anomalies
@@ -27,6 +28,7 @@ from correlators.scope import decide_scope
 from correlators.topology import call_graph
 from correlators.traces import Trees
 from correlators.traffic import request_rate_change
+from correlators.wrong import judge, usual_self_times
 from correlators.zones import zone_skew
 
 S = 1_000_000_000
@@ -97,6 +99,7 @@ def analyze(given: AnalysisInput) -> Report:
         path_changes=path_changes(baseline, during, trees.of),
         tree_of=trees.of,
     )
+    judged = judge(during, usual_self_times(baseline, trees.of), trees.of)
     scope = decide_scope(
         candidates=candidates,
         findings=findings,
@@ -109,7 +112,8 @@ def analyze(given: AnalysisInput) -> Report:
             baseline_window=given.baseline,
             incident_window=given.incident,
         ),
-        skew=zone_skew(baseline, during, trees.of),
+        skew=zone_skew(judged),
+        flag=flag_reach(findings, judged),
         network=network_slowdown(times.gaps(baseline), times.gaps(during)),
         unanswered=unanswered_failures(bad, trees.of),
         new_versions=_new_versions(bad, baseline),

@@ -11,7 +11,8 @@ Checked from the widest cause to the narrowest, each with the evidence that name
   callers to many callees (``correlators.platform``);
 - systemic / release: a version never seen in the baseline, on several suspects; the
   subject is the version;
-- systemic / feature_flag: a flag value over-represented, on spans of several services;
+- systemic / feature_flag: a flag value on most bad requests, behind which several services
+  went wrong (one: localized / service) (``correlators.flags``);
 - systemic / shared_dependency: the top candidate is a dependency several services call;
 - localized / dependency: a dependency only one service calls;
 - localized / instance: one instance of the top service over-represented in bad traces;
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from correlators.attributes import AttributeFinding
+from correlators.flags import FlagReach
 from correlators.platform import NetworkFailures, NetworkSlowdown
 from correlators.rank import Candidate
 from correlators.topology import CallGraph
@@ -57,6 +59,7 @@ def decide_scope(
     skew: ZoneSkew | None = None,
     network: NetworkSlowdown | None = None,
     unanswered: NetworkFailures | None = None,
+    flag: FlagReach | None = None,
     new_versions: Sequence[tuple[str, str]] = (),
 ) -> Scope:
     if rate is not None and rate.ratio >= SURGE_FACTOR:
@@ -77,9 +80,8 @@ def decide_scope(
     release = _new_release(new_versions, candidates)
     if release is not None:
         return release
-    flag = _flag(findings)
     if flag is not None:
-        return flag
+        return _flag(flag)
     if not candidates:
         return Scope("localized", "unknown", 0.0, ["no candidate stood out"])
     top = candidates[0]
@@ -202,20 +204,23 @@ def _release(findings: Sequence[AttributeFinding]) -> Scope | None:
     return None
 
 
-def _flag(findings: Sequence[AttributeFinding]) -> Scope | None:
-    for f in findings:
-        if f.key.startswith("feature_flag.") and _strong(f) and f.bad_share >= 0.8:
-            return Scope(
-                "systemic",
-                "feature_flag",
-                0.7,
-                [
-                    f"{f.key}={f.value} is on in {f.bad_share:.0%} of bad traces against "
-                    f"{f.baseline_share:.0%} of healthy ones"
-                ],
-                f"{f.key}={f.value}",
-            )
-    return None
+def _flag(reach: FlagReach) -> Scope:
+    """Several services that went wrong behind the flag are the flag; one is that
+    service's code behind it."""
+    f = reach.finding
+    on = f"{f.key}={f.value}"
+    behind = ", ".join(
+        f"{service} {inside:.0%} against {outside:.0%}"
+        for service, (inside, outside) in sorted(reach.services.items())
+    )
+    reasons = [
+        f"{on} is on in {f.bad_share:.0%} of bad requests against {f.baseline_share:.0%} of healthy ones",
+        f"spans that went wrong with it on, against without: {behind}",
+    ]
+    if len(reach.services) >= 2:
+        return Scope("systemic", "feature_flag", 0.75, reasons, on)
+    service = next(iter(reach.services))
+    return Scope("localized", "service", 0.7, [*reasons, f"only {service} went wrong behind it"], service)
 
 
 def _instance(findings: Sequence[AttributeFinding], service: str) -> Scope | None:

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from correlators.model import Span, SpanKind, StatusCode, Trace
 from correlators.traces import assemble
-from correlators.zones import zone_skew
+from correlators.wrong import judge, usual_self_times
+from correlators.zones import ZoneSkew, zone_skew
 
 MS = 1_000_000
 CHAIN = ("web", "api", "cart")
@@ -51,9 +52,13 @@ def traffic(
 BASELINE = traffic(0, ("a", "b"), 20, {})
 
 
+def skew_of(during: list[Trace], baseline: list[Trace] = BASELINE) -> ZoneSkew | None:
+    return zone_skew(judge(during, usual_self_times(baseline, assemble), assemble))
+
+
 def test_every_service_slow_in_one_zone_only_is_that_zone() -> None:
     slow_in_b = {"b": {service: 100.0 for service in CHAIN}}
-    skew = zone_skew(BASELINE, traffic(1000, ("a", "b"), 10, slow_in_b), assemble)
+    skew = skew_of(traffic(1000, ("a", "b"), 10, slow_in_b))
     assert skew is not None
     assert (skew.zone, sorted(skew.services), skew.eligible) == ("b", sorted(CHAIN), 3)
     assert skew.services["api"] == (1.0, 0.0)
@@ -63,14 +68,14 @@ def test_one_slow_service_makes_its_callers_in_that_zone_slow_too_but_not_wrong(
     """Zone-aware routing keeps a request in its zone, so a bad cart instance in zone b
     puts every zone-b span in a bad trace; only cart's own time grew."""
     cart_slow_in_b = {"b": {"cart": 300.0}}
-    assert zone_skew(BASELINE, traffic(1000, ("a", "b"), 10, cart_slow_in_b), assemble) is None
+    assert skew_of(traffic(1000, ("a", "b"), 10, cart_slow_in_b)) is None
 
 
 def test_errors_that_start_in_one_zone_on_every_service_are_that_zone() -> None:
     during = traffic(1000, ("a",), 10, {}) + [
         request(2000 + i, "b", {}, failed=CHAIN[i % 3]) for i in range(30)
     ]
-    skew = zone_skew(BASELINE, during, assemble)
+    skew = skew_of(during)
     assert skew is not None and skew.zone == "b"
 
 
@@ -78,4 +83,4 @@ def test_services_that_live_in_one_zone_say_nothing_about_it() -> None:
     """A database in zone b fails in zone b whatever the cause."""
     only_b = traffic(0, ("b",), 20, {})
     slow = traffic(1000, ("b",), 10, {"b": {service: 100.0 for service in CHAIN}})
-    assert zone_skew(only_b, slow, assemble) is None
+    assert skew_of(slow, baseline=only_b) is None

@@ -1,0 +1,92 @@
+"""A span that went wrong itself, not because something under it did.
+
+Whole traces are the wrong unit for asking where a fault acts: a request that failed deep
+down is bad at every hop, and zone-aware routing or a flag carried in the baggage puts
+all of a request's spans on one side of any split. A span went wrong itself when an error
+started in it (no child of it failed), or when its own time (not covered by children) is
+far above what its operation's own time was in the baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+from correlators.model import Span, Trace
+from correlators.traces import SpanNode, TreeOf, self_time
+
+SLOW_FACTOR = 2.0
+"""A span's own time this many times its operation's baseline p95 went wrong…"""
+MIN_SLOW_NS = 10_000_000
+"""…when that is also at least 10 ms more: a 1 ms span taking 3 ms is nobody's incident."""
+
+Usual = dict[tuple[str, str], int]
+"""(service, operation) -> p95 of its spans' own time in the baseline (ns)."""
+Judged = list[tuple[Span, bool]]
+"""One trace's spans, each with whether it went wrong itself."""
+
+
+def usual_self_times(baseline: Sequence[Trace], tree_of: TreeOf) -> Usual:
+    samples: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+    for trace in baseline:
+        for node in tree_of(trace).by_id.values():
+            samples[(node.span.service, node.span.name)].append(self_time(node))
+    usual = {}
+    for key, values in samples.items():
+        values.sort()
+        usual[key] = values[min(len(values) - 1, int(len(values) * 0.95))]
+    return usual
+
+
+def judge(during: Sequence[Trace], usual: Usual, tree_of: TreeOf) -> list[Judged]:
+    """Every incident trace's spans, judged once for all the questions asked of them."""
+    return [
+        [(node.span, went_wrong(node, usual)) for node in tree_of(trace).by_id.values()] for trace in during
+    ]
+
+
+def went_wrong(node: SpanNode, usual: Usual) -> bool:
+    span = node.span
+    if span.is_error and not any(child.span.is_error for child in node.children):
+        return True
+    before = usual.get((span.service, span.name))
+    own = self_time(node)
+    return before is not None and own > SLOW_FACTOR * before and own - before >= MIN_SLOW_NS
+
+
+def worse_inside(
+    inside_seen: int, inside_wrong: int, outside_seen: int, outside_wrong: int
+) -> tuple[float, float] | None:
+    """(rate inside, rate outside) when a group of a service's spans went wrong far more
+    often than the rest of its spans: 10 points more, twice the rate, and more often than
+    the rest's rate would make it by chance (one in a hundred), so that three failures in
+    twenty spans count when the rest had none in a hundred, and three in three hundred do
+    not."""
+    if inside_wrong < MIN_WRONG or inside_seen == 0 or outside_seen == 0:
+        return None
+    inside, outside = inside_wrong / inside_seen, outside_wrong / outside_seen
+    if inside - outside < MIN_RATE_GAP or inside < MIN_RATE_RATIO * outside:
+        return None
+    expected = (outside_wrong + 1) / (outside_seen + 2)  # never zero: no failures is not proof of none
+    if _chance_of_at_least(inside_wrong, inside_seen, expected) > MAX_CHANCE:
+        return None
+    return inside, outside
+
+
+def _chance_of_at_least(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed in log space so large n does not overflow."""
+    below = sum(math.exp(_log_binomial(i, n, p)) for i in range(k))
+    return max(0.0, 1.0 - below)
+
+
+def _log_binomial(i: int, n: int, p: float) -> float:
+    log_comb = math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+    return log_comb + i * math.log(p) + (n - i) * math.log1p(-p)
+
+
+MIN_WRONG = 3
+"""Spans of a service that went wrong in the group before its rate there is evidence."""
+MIN_RATE_GAP = 0.1
+MIN_RATE_RATIO = 2.0
+MAX_CHANCE = 0.01
