@@ -17,6 +17,7 @@ from correlators.budget import budget_attribution
 from correlators.changes import Change, ChangeFinding, relevant_changes
 from correlators.flags import flag_reach
 from correlators.gaps import telemetry_gaps
+from correlators.instances import instance_skew
 from correlators.logs import TemplateChange, compare_templates, logs_by_trace
 from correlators.metrics import Window, rank_anomalies
 from correlators.model import LogRecord, MetricSeries, Trace
@@ -102,7 +103,6 @@ def analyze(given: AnalysisInput) -> Report:
     judged = judge(during, usual_self_times(baseline, trees.of), trees.of)
     scope = decide_scope(
         candidates=candidates,
-        findings=findings,
         graph=graph,
         rate=request_rate_change(
             metrics=given.metrics or (),
@@ -114,6 +114,7 @@ def analyze(given: AnalysisInput) -> Report:
         ),
         skew=zone_skew(judged),
         flag=flag_reach(findings, judged),
+        instance=instance_skew(judged, candidates[0].service) if candidates else None,
         network=network_slowdown(times.gaps(baseline), times.gaps(during)),
         unanswered=unanswered_failures(bad, trees.of),
         new_versions=_new_versions(bad, baseline),

@@ -15,7 +15,8 @@ Checked from the widest cause to the narrowest, each with the evidence that name
   went wrong (one: localized / service) (``correlators.flags``);
 - systemic / shared_dependency: the top candidate is a dependency several services call;
 - localized / dependency: a dependency only one service calls;
-- localized / instance: one instance of the top service over-represented in bad traces;
+- localized / instance: one instance of the top service whose own spans went wrong far more
+  than its siblings' (``correlators.instances``);
 - localized / service: otherwise.
 """
 
@@ -24,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from correlators.attributes import AttributeFinding
 from correlators.flags import FlagReach
+from correlators.instances import InstanceSkew
 from correlators.platform import NetworkFailures, NetworkSlowdown
 from correlators.rank import Candidate
 from correlators.topology import CallGraph
@@ -33,10 +34,6 @@ from correlators.traffic import RateChange
 from correlators.zones import ZoneSkew
 
 SURGE_FACTOR = 2.0
-MIN_SHARE_GAP = 0.3
-MIN_BAD_TRACES = 5
-"""Bad traces that must carry an attribute value before its share is evidence of a reach:
-that the one slow trace went through zone a says nothing about zone a."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +50,13 @@ class Scope:
 def decide_scope(
     *,
     candidates: Sequence[Candidate],
-    findings: Sequence[AttributeFinding],
     graph: CallGraph,
     rate: RateChange | None,
     skew: ZoneSkew | None = None,
     network: NetworkSlowdown | None = None,
     unanswered: NetworkFailures | None = None,
     flag: FlagReach | None = None,
+    instance: InstanceSkew | None = None,
     new_versions: Sequence[tuple[str, str]] = (),
 ) -> Scope:
     if rate is not None and rate.ratio >= SURGE_FACTOR:
@@ -102,9 +99,8 @@ def decide_scope(
             [f"{top.service} is the top candidate and only {', '.join(callers) or 'one service'} calls it"],
             top.service,
         )
-    instance = _instance(findings, top.service)
-    if instance is not None:
-        return instance
+    if instance is not None and instance.service == top.service:
+        return _instance(instance)
     return Scope(
         "localized",
         "service",
@@ -112,10 +108,6 @@ def decide_scope(
         [f"{top.service} is the top candidate on all its instances"],
         top.service,
     )
-
-
-def _strong(finding: AttributeFinding) -> bool:
-    return finding.bad_count >= MIN_BAD_TRACES and finding.bad_share - finding.baseline_share >= MIN_SHARE_GAP
 
 
 def _skewed_zone(skew: ZoneSkew) -> Scope:
@@ -189,21 +181,6 @@ def _new_release(new_versions: Sequence[tuple[str, str]], candidates: Sequence[C
     )
 
 
-def _release(findings: Sequence[AttributeFinding]) -> Scope | None:
-    versions = [f for f in findings if f.key == "service.version" and _strong(f) and f.baseline_share < 0.2]
-    services = sorted({f.service for f in versions if f.service})
-    if len(services) >= 2:
-        rolled = ", ".join(f"{f.service} {f.value}" for f in versions)
-        return Scope(
-            "systemic",
-            "release",
-            0.7,
-            [f"a release is over-represented in bad traces: {rolled}"],
-            ", ".join(services),
-        )
-    return None
-
-
 def _flag(reach: FlagReach) -> Scope:
     """Several services that went wrong behind the flag are the flag; one is that
     service's code behind it."""
@@ -223,17 +200,15 @@ def _flag(reach: FlagReach) -> Scope:
     return Scope("localized", "service", 0.7, [*reasons, f"only {service} went wrong behind it"], service)
 
 
-def _instance(findings: Sequence[AttributeFinding], service: str) -> Scope | None:
-    for f in findings:
-        if f.key == "service.instance" and f.service == service and _strong(f) and f.bad_share >= 0.6:
-            return Scope(
-                "localized",
-                "instance",
-                0.75,
-                [
-                    f"{f.value} is in {f.bad_share:.0%} of bad traces against "
-                    f"{f.baseline_share:.0%} of healthy ones"
-                ],
-                f.value,
-            )
-    return None
+def _instance(skew: InstanceSkew) -> Scope:
+    inside, outside = skew.rates
+    return Scope(
+        "localized",
+        "instance",
+        0.75,
+        [
+            f"{inside:.0%} of {skew.instance}'s spans went wrong themselves, against {outside:.0%} "
+            f"of its {skew.siblings} siblings'"
+        ],
+        skew.instance,
+    )

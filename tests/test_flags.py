@@ -40,7 +40,7 @@ def reach_of(failing: tuple[str, ...]) -> tuple[str, str, str | None]:
     ]
     reach = flag_reach([finding(1.0, 0.25)], judge(during, usual_self_times(BASELINE, assemble), assemble))
     assert reach is not None
-    scope = decide_scope(candidates=[], findings=[], graph=CallGraph(), rate=None, flag=reach)
+    scope = decide_scope(candidates=[], graph=CallGraph(), rate=None, flag=reach)
     return scope.kind, scope.level, scope.subject
 
 
@@ -56,3 +56,9 @@ def test_a_flag_on_for_most_requests_anyway_is_judged_by_its_odds() -> None:
     """On for 64 % of healthy requests and 93 % of bad ones: a gap of 29 points, odds 7.6x."""
     assert round(odds_ratio(finding(0.93, 0.64)), 1) == 7.5
     assert round(odds_ratio(finding(0.5, 0.4)), 1) == 1.5
+
+
+def test_a_flag_on_the_one_bad_trace_is_not_a_flag_rollout() -> None:
+    during = [request(1000 + i, flag_on=i == 0, failing="prices") for i in range(120)]
+    judged = judge(during, usual_self_times(BASELINE, assemble), assemble)
+    assert flag_reach([finding(1.0, 0.46, bad_count=1)], judged) is None

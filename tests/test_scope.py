@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from correlators.attributes import AttributeFinding
 from correlators.rank import Candidate
 from correlators.scope import decide_scope
 from correlators.topology import CallGraph
@@ -12,16 +11,14 @@ from correlators.zones import ZoneSkew
 
 def test_a_zone_that_several_services_point_at_is_the_verdict() -> None:
     skew = ZoneSkew("eu-1a", {s: (0.4, 0.02) for s in ("web", "catalog", "search")}, eligible=5)
-    scope = decide_scope(
-        candidates=[Candidate("cart", 0.4)], findings=[], graph=CallGraph(), rate=None, skew=skew
-    )
+    scope = decide_scope(candidates=[Candidate("cart", 0.4)], graph=CallGraph(), rate=None, skew=skew)
     assert (scope.kind, scope.level, scope.subject) == ("systemic", "zone", "eu-1a")
     assert "3 of the 5 services" in scope.reasons[0]
 
 
 def test_a_surge_counted_in_requests_is_traffic() -> None:
     scope = decide_scope(
-        candidates=[Candidate("cart", 0.4)], findings=[], graph=CallGraph(), rate=RateChange(3.0, "metrics")
+        candidates=[Candidate("cart", 0.4)], graph=CallGraph(), rate=RateChange(3.0, "metrics")
     )
     assert (scope.kind, scope.level) == ("systemic", "traffic")
     assert "3.0x their baseline requests" in scope.reasons[0]
@@ -30,15 +27,8 @@ def test_a_surge_counted_in_requests_is_traffic() -> None:
 def test_a_release_names_its_version() -> None:
     scope = decide_scope(
         candidates=[Candidate("cart", 0.5), Candidate("search", 0.4)],
-        findings=[],
         graph=CallGraph(),
         rate=RateChange(1.0, "metrics"),
         new_versions=[("cart", "2026.3.1"), ("search", "2026.3.1")],
     )
     assert (scope.kind, scope.level, scope.subject) == ("systemic", "release", "2026.3.1")
-
-
-def test_a_flag_on_the_one_bad_trace_is_not_a_flag_rollout() -> None:
-    flag = AttributeFinding("feature_flag.new_pricing", "false", None, 1.0, 0.46, 1, 180)
-    scope = decide_scope(candidates=[Candidate("cart", 0.4)], findings=[flag], graph=CallGraph(), rate=None)
-    assert scope.kind == "localized"
