@@ -24,6 +24,7 @@ from correlators.model import LogRecord, MetricSeries, Trace
 from correlators.paths import path_changes
 from correlators.platform import network_slowdown, unanswered_failures
 from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candidates
+from correlators.releases import release_reach
 from correlators.report import Report
 from correlators.scope import decide_scope
 from correlators.topology import call_graph
@@ -100,7 +101,8 @@ def analyze(given: AnalysisInput) -> Report:
         path_changes=path_changes(baseline, during, trees.of),
         tree_of=trees.of,
     )
-    judged = judge(during, usual_self_times(baseline, trees.of), trees.of)
+    usual = usual_self_times(baseline, trees.of)
+    judged = judge(during, usual, trees.of, graph.dependencies)
     scope = decide_scope(
         candidates=candidates,
         graph=graph,
@@ -114,6 +116,7 @@ def analyze(given: AnalysisInput) -> Report:
         ),
         skew=zone_skew(judged),
         flag=flag_reach(findings, judged),
+        release=release_reach(judge(baseline, usual, trees.of, graph.dependencies), judged),
         instance=instance_skew(judged, candidates[0].service) if candidates else None,
         network=network_slowdown(times.gaps(baseline), times.gaps(during)),
         unanswered=unanswered_failures(bad, trees.of),

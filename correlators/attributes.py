@@ -116,10 +116,11 @@ def _span_facts(span: Span) -> Iterable[Fact]:
             or key.startswith(_IGNORED_PREFIXES)
         ):
             continue
-        yield key, _text(value), None
+        yield key, attribute_text(value), None
 
 
-def _text(value: object) -> str:
+def attribute_text(value: object) -> str:
+    """An attribute value as findings name it: booleans as JSON writes them."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -13,8 +13,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from correlators.attributes import AttributeFinding
-from correlators.wrong import Judged, worse_inside
+from correlators.attributes import AttributeFinding, attribute_text
+from correlators.wrong import OWN, Judged, worse_inside
 
 FLAG_PREFIX = "feature_flag."
 """OpenFeature's semantic convention for flag evaluations on spans."""
@@ -61,10 +61,10 @@ def _wrong_behind(finding: AttributeFinding, judged: Sequence[Judged]) -> dict[s
     seen: defaultdict[str, Counter[bool]] = defaultdict(Counter)
     wrong: defaultdict[str, Counter[bool]] = defaultdict(Counter)
     for spans in judged:
-        on = any(str(span.attributes.get(finding.key)) == finding.value for span, _ in spans)
-        for span, went_wrong in spans:
+        on = any(attribute_text(span.attributes.get(finding.key)) == finding.value for span, _ in spans)
+        for span, how in spans:
             seen[span.service][on] += 1
-            if went_wrong:
+            if how == OWN:
                 wrong[span.service][on] += 1
     services = {}
     for service, counts in seen.items():

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from correlators.wrong import Judged, worse_inside
+from correlators.wrong import FINE, Judged, worse_inside
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +31,10 @@ def instance_skew(judged: Sequence[Judged], service: str) -> InstanceSkew | None
     seen: Counter[str] = Counter()
     wrong: Counter[str] = Counter()
     for spans in judged:
-        for span, went_wrong in spans:
+        for span, how in spans:
             if span.service == service and span.instance:
                 seen[span.instance] += 1
-                wrong[span.instance] += went_wrong
+                wrong[span.instance] += how != FINE
     total_seen, total_wrong = seen.total(), wrong.total()
     worse = {}
     for instance, n in seen.items():

@@ -22,13 +22,14 @@ Checked from the widest cause to the narrowest, each with the evidence that name
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from correlators.flags import FlagReach
 from correlators.instances import InstanceSkew
 from correlators.platform import NetworkFailures, NetworkSlowdown
 from correlators.rank import Candidate
+from correlators.releases import ReleaseReach
 from correlators.topology import CallGraph
 from correlators.traffic import RateChange
 from correlators.zones import ZoneSkew
@@ -56,6 +57,7 @@ def decide_scope(
     network: NetworkSlowdown | None = None,
     unanswered: NetworkFailures | None = None,
     flag: FlagReach | None = None,
+    release: ReleaseReach | None = None,
     instance: InstanceSkew | None = None,
     new_versions: Sequence[tuple[str, str]] = (),
 ) -> Scope:
@@ -74,10 +76,12 @@ def decide_scope(
         return _platform(network)
     if unanswered is not None:
         return _platform_failures(unanswered)
-    release = _new_release(new_versions, candidates)
-    if release is not None:
-        return release
-    if flag is not None:
+    if release is not None and _holds(release.services, candidates):
+        return _release(release)
+    rolled = _new_release(new_versions, candidates)
+    if rolled is not None:
+        return rolled
+    if flag is not None and _holds(flag.services, candidates):
         return _flag(flag)
     if not candidates:
         return Scope("localized", "unknown", 0.0, ["no candidate stood out"])
@@ -158,6 +162,27 @@ def _platform_failures(failures: NetworkFailures) -> Scope:
         ],
         "service network",
     )
+
+
+def _holds(services: Collection[str], candidates: Sequence[Candidate]) -> bool:
+    """A change that broke several services stands on its own; one that broke a single
+    service must be the top candidate's: a benign deploy on a caller of the broken part
+    goes wrong with it, only later in time."""
+    return len(services) >= 2 or (bool(candidates) and candidates[0].service in services)
+
+
+def _release(reach: ReleaseReach) -> Scope:
+    """Several services that went wrong on their new versions are the release; one is
+    that service."""
+    described = ", ".join(
+        f"{service} {version} {inside:.0%} against {outside:.0%} on the old one"
+        for service, (version, inside, outside) in sorted(reach.services.items())
+    )
+    reasons = [f"spans that went wrong on versions the baseline never ran: {described}"]
+    if len(reach.services) >= 2:
+        return Scope("systemic", "release", 0.8, reasons, ", ".join(reach.versions))
+    service = next(iter(reach.services))
+    return Scope("localized", "service", 0.75, [*reasons, f"only {service}'s release went wrong"], service)
 
 
 def _new_release(new_versions: Sequence[tuple[str, str]], candidates: Sequence[Candidate]) -> Scope | None:

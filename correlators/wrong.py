@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from correlators.model import Span, Trace
+from correlators.topology import dependency_of
 from correlators.traces import SpanNode, TreeOf, self_time
 
 SLOW_FACTOR = 2.0
@@ -23,8 +24,13 @@ MIN_SLOW_NS = 10_000_000
 
 Usual = dict[tuple[str, str], int]
 """(service, operation) -> p95 of its spans' own time in the baseline (ns)."""
-Judged = list[tuple[Span, bool]]
-"""One trace's spans, each with whether it went wrong itself."""
+FINE, OWN, CALL = 0, 1, 2
+"""How a span went: fine; wrong in its own work; wrong in a call to a dependency that sends
+no spans (a database, a cache, an API). A version or a flag changes a service's code, and
+code does not change how a dependency answers, so only OWN counts for them; a zone or an
+instance changes the network, which sits on the caller's side of every call, so both count."""
+Judged = list[tuple[Span, int]]
+"""One trace's spans, each with how it went (``FINE``, ``OWN`` or ``CALL``)."""
 
 
 def usual_self_times(baseline: Sequence[Trace], tree_of: TreeOf) -> Usual:
@@ -39,14 +45,26 @@ def usual_self_times(baseline: Sequence[Trace], tree_of: TreeOf) -> Usual:
     return usual
 
 
-def judge(during: Sequence[Trace], usual: Usual, tree_of: TreeOf) -> list[Judged]:
-    """Every incident trace's spans, judged once for all the questions asked of them."""
+def judge(
+    traces: Sequence[Trace], usual: Usual, tree_of: TreeOf, dependencies: Collection[str] = ()
+) -> list[Judged]:
+    """Every trace's spans, judged once for all the questions asked of them;
+    ``dependencies``: the call graph's uninstrumented nodes."""
     return [
-        [(node.span, went_wrong(node, usual)) for node in tree_of(trace).by_id.values()] for trace in during
+        [(node.span, went_wrong(node, usual, dependencies)) for node in tree_of(trace).by_id.values()]
+        for trace in traces
     ]
 
 
-def went_wrong(node: SpanNode, usual: Usual) -> bool:
+def went_wrong(node: SpanNode, usual: Usual, dependencies: Collection[str] = ()) -> int:
+    """``FINE``, ``OWN`` or ``CALL``: a call into a dependency in ``dependencies`` that went
+    wrong is ``CALL``."""
+    if not _went_wrong(node, usual):
+        return FINE
+    return CALL if not node.children and dependency_of(node.span) in dependencies else OWN
+
+
+def _went_wrong(node: SpanNode, usual: Usual) -> bool:
     span = node.span
     if span.is_error and not any(child.span.is_error for child in node.children):
         return True

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from correlators.wrong import Judged, worse_inside
+from correlators.wrong import FINE, Judged, worse_inside
 
 MIN_SERVICES = 3
 """Two services pointing at one zone can be one bad instance and a caller sharing its host
@@ -59,10 +59,10 @@ def _handled(judged: Sequence[Judged]) -> tuple[dict[str, Counter[str]], dict[st
     seen: defaultdict[str, Counter[str]] = defaultdict(Counter)
     wrong: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for spans in judged:
-        for span, went_wrong in spans:
+        for span, how in spans:
             if span.zone:
                 seen[span.service][span.zone] += 1
-                if went_wrong:
+                if how != FINE:
                     wrong[span.service][span.zone] += 1
     return seen, wrong
 

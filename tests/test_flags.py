@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from correlators.attributes import AttributeFinding
 from correlators.flags import flag_reach, odds_ratio
-from correlators.model import SpanKind, Trace
+from correlators.model import AttrValue, SpanKind, Trace
+from correlators.rank import Candidate
 from correlators.scope import decide_scope
 from correlators.topology import CallGraph
 from correlators.traces import assemble
@@ -14,15 +15,18 @@ from tests.spantree import TraceBuilder
 FLAG = "feature_flag.new_pricing"
 
 
-def request(n: int, *, flag_on: bool, failing: str | None = None) -> Trace:
+def request(
+    n: int, *, flag_on: bool, failing: str | None = None, values: tuple[AttrValue, AttrValue] = ("on", "off")
+) -> Trace:
     """web -> cart -> prices; the flag is evaluated (and recorded) on every span; the
     ``failing`` service throws on a flagged request, after calling what it calls."""
     b = TraceBuilder(f"{n:032x}")
-    flag = {FLAG: "on" if flag_on else "off"}
     failed = [flag_on and service == failing for service in ("web", "cart", "prices")]
-    web = b.span("web", "GET /", 0, 30, kind=SpanKind.SERVER, error=any(failed), **flag)
-    cart = b.span("cart", "GET /cart", 5, 25, parent=web, kind=SpanKind.SERVER, error=any(failed[1:]), **flag)
-    b.span("prices", "GET /prices", 10, 20, parent=cart, kind=SpanKind.SERVER, error=failed[2], **flag)
+    web = b.span("web", "GET /", 0, 30, kind=SpanKind.SERVER, error=any(failed))
+    cart = b.span("cart", "GET /cart", 5, 25, parent=web, kind=SpanKind.SERVER, error=any(failed[1:]))
+    b.span("prices", "GET /prices", 10, 20, parent=cart, kind=SpanKind.SERVER, error=failed[2])
+    for span in b.spans:
+        span.attributes[FLAG] = values[0] if flag_on else values[1]
     return b.trace()
 
 
@@ -40,7 +44,7 @@ def reach_of(failing: tuple[str, ...]) -> tuple[str, str, str | None]:
     ]
     reach = flag_reach([finding(1.0, 0.25)], judge(during, usual_self_times(BASELINE, assemble), assemble))
     assert reach is not None
-    scope = decide_scope(candidates=[], graph=CallGraph(), rate=None, flag=reach)
+    scope = decide_scope(candidates=[Candidate("prices", 0.5)], graph=CallGraph(), rate=None, flag=reach)
     return scope.kind, scope.level, scope.subject
 
 
@@ -62,3 +66,12 @@ def test_a_flag_on_the_one_bad_trace_is_not_a_flag_rollout() -> None:
     during = [request(1000 + i, flag_on=i == 0, failing="prices") for i in range(120)]
     judged = judge(during, usual_self_times(BASELINE, assemble), assemble)
     assert flag_reach([finding(1.0, 0.46, bad_count=1)], judged) is None
+
+
+def test_a_flag_recorded_as_a_boolean_is_found_by_the_value_the_finding_names() -> None:
+    during = [
+        request(1000 + i, flag_on=i % 4 == 0, failing="prices", values=(True, False)) for i in range(120)
+    ]
+    true = AttributeFinding(FLAG, "true", None, 1.0, 0.25, 30, 100)
+    reach = flag_reach([true], judge(during, usual_self_times(BASELINE, assemble), assemble))
+    assert reach is not None and list(reach.services) == ["prices"]
