@@ -93,8 +93,8 @@ def test_the_collector_rests_during_one_analysis_only() -> None:
 @pytest.mark.parametrize(
     ("kind", "seed", "top", "scope", "level"),
     [
-        ("instance_cpu", 0, "pricing", "localized", "service"),
-        ("instance_gc", 2, "orders", "localized", "service"),
+        ("instance_cpu", 0, "pricing", "localized", "instance"),
+        ("instance_gc", 2, "orders", "localized", "instance"),
         ("deploy_exception", 0, "search", "localized", "service"),
         ("slow_operation", 0, "catalog", "localized", "service"),
         ("third_party_slow", 0, "stripe", "localized", "dependency"),
