@@ -7,7 +7,6 @@ population is the baseline window's traces of the same journey.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from correlators.model import LogRecord, MetricSeries, Trace
 from correlators.paths import path_changes
 from correlators.platform import network_slowdown, unanswered_failures
 from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candidates
-from correlators.releases import release_reach
+from correlators.releases import any_new_version, release_reach
 from correlators.report import Report
 from correlators.scope import decide_scope
 from correlators.topology import call_graph
@@ -116,11 +115,14 @@ def analyze(given: AnalysisInput) -> Report:
         ),
         skew=zone_skew(judged),
         flag=flag_reach(findings, judged),
-        release=release_reach(judge(baseline, usual, trees.of, graph.dependencies), judged),
+        release=(
+            release_reach(judge(baseline, usual, trees.of, graph.dependencies), judged)
+            if any_new_version(baseline, during)
+            else None
+        ),
         instance=instance_skew(judged, candidates[0].service) if candidates else None,
         network=network_slowdown(times.gaps(baseline), times.gaps(during)),
         unanswered=unanswered_failures(bad, trees.of),
-        new_versions=_new_versions(bad, baseline),
     )
     change_findings = relevant_changes(
         given.changes, candidates, given.incident.start_ns, given.incident.end_ns
@@ -178,16 +180,6 @@ def _comparison(healthy_before: Sequence[Trace], healthy_now: Sequence[Trace]) -
         before = [t for t in healthy_before if t.journey == journey]
         chosen.extend(now if len(now) >= MIN_CONTEMPORARY else [*before, *now])
     return chosen
-
-
-def _new_versions(bad: Sequence[Trace], baseline: Sequence[Trace]) -> list[tuple[str, str]]:
-    """(service, version) pairs in at least a third of the bad traces and never in the
-    baseline."""
-    before = {(s.service, s.service_version) for t in baseline for s in t.spans if s.service_version}
-    counts: Counter[tuple[str, str]] = Counter()
-    for trace in bad:
-        counts.update({(s.service, s.service_version) for s in trace.spans if s.service_version})
-    return sorted(pair for pair, n in counts.items() if pair not in before and n >= len(bad) / 3)
 
 
 def _root_failed(trace: Trace) -> bool:

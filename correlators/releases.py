@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from correlators.model import Trace
 from correlators.wrong import OWN, Judged, worse_inside
 
 
@@ -25,6 +26,13 @@ class ReleaseReach:
     @property
     def versions(self) -> list[str]:
         return sorted({version for version, _, _ in self.services.values()})
+
+
+def any_new_version(baseline: Sequence[Trace], during: Sequence[Trace]) -> bool:
+    """Whether any service ran a version in the incident that the baseline never saw: the
+    baseline's spans are judged for :func:`release_reach` only then."""
+    known = {(span.service, span.service_version) for trace in baseline for span in trace.spans}
+    return any((span.service, span.service_version) not in known for trace in during for span in trace.spans)
 
 
 def release_reach(before: Sequence[Judged], judged: Sequence[Judged]) -> ReleaseReach | None:

@@ -59,7 +59,6 @@ def decide_scope(
     flag: FlagReach | None = None,
     release: ReleaseReach | None = None,
     instance: InstanceSkew | None = None,
-    new_versions: Sequence[tuple[str, str]] = (),
 ) -> Scope:
     if rate is not None and rate.ratio >= SURGE_FACTOR:
         counted = "requests" if rate.source == "metrics" else "kept traces"
@@ -78,9 +77,6 @@ def decide_scope(
         return _platform_failures(unanswered)
     if release is not None and _holds(release.services, candidates):
         return _release(release)
-    rolled = _new_release(new_versions, candidates)
-    if rolled is not None:
-        return rolled
     if flag is not None and _holds(flag.services, candidates):
         return _flag(flag)
     if not candidates:
@@ -183,27 +179,6 @@ def _release(reach: ReleaseReach) -> Scope:
         return Scope("systemic", "release", 0.8, reasons, ", ".join(reach.versions))
     service = next(iter(reach.services))
     return Scope("localized", "service", 0.75, [*reasons, f"only {service}'s release went wrong"], service)
-
-
-def _new_release(new_versions: Sequence[tuple[str, str]], candidates: Sequence[Candidate]) -> Scope | None:
-    """Versions never seen in the baseline, on several services that are themselves
-    candidates: a release rolled to several services. A new version on a service with no
-    evidence against it (a benign deploy elsewhere) does not count."""
-    if not candidates:
-        return None
-    floor = candidates[0].score * 0.3
-    suspects = {c.service for c in candidates if c.score >= floor}
-    rolled = sorted({(service, version) for service, version in new_versions if service in suspects})
-    if len({service for service, _ in rolled}) < 2:
-        return None
-    described = ", ".join(f"{service} {version}" for service, version in rolled)
-    return Scope(
-        "systemic",
-        "release",
-        0.75,
-        [f"new versions, not seen before the incident, on services under suspicion: {described}"],
-        ", ".join(sorted({version for _, version in rolled})),
-    )
 
 
 def _flag(reach: FlagReach) -> Scope:

@@ -69,8 +69,10 @@ def _went_wrong(node: SpanNode, usual: Usual) -> bool:
     if span.is_error and not any(child.span.is_error for child in node.children):
         return True
     before = usual.get((span.service, span.name))
+    if before is None or node.duration_ns - before < MIN_SLOW_NS:
+        return False  # own time is at most the duration: no need to work it out
     own = self_time(node)
-    return before is not None and own > SLOW_FACTOR * before and own - before >= MIN_SLOW_NS
+    return own > SLOW_FACTOR * before and own - before >= MIN_SLOW_NS
 
 
 def worse_inside(

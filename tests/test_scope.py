@@ -22,13 +22,3 @@ def test_a_surge_counted_in_requests_is_traffic() -> None:
     )
     assert (scope.kind, scope.level) == ("systemic", "traffic")
     assert "3.0x their baseline requests" in scope.reasons[0]
-
-
-def test_a_release_names_its_version() -> None:
-    scope = decide_scope(
-        candidates=[Candidate("cart", 0.5), Candidate("search", 0.4)],
-        graph=CallGraph(),
-        rate=RateChange(1.0, "metrics"),
-        new_versions=[("cart", "2026.3.1"), ("search", "2026.3.1")],
-    )
-    assert (scope.kind, scope.level, scope.subject) == ("systemic", "release", "2026.3.1")
