@@ -391,11 +391,13 @@ def _slow_from_one_caller(
 ) -> None:
     """A dependency that is slow only when one caller instance calls it is not slow: that
     instance is (its network, its connection pool). Move the latency blame there."""
-    for dependency in graph.dependencies:
-        latency = parts.get(dependency, {}).get("latency", 0.0)
-        if not latency:
-            continue
-        excess = _excess_by_caller(dependency, bad, healthy)
+    slow = [d for d in sorted(graph.dependencies) if parts.get(d, {}).get("latency", 0.0)]
+    if not slow:
+        return
+    calls_before, calls_now = _calls_by_dependency(healthy), _calls_by_dependency(bad)
+    for dependency in slow:
+        latency = parts[dependency]["latency"]
+        excess = _excess_by_caller(calls_before.get(dependency, []), calls_now.get(dependency, []))
         total = sum(v for v in excess.values() if v > 0)
         if not total:
             continue
@@ -415,21 +417,26 @@ def _slow_from_one_caller(
         )
 
 
-def _excess_by_caller(
-    dependency: str, bad: Sequence[Trace], healthy: Sequence[Trace]
-) -> dict[tuple[str, str], float]:
-    """(caller service, instance) -> total ns its calls to ``dependency`` in bad traces took
-    beyond the healthy mean of calls to it."""
+def _calls_by_dependency(traces: Sequence[Trace]) -> dict[str, list[Span]]:
+    """Each dependency's calls from instances that name themselves, in one pass."""
+    calls: defaultdict[str, list[Span]] = defaultdict(list)
+    for trace in traces:
+        for span in trace.spans:
+            if span.instance:
+                target = dependency_of(span)
+                if target is not None:
+                    calls[target].append(span)
+    return calls
 
-    def calls(traces: Sequence[Trace]) -> list[Span]:
-        return [s for t in traces for s in t.spans if s.instance and dependency_of(s) == dependency]
 
-    before = calls(healthy)
+def _excess_by_caller(before: Sequence[Span], now: Sequence[Span]) -> dict[tuple[str, str], float]:
+    """(caller service, instance) -> total ns its calls to a dependency in bad traces
+    (``now``) took beyond the healthy calls' mean (``before``)."""
     if not before:
         return {}
     mean = sum(s.duration_ns for s in before) / len(before)
     excess: defaultdict[tuple[str, str], float] = defaultdict(float)
-    for span in calls(bad):
+    for span in now:
         excess[(span.service, span.instance or "")] += span.duration_ns - mean
     return dict(excess)
 
