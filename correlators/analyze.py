@@ -99,6 +99,7 @@ def analyze(given: AnalysisInput) -> Report:
         healthy=healthy,
         path_changes=path_changes(baseline, during, trees.of),
         tree_of=trees.of,
+        during=during,
     )
     usual = usual_self_times(baseline, trees.of)
     judged = judge(during, usual, trees.of, graph.dependencies)

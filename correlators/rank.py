@@ -32,6 +32,8 @@ from correlators.traces import TreeOf, assemble, error_origin
 
 WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.35, "paths": 0.35, "metrics": 0.15, "attributes": 0.2}
 CALLER_DEMOTION = 0.5
+LONE_CALLER_SHARE = 0.3
+"""Other callers' calls may be slower by at most this share of the one slow caller's."""
 MIN_REACHED = 5
 """Traces through a service needed before the share one instance served is evidence."""
 
@@ -101,6 +103,7 @@ def rank_candidates(
     path_changes: Sequence[PathChange] = (),
     limit: int = 5,
     tree_of: TreeOf = assemble,
+    during: Sequence[Trace] = (),
 ) -> list[Candidate]:
     """``failure_base`` and ``failure_now``: per owner, the share of all traces (baseline,
     incident) whose error originated there; errors part is discounted by how much of the
@@ -118,7 +121,7 @@ def rank_candidates(
     reached = graph.nodes
     _metrics([a for a in anomalies if _on_the_journey(a, reached)], parts, evidence, instances)
     _attributes(findings, parts, evidence, instances, bad, healthy)
-    _slow_from_one_caller(bad, healthy, graph, parts, evidence, instances)
+    _slow_from_one_caller(during or bad, healthy, graph, parts, evidence, instances)
     scores = {s: sum(WEIGHTS[k] * v for k, v in p.items()) for s, p in parts.items()}
     scores = _demote_callers(scores, graph)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -382,7 +385,7 @@ def _attributes(
 
 
 def _slow_from_one_caller(
-    bad: Sequence[Trace],
+    incident: Sequence[Trace],
     healthy: Sequence[Trace],
     graph: CallGraph,
     parts: dict[str, dict[str, float]],
@@ -390,20 +393,20 @@ def _slow_from_one_caller(
     instances: dict[str, Counter[str]],
 ) -> None:
     """A dependency that is slow only when one caller instance calls it is not slow: that
-    instance is (its network, its connection pool). Move the latency blame there."""
+    instance is (its network, its connection pool). Move the latency blame there. All the
+    incident's calls are compared, not only the bad traces': the other callers' calls that
+    went fine are in the traces that went fine."""
     slow = [d for d in sorted(graph.dependencies) if parts.get(d, {}).get("latency", 0.0)]
     if not slow:
         return
-    calls_before, calls_now = _calls_by_dependency(healthy), _calls_by_dependency(bad)
+    calls_before, calls_now = _calls_by_dependency(healthy), _calls_by_dependency(incident)
     for dependency in slow:
         latency = parts[dependency]["latency"]
         excess = _excess_by_caller(calls_before.get(dependency, []), calls_now.get(dependency, []))
-        total = sum(v for v in excess.values() if v > 0)
-        if not total:
+        lone = _lone_slow_caller(excess)
+        if lone is None:
             continue
-        (service, instance), top = max(excess.items(), key=lambda item: item[1])
-        if top / total < 0.7:
-            continue
+        (service, instance), top, total = lone
         parts[dependency]["latency"] = latency * (1 - top / total)
         parts[service]["latency"] = parts[service].get("latency", 0.0) + latency * top / total
         instances[service][instance] += 20
@@ -429,16 +432,37 @@ def _calls_by_dependency(traces: Sequence[Trace]) -> dict[str, list[Span]]:
     return calls
 
 
-def _excess_by_caller(before: Sequence[Span], now: Sequence[Span]) -> dict[tuple[str, str], float]:
-    """(caller service, instance) -> total ns its calls to a dependency in bad traces
+def _excess_by_caller(before: Sequence[Span], now: Sequence[Span]) -> dict[tuple[str, str], list[float]]:
+    """(caller service, instance) -> the ns each of its calls to a dependency in bad traces
     (``now``) took beyond the healthy calls' mean (``before``)."""
     if not before:
         return {}
     mean = sum(s.duration_ns for s in before) / len(before)
-    excess: defaultdict[tuple[str, str], float] = defaultdict(float)
+    excess: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
     for span in now:
-        excess[(span.service, span.instance or "")] += span.duration_ns - mean
+        excess[(span.service, span.instance or "")].append(span.duration_ns - mean)
     return dict(excess)
+
+
+def _lone_slow_caller(
+    excess: dict[tuple[str, str], list[float]],
+) -> tuple[tuple[str, str], float, float] | None:
+    """(caller, its excess, everyone's excess) when one caller instance holds most of the
+    added time and, where the others made enough calls to judge, their calls were not
+    slow too: a sampler that kept mostly one instance's requests makes its total the
+    largest without its calls being any slower than the others'."""
+    totals = {caller: max(0.0, sum(values)) for caller, values in excess.items()}
+    total = sum(totals.values())
+    if total <= 0:
+        return None
+    top = max(totals, key=lambda caller: totals[caller])
+    if totals[top] / total < 0.7:
+        return None
+    others = [v for caller, values in excess.items() if caller != top for v in values]
+    top_per_call = totals[top] / len(excess[top])
+    if len(others) >= MIN_REACHED and sum(others) / len(others) > LONE_CALLER_SHARE * top_per_call:
+        return None
+    return top, totals[top], total
 
 
 def _instance_share(service: str, instance: str, traces: Sequence[Trace]) -> float | None:

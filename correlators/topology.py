@@ -96,7 +96,10 @@ def call_graph(traces: Iterable[Trace]) -> CallGraph:
             if span.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
                 has_server_child.add(parent.span_id)
             if parent.service != span.service:
-                _add(graph, parent.service, span.service, span.is_error)
+                # a call failed when either side says so: a caller that timed out waiting
+                # marks its client span, and the callee's span may never know
+                failed = span.is_error or (parent.kind is SpanKind.CLIENT and parent.is_error)
+                _add(graph, parent.service, span.service, failed)
         for span in trace.spans:
             answered = span.span_id in has_server_child
             target = broker_of(span) if answered else dependency_of(span)

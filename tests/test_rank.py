@@ -241,3 +241,42 @@ def test_an_error_line_naming_a_callee_whose_calls_did_not_fail_is_the_callers_o
     edges = CallGraph(edges={("travel", "seats"): Edge(40, 0)})
     found = rank_candidates(bad=[], bottlenecks=[], log_changes=[own], anomalies=[], graph=edges)
     assert [c.service for c in found] == ["travel"]
+
+
+def provider_call(n: int, instance: str, call_ms: float) -> Trace:
+    """payments (on ``instance``) calls a provider that sends no spans."""
+    b = TraceBuilder(f"{n:032x}")
+    root = b.span("payments", "POST /pay", 0, call_ms + 10, kind=SpanKind.SERVER)
+    call = b.span("payments", "POST", 5, 5 + call_ms, parent=root, kind=SpanKind.CLIENT)
+    call.attributes["peer.service"] = "provider"
+    for span in b.spans:
+        object.__setattr__(span, "instance", instance)
+    return b.trace()
+
+
+def rank_provider(calls: dict[str, float], bad_from: str) -> list[str]:
+    """Baseline calls take 10 ms; during the incident each instance's calls take
+    ``calls[instance]``; the bad traces are those of ``bad_from`` (the others went fine)."""
+    instances = ("payments-1", "payments-2")
+    healthy = [provider_call(i, instances[i % 2], 10) for i in range(40)]
+    during = [provider_call(100 + i, instances[i % 2], calls[instances[i % 2]]) for i in range(40)]
+    bad = [t for t in during if t.spans[0].instance == bad_from]
+    found = rank_candidates(
+        bad=bad,
+        bottlenecks=[Bottleneck("provider", "POST", 10, 300, 290, 1.0)],
+        log_changes=[],
+        anomalies=[],
+        graph=call_graph(during),
+        healthy=healthy,
+        during=during,
+    )
+    return [c.service for c in found]
+
+
+def test_a_provider_slow_only_from_one_caller_instance_is_that_instance() -> None:
+    assert rank_provider({"payments-1": 300, "payments-2": 10}, bad_from="payments-1")[0] == "payments"
+
+
+def test_a_provider_slow_from_every_caller_is_the_provider_though_a_sampler_kept_one_callers_traces() -> None:
+    """Both instances' calls took 300 ms; the sampler kept only payments-1's as bad."""
+    assert rank_provider({"payments-1": 300, "payments-2": 300}, bad_from="payments-1")[0] == "provider"

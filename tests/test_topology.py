@@ -87,3 +87,13 @@ def test_a_broker_is_a_node_between_producer_and_consumer_even_when_both_send_sp
     graph = call_graph([Trace("t" * 32, [publish, consume])])
     assert set(graph.edges) == {("orders", "billing"), ("orders", "kafka")}
     assert graph.dependencies == {"kafka"}
+
+
+def test_a_call_the_caller_gave_up_on_failed_though_the_callee_never_knew() -> None:
+    """The client span timed out (error); the server span under it finished fine later."""
+    client = Span(
+        "t" * 32, "1", None, "checkout", "GET /cart", 0, 1000, kind=SpanKind.CLIENT, status=StatusCode.ERROR
+    )
+    server = Span("t" * 32, "2", "1", "cart", "GET /cart", 10, 1500, kind=SpanKind.SERVER)
+    graph = call_graph([Trace("t" * 32, [client, server])])
+    assert (graph.edges[("checkout", "cart")].calls, graph.edges[("checkout", "cart")].errors) == (1, 1)
