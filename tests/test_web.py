@@ -198,7 +198,7 @@ def test_the_incident_page_shows_the_verdict_suspects_timeline_and_kept_slack(si
         "localized",
         "service",
     )
-    assert "cart is the top candidate" in verdict.inner_text()
+    assert "only cart's release went wrong" in verdict.inner_text()
     top = page.locator("#candidates .candidate").first
     assert top.get_attribute("data-service") == "cart"
     assert "NullPointerException" in top.inner_text()
