@@ -1,10 +1,10 @@
 """How far a feature flag reaches: which services went wrong on the requests it is on for.
 
-A flag value over-represented in bad traces is where to look; how many services it broke
-decides the level. Each service is its own control again: its spans on requests with the
-flag against its spans on requests without. One service that went wrong behind the flag
-is that service's new code path (localized); several are a rollout gone wrong across
-services (systemic).
+A flag value over-represented in bad traces is where to look, but over-represented is not
+yet guilty: a flag is on for a cohort, and a cohort can be bad for other reasons. Each
+service is its own control: its spans on requests with the flag against its spans on
+requests without. A flag behind which some service went wrong is the cause, named with
+the services it broke; one behind which nothing went wrong is only a coincidence.
 """
 
 from __future__ import annotations

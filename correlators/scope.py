@@ -11,8 +11,8 @@ Checked from the widest cause to the narrowest, each with the evidence that name
   callers to many callees (``correlators.platform``);
 - systemic / release: a version never seen in the baseline, on several suspects; the
   subject is the version;
-- systemic / feature_flag: a flag value on most bad requests, behind which several services
-  went wrong (one: localized / service) (``correlators.flags``);
+- systemic / feature_flag: a flag value on most bad requests, behind which some service's
+  spans went wrong far more with it on than off (``correlators.flags``);
 - systemic / shared_dependency: the top candidate is a dependency several services call;
 - localized / dependency: a dependency only one service calls;
 - localized / instance: one instance of the top service whose own spans went wrong far more
@@ -182,8 +182,8 @@ def _release(reach: ReleaseReach) -> Scope:
 
 
 def _flag(reach: FlagReach) -> Scope:
-    """Several services that went wrong behind the flag are the flag; one is that
-    service's code behind it."""
+    """The flag is the level however many services went wrong behind it: it is the switch
+    the on-call can turn off now; the services it broke are the reasons."""
     f = reach.finding
     on = f"{f.key}={f.value}"
     behind = ", ".join(
@@ -194,10 +194,7 @@ def _flag(reach: FlagReach) -> Scope:
         f"{on} is on in {f.bad_share:.0%} of bad requests against {f.baseline_share:.0%} of healthy ones",
         f"spans that went wrong with it on, against without: {behind}",
     ]
-    if len(reach.services) >= 2:
-        return Scope("systemic", "feature_flag", 0.75, reasons, on)
-    service = next(iter(reach.services))
-    return Scope("localized", "service", 0.7, [*reasons, f"only {service} went wrong behind it"], service)
+    return Scope("systemic", "feature_flag", 0.75, reasons, on)
 
 
 def _instance(skew: InstanceSkew) -> Scope:

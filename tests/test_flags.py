@@ -52,8 +52,15 @@ def test_a_flag_that_broke_two_services_is_the_flag() -> None:
     assert reach_of(("web", "prices")) == ("systemic", "feature_flag", f"{FLAG}=on")
 
 
-def test_a_flag_that_broke_one_service_is_that_services_code() -> None:
-    assert reach_of(("prices",)) == ("localized", "service", "prices")
+def test_a_flag_that_broke_one_service_is_still_the_flag_the_on_call_turns_off() -> None:
+    assert reach_of(("prices",)) == ("systemic", "feature_flag", f"{FLAG}=on")
+
+
+def test_a_flag_behind_which_nothing_went_wrong_is_a_coincidence() -> None:
+    """The flag's cohort is bad for another reason: prices fails on every request."""
+    during = [request(1000 + i, flag_on=i % 4 == 0, failing=None) for i in range(120)]
+    judged = judge(during, usual_self_times(BASELINE, assemble), assemble)
+    assert flag_reach([finding(1.0, 0.25)], judged) is None
 
 
 def test_a_flag_on_for_most_requests_anyway_is_judged_by_its_odds() -> None:

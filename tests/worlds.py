@@ -66,7 +66,8 @@ KINDS: dict[str, str] = {
     "traffic_surge": "traffic",
     "platform": "platform",
 }
-"""Fault kind -> the level its ground truth has (release and flag on one service: service)."""
+"""Fault kind -> the level its ground truth has (a release of one service: service; a flag
+is the flag however many services run its code)."""
 FAULT_KINDS = tuple(KINDS)
 SYSTEMIC_LEVELS = frozenset({"shared_dependency", "release", "feature_flag", "zone", "traffic", "platform"})
 
@@ -717,14 +718,15 @@ def _flag_fault(kind: str, world: World, rng: random.Random, onset: int) -> Inje
     flag = f"feature_flag.{_Names(rng).word()}_{rng.choice(('checkout', 'search', 'pricing', 'ui', 'cache'))}"
     value = rng.choice(("on", "true", "enabled", "variant-b", "v2"))
     mode = rng.choice(("slow", "fail"))
-    several = len(names) >= 2
+    # the flag is the level however many services run the flagged code: it is the switch
+    # the on-call turns off, as the demo's flag-slow-path says too (demo/faults.py)
     fault = WorldFault(
         kind,
         names[0],
-        "systemic" if several else "localized",
-        "feature_flag" if several else "service",
+        "systemic",
+        "feature_flag",
         services=tuple(names),
-        subject=f"{flag}={value}" if several else names[0],
+        subject=f"{flag}={value}",
         onset_ns=onset,
         mode=mode,
     )
