@@ -425,7 +425,7 @@ def _calls_by_dependency(traces: Sequence[Trace]) -> dict[str, list[Span]]:
     calls: defaultdict[str, list[Span]] = defaultdict(list)
     for trace in traces:
         for span in trace.spans:
-            if span.instance:
+            if span.instance and span.kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
                 target = dependency_of(span)
                 if target is not None:
                     calls[target].append(span)

@@ -101,6 +101,8 @@ def call_graph(traces: Iterable[Trace]) -> CallGraph:
                 failed = span.is_error or (parent.kind is SpanKind.CLIENT and parent.is_error)
                 _add(graph, parent.service, span.service, failed)
         for span in trace.spans:
+            if span.kind not in _CALLS:
+                continue  # only outgoing calls name a dependency; most spans are not one
             answered = span.span_id in has_server_child
             target = broker_of(span) if answered else dependency_of(span)
             if target and target != span.service:
