@@ -23,7 +23,7 @@ from correlators.model import LogRecord, MetricSeries, Trace
 from correlators.paths import path_changes
 from correlators.platform import network_slowdown, unanswered_failures
 from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candidates
-from correlators.releases import any_new_version, release_reach
+from correlators.releases import release_reach, with_new_versions
 from correlators.report import Report
 from correlators.scope import decide_scope
 from correlators.topology import call_graph
@@ -103,6 +103,7 @@ def analyze(given: AnalysisInput) -> Report:
     )
     usual = usual_self_times(baseline, trees.of)
     judged = judge(during, usual, trees.of, graph.dependencies)
+    renewed = with_new_versions(baseline, during)
     scope = decide_scope(
         candidates=candidates,
         graph=graph,
@@ -116,10 +117,10 @@ def analyze(given: AnalysisInput) -> Report:
         ),
         skew=zone_skew(judged),
         flag=flag_reach(findings, judged),
-        release=(
-            release_reach(judge(baseline, usual, trees.of, graph.dependencies), judged)
-            if any_new_version(baseline, during)
-            else None
+        release=release_reach(
+            judge(baseline, usual, trees.of, graph.dependencies, only=renewed) if renewed else [],
+            judged,
+            renewed,
         ),
         instance=instance_skew(judged, candidates[0].service) if candidates else None,
         network=network_slowdown(times.gaps(baseline), times.gaps(during)),

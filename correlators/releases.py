@@ -11,7 +11,7 @@ time.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from correlators.model import Trace
@@ -28,26 +28,36 @@ class ReleaseReach:
         return sorted({version for version, _, _ in self.services.values()})
 
 
-def any_new_version(baseline: Sequence[Trace], during: Sequence[Trace]) -> bool:
-    """Whether any service ran a version in the incident that the baseline never saw: the
-    baseline's spans are judged for :func:`release_reach` only then."""
+def with_new_versions(baseline: Sequence[Trace], during: Sequence[Trace]) -> set[str]:
+    """Services that ran a version in the incident the baseline never saw: only their
+    baseline spans need judging for :func:`release_reach`."""
     known = {(span.service, span.service_version) for trace in baseline for span in trace.spans}
-    return any((span.service, span.service_version) not in known for trace in during for span in trace.spans)
+    return {
+        span.service
+        for trace in during
+        for span in trace.spans
+        if (span.service, span.service_version) not in known
+    }
 
 
-def release_reach(before: Sequence[Judged], judged: Sequence[Judged]) -> ReleaseReach | None:
-    """The services whose spans went wrong far more on a version new since the baseline
-    (``before``: the baseline's spans, judged). A rollout that finished early leaves few
-    old-version spans in the incident, so the baseline's count as the old version too."""
+def release_reach(
+    before: Sequence[Judged], judged: Sequence[Judged], services: Collection[str]
+) -> ReleaseReach | None:
+    """Of ``services`` (those with a new version), the ones whose spans went wrong far
+    more on a version new since the baseline (``before``: the baseline's spans, judged). A
+    rollout that finished early leaves few old-version spans in the incident, so the
+    baseline's count as the old version too."""
     known = {(span.service, span.service_version) for spans in before for span, _ in spans}
     seen: defaultdict[str, Counter[str | None]] = defaultdict(Counter)
     wrong: defaultdict[str, Counter[str | None]] = defaultdict(Counter)
     for spans in [*before, *judged]:
         for span, how in spans:
+            if span.service not in services:
+                continue
             version = span.service_version if (span.service, span.service_version) not in known else None
             seen[span.service][version] += 1
             wrong[span.service][version] += how == OWN
-    services = {}
+    broken = {}
     for service, versions in seen.items():
         old_seen, old_wrong = versions[None], wrong[service][None]
         for version, n in versions.items():
@@ -55,5 +65,5 @@ def release_reach(before: Sequence[Judged], judged: Sequence[Judged]) -> Release
                 continue
             rates = worse_inside(n, wrong[service][version], old_seen, old_wrong)
             if rates is not None:
-                services[service] = (version, *rates)
-    return ReleaseReach(services) if services else None
+                broken[service] = (version, *rates)
+    return ReleaseReach(broken) if broken else None

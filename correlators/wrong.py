@@ -46,12 +46,20 @@ def usual_self_times(baseline: Sequence[Trace], tree_of: TreeOf) -> Usual:
 
 
 def judge(
-    traces: Sequence[Trace], usual: Usual, tree_of: TreeOf, dependencies: Collection[str] = ()
+    traces: Sequence[Trace],
+    usual: Usual,
+    tree_of: TreeOf,
+    dependencies: Collection[str] = (),
+    only: Collection[str] | None = None,
 ) -> list[Judged]:
-    """Every trace's spans, judged once for all the questions asked of them;
-    ``dependencies``: the call graph's uninstrumented nodes."""
+    """Every trace's spans (of the ``only`` services, if given), judged once for all the
+    questions asked of them; ``dependencies``: the call graph's uninstrumented nodes."""
     return [
-        [(node.span, went_wrong(node, usual, dependencies)) for node in tree_of(trace).by_id.values()]
+        [
+            (node.span, went_wrong(node, usual, dependencies))
+            for node in tree_of(trace).by_id.values()
+            if only is None or node.span.service in only
+        ]
         for trace in traces
     ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from correlators.model import Span, SpanKind, StatusCode, Trace
 from correlators.rank import Candidate
-from correlators.releases import release_reach
+from correlators.releases import release_reach, with_new_versions
 from correlators.scope import decide_scope
 from correlators.topology import CallGraph
 from correlators.traces import assemble
@@ -51,7 +51,9 @@ def verdict(
         broken = failing[i // 2 % len(failing)] if new and failing else None
         during.append(request(1000 + i, versions, broken))
     usual = usual_self_times(BASELINE, assemble)
-    reach = release_reach(judge(BASELINE, usual, assemble), judge(during, usual, assemble))
+    reach = release_reach(
+        judge(BASELINE, usual, assemble), judge(during, usual, assemble), with_new_versions(BASELINE, during)
+    )
     scope = decide_scope(candidates=[Candidate(top, 0.5)], graph=CallGraph(), rate=None, release=reach)
     return scope.kind, scope.level, scope.subject
 
