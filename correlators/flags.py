@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from correlators.attributes import AttributeFinding, attribute_text
-from correlators.wrong import OWN, Judged, worse_inside
+from correlators.wrong import OWN, Judged, worse_groups
 
 FLAG_PREFIX = "feature_flag."
 """OpenFeature's semantic convention for flag evaluations on spans."""
@@ -68,7 +68,7 @@ def _wrong_behind(finding: AttributeFinding, judged: Sequence[Judged]) -> dict[s
                 wrong[span.service][on] += 1
     services = {}
     for service, counts in seen.items():
-        rates = worse_inside(counts[True], wrong[service][True], counts[False], wrong[service][False])
+        rates = worse_groups(counts, wrong[service]).get(True)
         if rates is not None:
             services[service] = rates
     return services

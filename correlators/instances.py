@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from correlators.wrong import FINE, Judged, worse_inside
+from correlators.wrong import FINE, Judged, worse_groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +35,7 @@ def instance_skew(judged: Sequence[Judged], service: str) -> InstanceSkew | None
             if span.service == service and span.instance:
                 seen[span.instance] += 1
                 wrong[span.instance] += how != FINE
-    total_seen, total_wrong = seen.total(), wrong.total()
-    worse = {}
-    for instance, n in seen.items():
-        rates = worse_inside(n, wrong[instance], total_seen - n, total_wrong - wrong[instance])
-        if rates is not None:
-            worse[instance] = rates
+    worse = worse_groups(seen, wrong)
     if len(worse) != 1:
         return None
     instance, rates = next(iter(worse.items()))

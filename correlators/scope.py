@@ -7,10 +7,12 @@ Checked from the widest cause to the narrowest, each with the evidence that name
   trace and so multiplies the kept ones during any incident;
 - systemic / zone: several services that run in more than one zone went wrong in one of
   them only (``correlators.zones``);
-- systemic / platform: most service edges' calls slower outside their callee, from many
-  callers to many callees (``correlators.platform``);
-- systemic / release: a version never seen in the baseline, on several suspects; the
-  subject is the version;
+- systemic / platform: most service edges' calls slower outside their callee, or most
+  failures starting in calls nothing answered, from many callers to many callees
+  (``correlators.platform``);
+- systemic / release: several services whose spans went wrong far more on a version the
+  baseline never ran than on the old one; the subject is the version; one such service
+  that is the top candidate is localized / service (``correlators.releases``);
 - systemic / feature_flag: a flag value on most bad requests, behind which some service's
   spans went wrong far more with it on than off (``correlators.flags``);
 - systemic / shared_dependency: the top candidate is a dependency several services call;
@@ -22,7 +24,7 @@ Checked from the widest cause to the narrowest, each with the evidence that name
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from correlators.flags import FlagReach
@@ -110,11 +112,16 @@ def decide_scope(
     )
 
 
-def _skewed_zone(skew: ZoneSkew) -> Scope:
-    described = ", ".join(
+def _against(rates: Mapping[str, tuple[float, float]]) -> str:
+    """ "cart 40% against 2%, web …": each service's share inside the group and outside it."""
+    return ", ".join(
         f"{service} {inside:.0%} against {outside:.0%}"
-        for service, (inside, outside) in sorted(skew.services.items())
+        for service, (inside, outside) in sorted(rates.items())
     )
+
+
+def _skewed_zone(skew: ZoneSkew) -> Scope:
+    described = _against(skew.services)
     return Scope(
         "systemic",
         "zone",
@@ -186,13 +193,9 @@ def _flag(reach: FlagReach) -> Scope:
     the on-call can turn off now; the services it broke are the reasons."""
     f = reach.finding
     on = f"{f.key}={f.value}"
-    behind = ", ".join(
-        f"{service} {inside:.0%} against {outside:.0%}"
-        for service, (inside, outside) in sorted(reach.services.items())
-    )
     reasons = [
         f"{on} is on in {f.bad_share:.0%} of bad requests against {f.baseline_share:.0%} of healthy ones",
-        f"spans that went wrong with it on, against without: {behind}",
+        f"spans that went wrong with it on, against without: {_against(reach.services)}",
     ]
     return Scope("systemic", "feature_flag", 0.75, reasons, on)
 

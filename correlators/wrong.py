@@ -10,8 +10,9 @@ far above what its operation's own time was in the baseline.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
+from typing import TypeVar
 
 from correlators.model import Span, Trace
 from correlators.topology import dependency_of
@@ -22,6 +23,7 @@ SLOW_FACTOR = 2.0
 MIN_SLOW_NS = 10_000_000
 """…when that is also at least 10 ms more: a 1 ms span taking 3 ms is nobody's incident."""
 
+K = TypeVar("K")
 Usual = dict[tuple[str, str], int]
 """(service, operation) -> p95 of its spans' own time in the baseline (ns)."""
 FINE, OWN, CALL = 0, 1, 2
@@ -100,6 +102,18 @@ def worse_inside(
     if _chance_of_at_least(inside_wrong, inside_seen, expected) > MAX_CHANCE:
         return None
     return inside, outside
+
+
+def worse_groups(seen: Counter[K], wrong: Counter[K]) -> dict[K, tuple[float, float]]:
+    """Each group of a service's spans (a zone, an instance, flag on or off) that went
+    wrong far more often than the rest of them (:func:`worse_inside`), with its rates."""
+    total_seen, total_wrong = seen.total(), wrong.total()
+    worse = {}
+    for group, n in seen.items():
+        rates = worse_inside(n, wrong[group], total_seen - n, total_wrong - wrong[group])
+        if rates is not None:
+            worse[group] = rates
+    return worse
 
 
 def _chance_of_at_least(k: int, n: int, p: float) -> float:

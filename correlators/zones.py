@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from correlators.wrong import FINE, Judged, worse_inside
+from correlators.wrong import FINE, Judged, worse_groups
 
 MIN_SERVICES = 3
 """Two services pointing at one zone can be one bad instance and a caller sharing its host
@@ -44,7 +44,7 @@ def zone_skew(judged: Sequence[Judged]) -> ZoneSkew | None:
         if len(zones) < 2:
             continue
         eligible += 1
-        for zone, rates in _worse_zones(zones, wrong[service]).items():
+        for zone, rates in worse_groups(zones, wrong[service]).items():
             pointing[zone][service] = rates
     if not pointing:
         return None
@@ -65,13 +65,3 @@ def _handled(judged: Sequence[Judged]) -> tuple[dict[str, Counter[str]], dict[st
                 if how != FINE:
                     wrong[span.service][span.zone] += 1
     return seen, wrong
-
-
-def _worse_zones(seen: Counter[str], wrong: Counter[str]) -> dict[str, tuple[float, float]]:
-    worse = {}
-    total_seen, total_wrong = sum(seen.values()), sum(wrong.values())
-    for zone, n in seen.items():
-        rates = worse_inside(n, wrong[zone], total_seen - n, total_wrong - wrong[zone])
-        if rates is not None:
-            worse[zone] = rates
-    return worse

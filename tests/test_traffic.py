@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from correlators.metrics import Window
 from correlators.model import MetricPoint, MetricSeries, Span, Trace
-from correlators.traffic import is_request_rate, request_rate_change
+from correlators.traffic import RateChange, is_request_rate, request_rate_change
 
 S = 1_000_000_000
 BASELINE = Window(0, 600 * S)
@@ -24,6 +24,19 @@ def rate(service: str, name: str, before: float, during: float, unit: str = "1/s
     return MetricSeries(name, {"service.name": service}, points, unit)
 
 
+def kept_traces_tripled(metrics: list[MetricSeries]) -> RateChange | None:
+    """60 kept traces of the web entry service in the baseline's 600 s, 90 in the
+    incident's 300 s, beside ``metrics``."""
+    return request_rate_change(
+        metrics=metrics,
+        entry_services={"web"},
+        baseline=traces(60, BASELINE),
+        during=traces(90, INCIDENT),
+        baseline_window=BASELINE,
+        incident_window=INCIDENT,
+    )
+
+
 def test_request_rate_series_are_told_from_other_rates() -> None:
     assert is_request_rate(MetricSeries("request_rate", {}, unit="1/s"))
     assert is_request_rate(MetricSeries("http_server_requests_total:rate", {}))
@@ -34,26 +47,14 @@ def test_request_rate_series_are_told_from_other_rates() -> None:
 
 def test_tail_sampled_traces_that_tripled_with_flat_requests_are_no_surge() -> None:
     """Every failed trace kept, a tenth of the rest: the kept traces triple, the requests do not."""
-    change = request_rate_change(
-        metrics=[rate("web", "request_rate", 50.0, 52.0), rate("db", "request_rate", 10.0, 90.0)],
-        entry_services={"web"},
-        baseline=traces(60, BASELINE),
-        during=traces(90, INCIDENT),
-        baseline_window=BASELINE,
-        incident_window=INCIDENT,
+    change = kept_traces_tripled(
+        [rate("web", "request_rate", 50.0, 52.0), rate("db", "request_rate", 10.0, 90.0)]
     )
     assert change is not None and change.source == "metrics"
     assert round(change.ratio, 2) == 1.04
 
 
 def test_without_request_metrics_the_traces_are_counted() -> None:
-    change = request_rate_change(
-        metrics=[rate("web", "cpu_utilization", 20.0, 90.0, unit="%")],
-        entry_services={"web"},
-        baseline=traces(60, BASELINE),
-        during=traces(90, INCIDENT),
-        baseline_window=BASELINE,
-        incident_window=INCIDENT,
-    )
+    change = kept_traces_tripled([rate("web", "cpu_utilization", 20.0, 90.0, unit="%")])
     assert change is not None and change.source == "traces"
     assert round(change.ratio, 1) == 3.0

@@ -749,12 +749,7 @@ def _zone_fault(kind: str, world: World, rng: random.Random, onset: int) -> Inje
     zone = rng.choice([z for z in world.zones if hosted[z] >= 3] or [hosted.most_common(1)[0][0]])
     mode = rng.choice(("slow", "fail", "both"))
     fault = WorldFault(kind, zone, "systemic", "zone", subject=zone, onset_ns=onset, mode=mode)
-    injection = Injection(fault)
-    if mode in ("slow", "both"):
-        injection.added_ms = rng.uniform(300, 1000)
-    if mode in ("fail", "both"):
-        injection.error_rate = rng.uniform(0.2, 0.5)
-    return injection
+    return _network_hit(Injection(fault), mode, (300, 1000), (0.2, 0.5), rng)
 
 
 def _traffic_fault(kind: str, world: World, rng: random.Random, onset: int) -> Injection:
@@ -771,11 +766,22 @@ def _platform_fault(kind: str, world: World, rng: random.Random, onset: int) -> 
     what = rng.choice(("service-mesh", "dns"))
     mode = rng.choice(("slow", "fail", "both"))
     fault = WorldFault(kind, "platform", "systemic", "platform", subject=what, onset_ns=onset, mode=mode)
-    injection = Injection(fault)
+    return _network_hit(Injection(fault), mode, (20, 150), (0.01, 0.06), rng)
+
+
+def _network_hit(
+    injection: Injection,
+    mode: str,
+    added_ms: tuple[float, float],
+    error_rate: tuple[float, float],
+    rng: random.Random,
+) -> Injection:
+    """Delay on the wire, failed connections, or both, drawn from the ranges given (in
+    this order, so that a seed draws the same case)."""
     if mode in ("slow", "both"):
-        injection.added_ms = rng.uniform(20, 150)
+        injection.added_ms = rng.uniform(*added_ms)
     if mode in ("fail", "both"):
-        injection.error_rate = rng.uniform(0.01, 0.06)
+        injection.error_rate = rng.uniform(*error_rate)
     return injection
 
 
