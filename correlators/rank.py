@@ -27,13 +27,15 @@ from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
 from correlators.model import Span, SpanKind, Trace
 from correlators.paths import PathChange
-from correlators.topology import CallGraph, dependency_of
+from correlators.topology import CallGraph, dependency_of, first_named
 from correlators.traces import TreeOf, assemble, error_origin
 
 WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.35, "paths": 0.35, "metrics": 0.15, "attributes": 0.2}
 CALLER_DEMOTION = 0.5
 LONE_CALLER_SHARE = 0.3
 """Other callers' calls may be slower by at most this share of the one slow caller's."""
+MIN_ORIGINS = 3
+"""Failed traces that started in a node before a relayed line's name is passed on to it."""
 MIN_REACHED = 5
 """Traces through a service needed before the share one instance served is evidence."""
 
@@ -219,10 +221,11 @@ def _logs(
     then it only relays that error, as a caller logging its callee's failure does, and the
     error's origin has the evidence already. The name counts where the traces cannot:
     logs are kept for requests a sampler dropped."""
+    owners: Counter[str] = Counter()
     for change in changes:
         if not change.is_error:
             continue
-        relayed = _relayed_from(change, origins) or _named_callee(change, graph)
+        relayed = _relayed_from(change, origins) or _named_callee(change.sample, change.service, graph)
         weight = 0.0 if relayed else min(1.0, change.incident_count / 10)
         parts[change.service]["logs"] = max(parts[change.service].get("logs", 0.0), weight)
         what = "new" if change.kind == "new" else f"{change.rate_ratio}x more frequent"
@@ -235,42 +238,72 @@ def _logs(
                 weight,
             )
         )
+        deeper = _deepest_named(change.sample, relayed, graph) if relayed else None
+        if relayed and deeper:
+            owners = owners or Counter(origins.values())
+            _named_behind(change, relayed, deeper, _origin_below(deeper, graph, owners), parts, evidence)
 
 
-def _named_callee(change: TemplateChange, graph: CallGraph) -> str | None:
+def _named_behind(
+    change: TemplateChange,
+    relayed: str,
+    named: str,
+    origin: str,
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+) -> None:
+    """A relayed error that also names a failed callee of the service it came from says
+    where that service's own failure came from (``call to cart failed: connect to redis
+    failed``): the name counts for the callee, as its own new error line would, or for
+    ``origin``, where the traces saw that callee's failures start."""
+    weight = min(1.0, change.incident_count / 10)
+    parts[origin]["logs"] = max(parts[origin].get("logs", 0.0), weight)
+    below = "" if origin == named else f", whose failures started in {origin}"
+    evidence[origin].append(
+        Evidence(
+            "log_template",
+            f"{change.service}'s new error ({change.incident_count} lines) names {named} behind "
+            f"{relayed}{below}: {change.sample[:160]}",
+            weight,
+        )
+    )
+
+
+def _deepest_named(text: str, service: str, graph: CallGraph) -> str | None:
+    """The failed callee of ``service`` the line names, its failed callee the line names,
+    and so on down: ``call to api failed: cart failed: connect to redis failed`` said by
+    web names redis behind api (None when it names none of api's)."""
+    named, seen = None, {service}
+    while (below := _named_callee(text, service, graph)) is not None and below not in seen:
+        named = service = below
+        seen.add(below)
+    return named
+
+
+def _origin_below(node: str, graph: CallGraph, owners: Counter[str]) -> str:
+    """``node``, or the failed callee below it where the traces saw most failures start,
+    followed down: most of those that started in ``node`` or below it, and at least
+    :data:`MIN_ORIGINS` traces, since a callee seen failing once says nothing of the named
+    node's failures."""
+    seen = {node}
+    while True:
+        below = sum(owners[n] for n in graph.downstream(node) | {node})
+        failed = [c for c in graph.callees(node) if graph.edges[(node, c)].errors and owners[c]]
+        if not failed:
+            return node
+        top = max(sorted(failed), key=lambda callee: owners[callee])
+        if top in seen or owners[top] < max(MIN_ORIGINS, below / 2):
+            return node
+        node = top
+        seen.add(node)
+
+
+def _named_callee(text: str, service: str, graph: CallGraph) -> str | None:
     """The first callee the error line names, as a whole word, among those the service's
     calls to failed: a line that names a callee nobody saw fail ("no instances available
     for seats") is the caller's own trouble."""
-    text = change.sample.lower()
-    for callee in sorted(graph.callees(change.service)):
-        if graph.edges[(change.service, callee)].errors == 0:
-            continue
-        if any(_mentions(text, name) for name in _names_of(callee)):
-            return callee
-    return None
-
-
-def _names_of(node: str) -> tuple[str, ...]:
-    """A dependency named ``system:name`` is written either way in a log line."""
-    system, _, name = node.lower().partition(":")
-    return (node.lower(), name) if name else (system,)
-
-
-def _mentions(text: str, name: str) -> bool:
-    """``name`` in ``text`` with no letter, digit, dash or underscore glued to either side."""
-    start = text.find(name)
-    while start >= 0:
-        end = start + len(name)
-        before = text[start - 1] if start else " "
-        after = text[end] if end < len(text) else " "
-        if not _word_char(before) and not _word_char(after):
-            return True
-        start = text.find(name, start + 1)
-    return False
-
-
-def _word_char(char: str) -> bool:
-    return char.isalnum() or char in "-_"
+    failed = (c for c in graph.callees(service) if graph.edges[(service, c)].errors)
+    return first_named(text, failed)
 
 
 def _relayed_from(change: TemplateChange, origins: dict[str, str]) -> str | None:

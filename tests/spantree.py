@@ -73,5 +73,19 @@ class TraceBuilder:
         )
         return client, server
 
+    def unanswered(self, parent: Span, callee: str, start_ms: float, end_ms: float) -> Span:
+        """A failed client span to ``callee`` that no span of the callee answered: an
+        uninstrumented dependency, or a call the network lost."""
+        return self.span(
+            parent.service,
+            f"call {callee}",
+            start_ms,
+            end_ms,
+            parent=parent,
+            kind=SpanKind.CLIENT,
+            error=True,
+            **{"peer.service": callee},
+        )
+
     def trace(self) -> Trace:
         return Trace(self.trace_id, list(self.spans))

@@ -121,16 +121,7 @@ def test_a_caller_logging_its_dependencys_failure_only_relays_it() -> None:
     def charge(n: int) -> Trace:
         b = TraceBuilder(f"{n:032x}")
         root = b.span("payments", "POST /pay", 0, 10, kind=SpanKind.SERVER, error=True)
-        b.span(
-            "payments",
-            "POST",
-            1,
-            9,
-            parent=root,
-            kind=SpanKind.CLIENT,
-            error=True,
-            **{"peer.service": "provider"},
-        )
+        b.unanswered(root, "provider", 1, 9)
         return b.trace()
 
     bad = [charge(i) for i in range(20)]
@@ -280,3 +271,84 @@ def test_a_provider_slow_only_from_one_caller_instance_is_that_instance() -> Non
 def test_a_provider_slow_from_every_caller_is_the_provider_though_a_sampler_kept_one_callers_traces() -> None:
     """Both instances' calls took 300 ms; the sampler kept only payments-1's as bad."""
     assert rank_provider({"payments-1": 300, "payments-2": 300}, bad_from="payments-1")[0] == "provider"
+
+
+def new_error(service: str, line: str, count: int) -> TemplateChange:
+    """A new ERROR template whose every line reads ``line``."""
+    return TemplateChange(service, line, "new", 0, count, None, 17, line)
+
+
+def test_a_relayed_error_naming_the_callees_own_failed_call_points_past_it() -> None:
+    """web's line relays cart's failure and says what cart's was: "connect to redis
+    failed". cart's own failure (its spans end in errors, its redis call untraced) then
+    only waited on redis, which ranks first."""
+    relayed = new_error("web", "Request to cart failed (ECONNREFUSED: connect to redis failed)", 40)
+    edges = CallGraph(edges={("web", "cart"): Edge(40, 40), ("cart", "redis"): Edge(40, 20)})
+    found = rank_candidates(
+        bad=[],
+        bottlenecks=[],
+        log_changes=[relayed],
+        anomalies=[anomaly("cart", 5.0)],
+        graph=edges,
+    )
+    assert [c.service for c in found] == ["redis", "cart"]
+    assert found[0].evidence[0].summary.startswith("web's new error (40 lines) names redis behind cart")
+
+
+def test_a_named_callee_whose_failures_started_further_down_passes_the_name_on() -> None:
+    """web's line names cart behind api; the traces saw cart's failures start in its calls
+    to the payment provider, which has no logs: the provider is named."""
+
+    def failing(n: int) -> Trace:
+        b = TraceBuilder(f"{n:032x}")
+        web = b.span("web", "GET /", 0, 50, kind=SpanKind.SERVER, error=True)
+        api = b.span("api", "GET /api", 5, 45, parent=web, kind=SpanKind.SERVER, error=True)
+        cart = b.span("cart", "GET /cart", 10, 40, parent=api, kind=SpanKind.SERVER, error=True)
+        b.unanswered(cart, "provider", 15, 35)
+        return b.trace()
+
+    bad = [failing(i) for i in range(10)]
+    relayed = new_error("web", "call to api failed: cart failed: read timeout", 30)
+    found = rank_candidates(
+        bad=bad, bottlenecks=[], log_changes=[relayed], anomalies=[], graph=call_graph(bad)
+    )
+    assert found[0].service == "provider"
+    assert any(
+        e.summary.startswith(
+            "web's new error (30 lines) names cart behind api, whose failures started in provider"
+        )
+        for e in found[0].evidence
+    )
+
+
+def test_a_relayed_line_is_followed_down_as_far_as_it_names_failed_callees() -> None:
+    line = new_error("web", "call to api failed: cart failed: connect to redis failed", 20)
+    edges = CallGraph(
+        edges={("web", "api"): Edge(20, 20), ("api", "cart"): Edge(20, 20), ("cart", "redis"): Edge(20, 20)}
+    )
+    found = rank_candidates(bad=[], bottlenecks=[], log_changes=[line], anomalies=[], graph=edges)
+    assert [c.service for c in found] == ["redis"]
+    assert found[0].evidence[0].summary.startswith("web's new error (20 lines) names redis behind api")
+
+
+def test_a_callee_the_traces_saw_fail_once_does_not_take_the_name() -> None:
+    """One of ten failed traces started in cart's call to the provider; the other nine in
+    web itself. The line naming cart behind api stays cart's."""
+
+    def failing(n: int, in_provider: bool) -> Trace:
+        b = TraceBuilder(f"{n:032x}")
+        web = b.span("web", "GET /", 0, 50, kind=SpanKind.SERVER, error=True)
+        api = b.span("api", "GET /api", 5, 45, parent=web, kind=SpanKind.SERVER, error=in_provider)
+        cart = b.span("cart", "GET /cart", 10, 40, parent=api, kind=SpanKind.SERVER, error=in_provider)
+        if in_provider:
+            b.unanswered(cart, "provider", 15, 35)
+        return b.trace()
+
+    bad = [failing(i, in_provider=i == 0) for i in range(10)]
+    relayed = new_error("web", "call to api failed: cart failed: read timeout", 30)
+    found = rank_candidates(
+        bad=bad, bottlenecks=[], log_changes=[relayed], anomalies=[], graph=call_graph(bad)
+    )
+    cart = next(c for c in found if c.service == "cart")
+    assert cart.parts["logs"] == 1.0
+    assert "provider" not in {c.service for c in found if c.parts.get("logs")}

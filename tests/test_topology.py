@@ -97,3 +97,28 @@ def test_a_call_the_caller_gave_up_on_failed_though_the_callee_never_knew() -> N
     server = Span("t" * 32, "2", "1", "cart", "GET /cart", 10, 1500, kind=SpanKind.SERVER)
     graph = call_graph([Trace("t" * 32, [client, server])])
     assert (graph.edges[("checkout", "cart")].calls, graph.edges[("checkout", "cart")].errors) == (1, 1)
+
+
+def test_an_unanswered_call_goes_to_the_service_that_answers_its_name_elsewhere() -> None:
+    """A gRPC call names the RPC service; when it failed before the callee saw it, only that
+    name is left. Another trace shows which service answers the name: one edge, not a
+    phantom dependency."""
+    answered = Trace(
+        "a" * 32,
+        [
+            span("1", None, "web", SpanKind.SERVER),
+            span("2", "1", "web", SpanKind.CLIENT, **{"rpc.service": "shop.v1.Cart"}),
+            span("3", "2", "cart", SpanKind.SERVER),
+        ],
+    )
+    unanswered = Trace(
+        "b" * 32,
+        [
+            span("1", None, "web", SpanKind.SERVER, error=True),
+            span("2", "1", "web", SpanKind.CLIENT, error=True, **{"rpc.service": "shop.v1.Cart"}),
+        ],
+    )
+    graph = call_graph([unanswered, answered])
+    assert graph.resolve("shop.v1.Cart") == "cart"
+    assert graph.nodes == {"web", "cart"} and not graph.dependencies
+    assert (graph.edges[("web", "cart")].calls, graph.edges[("web", "cart")].errors) == (2, 1)
