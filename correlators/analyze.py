@@ -21,7 +21,12 @@ from correlators.logs import TemplateChange, compare_templates, logs_by_trace
 from correlators.metrics import Window, rank_anomalies
 from correlators.model import LogRecord, MetricSeries, Trace
 from correlators.paths import path_changes
-from correlators.platform import network_slowdown, unanswered_failures
+from correlators.platform import (
+    failed_calls,
+    network_slowdown,
+    silent_callee_failures,
+    unanswered_failures,
+)
 from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candidates
 from correlators.releases import release_reach, with_new_versions
 from correlators.report import Report
@@ -115,7 +120,7 @@ def analyze(given: AnalysisInput) -> Report:
             baseline_window=given.baseline,
             incident_window=given.incident,
         ),
-        skew=zone_skew(judged),
+        skew=zone_skew(judged, graph),
         flag=flag_reach(findings, judged),
         release=release_reach(
             judge(baseline, usual, trees.of, graph.dependencies, only=renewed) if renewed else [],
@@ -125,6 +130,7 @@ def analyze(given: AnalysisInput) -> Report:
         instance=instance_skew(judged, candidates[0].service) if candidates else None,
         network=network_slowdown(times.gaps(baseline), times.gaps(during)),
         unanswered=unanswered_failures(bad, trees.of),
+        silent=silent_callee_failures(changes, graph, failed_calls(during, trees.of, graph)),
     )
     change_findings = relevant_changes(
         given.changes, candidates, given.incident.start_ns, given.incident.end_ns

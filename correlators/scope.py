@@ -19,6 +19,11 @@ Checked from the widest cause to the narrowest, each with the evidence that name
 - localized / dependency: a dependency only one service calls;
 - localized / instance: one instance of the top service whose own spans went wrong far more
   than its siblings' (``correlators.instances``);
+- systemic / platform again, on the logs: most new error lines are callers' lines about
+  calls that no callee answered, from many callers to many callees. Logs are not sampled,
+  so they see a fault that fails one call in fifty when the traces kept few of them; but a
+  relayed failure that does not name where it came from reads the same, so this comes
+  after every narrower cause the traces name;
 - localized / service: otherwise.
 """
 
@@ -58,6 +63,7 @@ def decide_scope(
     skew: ZoneSkew | None = None,
     network: NetworkSlowdown | None = None,
     unanswered: NetworkFailures | None = None,
+    silent: NetworkFailures | None = None,
     flag: FlagReach | None = None,
     release: ReleaseReach | None = None,
     instance: InstanceSkew | None = None,
@@ -103,6 +109,8 @@ def decide_scope(
         )
     if instance is not None and instance.service == top.service:
         return _instance(instance)
+    if silent is not None:
+        return _platform_failures(silent)
     return Scope(
         "localized",
         "service",
@@ -159,7 +167,7 @@ def _platform_failures(failures: NetworkFailures) -> Scope:
         "platform",
         0.65,
         [
-            f"{failed} of {failures.origins} failed requests failed in a call nothing answered, "
+            f"{failed} of {failures.origins} {failures.counted} started in a call nothing answered, "
             f"from {len(callers)} callers to {len(callees)} callees, none of them most of it "
             "(the network between services, not any one service)"
         ],

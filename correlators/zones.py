@@ -14,14 +14,20 @@ zone a whatever the cause.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from correlators.model import SpanKind
+from correlators.topology import CallGraph, dependency_of
 from correlators.wrong import FINE, Judged, worse_groups
 
 MIN_SERVICES = 3
 """Two services pointing at one zone can be one bad instance and a caller sharing its host
 or losing its spans; three are the zone."""
+_SERVES = (SpanKind.SERVER, SpanKind.CONSUMER)
+MIN_LEADING_SHARE = 2 / 3
+"""Of a service's zone failures, the share that were calls to one service before they are
+that service's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +41,9 @@ class ZoneSkew:
     """Services seen in more than one zone: how many could have pointed at a zone."""
 
 
-def zone_skew(judged: Sequence[Judged]) -> ZoneSkew | None:
-    """The zone that most services point at, if at least :data:`MIN_SERVICES` do."""
+def zone_skew(judged: Sequence[Judged], graph: CallGraph) -> ZoneSkew | None:
+    """The zone that most services point at, if at least :data:`MIN_SERVICES` do and they
+    do not all point at it through one of them (see :func:`_one_behind`)."""
     seen, wrong = _handled(judged)
     pointing: defaultdict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
     eligible = 0
@@ -51,7 +58,55 @@ def zone_skew(judged: Sequence[Judged]) -> ZoneSkew | None:
     zone = max(sorted(pointing), key=lambda z: len(pointing[z]))
     if len(pointing[zone]) < MIN_SERVICES:
         return None
+    if _one_behind(zone, set(pointing[zone]), judged, graph) is not None:
+        return None
     return ZoneSkew(zone, pointing[zone], eligible)
+
+
+def _one_behind(zone: str, services: set[str], judged: Sequence[Judged], graph: CallGraph) -> str | None:
+    """The one pointing service every other one's zone spans went wrong by calling, directly
+    or through another: one instance whose network broke makes its callers' calls to it
+    slow in its zone (and theirs in their callers'), which a zone does to calls to many."""
+    into = _wrong_calls_into(zone, services, judged, graph)
+    ends = {_follow(service, services, into) for service in services}
+    return ends.pop() if len(ends) == 1 else None
+
+
+def _follow(service: str, services: set[str], into: Mapping[str, Counter[str]]) -> str | None:
+    """Where ``service``'s zone failures lead: along the pointing service most of its wrong
+    spans called (two thirds or more), until one whose failures are not calls to another;
+    None when the way goes round."""
+    seen: set[str] = set()
+    while service not in seen:
+        seen.add(service)
+        calls = into.get(service, Counter())
+        target, count = calls.most_common(1)[0] if calls else ("", 0)
+        if target not in services or count < MIN_LEADING_SHARE * calls.total():
+            return service
+        service = target
+    return None
+
+
+def _wrong_calls_into(
+    zone: str, services: set[str], judged: Sequence[Judged], graph: CallGraph
+) -> dict[str, Counter[str]]:
+    """Per pointing service, what its spans in ``zone`` that went wrong called ("" for
+    its own work)."""
+    into: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for spans in judged:
+        answered_by = {span.parent_span_id: span.service for span, _ in spans if span.parent_span_id}
+        for span, how in spans:
+            if how == FINE or span.zone != zone or span.service not in services:
+                continue
+            if span.kind in _SERVES:
+                into[span.service][""] += 1  # its own work grew, whatever it called
+                continue
+            callee = answered_by.get(span.span_id, span.service)
+            if callee == span.service:
+                named = dependency_of(span)
+                callee = graph.resolve(named) if named else ""
+            into[span.service][callee] += 1
+    return into
 
 
 def _handled(judged: Sequence[Judged]) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]]]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from correlators.model import Span, SpanKind, StatusCode, Trace
+from correlators.topology import call_graph
 from correlators.traces import assemble
 from correlators.wrong import judge, usual_self_times
 from correlators.zones import ZoneSkew, zone_skew
+from tests.spantree import TraceBuilder
 
 MS = 1_000_000
 CHAIN = ("web", "api", "cart")
@@ -53,7 +55,8 @@ BASELINE = traffic(0, ("a", "b"), 20, {})
 
 
 def skew_of(during: list[Trace], baseline: list[Trace] = BASELINE) -> ZoneSkew | None:
-    return zone_skew(judge(during, usual_self_times(baseline, assemble), assemble))
+    judged = judge(during, usual_self_times(baseline, assemble), assemble)
+    return zone_skew(judged, call_graph([*baseline, *during]))
 
 
 def test_every_service_slow_in_one_zone_only_is_that_zone() -> None:
@@ -84,3 +87,33 @@ def test_services_that_live_in_one_zone_say_nothing_about_it() -> None:
     only_b = traffic(0, ("b",), 20, {})
     slow = traffic(1000, ("b",), 10, {"b": {service: 100.0 for service in CHAIN}})
     assert skew_of(slow, baseline=only_b) is None
+
+
+def through_cart(number: int, caller: str, zone: str, wire_ms: float) -> Trace:
+    """``caller`` -> cart -> redis in ``zone``; ``wire_ms`` added on the way into cart and
+    out of it, as one cart instance whose network broke does."""
+    b = TraceBuilder(f"{number:032x}")
+    root = b.span(caller, "GET /", 0, 40 + 2 * wire_ms, kind=SpanKind.SERVER)
+    call = b.span(caller, "call cart", 5, 35 + 2 * wire_ms, parent=root, kind=SpanKind.CLIENT)
+    cart = b.span("cart", "GET /cart", 10 + wire_ms, 30 + wire_ms, parent=call, kind=SpanKind.SERVER)
+    to_redis = b.span("cart", "GET", 15 + wire_ms, 25 + 2 * wire_ms, parent=cart, kind=SpanKind.CLIENT)
+    to_redis.attributes["peer.service"] = "redis"
+    for span in b.spans:
+        span.zone = zone
+    trace = b.trace()
+    trace.journey = "checkout"
+    return trace
+
+
+def test_callers_slow_only_in_calls_to_one_service_in_a_zone_are_that_service() -> None:
+    """cart's instance in zone b lost its network: web's and api's calls to it and its own
+    calls to redis are slow there. Three services point at zone b, but two of them only
+    by calling the third."""
+
+    def both(first: int, zone: str, wire_ms: float) -> list[Trace]:
+        return [through_cart(first + i, ("web", "api")[i % 2], zone, wire_ms) for i in range(20)]
+
+    baseline = both(0, "a", 0) + both(100, "b", 0)
+    during = both(1000, "a", 0) + both(2000, "b", 100)
+    judged = judge(during, usual_self_times(baseline, assemble), assemble)
+    assert zone_skew(judged, call_graph([*baseline, *during])) is None
