@@ -68,7 +68,9 @@ def _wrong_behind(finding: AttributeFinding, judged: Sequence[Judged]) -> dict[s
                 wrong[span.service][on] += 1
     services = {}
     for service, counts in seen.items():
-        rates = worse_groups(counts, wrong[service]).get(True)
+        # the odds have shown the flag matters to the requests; here only which services
+        # went wrong behind it is asked, so any clear difference counts, however small
+        rates = worse_groups(counts, wrong[service], min_gap=0.0).get(True)
         if rates is not None:
             services[service] = rates
     return services

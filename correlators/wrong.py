@@ -85,18 +85,30 @@ def _went_wrong(node: SpanNode, usual: Usual) -> bool:
     return own > SLOW_FACTOR * before and own - before >= MIN_SLOW_NS
 
 
+MIN_WRONG = 3
+"""Spans of a service that went wrong in the group before its rate there is evidence."""
+MIN_RATE_GAP = 0.1
+MIN_RATE_RATIO = 2.0
+MAX_CHANCE = 0.01
+
+
 def worse_inside(
-    inside_seen: int, inside_wrong: int, outside_seen: int, outside_wrong: int
+    inside_seen: int,
+    inside_wrong: int,
+    outside_seen: int,
+    outside_wrong: int,
+    *,
+    min_gap: float = MIN_RATE_GAP,
 ) -> tuple[float, float] | None:
     """(rate inside, rate outside) when a group of a service's spans went wrong far more
-    often than the rest of its spans: 10 points more, twice the rate, and more often than
-    the rest's rate would make it by chance (one in a hundred), so that three failures in
-    twenty spans count when the rest had none in a hundred, and three in three hundred do
-    not."""
+    often than the rest of its spans: ``min_gap`` points more (10 unless the caller has
+    already shown the group matters), twice the rate, and more often than the rest's rate
+    would make it by chance (one in a hundred), so that three failures in twenty spans
+    count when the rest had none in a hundred, and three in three hundred do not."""
     if inside_wrong < MIN_WRONG or inside_seen == 0 or outside_seen == 0:
         return None
     inside, outside = inside_wrong / inside_seen, outside_wrong / outside_seen
-    if inside - outside < MIN_RATE_GAP or inside < MIN_RATE_RATIO * outside:
+    if inside - outside < min_gap or inside < MIN_RATE_RATIO * outside:
         return None
     expected = (outside_wrong + 1) / (outside_seen + 2)  # never zero: no failures is not proof of none
     if _chance_of_at_least(inside_wrong, inside_seen, expected) > MAX_CHANCE:
@@ -104,13 +116,15 @@ def worse_inside(
     return inside, outside
 
 
-def worse_groups(seen: Counter[K], wrong: Counter[K]) -> dict[K, tuple[float, float]]:
+def worse_groups(
+    seen: Counter[K], wrong: Counter[K], *, min_gap: float = MIN_RATE_GAP
+) -> dict[K, tuple[float, float]]:
     """Each group of a service's spans (a zone, an instance, flag on or off) that went
     wrong far more often than the rest of them (:func:`worse_inside`), with its rates."""
     total_seen, total_wrong = seen.total(), wrong.total()
     worse = {}
     for group, n in seen.items():
-        rates = worse_inside(n, wrong[group], total_seen - n, total_wrong - wrong[group])
+        rates = worse_inside(n, wrong[group], total_seen - n, total_wrong - wrong[group], min_gap=min_gap)
         if rates is not None:
             worse[group] = rates
     return worse
@@ -125,10 +139,3 @@ def _chance_of_at_least(k: int, n: int, p: float) -> float:
 def _log_binomial(i: int, n: int, p: float) -> float:
     log_comb = math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
     return log_comb + i * math.log(p) + (n - i) * math.log1p(-p)
-
-
-MIN_WRONG = 3
-"""Spans of a service that went wrong in the group before its rate there is evidence."""
-MIN_RATE_GAP = 0.1
-MIN_RATE_RATIO = 2.0
-MAX_CHANCE = 0.01

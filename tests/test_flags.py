@@ -82,3 +82,17 @@ def test_a_flag_recorded_as_a_boolean_is_found_by_the_value_the_finding_names() 
     true = AttributeFinding(FLAG, "true", None, 1.0, 0.25, 30, 100)
     reach = flag_reach([true], judge(during, usual_self_times(BASELINE, assemble), assemble))
     assert reach is not None and list(reach.services) == ["prices"]
+
+
+def test_a_flag_that_breaks_one_flagged_request_in_twelve_still_reaches_the_service() -> None:
+    """The odds have already shown the flag matters to bad requests; behind it a service
+    that fails 8 % of flagged requests and none of the others went wrong, though by fewer
+    than the ten points asked of a zone or an instance."""
+    during = [
+        request(2000 + i, flag_on=i % 4 == 0, failing="prices" if i % 48 == 0 else None) for i in range(600)
+    ]
+    reach = flag_reach([finding(1.0, 0.25)], judge(during, usual_self_times(BASELINE, assemble), assemble))
+    assert reach is not None
+    assert set(reach.services) == {"prices"}
+    inside, outside = reach.services["prices"]
+    assert 0.08 <= inside <= 0.09 and outside == 0.0
