@@ -19,6 +19,8 @@ from bot.config import AppConfig, load_config
 from correlators.errors import JourneywatchError
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from bot.settings import Settings
 
 app = typer.Typer(
@@ -149,7 +151,7 @@ def serve(
             f"pages and API need a token; this run's is {made_up} "
             "(set JOURNEYWATCH_API_TOKEN to choose one, JOURNEYWATCH_REQUIRE_TOKEN=false for none)"
         )
-    _run_server(create_app(bot), settings.host, settings.port, log_level)
+    _run_server(create_app(bot), settings, log_level)
 
 
 def _ensure_token(settings: Settings) -> str | None:
@@ -256,13 +258,16 @@ def accuracy(
         )
 
 
-def _run_server(asgi_app: object, host: str, port: int, log_level: str) -> None:
+def _run_server(asgi_app: ASGIApp, settings: Settings, log_level: str) -> None:
     """Bind first, then announce the real address: `--port 0` picks a free port."""
     import socket
 
     import uvicorn
 
+    from bot.edge.serving import server_config
     from bot.server import tune_garbage_collector
+
+    host, port = settings.host, settings.port
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -275,9 +280,7 @@ def _run_server(asgi_app: object, host: str, port: int, log_level: str) -> None:
     )
     sys.stdout.flush()
     tune_garbage_collector()
-    server = uvicorn.Server(
-        uvicorn.Config(asgi_app, log_level=log_level.lower(), access_log=False)  # type: ignore[arg-type]
-    )
+    server = uvicorn.Server(server_config(asgi_app, settings.http, log_level))
     server.run(sockets=[sock])
 
 

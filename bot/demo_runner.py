@@ -28,8 +28,9 @@ from rich.live import Live
 from rich.table import Table
 
 from bot.config import load_config
+from bot.edge.serving import server_config
 from bot.server import Bot, build_bot, create_app
-from bot.settings import load_settings
+from bot.settings import HttpSettings, load_settings
 from bot.slack.console import ConsoleListener
 
 POLL_S = 1.0
@@ -79,10 +80,10 @@ class BackgroundServer:
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://{host}:{self.port}"
 
-    def serve(self, app: Any) -> BackgroundServer:
+    def serve(self, app: Any, http: HttpSettings) -> BackgroundServer:
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.server = uvicorn.Server(server_config(app, http, "warning"))
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         return self
 
@@ -120,7 +121,7 @@ def run_demo(options: DemoOptions, console: Console, *, keep_serving: bool = Fal
     listening = BackgroundServer("127.0.0.1", options.port)  # bound first: links need the real port
     bot = _build(options, listening.port)
     result = DemoResult(options.fault, asdict(fault.truth), "")
-    with listening.serve(create_app(bot)) as server:
+    with listening.serve(create_app(bot), bot.settings.http) as server:
         result.bot_url = server.url
         console.print(f"journeywatch is up at [bold]{server.url}[/] (pages: {server.url}/journeys)")
         with Shop(endpoint=server.url, workdir=(options.data_dir / "shop").resolve()) as shop:

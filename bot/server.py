@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -28,6 +29,7 @@ from bot.collector.http import ingest_routes
 from bot.collector.pipeline import Collector
 from bot.collector.redact import Redactor
 from bot.config import AppConfig
+from bot.edge.clients import PerClientLimit
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
 from bot.scheduling import Job, Scheduling
@@ -174,7 +176,11 @@ def create_app(bot: Bot) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         *web_routes(bot),
     ]
-    return Starlette(routes=routes, lifespan=_lifespan(bot))
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(PerClientLimit, limit=bot.settings.http.max_requests_per_client)],
+        lifespan=_lifespan(bot),
+    )
 
 
 def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]

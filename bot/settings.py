@@ -45,6 +45,33 @@ class CollectorSettings(BaseModel):
     memory and redaction time out of all proportion."""
 
 
+class HttpSettings(BaseModel):
+    """Limits of the HTTP server itself, before any route runs: what one slow or greedy
+    client may hold (connections, time, requests in flight), so it cannot starve the rest.
+    OTLP exporters give up an export after 10 s by default, so a legitimate sender never
+    comes near these timeouts."""
+
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """A request's line and headers must arrive within this, counted from its first byte
+    (or from the connection's opening): a client sending them a byte at a time (slowloris)
+    is cut off here, whatever its pace."""
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """A request's whole body must arrive within this after its headers; a client that
+    trickles it is answered 408 and cut off."""
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    """An idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive)."""
+    max_connections: int = Field(default=1_000, ge=8)
+    """Open connections at most, lowered at startup to what the process's file-descriptor
+    limit leaves after a reserve for the database, the writer and outgoing calls. Past it
+    the oldest connection with no request in progress (idle, or still sending headers) is
+    closed for the new one; if every connection is mid-request, the new one is."""
+    max_requests_per_client: int = Field(default=32, ge=1)
+    """Requests in progress at once from one remote address; more get 429 + Retry-After.
+    An OpenTelemetry Collector in front sends with 10 consumers by default."""
+    max_header_bytes: int = Field(default=64 * 1024, ge=1_024)
+    """A request line and headers longer than this get 431 and the connection is closed."""
+
+
 class RetentionSettings(BaseModel):
     traces_hours: float = Field(default=72, gt=0)
     logs_hours: float = Field(default=72, gt=0)
@@ -79,6 +106,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     config_path: Path = Path("config/journeys.yaml")
     collector: CollectorSettings = CollectorSettings()
+    http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
     redaction_hmac_key: SecretStr | None = None
     """Key for hashing redacted values; unset means a random key per process."""
