@@ -43,6 +43,16 @@ class CollectorSettings(BaseModel):
     """Longer names, attribute values and log bodies are cut here (marked) before they
     are redacted or kept: what an engineer reads is at the start, and a 1 MiB value costs
     memory and redaction time out of all proportion."""
+    max_attributes: int = Field(default=128, ge=1)
+    """Attributes kept per span, event, link, log record and resource (the OpenTelemetry
+    SDK's OTEL_ATTRIBUTE_COUNT_LIMIT); the rest are dropped, counted in ``partial_success``."""
+    max_events: int = Field(default=128, ge=0)
+    """Events kept per span (OTEL_SPAN_EVENT_COUNT_LIMIT)."""
+    max_links: int = Field(default=128, ge=0)
+    """Links kept per span (OTEL_SPAN_LINK_COUNT_LIMIT)."""
+    max_value_items: int = Field(default=128, ge=1)
+    """Items kept of one array or key-value-list value, nested ones included. The SDK has
+    no such limit; without one, a single attribute could hold every item of the body."""
 
 
 class HttpSettings(BaseModel):

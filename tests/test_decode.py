@@ -504,11 +504,12 @@ def test_json_decoder_gives_what_the_protobuf_path_gives() -> None:
     from_proto = decode_traces(_as_protobuf(RICH_SPANS, ExportTraceServiceRequest()), "protobuf")
     assert from_json.items == from_proto.items
     assert (
-        (from_json.rejected, from_json.errors)
-        == (from_proto.rejected, from_proto.errors)
+        (from_json.rejected, from_json.trimmed, from_json.errors)
+        == (from_proto.rejected, from_proto.trimmed, from_proto.errors)
         == (
             1,
-            ["span without a start time"],
+            1,  # the link whose ids are not hex
+            ["links with an invalid trace or span id dropped", "span without a start time"],
         )
     )
     assert len(from_json.items) == 5

@@ -7,6 +7,8 @@ JSON sender too, and refused with the same words.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -17,6 +19,28 @@ from correlators.model import MAX_TIME_NS, Span, SpanKind, StatusCode
 
 T = TypeVar("T")
 MAX_ERRORS_KEPT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLimits:
+    """How much one item may carry; the excess is dropped and counted, the item kept.
+
+    The collector passes the OpenTelemetry SDK's limits (128 attributes per span, event,
+    link and log record; 128 events and links per span), which no SDK with default settings
+    exceeds, so only a broken or hostile sender loses anything. Without limits one span of
+    700,000 attributes held the event loop for 4 s (bench/attribute_flood.py). Reading
+    files and other backends' answers keeps everything (``NO_LIMITS``).
+    """
+
+    attributes: int = sys.maxsize
+    """Per span, event, link, log record and resource."""
+    events: int = sys.maxsize
+    links: int = sys.maxsize
+    value_items: int = sys.maxsize
+    """Items of one array or key-value-list attribute value, nested ones included."""
+
+
+NO_LIMITS = ItemLimits()
 
 KINDS = {
     0: SpanKind.UNSPECIFIED,
@@ -37,11 +61,32 @@ class Decoded(Generic[T]):
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
     """The first few distinct reasons, for ``partial_success`` and for the input gaps."""
+    trimmed: int = 0
+    """Attributes, events and links dropped from items that were kept (ItemLimits)."""
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
+        self._note(reason)
+
+    def trim(self, reason: str, count: int) -> None:
+        self.trimmed += count
+        self._note(reason)
+
+    def _note(self, reason: str) -> None:
         if len(self.errors) < MAX_ERRORS_KEPT and reason not in self.errors:
             self.errors.append(reason)
+
+
+S = TypeVar("S", bound=Sequence[Any])
+
+
+def capped(items: S, limit: int, what: str, out: Decoded[Any]) -> S:
+    """The first ``limit`` of ``items`` (a list or a protobuf repeated field; slicing
+    creates only the kept elements), the rest counted in ``out`` as trimmed."""
+    if len(items) <= limit:
+        return items
+    out.trim(f"{what} past the first {limit} dropped", len(items) - limit)
+    return items[:limit]  # type: ignore[return-value]
 
 
 def json_body(body: bytes) -> Any:
@@ -65,6 +110,11 @@ def invalid_span(trace_id: bytes, span_id: bytes, parent_span_id: bytes, start_n
     if not start_ns:
         return "span without a start time"
     return None
+
+
+def link_invalid(trace_id: bytes, span_id: bytes) -> bool:
+    """A link must name a span somewhere: ids of any other length are only bytes to keep."""
+    return len(trace_id) != 16 or len(span_id) != 8
 
 
 def span_times_invalid(span: Span) -> str | None:

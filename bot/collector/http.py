@@ -71,18 +71,19 @@ async def _otlp(
         body = await _read_body(request, limit)
         if signal == "traces":
             spans = collector.ingest_otlp_traces(body, encoding)
-            rejected, errors = spans.rejected, spans.errors
+            rejected, trimmed, errors = spans.rejected, spans.trimmed, spans.errors
             payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
         else:
-            logs = collector.admit(otlp.decode_logs(body, encoding), lambda r: r.time_ns)
+            logs = collector.admit(otlp.decode_logs(body, encoding, collector.limits), lambda r: r.time_ns)
             collector.ingest_logs(logs.items)
-            rejected, errors = logs.rejected, logs.errors
+            rejected, trimmed, errors = logs.rejected, logs.trimmed, logs.errors
             payload = otlp.encode_logs_response(rejected, "; ".join(errors), encoding)
     except IngestError as exc:
         return _failure(exc, encoding, lambda code, msg: otlp.encode_status(code, msg, encoding))
-    if rejected:
+    collector.stats.trimmed += trimmed
+    if rejected or trimmed:
         collector.stats.rejected += rejected
-        log.info("rejected %d %s items: %s", rejected, signal, "; ".join(errors))
+        log.info("rejected %d %s items, trimmed %d parts: %s", rejected, signal, trimmed, "; ".join(errors))
     return Response(payload, status_code=200, media_type=_CONTENT_TYPE[encoding])
 
 
@@ -92,11 +93,12 @@ async def _zipkin(request: Request, collector: Collector, limit: int) -> Respons
             raise UnsupportedMedia("Zipkin spans are accepted as application/json (v2) only")
         collector.check_capacity()
         body = await _read_body(request, limit)
-        spans = collector.admit(zipkin.decode_zipkin(body), lambda s: s.start_ns)
+        spans = collector.admit(zipkin.decode_zipkin(body, collector.limits), lambda s: s.start_ns)
         collector.ingest_spans(spans.items)
     except IngestError as exc:
         return _failure(exc, "json", lambda _code, msg: msg.encode())
     collector.stats.rejected += spans.rejected
+    collector.stats.trimmed += spans.trimmed
     return Response(status_code=202)
 
 

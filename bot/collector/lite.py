@@ -14,6 +14,7 @@ pool of its own, so it cannot drift from the opentelemetry-proto package it mirr
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
@@ -70,10 +71,16 @@ class PairCache:
     """
 
     def __init__(
-        self, transform: Callable[[str, AttrValue], Pair] | None = None, limit: int = CACHE_LIMIT
+        self,
+        transform: Callable[[str, AttrValue], Pair] | None = None,
+        limit: int = CACHE_LIMIT,
+        *,
+        value_items: int = sys.maxsize,
     ) -> None:
+        """``value_items``: items kept of an array or key-value-list value, in all."""
         self._transform = transform
         self._limit = limit
+        self._value_items = value_items
         self._pairs: dict[bytes, Pair] = {}
         self._converted: dict[tuple[str, type, AttrValue], Pair] = {}
 
@@ -117,7 +124,7 @@ class PairCache:
 
     def _convert(self, raw: bytes) -> Pair:
         kv = KeyValue.FromString(raw)
-        value = any_value(kv.value)
+        value = any_value(kv.value, self._value_items)
         pair = self._transform(kv.key, value) if self._transform else (kv.key, value)
         if len(raw) > CACHEABLE_BYTES:
             return pair

@@ -31,12 +31,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from bot.collector.decoding import (
     KINDS,
+    NO_LIMITS,
     STATUS,
     ZERO_SPAN,
     ZERO_TRACE,
     Decoded,
+    ItemLimits,
+    capped,
     invalid_log,
     invalid_span,
+    link_invalid,
     span_times_invalid,
 )
 from bot.collector.lite import PLAIN, LiteTraceRequest, PairCache
@@ -60,17 +64,20 @@ __all__ = [  # Decoded is re-exported: the collector's callers know it from here
 # --- traces ------------------------------------------------------------------------------
 
 
-def decode_traces(body: bytes, encoding: Encoding, pairs: PairCache = PLAIN) -> Decoded[Span]:
+def decode_traces(
+    body: bytes, encoding: Encoding, pairs: PairCache = PLAIN, limits: ItemLimits = NO_LIMITS
+) -> Decoded[Span]:
     """Spans of one request. Span attributes go through ``pairs``: the collector's cache
-    redacts them as it converts (see :class:`~bot.collector.lite.PairCache`)."""
+    redacts them as it converts (see :class:`~bot.collector.lite.PairCache`), and bounds
+    their values' items with its own ``value_items``; ``limits`` bound the rest."""
     if encoding == "json":
-        return spans_from_json(loads(body), pairs)
+        return spans_from_json(loads(body), pairs, limits)
     request = _parse(body, LiteTraceRequest)
     out: Decoded[Span] = Decoded([])
     append = out.items.append
     trace_ids: dict[bytes, str] = {}  # one string per trace, not one per span
     for resource_spans in request.resource_spans:
-        facts = resource_facts(resource_spans.resource.attributes)
+        facts = _resource(resource_spans.resource.attributes, limits, out)
         for scope_spans in resource_spans.scope_spans:
             for pb in scope_spans.spans:
                 reason = invalid_span(pb.trace_id, pb.span_id, pb.parent_span_id, pb.start_time_unix_nano)
@@ -81,7 +88,7 @@ def decode_traces(body: bytes, encoding: Encoding, pairs: PairCache = PLAIN) -> 
                 trace_id = trace_ids.get(raw)
                 if trace_id is None:
                     trace_id = trace_ids[raw] = raw.hex()
-                span = _span(pb, trace_id, facts, pairs)
+                span = _span(pb, trace_id, facts, pairs, limits, out)
                 reason = span_times_invalid(span)
                 if reason:
                     out.reject(reason)
@@ -90,9 +97,16 @@ def decode_traces(body: bytes, encoding: Encoding, pairs: PairCache = PLAIN) -> 
     return out
 
 
-def _span(pb: Any, trace_id: str, facts: ResourceFacts, pairs: PairCache) -> Span:
+def _resource(pairs: Any, limits: ItemLimits, out: Decoded[Any]) -> ResourceFacts:
+    return resource_facts(capped(pairs, limits.attributes, "resource attributes", out), limits.value_items)
+
+
+def _span(
+    pb: Any, trace_id: str, facts: ResourceFacts, pairs: PairCache, limits: ItemLimits, out: Decoded[Span]
+) -> Span:
     start = pb.start_time_unix_nano
     status = pb.status
+    items = limits.value_items
     return Span(
         trace_id=trace_id,
         span_id=pb.span_id.hex(),
@@ -109,39 +123,57 @@ def _span(pb: Any, trace_id: str, facts: ResourceFacts, pairs: PairCache) -> Spa
         region=facts.region,
         zone=facts.zone,
         language=facts.language,
-        attributes=pairs.attributes(pb.attributes) if pb.attributes else {},
+        attributes=pairs.attributes(capped(pb.attributes, limits.attributes, "span attributes", out))
+        if pb.attributes
+        else {},
         resource=facts.attributes,
-        events=[SpanEvent(e.name, e.time_unix_nano, attributes(e.attributes)) for e in pb.events]
+        events=[
+            SpanEvent(e.name, e.time_unix_nano, attributes(_attrs(e, "event", limits, out), items))
+            for e in capped(pb.events, limits.events, "events of a span", out)
+        ]
         if pb.events
         else (),
-        links=[SpanLink(ln.trace_id.hex(), ln.span_id.hex(), attributes(ln.attributes)) for ln in pb.links]
-        if pb.links
-        else (),
+        links=_links(pb.links, limits, out) if pb.links else (),
     )
+
+
+def _links(links: Any, limits: ItemLimits, out: Decoded[Span]) -> list[SpanLink]:
+    kept = []
+    for ln in capped(links, limits.links, "links of a span", out):
+        if link_invalid(ln.trace_id, ln.span_id):
+            out.trim("links with an invalid trace or span id dropped", 1)
+            continue
+        pairs = attributes(_attrs(ln, "link", limits, out), limits.value_items)
+        kept.append(SpanLink(ln.trace_id.hex(), ln.span_id.hex(), pairs))
+    return kept
+
+
+def _attrs(pb: Any, owner: str, limits: ItemLimits, out: Decoded[Any]) -> Any:
+    return capped(pb.attributes, limits.attributes, f"{owner} attributes", out)
 
 
 # --- logs --------------------------------------------------------------------------------
 
 
-def decode_logs(body: bytes, encoding: Encoding) -> Decoded[LogRecord]:
+def decode_logs(body: bytes, encoding: Encoding, limits: ItemLimits = NO_LIMITS) -> Decoded[LogRecord]:
     if encoding == "json":
-        return logs_from_json(loads(body))
+        return logs_from_json(loads(body), limits)
     request = _parse(body, ExportLogsServiceRequest)
     out: Decoded[LogRecord] = Decoded([])
     for resource_logs in request.resource_logs:
-        facts = resource_facts(resource_logs.resource.attributes)
+        facts = _resource(resource_logs.resource.attributes, limits, out)
         for scope_logs in resource_logs.scope_logs:
             for pb in scope_logs.log_records:
                 reason = invalid_log(pb.trace_id, pb.span_id, pb.time_unix_nano, pb.observed_time_unix_nano)
                 if reason:
                     out.reject(reason)
                 else:
-                    out.items.append(_log(pb, facts))
+                    out.items.append(_log(pb, facts, limits, out))
     return out
 
 
-def _log(pb: Any, facts: ResourceFacts) -> LogRecord:
-    body = any_value(pb.body) if pb.HasField("body") else ""
+def _log(pb: Any, facts: ResourceFacts, limits: ItemLimits, out: Decoded[LogRecord]) -> LogRecord:
+    body = any_value(pb.body, limits.value_items) if pb.HasField("body") else ""
     return LogRecord(
         time_ns=pb.time_unix_nano or pb.observed_time_unix_nano,
         service=facts.service,
@@ -152,7 +184,9 @@ def _log(pb: Any, facts: ResourceFacts) -> LogRecord:
         span_id=pb.span_id.hex() if pb.span_id and pb.span_id != ZERO_SPAN else None,
         instance=facts.instance,
         observed_time_ns=pb.observed_time_unix_nano,
-        attributes=attributes(pb.attributes) if pb.attributes else {},
+        attributes=attributes(_attrs(pb, "log record", limits, out), limits.value_items)
+        if pb.attributes
+        else {},
         resource=facts.attributes,
     )
 
@@ -162,7 +196,7 @@ def _log(pb: Any, facts: ResourceFacts) -> LogRecord:
 
 def encode_trace_response(rejected: int, message: str, encoding: Encoding) -> bytes:
     response = ExportTraceServiceResponse()
-    if rejected:
+    if rejected or message:  # a message alone is a warning: items kept, something dropped
         response.partial_success.rejected_spans = rejected
         response.partial_success.error_message = message
     return _serialize(response, encoding)
@@ -170,7 +204,7 @@ def encode_trace_response(rejected: int, message: str, encoding: Encoding) -> by
 
 def encode_logs_response(rejected: int, message: str, encoding: Encoding) -> bytes:
     response = ExportLogsServiceResponse()
-    if rejected:
+    if rejected or message:
         response.partial_success.rejected_log_records = rejected
         response.partial_success.error_message = message
     return _serialize(response, encoding)

@@ -28,17 +28,21 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from bot.collector.decoding import (
     KINDS,
+    NO_LIMITS,
     STATUS,
     ZERO_SPAN,
     ZERO_TRACE,
     Decoded,
+    ItemLimits,
+    capped,
     invalid_log,
     invalid_span,
     json_body,
+    link_invalid,
     span_times_invalid,
 )
 from bot.collector.lite import PLAIN, PairCache
-from bot.collector.resource import ResourceFacts, facts_from_attributes
+from bot.collector.resource import ResourceFacts, budgeted, facts_from_attributes
 from correlators.errors import MalformedPayload
 from correlators.model import (
     Attributes,
@@ -78,17 +82,19 @@ def loads(body: bytes) -> dict[str, Any]:
 # --- traces ------------------------------------------------------------------------------
 
 
-def spans_from_json(data: dict[str, Any], pairs: PairCache = PLAIN) -> Decoded[Span]:
+def spans_from_json(
+    data: dict[str, Any], pairs: PairCache = PLAIN, limits: ItemLimits = NO_LIMITS
+) -> Decoded[Span]:
     """Spans of one ExportTraceServiceRequest; span attributes go through ``pairs`` as on
     the protobuf path (the collector's cache redacts them as they are converted)."""
     out: Decoded[Span] = Decoded([])
     trace_ids: dict[bytes, str] = {}  # one string per trace, not one per span
     for resource_spans in _frames(data, "resourceSpans", "resource_spans"):
-        facts = _resource_facts(resource_spans)
+        facts = _resource_facts(resource_spans, limits, out)
         for scope_spans in _frames(resource_spans, "scopeSpans", "scope_spans"):
             for item in _items(scope_spans, "spans", "spans"):
                 try:
-                    out.items.append(_span(item, facts, pairs, trace_ids))
+                    out.items.append(_span(item, facts, pairs, trace_ids, _Caps(limits, out)))
                 except _Refused as exc:
                     out.reject(str(exc))
                 except BadValue as exc:
@@ -96,7 +102,24 @@ def spans_from_json(data: dict[str, Any], pairs: PairCache = PLAIN) -> Decoded[S
     return out
 
 
-def _span(item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[bytes, str]) -> Span:
+class _Caps:
+    """The limits and where to count what they drop, for one request."""
+
+    __slots__ = ("limits", "out")
+
+    def __init__(self, limits: ItemLimits, out: Decoded[Any]) -> None:
+        self.limits = limits
+        self.out = out
+
+    def attributes(self, value: Any, owner: str) -> list[tuple[str, AttrValue]]:
+        kept = capped(_list(value), self.limits.attributes, f"{owner} attributes", self.out)
+        items = self.limits.value_items
+        return [_attribute(kv, [items]) for kv in kept]
+
+
+def _span(
+    item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[bytes, str], caps: _Caps
+) -> Span:
     sp = _object(item)
     trace = _id(_field(sp, "traceId", "trace_id"))
     span_id = _id(_field(sp, "spanId", "span_id"))
@@ -130,10 +153,12 @@ def _span(item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[byt
         facts.region,
         facts.zone,
         facts.language,
-        pairs.converted([_attribute(kv) for kv in _list(attributes)]) if attributes else {},
+        pairs.converted(caps.attributes(attributes, "span")) if attributes else {},
         facts.attributes,
-        [_event(e) for e in _list(events)] if events else (),
-        [_link(ln) for ln in _list(links)] if links else (),
+        [_event(e, caps) for e in capped(_list(events), caps.limits.events, "events of a span", caps.out)]
+        if events
+        else (),
+        _links(links, caps) if links else (),
     )
     reason = span_times_invalid(span)
     if reason:
@@ -141,33 +166,39 @@ def _span(item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[byt
     return span
 
 
-def _event(item: Any) -> SpanEvent:
+def _event(item: Any, caps: _Caps) -> SpanEvent:
     event = _object(item)
     time_ns = nanos(_field(event, "timeUnixNano", "time_unix_nano"))
-    return SpanEvent(_text(event.get("name")), time_ns, _attributes(event.get("attributes")))
+    return SpanEvent(_text(event.get("name")), time_ns, _attributes(event.get("attributes"), caps, "event"))
 
 
-def _link(item: Any) -> SpanLink:
-    """Link ids are not checked, as on the protobuf path: one that is not hex reads as
-    ``00`` there (the JSON-to-protobuf step turned it into one zero byte), so here too."""
-    link = _object(item)
-    trace = _id(_field(link, "traceId", "trace_id"))
-    span = _id(_field(link, "spanId", "span_id"))
-    return SpanLink(trace.hex(), span.hex(), _attributes(link.get("attributes")))
+def _links(links: Any, caps: _Caps) -> list[SpanLink]:
+    """Links whose ids are not 16 and 8 bytes are dropped, as on the protobuf path (an id
+    that is not hex reads as one zero byte, as the JSON-to-protobuf step made it)."""
+    kept = []
+    for item in capped(_list(links), caps.limits.links, "links of a span", caps.out):
+        link = _object(item)
+        trace = _id(_field(link, "traceId", "trace_id"))
+        span = _id(_field(link, "spanId", "span_id"))
+        if link_invalid(trace, span):
+            caps.out.trim("links with an invalid trace or span id dropped", 1)
+            continue
+        kept.append(SpanLink(trace.hex(), span.hex(), _attributes(link.get("attributes"), caps, "link")))
+    return kept
 
 
 # --- logs --------------------------------------------------------------------------------
 
 
-def logs_from_json(data: dict[str, Any]) -> Decoded[LogRecord]:
+def logs_from_json(data: dict[str, Any], limits: ItemLimits = NO_LIMITS) -> Decoded[LogRecord]:
     """Log records of one ExportLogsServiceRequest."""
     out: Decoded[LogRecord] = Decoded([])
     for resource_logs in _frames(data, "resourceLogs", "resource_logs"):
-        facts = _resource_facts(resource_logs)
+        facts = _resource_facts(resource_logs, limits, out)
         for scope_logs in _frames(resource_logs, "scopeLogs", "scope_logs"):
             for item in _items(scope_logs, "logRecords", "log_records"):
                 try:
-                    out.items.append(_log(item, facts))
+                    out.items.append(_log(item, facts, _Caps(limits, out)))
                 except _Refused as exc:
                     out.reject(str(exc))
                 except BadValue as exc:
@@ -175,7 +206,7 @@ def logs_from_json(data: dict[str, Any]) -> Decoded[LogRecord]:
     return out
 
 
-def _log(item: Any, facts: ResourceFacts) -> LogRecord:
+def _log(item: Any, facts: ResourceFacts, caps: _Caps) -> LogRecord:
     record = _object(item)
     time_ns = nanos(_field(record, "timeUnixNano", "time_unix_nano"))
     observed = nanos(_field(record, "observedTimeUnixNano", "observed_time_unix_nano"))
@@ -185,7 +216,7 @@ def _log(item: Any, facts: ResourceFacts) -> LogRecord:
     if reason:
         raise _Refused(reason)
     body = record.get("body")
-    value = _any_value(body) if body is not None else ""
+    value = _any_value(body, [caps.limits.value_items]) if body is not None else ""
     return LogRecord(
         time_ns=time_ns or observed,
         service=facts.service,
@@ -196,7 +227,7 @@ def _log(item: Any, facts: ResourceFacts) -> LogRecord:
         span_id=span.hex() if span and span != ZERO_SPAN else None,
         instance=facts.instance,
         observed_time_ns=observed,
-        attributes=_attributes(record.get("attributes")),
+        attributes=_attributes(record.get("attributes"), caps, "log record"),
         resource=facts.attributes,
     )
 
@@ -225,11 +256,11 @@ def _items(owner: dict[str, Any], camel: str, snake: str) -> list[Any]:
     return entries
 
 
-def _resource_facts(owner: dict[str, Any]) -> ResourceFacts:
+def _resource_facts(owner: dict[str, Any], limits: ItemLimits, out: Decoded[Any]) -> ResourceFacts:
     resource = owner.get("resource")
     try:
         pairs = _object(resource).get("attributes") if resource is not None else None
-        return facts_from_attributes(_attributes(pairs))
+        return facts_from_attributes(_attributes(pairs, _Caps(limits, out), "resource"))
     except BadValue as exc:
         raise MalformedPayload(f"JSON body is not an OTLP request: resource with {exc}") from None
 
@@ -327,21 +358,22 @@ def _enum(value: Any, names: dict[str, int]) -> int:
     return number if _INT32[0] <= number <= _INT32[1] else 0
 
 
-def _attributes(value: Any) -> Attributes:
+def _attributes(value: Any, caps: _Caps, owner: str) -> Attributes:
     """Resource, event, link and log attributes: converted, not through the pair cache (as
     on the protobuf path; the collector redacts them with the whole span)."""
     if not value:
         return {}
-    return dict([_attribute(kv) for kv in _list(value)])
+    return dict(caps.attributes(value, owner))
 
 
-def _attribute(item: Any) -> tuple[str, AttrValue]:
+def _attribute(item: Any, budget: list[int]) -> tuple[str, AttrValue]:
     kv = _object(item)
-    return _text(kv.get("key")), _any_value(kv.get("value"))
+    return _text(kv.get("key")), _any_value(kv.get("value"), budget)
 
 
-def _any_value(value: Any) -> AttrValue:
-    """An AnyValue as :func:`bot.collector.resource.any_value` gives it (bytes as hex)."""
+def _any_value(value: Any, budget: list[int]) -> AttrValue:
+    """An AnyValue as :func:`bot.collector.resource.any_value` gives it (bytes as hex);
+    ``budget`` is the one count of array and key-value-list items a whole value may use."""
     if value is None:
         return None
     found = _object(value).get("stringValue")
@@ -352,7 +384,7 @@ def _any_value(value: Any) -> AttrValue:
         if found is None:
             found = value.get(snake)
         if found is not None:
-            return convert(found)
+            return convert(found, budget) if convert in _NESTED else convert(found)
     return None
 
 
@@ -384,12 +416,16 @@ def _bool(value: Any) -> AttrValue:
     return value
 
 
-def _array(value: Any) -> AttrValue:
-    return [_any_value(item) for item in _list(_object(value).get("values") or [])]
+def _array(value: Any, budget: list[int]) -> AttrValue:
+    return [_any_value(item, budget) for item in budgeted(_values(value), budget)]
 
 
-def _kvlist(value: Any) -> AttrValue:
-    return [list(_attribute(kv)) for kv in _list(_object(value).get("values") or [])]
+def _kvlist(value: Any, budget: list[int]) -> AttrValue:
+    return [list(_attribute(kv, budget)) for kv in budgeted(_values(value), budget)]
+
+
+def _values(value: Any) -> list[Any]:
+    return _list(_object(value).get("values") or [])
 
 
 def _bytes(value: Any) -> AttrValue:
@@ -403,7 +439,7 @@ def _bytes(value: Any) -> AttrValue:
         raise BadValue("a bytes value that is not base64") from None
 
 
-_VALUE_KINDS: tuple[tuple[str, str, Callable[[Any], AttrValue]], ...] = (
+_VALUE_KINDS: tuple[tuple[str, str, Callable[..., AttrValue]], ...] = (
     ("stringValue", "string_value", _string),
     ("intValue", "int_value", _int64),
     ("doubleValue", "double_value", _double),
@@ -412,3 +448,5 @@ _VALUE_KINDS: tuple[tuple[str, str, Callable[[Any], AttrValue]], ...] = (
     ("kvlistValue", "kvlist_value", _kvlist),
     ("bytesValue", "bytes_value", _bytes),
 )
+_NESTED: frozenset[Callable[..., AttrValue]] = frozenset({_array, _kvlist})
+"""The kinds that hold items, and so take the value's budget."""

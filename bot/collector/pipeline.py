@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from bot.collector.decoding import ItemLimits
 from bot.collector.journeys import JourneyMatcher
 from bot.collector.lite import PairCache
 from bot.collector.otlp import Decoded, Encoding, decode_traces
@@ -45,6 +46,8 @@ class CollectorStats:
     spans_received: int = 0
     logs_received: int = 0
     rejected: int = 0
+    trimmed: int = 0
+    """Attributes, events and links dropped from kept items past the item limits."""
     refused_saturated: int = 0
     spans_lost: int = 0
     """Spans of kept traces the writer failed on for a reason other than back-pressure."""
@@ -70,7 +73,14 @@ class Collector:
         self.settings = settings
         self.writer = writer
         self.redactor = redactor
-        self._pairs = PairCache(redactor.redact_pair)
+        self.limits = ItemLimits(
+            attributes=settings.max_attributes,
+            events=settings.max_events,
+            links=settings.max_links,
+            value_items=settings.max_value_items,
+        )
+        """What one item may carry; the decoders drop the excess and count it."""
+        self._pairs = PairCache(redactor.redact_pair, value_items=settings.max_value_items)
         self.matcher = JourneyMatcher(config)
         self.sampler = TailSampler(config, settings, self.matcher)
         self.metrics = SpanMetrics(settings.metrics_bucket_s, settings.exemplars_per_bucket)
@@ -95,7 +105,7 @@ class Collector:
         """Decode an OTLP request and take its spans. Their attributes are redacted while
         decoding, once per distinct pair (:class:`~bot.collector.lite.PairCache`); the rest
         of each span as in :meth:`ingest_spans`."""
-        decoded = self.admit(decode_traces(body, encoding, self._pairs), lambda s: s.start_ns)
+        decoded = self.admit(decode_traces(body, encoding, self._pairs, self.limits), lambda s: s.start_ns)
         self._take(decoded.items, redact_attributes=False)
         return decoded
 

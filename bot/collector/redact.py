@@ -81,14 +81,15 @@ class Redactor:
 
     def __init__(self, rules: RedactionRules, key: bytes, *, max_chars: int = MAX_CHARS) -> None:
         self.enabled = rules.enabled
+        """Off, no rule applies, but text is still cut at ``max_chars``: memory stays bounded."""
         self.max_chars = max_chars
         self._key = key
-        self._drop = [p.lower() for p in rules.drop_keys]
-        self._hash = [p.lower() for p in rules.hash_keys]
+        self._drop = [p.lower() for p in rules.drop_keys] if rules.enabled else []
+        self._hash = [p.lower() for p in rules.hash_keys] if rules.enabled else []
         self._actions: dict[str, tuple[str, _Action]] = {}
         self._values: dict[str, str] = {}
         self._resources: dict[int, tuple[Attributes, Attributes]] = {}
-        self._scrubbers = self._compile(rules)
+        self._scrubbers = self._compile(rules) if rules.enabled else []
 
     # --- public ------------------------------------------------------------------------
 
@@ -112,8 +113,6 @@ class Redactor:
     def redact_span(self, span: Span, *, attributes: bool = True) -> None:
         """``attributes=False`` for spans whose attributes were redacted while decoding
         (through a :class:`~bot.collector.lite.PairCache` with :meth:`redact_pair`)."""
-        if not self.enabled:
-            return
         span.name = self.redact_text(span.name)
         if span.status_message:
             span.status_message = self.redact_text(span.status_message)
@@ -121,13 +120,12 @@ class Redactor:
             span.attributes = self.redact_attributes(span.attributes)
         span.resource = self._redact_resource(span.resource)
         for event in span.events:
+            event.name = self.redact_text(event.name)
             event.attributes = self.redact_attributes(event.attributes)
         for link in span.links:
             link.attributes = self.redact_attributes(link.attributes)
 
     def redact_log(self, record: LogRecord) -> None:
-        if not self.enabled:
-            return
         record.body = self.redact_text(record.body)
         record.attributes = self.redact_attributes(record.attributes)
         record.resource = self._redact_resource(record.resource)
@@ -146,8 +144,6 @@ class Redactor:
         decoder's PairCache calls this once per distinct pair and caches the answer, so
         values are scrubbed here without redact_text's cache, which unique values (ids)
         would only churn."""
-        if not self.enabled:
-            return key, value
         return self._pair(key, value, self._scrub)
 
     # --- internals ---------------------------------------------------------------------
@@ -193,7 +189,16 @@ class Redactor:
 
     def _action_for(self, key: str) -> tuple[str, _Action]:
         """The decision for a key, cached with the first string seen for it: reusing that
-        one object for every span saves the memory of a copy per span and attribute."""
+        one object for every span saves the memory of a copy per span and attribute. Keys
+        are text like any other: cut at ``max_chars``, and long ones never cached."""
+        if len(key) > CACHEABLE_BYTES:
+            return self._decide(key[: self.max_chars] + TRUNCATED if len(key) > self.max_chars else key)
+        if len(self._actions) >= _CACHE_LIMIT:
+            self._actions.clear()
+        decided = self._actions[key] = self._decide(key)
+        return decided
+
+    def _decide(self, key: str) -> tuple[str, _Action]:
         lowered = key.lower()
         if any(fnmatch.fnmatchcase(lowered, p) for p in self._drop):
             action = _Action.DROP
@@ -201,7 +206,6 @@ class Redactor:
             action = _Action.HASH
         else:
             action = _Action.KEEP
-        self._actions[key] = (key, action)
         return key, action
 
     @staticmethod

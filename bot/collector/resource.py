@@ -8,7 +8,8 @@ to know which convention a service used for its instance (``service.instance.id`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,22 +33,39 @@ class ResourceFacts:
 _SCALARS = frozenset({"string_value", "int_value", "bool_value", "double_value"})
 
 
-def any_value(value: Any) -> AttrValue:
-    """An OTLP AnyValue as a JSON-compatible Python value (bytes as hex)."""
+def any_value(value: Any, max_items: int = sys.maxsize) -> AttrValue:
+    """An OTLP AnyValue as a JSON-compatible Python value (bytes as hex). Arrays and
+    key-value lists keep their first ``max_items`` items in all, nested ones included, so a
+    value's cost is bounded however it is nested."""
+    return _value(value, [max_items])
+
+
+def _value(value: Any, budget: list[int]) -> AttrValue:
     kind = value.WhichOneof("value")
     if kind in _SCALARS:
         scalar: AttrValue = getattr(value, kind)
         return scalar
     if kind == "array_value":
-        return [any_value(item) for item in value.array_value.values]
+        return [_value(item, budget) for item in budgeted(value.array_value.values, budget)]
     if kind == "kvlist_value":
-        return [[kv.key, any_value(kv.value)] for kv in value.kvlist_value.values]
+        return [[kv.key, _value(kv.value, budget)] for kv in budgeted(value.kvlist_value.values, budget)]
     if kind == "bytes_value":
         return bytes(value.bytes_value).hex()
     return None
 
 
-def attributes(pairs: Iterable[Any]) -> Attributes:
+def budgeted(items: Iterable[Any], budget: list[int]) -> Iterator[Any]:
+    """Items while the budget (one count shared by a whole value) lasts, depth first: an
+    item's own items are taken before its next sibling, so what is kept is the value's
+    beginning, whole."""
+    for item in items:
+        if budget[0] <= 0:
+            return
+        budget[0] -= 1
+        yield item
+
+
+def attributes(pairs: Iterable[Any], max_items: int = sys.maxsize) -> Attributes:
     """Attributes as a dict; scalars (nearly all of them) without a function call each,
     since this runs for every attribute of every span on the ingest path."""
     out: Attributes = {}
@@ -55,12 +73,12 @@ def attributes(pairs: Iterable[Any]) -> Attributes:
     for kv in pairs:
         value = kv.value
         kind = value.WhichOneof("value")
-        out[kv.key] = getattr(value, kind) if kind in scalars else any_value(value)
+        out[kv.key] = getattr(value, kind) if kind in scalars else any_value(value, max_items)
     return out
 
 
-def resource_facts(pairs: Iterable[Any]) -> ResourceFacts:
-    attrs = attributes(pairs)
+def resource_facts(pairs: Iterable[Any], max_items: int = sys.maxsize) -> ResourceFacts:
+    attrs = attributes(pairs, max_items)
     return facts_from_attributes(attrs)
 
 

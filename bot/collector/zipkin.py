@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.collector.decoding import json_body, span_times_invalid
+from bot.collector.decoding import NO_LIMITS, ItemLimits, capped, json_body, span_times_invalid
 from bot.collector.otlp import Decoded
 from bot.collector.resource import facts_from_attributes
 from correlators.errors import MalformedPayload
@@ -29,14 +29,14 @@ _INTEGER = re.compile(r"^-?\d{1,18}$")
 _NUMERIC_TAGS = frozenset({"http.status_code", "http.response.status_code"})
 
 
-def decode_zipkin(body: bytes) -> Decoded[Span]:
+def decode_zipkin(body: bytes, limits: ItemLimits = NO_LIMITS) -> Decoded[Span]:
     data = json_body(body)
     if not isinstance(data, list):
         raise MalformedPayload("Zipkin v2 body must be a JSON list of spans")
     out: Decoded[Span] = Decoded([])
     for item in data:
         try:
-            span = _span(item)
+            span = _span(item, limits, out)
         except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             out.reject(f"invalid Zipkin span: {exc}")
             continue
@@ -48,7 +48,7 @@ def decode_zipkin(body: bytes) -> Decoded[Span]:
     return out
 
 
-def _span(item: dict[str, Any]) -> Span:
+def _span(item: dict[str, Any], limits: ItemLimits, out: Decoded[Span]) -> Span:
     trace_id = str(item["traceId"]).lower()
     if not _TRACE_ID.match(trace_id) or not trace_id.strip("0"):
         raise ValueError("traceId must be 16 or 32 hex characters")
@@ -58,6 +58,8 @@ def _span(item: dict[str, Any]) -> Span:
     if start_ns <= 0:
         raise ValueError("timestamp must be positive")
     tags: dict[str, Any] = item.get("tags") or {}
+    if len(tags) > limits.attributes:
+        tags = dict(capped(list(tags.items()), limits.attributes, "span attributes", out))
     local = item.get("localEndpoint") or {}
     facts = facts_from_attributes(_resource(local))
     error = tags.get("error")
@@ -76,7 +78,8 @@ def _span(item: dict[str, Any]) -> Span:
         attributes=_tags(tags, item.get("remoteEndpoint") or {}),
         resource=facts.attributes,
         events=[
-            SpanEvent(str(a["value"]), int(a["timestamp"]) * 1000) for a in item.get("annotations") or ()
+            SpanEvent(str(a["value"]), int(a["timestamp"]) * 1000)
+            for a in capped(item.get("annotations") or [], limits.events, "events of a span", out)
         ],
     )
 
