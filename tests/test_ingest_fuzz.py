@@ -39,7 +39,7 @@ from bot.server import build_bot, create_app
 from bot.settings import Settings
 from tests.asgi import AppClient
 from tests.fixtures.bot_server import REPO
-from tests.test_ingest_http import NOW_NS, PROTOBUF, otlp_json, otlp_request
+from tests.test_ingest_http import NOW_NS, PROTOBUF, otlp_json, otlp_logs, otlp_request
 
 FUZZ = settings(
     max_examples=250,
@@ -422,23 +422,10 @@ def good_batch_stored(client: Any) -> None:
     trace_id = os.urandom(16).hex()
     request = otlp_request(trace_id, error=True)
     assert app.post("/v1/traces", content=request.SerializeToString(), headers=PROTOBUF).status_code == 200
-    log_line = ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                scope_logs=[
-                    ScopeLogs(
-                        log_records=[
-                            LogRecord(
-                                time_unix_nano=NOW_NS,
-                                trace_id=bytes.fromhex(trace_id),
-                                body=AnyValue(string_value="good"),
-                            )
-                        ]
-                    )
-                ]
-            )
-        ]
+    good_log = LogRecord(
+        time_unix_nano=NOW_NS, trace_id=bytes.fromhex(trace_id), body=AnyValue(string_value="good")
     )
+    log_line = otlp_logs(good_log)
     assert app.post("/v1/logs", content=log_line.SerializeToString(), headers=PROTOBUF).status_code == 200
     bot.collector.tick()
     bot.writer.flush()

@@ -14,11 +14,13 @@ import os
 import time
 
 import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
@@ -55,6 +57,13 @@ def otlp_request(
         out.append(Span(trace_id=b"\x01\x02\x03", span_id=b"\x09" * 8, name="bad id"))
     return ExportTraceServiceRequest(
         resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=out)])]
+    )
+
+
+def otlp_logs(*records: LogRecord, resource: Resource | None = None) -> ExportLogsServiceRequest:
+    """One ExportLogsServiceRequest of ``records`` under one resource and scope."""
+    return ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(resource=resource, scope_logs=[ScopeLogs(log_records=records)])]
     )
 
 

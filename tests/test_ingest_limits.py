@@ -12,7 +12,6 @@ import os
 import httpx
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -20,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
@@ -30,7 +29,7 @@ from bot.collector.otlp import decode_logs, decode_traces
 from bot.collector.redact import TRUNCATED, Redactor
 from bot.collector.zipkin import decode_zipkin
 from bot.config import RedactionRules
-from tests.test_ingest_http import NOW_NS, PROTOBUF
+from tests.test_ingest_http import NOW_NS, PROTOBUF, otlp_logs
 from tests.test_ingest_poison import zipkin_span
 
 TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
@@ -123,9 +122,7 @@ def test_log_records_and_zipkin_spans_are_limited_too() -> None:
         body=AnyValue(kvlist_value=KeyValueList(values=kvs(50))),
         attributes=kvs(10),
     )
-    request = ExportLogsServiceRequest(
-        resource_logs=[ResourceLogs(resource=Resource(), scope_logs=[ScopeLogs(log_records=[record])])]
-    )
+    request = otlp_logs(record)
     logs = decode_logs(request.SerializeToString(), "protobuf", SMALL)
     (kept,) = logs.items
     assert len(kept.attributes) == 3
@@ -172,25 +169,13 @@ def test_700k_attributes_are_answered_at_once_with_what_was_kept(start_bot, keep
     request = ExportTraceServiceRequest(
         resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=[span])])]
     )
-    log_request = ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                resource=resource,
-                scope_logs=[
-                    ScopeLogs(
-                        log_records=[
-                            LogRecord(
-                                time_unix_nano=NOW_NS,
-                                trace_id=bytes.fromhex(trace_id),
-                                body=AnyValue(string_value="flooded"),
-                                attributes=kvs(700_000),
-                            )
-                        ]
-                    )
-                ],
-            )
-        ]
+    flooded = LogRecord(
+        time_unix_nano=NOW_NS,
+        trace_id=bytes.fromhex(trace_id),
+        body=AnyValue(string_value="flooded"),
+        attributes=kvs(700_000),
     )
+    log_request = otlp_logs(flooded, resource=resource)
     with httpx.Client(base_url=bot.url, timeout=30) as http:
         answer = http.post("/v1/traces", content=request.SerializeToString(), headers=PROTOBUF)
         logged = http.post("/v1/logs", content=log_request.SerializeToString(), headers=PROTOBUF)
