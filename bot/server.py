@@ -163,6 +163,7 @@ def create_app(bot: Bot) -> Starlette:
                     "kept": dict(sampler.stats.kept),
                     "dropped": sampler.stats.dropped,
                     "early_decisions": sampler.stats.early_decisions,
+                    "cache_bytes": bot.collector.cache_bytes(),
                 },
                 "writer": dataclasses.asdict(bot.writer.stats),
             }

@@ -83,6 +83,15 @@ class PairCache:
         self._value_items = value_items
         self._pairs: dict[bytes, Pair] = {}
         self._converted: dict[tuple[str, type, AttrValue], Pair] = {}
+        self._pairs_bytes = 0
+        self._converted_bytes = 0
+
+    @property
+    def cached_bytes(self) -> int:
+        """What the cached keys and converted pairs take (``sys.getsizeof``, lists item by
+        item), kept as entries are added and zeroed when a cache starts over: the figure
+        /healthz shows, so the bound in bytes can be seen, not only inferred."""
+        return self._pairs_bytes + self._converted_bytes
 
     def attributes(self, raw_pairs: Iterable[bytes]) -> Attributes:
         out: Attributes = {}
@@ -116,7 +125,9 @@ class PairCache:
                 if cached is None:
                     if len(cache) >= self._limit:
                         cache.clear()
+                        self._converted_bytes = 0
                     cached = cache[cache_key] = transform(key, value)
+                    self._converted_bytes += sys.getsizeof(key) + sys.getsizeof(value) + pair_size(cached)
                 pair = cached
             if pair:
                 out[pair[0]] = pair[1]
@@ -130,8 +141,27 @@ class PairCache:
             return pair
         if len(self._pairs) >= self._limit:
             self._pairs.clear()
+            self._pairs_bytes = 0
         self._pairs[raw] = pair
+        self._pairs_bytes += sys.getsizeof(raw) + pair_size(pair)
         return pair
+
+
+def value_size(value: AttrValue) -> int:
+    """Bytes an attribute value takes, its items included."""
+    size = sys.getsizeof(value)
+    if isinstance(value, list):
+        size += sum(value_size(item) for item in value)
+    return size
+
+
+def pair_size(pair: Pair) -> int:
+    """Bytes of a converted pair: its strings and value (the tuple itself is not counted)."""
+    if not pair:
+        return 0
+    key, value = pair
+    size = sys.getsizeof
+    return size(key) + (value_size(value) if type(value) is list else size(value))
 
 
 PLAIN = PairCache()

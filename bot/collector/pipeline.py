@@ -93,6 +93,10 @@ class Collector:
         self._held: list[Trace] = []
         """Kept traces the writer refused while saturated; retried on the next tick."""
 
+    def cache_bytes(self) -> dict[str, int]:
+        """Bytes held by the caches on the ingest path, by cache (for /healthz)."""
+        return {"attribute_pairs": self._pairs.cached_bytes, **self.redactor.cache_bytes}
+
     # --- request path ------------------------------------------------------------------
 
     def check_capacity(self) -> None:

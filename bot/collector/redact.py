@@ -25,6 +25,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
+import sys
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -90,8 +91,15 @@ class Redactor:
         self._values: dict[str, str] = {}
         self._resources: dict[int, tuple[Attributes, Attributes]] = {}
         self._scrubbers = self._compile(rules) if rules.enabled else []
+        self._values_bytes = 0
+        self._actions_bytes = 0
 
     # --- public ------------------------------------------------------------------------
+
+    @property
+    def cache_bytes(self) -> dict[str, int]:
+        """What the text and key caches hold, in bytes (``sys.getsizeof`` of their strings)."""
+        return {"redacted_texts": self._values_bytes, "attribute_keys": self._actions_bytes}
 
     def hash_value(self, value: str) -> str:
         digest = hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
@@ -107,7 +115,9 @@ class Redactor:
         scrubbed = self._scrub(text)
         if len(self._values) >= _CACHE_LIMIT:
             self._values.clear()
+            self._values_bytes = 0
         self._values[text] = scrubbed
+        self._values_bytes += sys.getsizeof(text) + (sys.getsizeof(scrubbed) if scrubbed is not text else 0)
         return scrubbed
 
     def redact_span(self, span: Span, *, attributes: bool = True) -> None:
@@ -195,7 +205,9 @@ class Redactor:
             return self._decide(key[: self.max_chars] + TRUNCATED if len(key) > self.max_chars else key)
         if len(self._actions) >= _CACHE_LIMIT:
             self._actions.clear()
+            self._actions_bytes = 0
         decided = self._actions[key] = self._decide(key)
+        self._actions_bytes += sys.getsizeof(key)
         return decided
 
     def _decide(self, key: str) -> tuple[str, _Action]:
