@@ -9,12 +9,35 @@ redaction rules) lives in the YAML files under ``config/`` instead; see ``bot.co
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_DATA_DIR / 'journeywatch.db'}"
+
+
+class SpoolSettings(BaseModel):
+    """The ingest spool (``bot.collector.spool``): what ingest acknowledged, on disk until
+    the store has it, so that a 200 survives a crash of the server or of its writer."""
+
+    enabled: bool = True
+    """false: acknowledged spans and logs live in memory until stored, and a crash loses
+    them (up to the quiet period plus the writer's queue)."""
+    directory: Path | None = None
+    """Default: beside a SQLite database (``journeywatch.db-spool``), else ``data/spool``."""
+    fsync: Literal["always", "interval", "never"] = "interval"
+    """always: each request is acknowledged after an fdatasync covering it (requests waiting
+    together share one); interval: the same, but syncs come at most every
+    ``fsync_interval_ms``, so a request waits up to that long; never: acknowledged once the
+    kernel has the bytes, which survives the process dying but not the machine losing power
+    or its kernel crashing."""
+    fsync_interval_ms: float = Field(default=5.0, ge=0)
+    max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    """Past it, ingest answers 503 + Retry-After until the store catches up."""
+    segment_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    """A file is deleted once all it holds is stored, so smaller segments free disk sooner."""
 
 
 class CollectorSettings(BaseModel):
@@ -33,6 +56,11 @@ class CollectorSettings(BaseModel):
     """Write to the database from a process of its own (faster: the collector is bound by
     one core) or from a thread (one process, less memory). bench/ingest.py, keep-all:
     process 23-29k spans/s at 244 + 115 MB; thread 19.8k spans/s at 294 MB."""
+    max_trace_wait_s: float = Field(default=60.0, gt=0)
+    """A trace still receiving spans this long after its first is decided anyway (later
+    spans follow the decision): a trace that never goes quiet would otherwise be held for
+    ever, and with it every spooled record after its first."""
+    spool: SpoolSettings = SpoolSettings()
     decision_cache_size: int = Field(default=30_000, gt=0)
     """Decided trace ids remembered, so late spans follow their trace's decision."""
     max_future_s: float = Field(default=600.0, ge=0)

@@ -182,3 +182,26 @@ def test_the_collector_keeps_the_span_budget_as_spans_arrive(tmp_path: Path) -> 
     finally:
         writer.stop()
         store.close()
+
+
+def test_a_trace_that_never_goes_quiet_is_decided_after_max_trace_wait() -> None:
+    """It would otherwise be held for ever, and with it every spooled request after its
+    first span's; its later spans follow the decision."""
+    s = sampler(quiet_period_s=10, max_trace_wait_s=60)
+    busy, quiet = "a" * 32, "b" * 32
+    s.add(spans(busy, error=True), now=0, epoch=1)
+    for now in range(5, 60, 5):  # a span every 5 s: never quiet for 10
+        assert s.add([Span(busy, f"{now:016x}", "1" * 16, "cart", "poll", 0, MS)], now=now, epoch=2) == []
+        assert s.tick(now) == []
+    s.add(spans(quiet, name="GET /other"), now=58, epoch=3)
+    assert s.oldest_epoch == 1
+    [overdue] = s.tick(61)
+    assert overdue.trace.trace_id == busy and overdue.keep and overdue.epoch == 1
+    assert len(overdue.trace.spans) == 13
+    assert s.stats.overdue_decisions == 1
+    assert s.oldest_epoch == 3, "the quiet trace's epoch is now the oldest held"
+    late = s.add([Span(busy, "f" * 16, "1" * 16, "cart", "poll", 0, MS)], now=62, epoch=4)
+    assert [t.trace_id for t in late] == [busy]
+    [decided] = s.tick(68)  # quiet since 58
+    assert decided.trace.trace_id == quiet and decided.epoch == 3
+    assert s.oldest_epoch is None

@@ -9,6 +9,12 @@ The fraction is decided from the trace id's random low bits, as OpenTelemetry's
 TraceIdRatioBased sampler does, so several collectors agree without talking and a test can
 know the answer. Memory is bounded: past the span budget the least recently seen traces
 are decided early, which is counted, because an early decision may miss a late error.
+So is time: a trace still receiving spans ``max_trace_wait_s`` after its first is decided
+(counted as overdue), and its later spans follow the decision.
+
+Arrivals carry an ``epoch``, a number that never decreases (the ingest spool's position of
+the request they came in): the sampler reports the oldest epoch it still holds, which tells
+the collector which spooled requests it is done with.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class Decision:
     trace: Trace
     keep: bool
     reason: str
+    epoch: int = 0
+    """The epoch of the trace's first span: its spans arrived in that epoch or later."""
 
 
 @dataclass(slots=True)
@@ -40,6 +48,7 @@ class SamplerStats:
     kept: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
     early_decisions: int = 0
+    overdue_decisions: int = 0
     late_kept: int = 0
     late_dropped: int = 0
 
@@ -48,6 +57,15 @@ class SamplerStats:
 class _Pending:
     spans: list[Span]
     last_seen: float
+    first_seen: float
+    epoch: int
+
+
+@dataclass(slots=True)
+class _Epoch:
+    traces: int
+    """Pending traces whose first span arrived in this epoch."""
+    first_seen: float
 
 
 def trace_randomness(trace_id: str) -> int:
@@ -70,6 +88,8 @@ class TailSampler:
         self._buffered_spans = 0
         self._decided: OrderedDict[str, str | None] = OrderedDict()
         """trace id -> journey of kept traces, or _DROPPED; bounded LRU."""
+        self._epochs: OrderedDict[int, _Epoch] = OrderedDict()
+        """Epochs that pending traces began in, oldest first (epochs never decrease)."""
 
     @property
     def buffered_spans(self) -> int:
@@ -79,7 +99,12 @@ class TailSampler:
     def buffered_traces(self) -> int:
         return len(self._pending)
 
-    def add(self, spans: Sequence[Span], now: float) -> list[Trace]:
+    @property
+    def oldest_epoch(self) -> int | None:
+        """The earliest epoch any buffered span arrived in; None when nothing is buffered."""
+        return next(iter(self._epochs), None)
+
+    def add(self, spans: Sequence[Span], now: float, epoch: int = 0) -> list[Trace]:
         """Buffer spans by trace. Spans of already-kept traces come back as late traces
         (to be stored with their journey); spans of dropped traces are dropped."""
         late: dict[str, list[Span]] = {}
@@ -92,7 +117,8 @@ class TailSampler:
                 if trace_id in decided:
                     late.setdefault(trace_id, []).append(span)
                     continue
-                entry = pending[trace_id] = _Pending([], now)
+                entry = pending[trace_id] = _Pending([], now, now, epoch)
+                self._count_epoch(epoch, now)
             entry.spans.append(span)
             entry.last_seen = now
             pending.move_to_end(trace_id)
@@ -100,7 +126,8 @@ class TailSampler:
         return self._late_traces(late)
 
     def tick(self, now: float) -> list[Decision]:
-        """Decide the traces quiet for the quiet period, then any over the span budget."""
+        """Decide the traces quiet for the quiet period, then any overdue or over the span
+        budget."""
         decisions = []
         horizon = now - self.settings.quiet_period_s
         while self._pending:
@@ -108,6 +135,7 @@ class TailSampler:
             if entry.last_seen > horizon:
                 break
             decisions.append(self._decide(trace_id))
+        decisions.extend(self._overdue(now))
         decisions.extend(self.over_budget())
         return decisions
 
@@ -126,6 +154,27 @@ class TailSampler:
             self.stats.early_decisions += 1
         return decisions
 
+    def _overdue(self, now: float) -> list[Decision]:
+        """Traces that began ``max_trace_wait_s`` ago, however busy. Found by a scan, but
+        only when the oldest epoch says one exists, which a steady stream of short traces
+        never makes true."""
+        horizon = now - self.settings.max_trace_wait_s
+        oldest = next(iter(self._epochs.values()), None)
+        if oldest is None or oldest.first_seen > horizon:
+            return []
+        due = []
+        earliest: dict[int, float] = {}
+        for trace_id, entry in self._pending.items():
+            if entry.first_seen <= horizon:
+                due.append(trace_id)
+            elif entry.first_seen < earliest.get(entry.epoch, now):
+                earliest[entry.epoch] = entry.first_seen
+        self.stats.overdue_decisions += len(due)
+        decisions = [self._decide(trace_id) for trace_id in due]
+        for epoch, counted in self._epochs.items():  # what is left began later: scan again then
+            counted.first_seen = earliest.get(epoch, now)
+        return decisions
+
     def flush_all(self, now: float) -> list[Decision]:
         del now
         return [self._decide(trace_id) for trace_id in list(self._pending)]
@@ -135,6 +184,7 @@ class TailSampler:
     def _decide(self, trace_id: str) -> Decision:
         entry = self._pending.pop(trace_id)
         self._buffered_spans -= len(entry.spans)
+        self._uncount_epoch(entry.epoch)
         trace = self._build(trace_id, entry.spans)
         reason, weight = self._verdict(trace)
         keep = reason is not None
@@ -145,7 +195,20 @@ class TailSampler:
             self.stats.kept[reason.split(":")[0]] += 1  # type: ignore[union-attr]
         else:
             self.stats.dropped += 1
-        return Decision(trace, keep, reason or "not sampled")
+        return Decision(trace, keep, reason or "not sampled", entry.epoch)
+
+    def _count_epoch(self, epoch: int, now: float) -> None:
+        counted = self._epochs.get(epoch)
+        if counted is None:
+            self._epochs[epoch] = _Epoch(1, now)
+        else:
+            counted.traces += 1
+
+    def _uncount_epoch(self, epoch: int) -> None:
+        counted = self._epochs[epoch]
+        counted.traces -= 1
+        if not counted.traces:
+            del self._epochs[epoch]
 
     def _build(self, trace_id: str, spans: list[Span]) -> Trace:
         ids = {span.span_id for span in spans}
