@@ -125,9 +125,8 @@ class PipeChannel:
         self._connection.send(tuple(ack))
 
 
-def send_item(connection: Connection, item: Item | None) -> None:
-    """The parent's side of :class:`PipeChannel`."""
+def encode_item(item: Item | None) -> bytes:
+    """The parent's side of :class:`PipeChannel`: one message."""
     if item is None:
-        connection.send_bytes(b"")
-    else:
-        connection.send_bytes(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+        return b""
+    return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)

@@ -8,6 +8,14 @@ see bot.store.writer_process for how that process starts).
 ``process=False`` runs the same loop (``bot.store.drain``) in a thread of this process,
 writing through the given Store object itself (tests inject a failing one that way).
 
+A writer process that dies (killed, out of memory) is restarted, and what it was sent but
+had not acknowledged is sent again to the new one, in order: nothing handed to the writer
+is lost with its process. The rows of a transaction that was committed just before the
+death are written twice, which spans, stored by trace and span id, absorb. The writer
+writes in order, so a batch that kills it is the oldest in flight when it dies; one that
+was the oldest through ``MAX_DEATHS`` deaths in a row is given up (lost, counted), so that
+it cannot keep killing the writer, and ingest with it.
+
 Back-pressure: when more than ``max_pending`` spans and logs are on their way to the
 database, :meth:`BatchWriter.submit_traces` and :meth:`~BatchWriter.submit_logs` raise
 :class:`Saturated`, so the HTTP layer answers 503 + Retry-After and the exporter retries
@@ -16,6 +24,7 @@ instead of the process growing until it dies. Span-metric rows are never refused
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import socket
@@ -28,7 +37,7 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from bot.collector.spanmetrics import SpanMetricRow
-from bot.store.drain import Ack, Item, QueueChannel, send_item, serve
+from bot.store.drain import Ack, Item, QueueChannel, encode_item, serve
 from bot.store.rows import Rows, to_rows
 from bot.store.store import Store
 from correlators.errors import Saturated
@@ -43,6 +52,8 @@ _UNSTORABLE = (TypeError, ValueError, OverflowError)
 """What building a row raises on a value no column holds (orjson's range errors are
 TypeErrors)."""
 T = TypeVar("T")
+MAX_DEATHS = 5
+"""Writer processes that may die with a batch the oldest in flight before it is given up."""
 
 
 @dataclass(slots=True)
@@ -53,7 +64,10 @@ class WriterStats:
     write_errors: int = 0
     """Failed attempts, retries included."""
     items_lost: int = 0
-    """Spans and logs of batches that failed twice."""
+    """Spans and logs of batches that failed twice, or were the oldest in flight through
+    ``MAX_DEATHS`` writer deaths."""
+    items_resent: int = 0
+    """Spans and logs sent again to a restarted writer process."""
     items_refused: int = 0
     """Spans and logs no row could hold (a value the database cannot store), left out of
     their batch so that the rest of it is written."""
@@ -75,15 +89,32 @@ class BatchWriter:
         self._threads: list[threading.Thread] = []
         self._child: subprocess.Popen[bytes] | None = None
         self._stopping = False
-        self._inflight: dict[int, int] = {}
-        """Sequence -> size of what was sent to the writer process and not yet acknowledged:
-        what is lost, and counted as lost, if that process dies."""
+        self._inflight: dict[int, _Flight] = {}
+        """Sequence -> what was sent to the writer process and not yet acknowledged: sent
+        again to the next one if that process dies."""
+        self._connection: Connection | None = None
+        self._send_lock = threading.Lock()
+        """Held while sending, so that a restart's resending comes before anything newer."""
         self.restarts = 0
 
     @property
     def pending(self) -> int:
         """Spans and logs submitted but not yet written (or given up)."""
         return self._pending
+
+    @property
+    def submitted(self) -> int:
+        """Sequence number of the last submission."""
+        return self._submitted
+
+    @property
+    def completed(self) -> int:
+        """Every submission up to this sequence number is written (or given up)."""
+        with self._lock:
+            return self._done()
+
+    def _done(self) -> int:
+        return min(self._inflight) - 1 if self._inflight else self._completed
 
     def start(self) -> None:
         if self._threads:
@@ -123,7 +154,7 @@ class BatchWriter:
             target = self._submitted
             if self._completed < target and not self._threads:
                 raise RuntimeError("store writer is not running: call start() first")
-            if not self._lock.wait_for(lambda: self._completed >= target, timeout):
+            if not self._lock.wait_for(lambda: self._done() >= target, timeout):
                 raise TimeoutError(f"store writer did not drain within {timeout}s")
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -132,7 +163,7 @@ class BatchWriter:
             return
         self._stopping = True
         self._outbox.put(None)
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join(timeout)
         self._end_child(timeout)
         self._child = None
@@ -199,6 +230,13 @@ class BatchWriter:
         serve(self.store, channel)
 
     def _start_process(self) -> None:
+        self._connection = self._spawn()
+        self._threads = [
+            _thread(self._send, "store-writer-send", None),
+            _thread(self._receive, "store-writer-ack", self._connection),
+        ]
+
+    def _spawn(self) -> Connection:
         """See bot.store.writer_process for why this is a plain subprocess."""
         ours_socket, theirs = socket.socketpair()
         with theirs:
@@ -209,25 +247,21 @@ class BatchWriter:
             )
         ours = Connection(ours_socket.detach())
         ours.send_bytes(self.store.url.encode())
-        self._threads = [
-            _thread(self._send, "store-writer-send", ours),
-            _thread(self._receive, "store-writer-ack", ours),
-        ]
+        return ours
 
-    def _send(self, connection: Connection) -> None:
+    def _send(self, _: object) -> None:
+        """Everything submitted, in order, to whichever writer process is current. A send
+        that fails (the process died) leaves the item in flight: the restart resends it."""
         while True:
             item = self._outbox.get()
-            if item is _RESTART:
-                return
-            if item is not None:
-                with self._lock:
-                    self._inflight[item[0]] = item[1].size
-            try:
-                send_item(connection, item)
-            except (OSError, ValueError):
+            payload = encode_item(item)
+            with self._send_lock:
                 if item is not None:
-                    self._give_up([item[0]])
-                continue  # until the restart mark: what was queued for the dead process
+                    with self._lock:
+                        self._inflight[item[0]] = _Flight(item[1].size, payload)
+                assert self._connection is not None
+                with contextlib.suppress(OSError, ValueError):  # it died: see _restart
+                    self._connection.send_bytes(payload)
             if item is None:
                 return
 
@@ -243,18 +277,38 @@ class BatchWriter:
             self._acknowledge(ack)
 
     def _restart(self) -> None:
-        """The writer process died (killed, out of memory): count what it held as lost and
-        start a new one, so that ingest does not answer 503 for ever after."""
-        with self._lock:
-            lost = list(self._inflight)
-        self._give_up(lost)
-        log.error("store writer process ended unexpectedly; %d batches lost; restarting", len(lost))
-        sender = self._threads[0]
-        self._outbox.put(_RESTART)
-        sender.join()
+        """The writer process died (killed, out of memory): start a new one and send it,
+        first and in order, what the dead one had not acknowledged, so that ingest neither
+        loses it nor answers 503 for ever after."""
         self._end_child(5)
         self.restarts += 1
-        self._start_process()
+        connection = self._spawn()
+        self._threads[1:] = [_thread(self._receive, "store-writer-ack", connection)]
+        with self._send_lock:
+            self._connection = connection
+            with self._lock:
+                flights = sorted(self._inflight.items())
+            poison = []
+            if flights:
+                oldest = flights[0][1]
+                oldest.deaths += 1
+                if oldest.deaths >= MAX_DEATHS:
+                    poison = [flights.pop(0)[0]]
+                    self._give_up(poison)
+            resent = 0
+            for _, flight in flights:
+                resent += flight.size
+                try:
+                    connection.send_bytes(flight.payload)
+                except (OSError, ValueError):
+                    break  # this one died too: its own receiver restarts it
+        with self._lock:
+            self.stats.items_resent += resent
+        log.error(
+            "store writer process ended unexpectedly; restarted, %d spans and logs sent again%s",
+            resent,
+            f" (batch {poison[0]} given up: the oldest through {MAX_DEATHS} deaths)" if poison else "",
+        )
 
     def _end_child(self, timeout: float) -> None:
         """Wait for the writer process to exit (collecting its status, so no zombie is
@@ -271,15 +325,21 @@ class BatchWriter:
     def _give_up(self, sequences: list[int]) -> None:
         with self._lock:
             for sequence in sequences:
-                size = self._inflight.pop(sequence, 0)
+                flight = self._inflight.pop(sequence, None)
+                size = flight.size if flight else 0
                 self._pending -= size
                 self.stats.items_lost += size
                 self._completed = max(self._completed, sequence)
             self._lock.notify_all()
 
 
-_RESTART: Any = object()
-"""Outbox mark that ends the send thread of a writer process that died."""
+@dataclass(slots=True)
+class _Flight:
+    size: int
+    payload: bytes
+    """As sent: pickled once, sent again as is."""
+    deaths: int = 0
+    """Writer processes that died with this batch the oldest in flight."""
 
 
 def _thread(target: Callable[[Any], None], name: str, arg: object) -> threading.Thread:
