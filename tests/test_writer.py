@@ -9,9 +9,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.store import BatchWriter, Store, TraceQuery
+from bot.store.drain import unavailable, write_with_retry
 from bot.store.rows import Rows
 from correlators.errors import DataSourceError, Saturated
 from correlators.model import LogRecord, Span, Trace
@@ -235,3 +237,33 @@ def test_the_writer_process_imports_the_store_without_the_orm() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert found.stdout.strip() == "False"
+
+
+def test_a_database_that_cannot_be_written_is_waited_for_not_given_up() -> None:
+    """A full disk is no fault of the rows, which were acknowledged: they wait (and the
+    queue fills, so ingest answers 503) instead of being dropped after two attempts."""
+
+    class FullDisk:
+        def __init__(self) -> None:
+            self.failures = 7
+            self.written: list[Rows] = []
+
+        def write_rows(self, rows: Rows) -> None:
+            if self.failures:
+                self.failures -= 1
+                full = OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+                raise DataSourceError("sqlite", "write", "full") from full
+            self.written.append(rows)
+
+    waits: list[float] = []
+    store = FullDisk()
+    rows = Rows()
+    rows.spans.append(("row",))
+    assert write_with_retry(store, rows, sleep=waits.append) == (rows.size, 7)
+    assert store.written == [rows]
+    assert waits == [0.1, 0.5, 1.0, 2.0, 5.0, 5.0, 5.0]
+    locked = OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+    bad_rows = OperationalError("INSERT", {}, sqlite3.OperationalError("too many SQL variables"))
+    assert unavailable(locked)
+    assert not unavailable(bad_rows)
+    assert not unavailable(DataSourceError("sqlite", "write", "disk on fire"))
