@@ -15,7 +15,9 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -28,12 +30,13 @@ from bot.changes import ChangeLog
 from bot.collector.http import ingest_routes
 from bot.collector.pipeline import Collector
 from bot.collector.redact import Redactor
+from bot.collector.spool import Spool
 from bot.config import AppConfig
 from bot.edge.clients import PerClientLimit
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
 from bot.scheduling import Job, Scheduling
-from bot.settings import Settings
+from bot.settings import DEFAULT_DATA_DIR, Settings
 from bot.slack.app import SlackIntegration, build_slack
 from bot.slack.console import ConsoleListener
 from bot.slack.http import slack_routes, start_socket_mode
@@ -88,7 +91,12 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
     )
     redactor = Redactor(config.redaction, _hmac_key(settings), max_chars=settings.collector.max_text_chars)
     collector = Collector(
-        config, settings.collector, writer, redactor, max_age_s=settings.retention.traces_hours * 3600
+        config,
+        settings.collector,
+        writer,
+        redactor,
+        spool=build_spool(settings),
+        max_age_s=settings.retention.traces_hours * 3600,
     )
     sources = build_sources(config, settings, store)
     incidents = IncidentRepository(store.engine)
@@ -124,6 +132,26 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
     return bot
 
 
+def build_spool(settings: Settings) -> Spool | None:
+    """The ingest spool, beside a SQLite database by default (``journeywatch.db-spool``,
+    as SQLite's own ``-wal``), so that two servers on two databases never share one."""
+    spooling = settings.collector.spool
+    if not spooling.enabled:
+        return None
+    directory = spooling.directory
+    if directory is None:
+        url = make_url(settings.database_url)
+        in_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        directory = Path(f"{url.database}-spool") if in_file else DEFAULT_DATA_DIR / "spool"
+    return Spool(
+        directory,
+        max_bytes=spooling.max_bytes,
+        segment_bytes=spooling.segment_bytes,
+        fsync=spooling.fsync,
+        fsync_interval_s=spooling.fsync_interval_ms / 1000,
+    )
+
+
 def public_url(settings: Settings) -> str:
     """The base of links to this bot's pages."""
     return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
@@ -152,9 +180,12 @@ def tune_garbage_collector() -> None:
 def create_app(bot: Bot) -> Starlette:
     async def healthz(_: Request) -> Response:
         sampler = bot.collector.sampler
+        degraded = bot.collector.degraded()
+        spool = bot.collector.spool
         return JSONResponse(
             {
-                "status": "ok",
+                "status": "degraded" if degraded else "ok",
+                "degraded": degraded,
                 "pending_writes": bot.writer.pending,
                 "collector": {
                     **dataclasses.asdict(bot.collector.stats),
@@ -164,8 +195,16 @@ def create_app(bot: Bot) -> Starlette:
                     "dropped": sampler.stats.dropped,
                     "early_decisions": sampler.stats.early_decisions,
                     "cache_bytes": bot.collector.cache_bytes(),
+                    "overdue_decisions": sampler.stats.overdue_decisions,
                 },
-                "writer": dataclasses.asdict(bot.writer.stats),
+                "writer": {**dataclasses.asdict(bot.writer.stats), "restarts": bot.writer.restarts},
+                "spool": None
+                if spool is None
+                else {
+                    **dataclasses.asdict(spool.stats),
+                    "bytes": spool.bytes_held,
+                    "segments": spool.segments,
+                },
             }
         )
 
@@ -188,9 +227,12 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         bot.writer.start()
+        ticker = asyncio.create_task(_tick_forever(bot.collector))
+        replayed = await bot.collector.replay()  # before the first request: the old ones first
+        if replayed:
+            log.warning("replayed %d requests from the ingest spool", replayed)
         socket_mode = start_socket_mode(bot.slack, bot.settings)
         bot.scheduling.start()
-        ticker = asyncio.create_task(_tick_forever(bot.collector))
         try:
             yield
         finally:
@@ -205,6 +247,7 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
             bot.sources.close()
             bot.collector.close()
             bot.writer.stop()
+            bot.collector.close_spool()
             if bot.writer.store is not bot.store:
                 bot.writer.store.close()
             bot.store.close()

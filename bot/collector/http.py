@@ -3,8 +3,10 @@
 Responses follow the OTLP/HTTP specification, because SDK exporters act on them: 200 with
 ``partial_success`` when some items were rejected, 400 for a body that does not decode
 (not retried), 413 over the size limit, 415 for a media type or encoding we do not speak,
-503 with ``Retry-After`` when the store is behind (retried by the exporter). Failure
-bodies are ``google.rpc.Status`` in the request's encoding.
+503 with ``Retry-After`` when the store is behind or the ingest spool cannot keep the
+request (retried by the exporter). A 200/202 is sent only once the spool has what was
+accepted (see bot.collector.spool). Failure bodies are ``google.rpc.Status`` in the
+request's encoding.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.collector import otlp, zipkin
+from bot.collector import otlp
 from bot.collector.pipeline import Collector
 from correlators.errors import (
     IngestError,
@@ -74,10 +76,10 @@ async def _otlp(
             rejected, trimmed, errors = spans.rejected, spans.trimmed, spans.errors
             payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
         else:
-            logs = collector.admit(otlp.decode_logs(body, encoding, collector.limits), lambda r: r.time_ns)
-            collector.ingest_logs(logs.items)
+            logs = collector.ingest_otlp_logs(body, encoding)
             rejected, trimmed, errors = logs.rejected, logs.trimmed, logs.errors
             payload = otlp.encode_logs_response(rejected, "; ".join(errors), encoding)
+        await collector.durable()
     except IngestError as exc:
         return _failure(exc, encoding, lambda code, msg: otlp.encode_status(code, msg, encoding))
     collector.stats.trimmed += trimmed
@@ -93,8 +95,8 @@ async def _zipkin(request: Request, collector: Collector, limit: int) -> Respons
             raise UnsupportedMedia("Zipkin spans are accepted as application/json (v2) only")
         collector.check_capacity()
         body = await _read_body(request, limit)
-        spans = collector.admit(zipkin.decode_zipkin(body, collector.limits), lambda s: s.start_ns)
-        collector.ingest_spans(spans.items)
+        spans = collector.ingest_zipkin(body)
+        await collector.durable()
     except IngestError as exc:
         return _failure(exc, "json", lambda _code, msg: msg.encode())
     collector.stats.rejected += spans.rejected

@@ -13,10 +13,19 @@ every quarter second, does the deciding, counting and handing over, except past 
 budget: the request that crosses it decides the oldest traces there and then. Both run
 on the server's event loop, so the sampler needs no lock; the store writer is its own
 thread.
+
+Durability: with a :class:`~bot.collector.spool.Spool`, each request's body is appended to
+it before its items are taken, and the request is answered once :meth:`Collector.durable`
+says the spool has it. Each tick works out the oldest spooled request whose items the
+collector still holds (buffered for a decision, held back from a saturated writer, not yet
+replayed) and lets the spool delete what lies below it once the writer has acknowledged
+everything handed to it by then (:class:`~bot.collector.spool.Releases`). After a crash,
+:meth:`Collector.replay` puts what the spool holds through the same path again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,19 +35,26 @@ from typing import TypeVar
 from bot.collector.decoding import ItemLimits
 from bot.collector.journeys import JourneyMatcher
 from bot.collector.lite import PairCache
-from bot.collector.otlp import Decoded, Encoding, decode_traces
+from bot.collector.otlp import Decoded, Encoding, decode_logs, decode_traces
 from bot.collector.redact import Redactor
 from bot.collector.sampling import Decision, TailSampler
 from bot.collector.spanmetrics import SpanMetrics
+from bot.collector.spool import Kind, Record, Releases, Spool
+from bot.collector.zipkin import decode_zipkin
 from bot.config import AppConfig
 from bot.settings import CollectorSettings
 from bot.store import BatchWriter
-from correlators.errors import Saturated
+from correlators.errors import IngestError, Saturated
 from correlators.model import LogRecord, Span, Trace
 
 T = TypeVar("T")
 
 log = logging.getLogger("journeywatch.collector")
+
+_TRACE_KINDS: dict[Encoding, Kind] = {"protobuf": Kind.OTLP_TRACES_PROTOBUF, "json": Kind.OTLP_TRACES_JSON}
+_LOG_KINDS: dict[Encoding, Kind] = {"protobuf": Kind.OTLP_LOGS_PROTOBUF, "json": Kind.OTLP_LOGS_JSON}
+REPLAY_PAUSE_S = 0.05
+"""How long replay waits for the writer when it is saturated."""
 
 
 @dataclass(slots=True)
@@ -63,12 +79,14 @@ class Collector:
         writer: BatchWriter,
         redactor: Redactor,
         *,
+        spool: Spool | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         max_age_s: float = 72 * 3600.0,
     ) -> None:
         """``max_age_s``: spans and logs older than this (the store's retention) are
-        refused at the door, as retention would delete them at once."""
+        refused at the door, as retention would delete them at once. ``spool``: where
+        accepted requests are kept until stored; None keeps them in memory only."""
         self.config = config
         self.settings = settings
         self.writer = writer
@@ -92,6 +110,14 @@ class Collector:
         self._max_age_s = max_age_s
         self._held: list[Trace] = []
         """Kept traces the writer refused while saturated; retried on the next tick."""
+        self.spool = spool
+        self._releases = Releases(spool) if spool is not None else None
+        self._epoch = 0
+        """The spool LSN of the request being taken (a count of requests without a spool)."""
+        self._held_epoch: int | None = None
+        """The oldest epoch of the held traces."""
+        self._replaying: int | None = None
+        """LSN of the spooled request being replayed; None when serving."""
 
     def cache_bytes(self) -> dict[str, int]:
         """Bytes held by the caches on the ingest path, by cache (for /healthz)."""
@@ -101,17 +127,52 @@ class Collector:
 
     def check_capacity(self) -> None:
         """Refuse new telemetry early (before decoding it) while the store is behind."""
-        if self.writer.pending >= self.settings.max_pending_writes or self._held:
+        if self._saturated():
             self.stats.refused_saturated += 1
             raise Saturated("the store is behind; retry later", retry_after=2)
+        if self.spool is not None and self.spool.full():
+            self.stats.refused_saturated += 1
+            raise Saturated("the ingest spool is full; retry later", retry_after=2)
 
     def ingest_otlp_traces(self, body: bytes, encoding: Encoding) -> Decoded[Span]:
         """Decode an OTLP request and take its spans. Their attributes are redacted while
         decoding, once per distinct pair (:class:`~bot.collector.lite.PairCache`); the rest
         of each span as in :meth:`ingest_spans`."""
         decoded = self.admit(decode_traces(body, encoding, self._pairs, self.limits), lambda s: s.start_ns)
-        self._take(decoded.items, redact_attributes=False)
+        if decoded.items:
+            self._enter(_TRACE_KINDS[encoding], body)
+            self._take(decoded.items, redact_attributes=False)
         return decoded
+
+    def ingest_otlp_logs(self, body: bytes, encoding: Encoding) -> Decoded[LogRecord]:
+        decoded = self.admit(decode_logs(body, encoding, self.limits), lambda r: r.time_ns)
+        if decoded.items:
+            self._enter(_LOG_KINDS[encoding], body)
+            self.ingest_logs(decoded.items)
+        return decoded
+
+    def ingest_zipkin(self, body: bytes) -> Decoded[Span]:
+        decoded = self.admit(decode_zipkin(body, self.limits), lambda s: s.start_ns)
+        if decoded.items:
+            self._enter(Kind.ZIPKIN_JSON, body)
+            self.ingest_spans(decoded.items)
+        return decoded
+
+    async def durable(self) -> None:
+        """Return once what was taken so far is in the spool as its fsync policy has it;
+        :class:`Saturated` when the disk failed it. Awaited before answering 200/202."""
+        if self.spool is not None:
+            await self.spool.durable()
+
+    def _enter(self, kind: Kind, body: bytes) -> None:
+        """Spool a request whose items are about to be taken (Saturated when the spool
+        cannot keep it: nothing is taken then) and make it the current epoch."""
+        if self._replaying is not None:
+            self._epoch = self._replaying
+        elif self.spool is not None:
+            self._epoch = self.spool.append(kind, body)
+        else:
+            self._epoch += 1
 
     def admit(self, decoded: Decoded[T], time_of: Callable[[T], int]) -> Decoded[T]:
         """``decoded`` less the items stamped outside the times this server keeps (older
@@ -143,9 +204,9 @@ class Collector:
         for span in spans:
             redact(span, attributes=redact_attributes)
         self.stats.spans_received += len(spans)
-        late = self.sampler.add(spans, self._monotonic())
+        late = self.sampler.add(spans, self._monotonic(), self._epoch)
         if late:
-            self._submit(late)
+            self._submit(late, self._epoch)
         if self.sampler.buffered_spans > self.settings.span_budget:
             self._handle(self.sampler.over_budget())
 
@@ -159,39 +220,109 @@ class Collector:
     # --- periodic ----------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Decide quiet traces, count them, store the kept ones, flush closed metric buckets."""
+        """Decide quiet traces, count them, store the kept ones, flush closed metric buckets,
+        let the spool forget what is stored."""
         self._handle(self.sampler.tick(self._monotonic()))
         self._flush_metrics(final=False)
+        self._release()
 
     def close(self) -> None:
         """Decide everything still buffered and flush all metrics (shutdown)."""
         self._handle(self.sampler.flush_all(self._monotonic()))
         self._flush_metrics(final=True)
 
+    def close_spool(self) -> None:
+        """After the writer has stopped: forget what it stored, close the spool. What it
+        did not store stays, for the next start to replay."""
+        if self.spool is not None:
+            self._release()
+            self.spool.close()
+
+    async def replay(self) -> int:
+        """Put every request the spool held at startup through ingest again, as it was
+        first taken (then the spool deletes them once stored, as any other). Waits while
+        the writer is saturated; the ticker must be running. Returns the records replayed."""
+        if self.spool is None:
+            return 0
+        replayed = 0
+        for record in self.spool.replay():
+            self._replaying = record.lsn
+            while self._saturated() or not self._replay_one(record):
+                await asyncio.sleep(REPLAY_PAUSE_S)
+            replayed += 1
+            await asyncio.sleep(0)  # let the ticker decide and hand over meanwhile
+        self._replaying = None
+        return replayed
+
+    def _saturated(self) -> bool:
+        return self.writer.pending >= self.settings.max_pending_writes or bool(self._held)
+
+    def _replay_one(self, record: Record) -> bool:
+        """False when the writer refused it for now (its logs): to be tried again."""
+        protobuf = record.kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_LOGS_PROTOBUF)
+        encoding: Encoding = "protobuf" if protobuf else "json"
+        try:
+            if record.kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_TRACES_JSON):
+                self.ingest_otlp_traces(record.payload, encoding)
+            elif record.kind in (Kind.OTLP_LOGS_PROTOBUF, Kind.OTLP_LOGS_JSON):
+                self.ingest_otlp_logs(record.payload, encoding)
+            else:
+                self.ingest_zipkin(record.payload)
+        except Saturated:
+            return False
+        except IngestError as exc:  # it decoded when it was taken: a bug, or a new rule
+            log.warning("spooled request at %d not replayed: %s", record.lsn, exc)
+        return True
+
+    def degraded(self) -> list[str]:
+        """Why ingest is refusing data it would otherwise take (for /healthz)."""
+        reasons = []
+        if self._saturated():
+            reasons.append(f"the store is behind: {self.writer.pending} spans and logs wait to be written")
+        if self.spool is not None and self.spool.refusing:
+            reasons.append(self.spool.refusing)
+        elif self.spool is not None and self.spool.full():
+            reasons.append(f"the ingest spool holds {self.spool.bytes_held} bytes, its limit")
+        return reasons
+
     def _handle(self, decisions: Sequence[Decision]) -> None:
         kept: list[Trace] = []
+        epoch: int | None = None
         for decision in decisions:
             self.metrics.count(decision.trace, self._latency_threshold_ms(decision.trace.journey))
             if decision.keep:
                 self.metrics.add_exemplar(decision.trace, slow=decision.reason == "slow")
                 kept.append(decision.trace)
+                epoch = decision.epoch if epoch is None else min(epoch, decision.epoch)
         if kept or self._held:
-            self._submit(kept)
+            self._submit(kept, epoch)
 
-    def _submit(self, traces: list[Trace]) -> None:
+    def _submit(self, traces: list[Trace], epoch: int | None) -> None:
+        """``epoch``: the oldest epoch of ``traces``' spans."""
         batch = self._held + traces
         try:
             self.writer.submit_traces(batch)
-            self._held = []
+            self._held, self._held_epoch = [], None
         except Saturated:
             self._held = batch
+            self._held_epoch = min(e for e in (self._held_epoch, epoch) if e is not None)
             log.warning("store writer saturated; holding %d kept traces", len(batch))
         except Exception:
             # Held, a batch the writer fails on would be retried at every tick and keep all
             # ingest refused (check_capacity) for ever: drop it, loudly.
-            self._held = []
+            self._held, self._held_epoch = [], None
             self.stats.spans_lost += sum(len(t.spans) for t in batch)
             log.exception("store writer failed on %d kept traces; they are lost", len(batch))
+
+    def _release(self) -> None:
+        """Note the oldest spooled request still with the collector against what the writer
+        has been given so far; delete what the writer has since stored."""
+        if self.spool is None or self._releases is None:
+            return
+        holding = (self.sampler.oldest_epoch, self._held_epoch, self._replaying)
+        floor = min((e for e in holding if e is not None), default=self.spool.head)
+        self._releases.note(min(floor, self.spool.head), self.writer.submitted)
+        self._releases.settle(self.writer.completed)
 
     def _flush_metrics(self, *, final: bool) -> None:
         horizon = None if final else self._wall() - self._bucket_grace_s

@@ -373,6 +373,7 @@ class Spool:
             with contextlib.suppress(FileNotFoundError):
                 segment.path.unlink()
             self.stats.segments_deleted += 1
+            self.refusing = None  # room was made: the next append finds out again
 
     def close(self) -> None:
         self._roll()
