@@ -61,6 +61,7 @@ def make_bot(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Bo
             **more_settings,
         )
         settings.collector.writer_process = False
+        settings.collector.spool.enabled = False  # one spool a process: replicas here share one
         bot = build_bot(settings, config or slack_config())
         built.append(bot)
         return bot
