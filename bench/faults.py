@@ -142,10 +142,23 @@ def recover(load: Load, server: Server, began: float) -> tuple[int, float | None
     return missing(acked, server.database), None
 
 
-def stop(server: Server) -> None:
+def finish(
+    load: Load, server: Server, began: float, server_mb: float = 0.0, writer_mb: float = 0.0
+) -> Outcome:
+    """Wait for the recovery from ``began``, take the peaks, stop the server."""
+    lost, took = recover(load, server, began)
+    outcome = Outcome(
+        load.acked_spans,
+        lost,
+        load.refused,
+        max(server_mb, peak_mb(server.process.pid)),
+        max(writer_mb, peak_mb(server.writer_pid())),
+        took,
+    )
     if server.process.poll() is None:
         server.process.terminate()
         server.process.wait(60)
+    return outcome
 
 
 def server_kill(checkout: Path, data: Path, config: Path, env: dict[str, str]) -> Outcome:
@@ -157,18 +170,7 @@ def server_kill(checkout: Path, data: Path, config: Path, env: dict[str, str]) -
     server.process.wait(10)
     load.stop()
     began = time.monotonic()
-    again = start(checkout, data, config, env)
-    lost, took = recover(load, again, began)
-    outcome = Outcome(
-        load.acked_spans,
-        lost,
-        load.refused,
-        max(peak[0], peak_mb(again.process.pid)),
-        max(peak[1], peak_mb(again.writer_pid())),
-        took,
-    )
-    stop(again)
-    return outcome
+    return finish(load, start(checkout, data, config, env), began, *peak)
 
 
 def writer_kills(checkout: Path, data: Path, config: Path, env: dict[str, str]) -> Outcome:
@@ -183,17 +185,7 @@ def writer_kills(checkout: Path, data: Path, config: Path, env: dict[str, str]) 
         time.sleep(4)
     began = time.monotonic()
     load.stop()
-    lost, took = recover(load, server, began)
-    outcome = Outcome(
-        load.acked_spans,
-        lost,
-        load.refused,
-        peak_mb(server.process.pid),
-        max(writer_peak, peak_mb(server.writer_pid())),
-        took,
-    )
-    stop(server)
-    return outcome
+    return finish(load, server, began, writer_mb=writer_peak)
 
 
 @contextlib.contextmanager
@@ -219,17 +211,7 @@ def full_disk(checkout: Path, data: Path, config: Path, env: dict[str, str]) -> 
         began = time.monotonic()
         time.sleep(5)  # accepted again
         load.stop()
-        lost, took = recover(load, server, began)
-        outcome = Outcome(
-            load.acked_spans,
-            lost,
-            load.refused,
-            peak_mb(server.process.pid),
-            peak_mb(server.writer_pid()),
-            took,
-        )
-        stop(server)
-    return outcome
+        return finish(load, server, began)
 
 
 def spool_full(checkout: Path, data: Path, config: Path, env: dict[str, str]) -> Outcome:
@@ -238,17 +220,7 @@ def spool_full(checkout: Path, data: Path, config: Path, env: dict[str, str]) ->
     time.sleep(30)
     began = time.monotonic()
     load.stop()
-    lost, took = recover(load, server, began)
-    outcome = Outcome(
-        load.acked_spans,
-        lost,
-        load.refused,
-        peak_mb(server.process.pid),
-        peak_mb(server.writer_pid()),
-        took,
-    )
-    stop(server)
-    return outcome
+    return finish(load, server, began)
 
 
 SCENARIOS = {"server": server_kill, "writer": writer_kills, "disk": full_disk, "spool": spool_full}
