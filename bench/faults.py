@@ -6,7 +6,9 @@ from this process, and injects its fault:
 
 - ``server``: kill -9 of the server after ~40,000 acknowledged spans at 2,000 spans/s,
   then a restart on the same data;
-- ``writer``: kill -9 of the store writer process six times, 4 s apart, at 4,000 spans/s;
+- ``writer``: kill -9 of the store writer process six times, 4 s apart, at 4,000 spans/s
+  (``--writer-rate``: at 4,000 the writer is idle most of the time, and a kill often finds
+  nothing in flight);
 - ``disk``: the data directory (database and spool) on a 48 MiB tmpfs that fills up at
   4,000 spans/s; 20 s after the first refusal the tmpfs is grown to 512 MiB (room made);
 - ``spool``: the spool limited to 4 MiB at 4,000 spans/s (the spool only).
@@ -46,6 +48,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.load import Load, missing  # noqa: E402
 
+WRITER = {"rate": 4000.0}
+"""Spans/s offered in the writer scenario (--writer-rate)."""
 LIMIT_S = 180.0
 """How long a recovery may take before it is reported as not done."""
 
@@ -175,7 +179,7 @@ def server_kill(checkout: Path, data: Path, config: Path, env: dict[str, str]) -
 
 def writer_kills(checkout: Path, data: Path, config: Path, env: dict[str, str]) -> Outcome:
     server = start(checkout, data, config, env)
-    load = Load(server.url, rate=4000).start()
+    load = Load(server.url, rate=WRITER["rate"]).start()
     time.sleep(4)
     writer_peak = 0.0
     for _ in range(6):
@@ -233,7 +237,11 @@ def main() -> None:
     parser.add_argument("--scenarios", default="server,writer,disk,spool")
     parser.add_argument("--spool", default="on,off", help="on, off or both")
     parser.add_argument("--checkout", type=Path, default=REPO, help="the tree whose server runs")
+    parser.add_argument(
+        "--writer-rate", type=float, default=WRITER["rate"], help="spans/s while the writer is killed"
+    )
     args = parser.parse_args()
+    WRITER["rate"] = args.writer_rate
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"server from {args.checkout}")
     header = ("scenario", "spool", "acked", "stored", "lost", "503s", "RSS MB", "recover")
