@@ -5,7 +5,9 @@ signs them and go through Bolt's own dispatch, so signature checks are real."""
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -429,3 +431,93 @@ def test_socket_mode_connects_with_the_app_token_and_acks_a_command_in_time(
         if handler is not None:
             handler.close()
         socket.stop()
+
+
+# --- telemetry is text in Slack ---------------------------------------------------------------
+
+HOSTILE = "refused <!channel> <!here> <!everyone> <@U0BOSS> <#C0ALL> <!subteam^S0ALL> & <https://evil.example|reset>"
+"""A log line written to notify a channel, mention people and hide a link."""
+OUR_LINKS = ("https://jw.example/", "https://runbooks.example/", "https://slack.com/archives/")
+
+
+def mrkdwn_texts(value: Any) -> Iterator[str]:
+    """Every string Slack reads as mrkdwn in a payload: ``text`` fields, and the ``text``
+    of mrkdwn objects (plain_text button labels are never parsed)."""
+    if isinstance(value, dict):
+        if value.get("type") != "plain_text":
+            for key, item in value.items():
+                if key in ("text", "comment", "initial_comment") and isinstance(item, str):
+                    yield item
+                else:
+                    yield from mrkdwn_texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from mrkdwn_texts(item)
+
+
+def assert_only_our_markup(payloads: list[Any]) -> None:
+    for text in (t for p in payloads for t in mrkdwn_texts(p)):
+        for token in re.findall(r"<([^>]*)>", text):
+            assert token.startswith(OUR_LINKS), f"markup not ours: <{token}> in {text!r}"
+        assert not re.search(r"&(?!amp;|lt;|gt;)", text), f"raw & in {text!r}"
+
+
+def test_telemetry_cannot_mention_link_or_break_markup_in_any_message(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    bot = make_bot()
+    hostile = [
+        LogRecord(
+            release.incident[0] + n * S,
+            "cart",
+            f"{HOSTILE} order {n}",
+            severity_text="ERROR",
+            severity_number=17,
+        )
+        for n in range(30)
+    ]
+    traces = copy.deepcopy(release.traces)
+    for trace in traces:
+        for span in trace.spans:
+            if span.service == "cart":
+                span.name = f"{span.name} <int:id>&x"  # a route template, as Flask writes them
+    store_telemetry(bot.store, bot.config, traces, [*release.logs, *hostile])
+    page(bot, release)
+
+    sent = [c.args for c in fake_slack.calls if c.method in ("chat.postMessage", "chat.update")]
+    assert len(sent) >= 3
+    assert_only_our_markup(sent)
+    everything = json.dumps(sent)
+    assert "refused &lt;!channel&gt; &lt;!here&gt;" in everything  # the line is quoted, as text
+    assert "&lt;int:id&gt;&amp;x" in everything
+    objects = [b.get("text") for p in sent for b in p.get("blocks") or [] if isinstance(b.get("text"), dict)]
+    assert objects and all(o.get("verbatim") is True for o in objects if o["type"] == "mrkdwn")
+
+    failed = next(t for t in traces if t.journey == "checkout" and t.root and t.root.is_error)
+    dispatch(
+        bot, slash_command(SECRET, response_url=fake_slack.response_url(), text=f"trace {failed.trace_id}")
+    )
+    fake_slack.wait_for("respond", count=1)
+    assert_only_our_markup(fake_slack.responses)
+    assert "&lt;int:id&gt;" in json.dumps(fake_slack.responses)
+
+
+def test_a_slack_ts_that_passes_luhn_survives_in_the_thread_link(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    """Redaction is for telemetry: our links carry a ts of 16 digits, and about one in
+    ten passes the Luhn check that card numbers pass."""
+    from bot.collector.redact import luhn_valid
+
+    bot = make_bot()
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    page(bot, release)
+    [parent] = parents(fake_slack)
+    digits = parent.response["ts"].replace(".", "")
+    assert luhn_valid(digits) and len(digits) == 16
+
+    dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="incidents"))
+    fake_slack.wait_for("respond", count=1)
+    listed = json.dumps(fake_slack.responses[-1])
+    assert f"/archives/{CHANNEL_ID}/p{digits}|thread>" in listed
+    assert "[card]" not in listed

@@ -9,6 +9,7 @@ import pytest
 from bot.config import AppConfig, Runbook
 from bot.runbooks import matching_runbooks
 from bot.slack.blocks import SECTION_LIMIT, incident_message, summary_message, what_changed
+from bot.slack.mrkdwn import Quote
 from correlators.analyze import AnalysisInput, analyze
 from correlators.metrics import Window
 from tests.scenarios import generate
@@ -76,7 +77,9 @@ def test_a_generated_incident_summary_names_verdict_suspect_and_runbooks(
     app = config()
     report = report_of(kind, seed)
     chosen = matching_runbooks(app, app.journey("checkout"), report)
-    message = summary_message(report, runbooks=chosen, incident_url="https://jw/incidents/1", trace_url=None)
+    message = summary_message(
+        report, runbooks=chosen, incident_url="https://jw/incidents/1", trace_url=None, quote=Quote()
+    )
     text = json.dumps(message.blocks)
     assert verdict in text
     assert f"*1. {top}*" in text
@@ -92,7 +95,9 @@ def test_long_content_is_cut_with_a_link_never_refused() -> None:
     report["log_changes"] = [
         {"service": "cart", "kind": "new", "incident_count": 9, "sample": "y" * 9000, "template": "t"}
     ] * 3
-    message = summary_message(report, runbooks=[], incident_url="https://jw/incidents/1", trace_url=None)
+    message = summary_message(
+        report, runbooks=[], incident_url="https://jw/incidents/1", trace_url=None, quote=Quote()
+    )
     sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
     assert all(len(t) <= SECTION_LIMIT for t in sections)
     assert any(t.endswith("<https://jw/incidents/1|more>") for t in sections)
@@ -112,7 +117,9 @@ def test_the_parent_turns_green_with_duration_and_budget_when_resolved() -> None
         "budget_spent": 0.031,
         "summary": "Localized fault (service); most likely cart",
     }
-    message = incident_message(incident, owner="team-payments", incident_url="u", journey_url="j")
+    message = incident_message(
+        incident, owner="team-payments", incident_url="u", journey_url="j", quote=Quote()
+    )
     payload = message.payload()
     assert payload["attachments"][0]["color"] == "#2eb67d"
     text = json.dumps(payload)
@@ -122,7 +129,7 @@ def test_the_parent_turns_green_with_duration_and_budget_when_resolved() -> None
 
 def test_a_reinvestigation_says_only_what_changed() -> None:
     before, after = report_of("deploy_exception", 3), report_of("shared_db_slow", 5)
-    text = json.dumps(what_changed(before, after, "u").blocks)
+    text = json.dumps(what_changed(before, after, "u", Quote()).blocks)
     assert "Scope: localized/service" in text and "Top suspect: cart" in text
-    same = json.dumps(what_changed(before, before, "u").blocks)
+    same = json.dumps(what_changed(before, before, "u", Quote()).blocks)
     assert "have not changed" in same

@@ -31,6 +31,7 @@ from bot.slack import messages as say
 from bot.slack.access import AccessCheck
 from bot.slack.blocks import SlackMessage, section, summary_message, to_dicts
 from bot.slack.commands import Usage
+from bot.slack.mrkdwn import Mrkdwn, escape
 from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import Outbox
 from correlators.errors import ConfigError, JourneywatchError
@@ -152,30 +153,29 @@ def _answer(
     body: dict[str, Any],
     respond: Callable[..., Any],
 ) -> None:
-    redact = notifier.redacted
     if parsed.name == "trace":
         args = commands.trace_args(parsed.args)
         found = bot.sources.traces.get_traces([args.trace_id])
         if not found:
             respond(response_type="ephemeral", replace_original=True, text=say.trace_not_found(args.trace_id))
             return
-        message = commands.trace_message(bot, found[0])
+        message = commands.trace_message(bot, found[0], notifier.quote)
         if args.share:
             _share_trace(bot, notifier, body, found[0], message)
             respond(response_type="ephemeral", delete_original=True)
         else:
-            respond(response_type="ephemeral", replace_original=True, **redact(message.payload()))
+            respond(response_type="ephemeral", replace_original=True, **message.payload())
     elif parsed.name == "journey":
         respond(
             response_type="ephemeral",
             replace_original=True,
-            **redact(commands.journey_message(bot, parsed.args).payload()),
+            **commands.journey_message(bot, parsed.args).payload(),
         )
     elif parsed.name == "incidents":
         respond(
             response_type="ephemeral",
             replace_original=True,
-            **redact(commands.incidents_message(bot, _permalinks(bot, notifier)).payload()),
+            **commands.incidents_message(bot, _permalinks(bot, notifier)).payload(),
         )
     elif parsed.name == "investigate":
         wanted = commands.investigate_args(bot, parsed.args)
@@ -191,7 +191,7 @@ def _share_trace(
 
     key = f"share:{uuid.uuid4().hex}"
     channel = body.get("channel_id", "")
-    notifier.outbox.put(key, kind="parent", channel=channel, payload=notifier.redacted(message.payload()))
+    notifier.outbox.put(key, kind="parent", channel=channel, payload=message.payload())
     notifier.outbox.put(
         f"{key}:picture",
         kind="file",
@@ -223,12 +223,13 @@ def _post_on_demand(
         runbooks=matching_runbooks(bot.config, journey, report),
         incident_url=f"{commands.bot_url(bot)}/journeys/{args.journey}",
         trace_url=None,
+        quote=notifier.quote,
     )
     notifier.outbox.put(
         f"{key}:report",
         kind="thread",
         channel=channel,
-        payload=notifier.redacted(summary.payload()),
+        payload=summary.payload(),
         parent_key=key,
     )
     notifier.outbox.flush()
@@ -268,7 +269,7 @@ def _button_handler(
     return handle
 
 
-def press(bot: Bot, incident_id: int, action_id: str, user: str) -> str | None:
+def press(bot: Bot, incident_id: int, action_id: str, user: str) -> Mrkdwn | None:
     """Carry out a button press on the incident; returns the line for the thread."""
     now = time.time()
     if action_id == "incident_ack":
@@ -278,15 +279,11 @@ def press(bot: Bot, incident_id: int, action_id: str, user: str) -> str | None:
             else None
         )
     if action_id == "incident_resolve":
-        return (
-            f"Resolved by <@{user}>."
-            if bot.incidents.set_status(incident_id, "resolved", user, now)
-            else None
-        )
+        return say.resolved_by(user) if bot.incidents.set_status(incident_id, "resolved", user, now) else None
     if action_id == "incident_reinvestigate":
         bot.incidents.record(incident_id, "reinvestigation_requested", user, {}, now)
         bot.watcher.investigate_later(incident_id)
-        return say.INVESTIGATING
+        return escape(say.INVESTIGATING)
     if action_id in ("incident_mute_1h", "incident_mute_4h"):
         hours = 1 if action_id.endswith("1h") else 4
         bot.incidents.mute(incident_id, now + hours * 3600, user, now)

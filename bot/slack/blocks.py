@@ -3,6 +3,9 @@
 
 Built with slack_sdk's models, which check Slack's limits when serialized; texts are cut
 to fit first (with a link to the full page), so a long report is shortened, never refused.
+Every text is :class:`~bot.slack.mrkdwn.Mrkdwn`: telemetry in a report (service names,
+routes, log lines, attribute values, summaries) goes through the caller's ``quote``
+(redacted, then escaped) before it joins our wording, and is sent ``verbatim``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from slack_sdk.models.blocks import (
 
 from bot.config import Runbook
 from bot.slack import messages as say
+from bot.slack.mrkdwn import Mrkdwn, Quote, escape
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -52,30 +56,42 @@ class SlackMessage:
         return body
 
 
-def fit(text: str, limit: int, link: str | None = None) -> str:
-    """``text`` cut to ``limit`` characters, ending with a link to the rest when known."""
+def fit(text: str, limit: int, link: str | None = None) -> Mrkdwn:
+    """``text`` cut to ``limit`` characters, ending with a link to the rest when known.
+    The cut never splits a link of ours or an escaped ``&lt;``: half of either would show
+    as markup."""
+    text = escape(text)
     if len(text) <= limit:
         return text
-    tail = f"… <{link}|more>" if link else say.TRUNCATED
-    return text[: limit - len(tail)].rstrip() + tail
+    tail = say.more_link(link) if link else escape(say.TRUNCATED)
+    kept = text[: limit - len(tail)]
+    opened, amp = kept.rfind("<"), kept.rfind("&")
+    if opened > kept.rfind(">"):
+        kept = kept[:opened]
+    elif amp > kept.rfind(";"):
+        kept = kept[:amp]
+    return Mrkdwn(kept.rstrip() + tail)
+
+
+def mrkdwn(text: str, limit: int, link: str | None = None) -> MarkdownTextObject:
+    """A text object of ``text``, cut to fit, sent verbatim: Slack then makes no link or
+    mention of a bare URL or ``@here`` in it."""
+    return MarkdownTextObject(text=fit(text, limit, link), verbatim=True)
 
 
 def section(text: str, link: str | None = None) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=fit(text, SECTION_LIMIT, link)))
+    return SectionBlock(text=mrkdwn(text, SECTION_LIMIT, link))
 
 
 def context(text: str, link: str | None = None) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=fit(text, CONTEXT_LIMIT, link))])
+    return ContextBlock(elements=[mrkdwn(text, CONTEXT_LIMIT, link)])
 
 
 def to_dicts(blocks: Sequence[Block], link: str | None = None) -> list[dict[str, Any]]:
     """Serialize (slack_sdk validates each block); past 50 blocks the rest becomes a link."""
     kept = list(blocks)
     if len(kept) > MAX_BLOCKS:
-        kept = [
-            *kept[: MAX_BLOCKS - 1],
-            context(f"More on <{link}|the incident page>." if link else say.TRUNCATED),
-        ]
+        kept = [*kept[: MAX_BLOCKS - 1], context(say.more_on_page(link) if link else say.TRUNCATED)]
     return [b.to_dict() for b in kept]
 
 
@@ -83,7 +99,7 @@ def to_dicts(blocks: Sequence[Block], link: str | None = None) -> list[dict[str,
 
 
 def incident_message(
-    incident: dict[str, Any], *, owner: str | None, incident_url: str, journey_url: str
+    incident: dict[str, Any], *, owner: str | None, incident_url: str, journey_url: str, quote: Quote
 ) -> SlackMessage:
     """The parent message, updated in place as the incident changes."""
     status = incident["status"]
@@ -92,7 +108,7 @@ def incident_message(
         section(f"*{say.incident_title(incident['journey'], severity, status)}*"),
         SectionBlock(
             fields=[
-                MarkdownTextObject(text=fit(f, FIELD_LIMIT))
+                mrkdwn(f, FIELD_LIMIT)
                 for f in say.incident_facts(
                     objective=incident["objective"],
                     tier=incident["tier"],
@@ -105,7 +121,7 @@ def incident_message(
         ),
     ]
     if incident.get("summary"):
-        blocks.append(section(incident["summary"], incident_url))
+        blocks.append(section(quote(incident["summary"]), incident_url))
     if status == "resolved":
         blocks.append(section(say.resolved_line(incident["duration_s"], incident.get("budget_spent"))))
         blocks.append(section(f"*{say.VERDICT_QUESTION}*"))
@@ -117,11 +133,7 @@ def incident_message(
         if status == "acknowledged":
             actions.remove("ack")
         blocks.append(_buttons(incident["id"], [(f"incident_{a}", say.button_label(a)) for a in actions]))
-    blocks.append(
-        context(
-            f"<{incident_url}|Incident #{incident['id']}> · <{journey_url}|Journey {incident['journey']}>"
-        )
-    )
+    blocks.append(context(say.incident_links(incident_url, incident["id"], journey_url, incident["journey"])))
     color = COLORS["resolved"] if status == "resolved" else COLORS.get(severity, COLORS["ticket"])
     text = say.incident_fallback(incident["journey"], severity, status, incident["burn_rate"])
     return SlackMessage(text, attachment_blocks=to_dicts(blocks, incident_url), color=color)
@@ -146,66 +158,90 @@ def _buttons(incident_id: int, actions: list[tuple[str, str]]) -> ActionsBlock:
 
 
 def summary_message(
-    report: dict[str, Any], *, runbooks: Sequence[Runbook], incident_url: str, trace_url: str | None
+    report: dict[str, Any],
+    *,
+    runbooks: Sequence[Runbook],
+    incident_url: str,
+    trace_url: str | None,
+    quote: Quote,
 ) -> SlackMessage:
-    blocks: list[Block] = [section(f"*{report.get('summary') or say.NOTHING_STOOD_OUT}*", incident_url)]
+    summary = quote(report.get("summary")) or escape(say.NOTHING_STOOD_OUT)
+    blocks: list[Block] = [section(Mrkdwn(f"*{summary}*"), incident_url)]
     scope = report.get("scope") or {}
     if scope:
-        reasons = "\n".join(f"• {r}" for r in (scope.get("reasons") or [])[:2])
-        line = say.scope_line(scope["kind"], scope["level"], scope["confidence"], scope.get("subject"))
-        blocks.append(section(f"{line}\n{reasons}".strip(), incident_url))
-    candidates = _candidates(report)
+        line = say.scope_line(
+            quote(scope["kind"]), quote(scope["level"]), scope["confidence"], quote(scope.get("subject"))
+        )
+        blocks.append(
+            section(say.scope_reasons(line, quote.all((scope.get("reasons") or [])[:2])), incident_url)
+        )
+    candidates = _candidates(report, quote)
     if candidates:
         blocks.append(section(candidates, incident_url))
-    for title, lines in _evidence(report):
+    for title, lines in _evidence(report, quote):
         if lines:
             blocks.append(section(say.titled(title, lines), incident_url))
     if runbooks:
-        blocks.append(section(say.titled(say.RUNBOOKS, [f"• <{r.url}|{r.title}>" for r in runbooks])))
-    links = [f"<{incident_url}|Full report>"]
-    if trace_url:
-        links.append(f"<{trace_url}|Worst exemplar trace>")
-    counts = (
-        f"{report.get('bad_traces', 0)} bad traces against {report.get('baseline_traces', 0)} baseline traces"
+        blocks.append(section(say.titled(say.RUNBOOKS, [say.runbook_line(r.title, r.url) for r in runbooks])))
+    blocks.append(
+        context(
+            say.report_links(
+                incident_url, trace_url, report.get("bad_traces", 0), report.get("baseline_traces", 0)
+            )
+        )
     )
-    blocks.append(context(" · ".join([*links, counts])))
-    return SlackMessage(report.get("summary") or say.NOTHING_STOOD_OUT, blocks=to_dicts(blocks, incident_url))
+    return SlackMessage(summary, blocks=to_dicts(blocks, incident_url))
 
 
-def _candidates(report: dict[str, Any]) -> str:
-    lines = []
+def _candidates(report: dict[str, Any], quote: Quote) -> Mrkdwn:
+    lines: list[Mrkdwn] = []
     for rank, c in enumerate((report.get("candidates") or [])[:3], start=1):
         lines.append(
-            say.candidate_line(rank, c["service"], c.get("instance"), c.get("operation"), c["score"])
+            say.candidate_line(
+                rank, quote(c["service"]), quote(c.get("instance")), quote(c.get("operation")), c["score"]
+            )
         )
-        lines.extend(f"    {e['summary']}" for e in (c.get("evidence") or [])[:2])
-    return say.titled(say.TOP_SUSPECTS, lines) if lines else ""
+        lines.extend(say.evidence_line(quote(e["summary"])) for e in (c.get("evidence") or [])[:2])
+    return say.titled(say.TOP_SUSPECTS, lines) if lines else Mrkdwn("")
 
 
-def _evidence(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
+def _evidence(report: dict[str, Any], quote: Quote) -> list[tuple[str, list[Mrkdwn]]]:
     logs = [
-        say.log_template_line(c["service"], c["kind"], c["incident_count"], fit(c["sample"], 200))
+        say.log_template_line(
+            quote(c["service"]), quote(c["kind"]), c["incident_count"], fit(quote(c["sample"]), 200)
+        )
         for c in (report.get("log_changes") or [])[:3]
     ]
     metrics = [
-        f"{m['name']} of {m.get('service') or '?'} went {m['direction']} "
-        f"({m['baseline_median']:.3g} → {m['incident_median']:.3g})"
+        say.metric_line(
+            quote(m["name"]),
+            quote(m.get("service")) or None,
+            quote(m["direction"]),
+            m["baseline_median"],
+            m["incident_median"],
+        )
         for m in (report.get("metric_anomalies") or [])[:3]
     ]
     attributes = [
-        f"`{a['key']}={a['value']}`"
-        + (f" on {a['service']}" if a.get("service") else "")
-        + f": {a['bad_share']:.0%} of bad traces vs {a['baseline_share']:.0%} of healthy ones"
+        say.attribute_line(
+            quote(a["key"]),
+            quote(str(a["value"])),
+            quote(a.get("service")) or None,
+            a["bad_share"],
+            a["baseline_share"],
+        )
         for a in (report.get("attributes") or [])[:3]
     ]
-    changes = [c["summary"] for c in (report.get("changes") or [])[:3]]
+    changes = quote.all(c["summary"] for c in (report.get("changes") or [])[:3])
     hops = [
-        say.hop_line(h["share"], h["service"], h["operation"], h["errors"], h["slow"])
+        say.hop_line(h["share"], quote(h["service"]), quote(h["operation"]), h["errors"], h["slow"])
         for h in (report.get("budget") or [])[:3]
     ]
-    gaps = [g["detail"] for g in (report.get("gaps") or [])[:3]] + list(report.get("missing") or [])[:3]
+    gaps = quote.all(
+        [g["detail"] for g in (report.get("gaps") or [])[:3]] + list(report.get("missing") or [])[:3]
+    )
     similar = [
-        say.similar_line(s["id"], s["summary"], s["why"], s.get("link"))
+        say.similar_line(s["id"], quote(s["summary"]), quote(s["why"]), s.get("link"))
         for s in (report.get("similar") or [])
     ]
     return [
@@ -219,15 +255,18 @@ def _evidence(report: dict[str, Any]) -> list[tuple[str, list[str]]]:
     ]
 
 
-def what_changed(before: dict[str, Any], after: dict[str, Any], incident_url: str) -> SlackMessage:
+def what_changed(
+    before: dict[str, Any], after: dict[str, Any], incident_url: str, quote: Quote
+) -> SlackMessage:
     """A re-investigation's message: only what differs from the last report."""
-    lines = []
+    lines: list[Mrkdwn] = []
     old_scope, new_scope = before.get("scope") or {}, after.get("scope") or {}
     if (old_scope.get("kind"), old_scope.get("level")) != (new_scope.get("kind"), new_scope.get("level")):
         old = f"{old_scope.get('kind')}/{old_scope.get('level')}"
-        lines.append(say.change_lines("scope", old, f"{new_scope.get('kind')}/{new_scope.get('level')}"))
-    old_top = [c["service"] for c in (before.get("candidates") or [])[:3]]
-    new_top = [c["service"] for c in (after.get("candidates") or [])[:3]]
+        new = f"{new_scope.get('kind')}/{new_scope.get('level')}"
+        lines.append(say.change_lines("scope", quote(old), quote(new)))
+    old_top = quote.all(c["service"] for c in (before.get("candidates") or [])[:3])
+    new_top = quote.all(c["service"] for c in (after.get("candidates") or [])[:3])
     if old_top[:1] != new_top[:1]:
         lines.append(
             say.change_lines("top", old_top[0] if old_top else "none", new_top[0] if new_top else "none")
@@ -235,12 +274,12 @@ def what_changed(before: dict[str, Any], after: dict[str, Any], incident_url: st
     lines.extend(say.change_lines("suspect", s) for s in new_top if s not in old_top)
     old_logs = {(c["service"], c["template"]) for c in before.get("log_changes") or []}
     lines.extend(
-        say.change_lines("log", c["service"], fit(c["sample"], 150))
+        say.change_lines("log", quote(c["service"]), fit(quote(c["sample"]), 150))
         for c in after.get("log_changes") or []
         if (c["service"], c["template"]) not in old_logs
     )
     lines.extend(
-        say.change_lines("change", c["summary"])
+        say.change_lines("change", quote(c["summary"]))
         for c in after.get("changes") or []
         if c not in (before.get("changes") or [])
     )

@@ -16,6 +16,7 @@ from bot.durations import format_duration, parse_duration
 from bot.slack import blocks
 from bot.slack import messages as say
 from bot.slack.blocks import SlackMessage, context, section
+from bot.slack.mrkdwn import Quote
 from correlators.critical_path import critical_path, time_by_operation
 from correlators.model import Trace
 from correlators.traces import assemble, error_origin
@@ -81,24 +82,33 @@ def trace_args(args: list[str]) -> TraceArgs:
     return TraceArgs(trace_id, len(args) == 2)
 
 
-def trace_message(bot: Bot, trace: Trace) -> SlackMessage:
-    """Critical path by operation, the error origin and the trace's error log lines."""
+def trace_message(bot: Bot, trace: Trace, quote: Quote) -> SlackMessage:
+    """Critical path by operation, the error origin and the trace's error log lines; every
+    name and line in it is telemetry, so through ``quote``."""
     tree = assemble(trace)
     segments = critical_path(tree)
     total = sum(s.duration_ns for s in segments) or 1
     by_operation = sorted(time_by_operation(segments).items(), key=lambda kv: -kv[1])[:6]
     lines = [
-        f"• {service} {operation}: {ns / 1e6:.0f} ms ({ns / total:.0%})"
+        say.critical_path_line(quote(service), quote(operation), ns / 1e6, ns / total)
         for (service, operation), ns in by_operation
     ]
     origin = error_origin(tree)
     root = trace.root
     head = say.trace_head(
-        trace.trace_id, trace.journey, trace.duration_ns / 1e6, len(trace.spans), _services(trace)
+        quote(trace.trace_id),
+        quote(trace.journey) or None,
+        trace.duration_ns / 1e6,
+        len(trace.spans),
+        quote.all(_services(trace)),
     )
     parts: list[Any] = [section(head), section(say.titled(say.CRITICAL_PATH, lines))]
     if origin is not None:
-        parts.append(section(say.error_origin_line(origin.service, origin.name, origin.status_message)))
+        parts.append(
+            section(
+                say.error_origin_line(quote(origin.service), quote(origin.name), quote(origin.status_message))
+            )
+        )
     elif root is not None and not trace.has_error:
         parts.append(section(say.NO_ERRORS))
     errors = [r for r in bot.store.logs_for_trace(trace.trace_id) if r.severity_number >= ERROR_SEVERITY][:5]
@@ -106,12 +116,13 @@ def trace_message(bot: Bot, trace: Trace) -> SlackMessage:
         parts.append(
             section(
                 say.titled(
-                    say.ERROR_LOG_LINES, [f"• {r.service}: `{blocks.fit(r.body, 200)}`" for r in errors]
+                    say.ERROR_LOG_LINES,
+                    [say.error_log_line(quote(r.service), blocks.fit(quote(r.body), 200)) for r in errors],
                 )
             )
         )
     url = f"{bot_url(bot)}/traces/{trace.trace_id}"
-    parts.append(context(f"<{url}|{say.WATERFALL_LINK}>"))
+    parts.append(context(say.waterfall_link(url)))
     return SlackMessage(say.trace_title(trace.trace_id), blocks=blocks.to_dicts(parts, url))
 
 
@@ -148,12 +159,12 @@ def journey_message(bot: Bot, args: list[str]) -> SlackMessage:
 def _journey_line(state: dict[str, Any]) -> str:
     incident = state["open_incident"]
     budget = min(state["budget_left"].values(), default=1.0)
-    status = (
-        f":rotating_light: incident #{incident['id']} ({incident['severity']})"
-        if incident
-        else ":white_check_mark: ok"
+    return say.journey_line(
+        state["name"],
+        incident["id"] if incident else None,
+        incident["severity"] if incident else None,
+        f"left {budget:.0%}",
     )
-    return f"• *{state['name']}*: {status}, budget left {budget:.0%}"
 
 
 def _journey_blocks(bot: Bot, state: dict[str, Any]) -> list[Any]:
@@ -167,8 +178,7 @@ def _journey_blocks(bot: Bot, state: dict[str, Any]) -> list[Any]:
         format_duration(state["slo_window_s"]),
     )
     tiers = [
-        f"• {t['objective']} {t['tier']}: {t['long_burn']:.1f}x / {t['short_burn']:.1f}x"
-        + (" :fire:" if t["firing"] else "")
+        say.tier_line(t["objective"], t["tier"], t["long_burn"], t["short_burn"], t["firing"])
         for t in state["tiers"]
     ]
     budget = ", ".join(f"{k} {v:.0%}" for k, v in state["budget_left"].items()) or say.NOT_EVALUATED
@@ -179,8 +189,10 @@ def _journey_blocks(bot: Bot, state: dict[str, Any]) -> list[Any]:
     parts.append(section(say.budget_left_line(budget)))
     incident = state["open_incident"]
     if incident:
-        link = f"<{bot_url(bot)}/incidents/{incident['id']}|#{incident['id']}>"
-        parts.append(section(say.open_incident_line(link, incident["severity"], incident["tier"])))
+        url = f"{bot_url(bot)}/incidents/{incident['id']}"
+        parts.append(
+            section(say.open_incident_line(url, incident["id"], incident["severity"], incident["tier"]))
+        )
     return parts
 
 
@@ -188,14 +200,19 @@ def incidents_message(bot: Bot, permalinks: dict[int, str]) -> SlackMessage:
     found = bot.incidents.find(status="open", limit=20)
     if not found:
         return SlackMessage(say.NO_OPEN_INCIDENTS, blocks=blocks.to_dicts([section(say.NO_OPEN_INCIDENTS)]))
-    lines = []
-    for incident in found:
-        thread = f" · <{permalinks[incident['id']]}|thread>" if incident["id"] in permalinks else ""
-        lines.append(
-            f"• <{bot_url(bot)}/incidents/{incident['id']}|#{incident['id']}> *{incident['journey']}* "
-            f"{incident['severity']} ({incident['tier']}, {incident['burn_rate']:.1f}x), "
-            f"{incident['status']}{thread}"
+    lines = [
+        say.open_incidents_line(
+            f"{bot_url(bot)}/incidents/{incident['id']}",
+            incident["id"],
+            incident["journey"],
+            incident["severity"],
+            incident["tier"],
+            incident["burn_rate"],
+            incident["status"],
+            permalinks.get(incident["id"]),
         )
+        for incident in found
+    ]
     return SlackMessage(
         say.OPEN_INCIDENTS, blocks=blocks.to_dicts([section(say.titled(say.OPEN_INCIDENTS, lines))])
     )

@@ -1,10 +1,17 @@
 """Every sentence journeywatch says in Slack, in one place, so the wording is reviewed
 together (as slack_bolt keeps its own in ``slack_bolt/logger/messages.py``).
 
-Plain functions of plain values; Block Kit structure lives in ``bot.slack.blocks``.
+Plain functions of plain values; Block Kit structure lives in ``bot.slack.blocks``. Each
+sentence is ``@wording``: a ``str`` it is given is escaped for mrkdwn unless it is
+already :class:`~bot.slack.mrkdwn.Mrkdwn` (see that module), so a service name, a route or
+a log line is shown as text whoever wrote it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.slack.mrkdwn import Mrkdwn, link, mention, wording
 
 SEVERITY_EMOJI = {"page": ":rotating_light:", "ticket": ":warning:"}
 STATUS_WORD = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
@@ -16,12 +23,14 @@ VERDICTS = {
 }
 
 
+@wording
 def incident_title(journey: str, severity: str, status: str) -> str:
     if status == "resolved":
         return f":white_check_mark: {journey}: resolved"
     return f"{SEVERITY_EMOJI.get(severity, ':warning:')} {journey} is burning its error budget ({severity})"
 
 
+@wording
 def incident_fallback(journey: str, severity: str, status: str, burn_rate: float) -> str:
     """The notification text (push, screen readers) behind the blocks."""
     return f"{journey}: {STATUS_WORD.get(status, status)}, {severity}, burning at {burn_rate:.1f}x"
@@ -35,27 +44,35 @@ def incident_facts(
     budget_left: float,
     status: str,
     owner: str | None,
-) -> list[str]:
+) -> list[Mrkdwn]:
     return [
-        f"*Objective*\n{objective}",
-        f"*Burn rate*\n{burn_rate:.1f}x ({tier})",
-        f"*Budget left*\n{budget_left:.0%}",
-        f"*Status*\n{STATUS_WORD.get(status, status)}",
-        f"*Owner*\n{owner or 'unassigned'}",
+        fact("Objective", objective),
+        fact("Burn rate", f"{burn_rate:.1f}x ({tier})"),
+        fact("Budget left", f"{budget_left:.0%}"),
+        fact("Status", STATUS_WORD.get(status, status)),
+        fact("Owner", owner or "unassigned"),
     ]
 
 
+@wording
+def fact(title: str, value: str) -> str:
+    return f"*{title}*\n{value}"
+
+
+@wording
 def resolved_line(duration_s: float, budget_spent: float | None) -> str:
     spent = f", {budget_spent:.1%} of the budget spent" if budget_spent is not None else ""
     return f"Resolved after {format_duration(duration_s)}{spent}."
 
 
+@wording
 def acknowledged_by(user: str) -> str:
-    return f"Acknowledged by <@{user}>."
+    return f"Acknowledged by {mention(user)}."
 
 
+@wording
 def muted_until(user: str, hours: int) -> str:
-    return f"<@{user}> muted updates for {hours} h."
+    return f"{mention(user)} muted updates for {hours} h."
 
 
 def button_label(action: str) -> str:
@@ -75,38 +92,45 @@ NOTHING_STOOD_OUT = "No root cause stood out."
 TRUNCATED = "… (truncated)"
 
 
+@wording
 def scope_line(kind: str, level: str, confidence: float, subject: str | None) -> str:
     about = f" — {subject}" if subject else ""
     return f"*{kind.capitalize()}* fault, {level}{about} (confidence {confidence:.0%})"
 
 
+@wording
 def candidate_line(rank: int, service: str, instance: str | None, operation: str | None, score: float) -> str:
     detail = ", ".join(x for x in (instance, operation) if x)
     return f"*{rank}. {service}*" + (f" ({detail})" if detail else "") + f" · score {score:.2f}"
 
 
+@wording
 def hop_line(share: float, service: str, operation: str, errors: int, slow: int) -> str:
     return f"{share:.0%} {service} {operation} ({errors} failed, {slow} slow)"
 
 
+@wording
 def log_template_line(service: str, kind: str, count: int, sample: str) -> str:
     return f"{service}: {kind} log line, {count} times: `{sample}`"
 
 
-def similar_line(incident_id: int, summary: str, why: str, link: str | None) -> str:
-    name = f"<{link}|#{incident_id}>" if link else f"#{incident_id}"
+@wording
+def similar_line(incident_id: int, summary: str, why: str, url: str | None) -> str:
+    name = link(url, f"#{incident_id}") if url else f"#{incident_id}"
     return f"{name} {summary} ({why})"
 
 
-def what_changed(lines: list[str]) -> str:
+@wording
+def what_changed(lines: Sequence[str]) -> str:
     if not lines:
         return "Re-investigated: the verdict and the top suspects have not changed."
     return "Re-investigated. What changed:\n" + "\n".join(f"• {line}" for line in lines)
 
 
+@wording
 def verdict_recorded(user: str, verdict: str) -> str:
     answer = VERDICTS.get(verdict, verdict)
-    return f"<@{user}> said the root cause was: {answer}. Thanks, this feeds `journeywatch accuracy`."
+    return f"{mention(user)} said the root cause was: {answer}. Thanks, this feeds `journeywatch accuracy`."
 
 
 def format_duration(seconds: float) -> str:
@@ -123,6 +147,7 @@ def format_duration(seconds: float) -> str:
 # --- slash command replies -------------------------------------------------------------------
 
 
+@wording
 def usage(command: str) -> str:
     return (
         f"*Usage* of `{command}`:\n"
@@ -134,10 +159,12 @@ def usage(command: str) -> str:
     )
 
 
+@wording
 def bad_argument(command: str, reason: str) -> str:
     return f"{reason}\n\n{usage(command)}"
 
 
+@wording
 def refused(command: str, reason: str) -> str:
     return f"Sorry, `{command}` is not allowed {reason}."
 
@@ -146,18 +173,22 @@ WORKING = "Working on it…"
 NO_OPEN_INCIDENTS = ":white_check_mark: No open incidents."
 
 
+@wording
 def trace_not_found(trace_id: str) -> str:
     return f"Trace `{trace_id}` was not found (not kept by sampling, or past retention)."
 
 
-def journey_not_found(name: str, known: list[str]) -> str:
+@wording
+def journey_not_found(name: str, known: Sequence[str]) -> str:
     return f"No journey `{name}`. Journeys: {', '.join(known) or 'none configured'}."
 
 
+@wording
 def on_demand_title(journey: str, window: str, user: str) -> str:
-    return f":mag: On-demand investigation of *{journey}* over the last {window}, asked by <@{user}>"
+    return f":mag: On-demand investigation of *{journey}* over the last {window}, asked by {mention(user)}"
 
 
+@wording
 def failed(what: str, reason: str) -> str:
     return f"Sorry, {what} failed: {reason}"
 
@@ -187,11 +218,13 @@ OPEN_TRACE = "Open the trace"
 WATERFALL_LINK = "Waterfall and span details"
 
 
-def titled(title: str, lines: list[str]) -> str:
+@wording
+def titled(title: str, lines: Sequence[str]) -> str:
     """A bold heading over its lines, as every evidence section is written."""
     return f"*{title}*\n" + "\n".join(lines)
 
 
+@wording
 def trace_title(trace_id: str) -> str:
     return f"Trace {trace_id}"
 
@@ -200,35 +233,43 @@ def picture_title(trace_id: str) -> str:
     return f"Trace {trace_id}: critical path highlighted"
 
 
+@wording
 def journey_title(name: str) -> str:
     return f"Journey {name}"
 
 
+@wording
 def error_origin_line(service: str, operation: str, message: str) -> str:
     return f"*Error origin*: {service} `{operation}` {message}".strip()
 
 
+@wording
 def budget_left_line(budget: str) -> str:
     return f"*Budget left*: {budget}"
 
 
-def open_incident_line(link: str, severity: str, tier: str) -> str:
-    return f"*Open incident*: {link} {severity}, {tier}"
+@wording
+def open_incident_line(incident_url: str, incident_id: int, severity: str, tier: str) -> str:
+    return f"*Open incident*: {link(incident_url, f'#{incident_id}')} {severity}, {tier}"
 
 
+@wording
 def resolved_by(user: str) -> str:
-    return f"Resolved by <@{user}>."
+    return f"Resolved by {mention(user)}."
 
 
+@wording
 def tier_note(escalated: bool, tier: str, severity: str, burn_rate: float) -> str:
     verb = "Escalated" if escalated else "Eased"
     return f"{verb} to {tier} ({severity}): burning at {burn_rate:.1f}x."
 
 
+@wording
 def bad_versus_baseline(bad: int, baseline: int) -> str:
     return f"{bad} bad traces against {baseline} baseline traces"
 
 
+@wording
 def change_lines(kind: str, *values: str) -> str:
     """The lines of a re-investigation's "what changed"."""
     templates = {
@@ -242,8 +283,9 @@ def change_lines(kind: str, *values: str) -> str:
     return templates[kind].format(*values)
 
 
+@wording
 def trace_head(
-    trace_id: str, journey: str | None, duration_ms: float, spans: int, services: list[str]
+    trace_id: str, journey: str | None, duration_ms: float, spans: int, services: Sequence[str]
 ) -> str:
     return (
         f"*Trace `{trace_id}`* · {journey or 'no journey'} · {duration_ms:.0f} ms · "
@@ -251,6 +293,7 @@ def trace_head(
     )
 
 
+@wording
 def journey_head(
     name: str,
     owner: str | None,
@@ -265,3 +308,108 @@ def journey_head(
     if target is not None and threshold_ms is not None:
         targets.append(f"{target:.1%} under {threshold_ms:.0f} ms")
     return f"*{name}* · owner {owner or 'unassigned'} · {', '.join(targets)} over {window}"
+
+
+# --- lines of the thread and the command answers, with telemetry in them -------------------------
+
+
+@wording
+def runbook_line(title: str, url: str) -> str:
+    return f"• {link(url, title)}"
+
+
+@wording
+def metric_line(name: str, service: str | None, direction: str, before: float, after: float) -> str:
+    return f"{name} of {service or '?'} went {direction} ({before:.3g} → {after:.3g})"
+
+
+@wording
+def attribute_line(key: str, value: str, service: str | None, bad_share: float, baseline_share: float) -> str:
+    where = f" on {service}" if service else ""
+    return f"`{key}={value}`{where}: {bad_share:.0%} of bad traces vs {baseline_share:.0%} of healthy ones"
+
+
+@wording
+def evidence_line(summary: str) -> str:
+    return f"    {summary}"
+
+
+@wording
+def scope_reasons(line: str, reasons: Sequence[str]) -> str:
+    return "\n".join([line, *(f"• {r}" for r in reasons)])
+
+
+@wording
+def report_links(report_url: str, trace_url: str | None, bad: int, baseline: int) -> str:
+    links = [link(report_url, FULL_REPORT)]
+    if trace_url:
+        links.append(link(trace_url, WORST_TRACE))
+    return " · ".join([*links, bad_versus_baseline(bad, baseline)])
+
+
+@wording
+def incident_links(incident_url: str, incident_id: int, journey_url: str, journey: str) -> str:
+    return f"{link(incident_url, f'Incident #{incident_id}')} · {link(journey_url, f'Journey {journey}')}"
+
+
+@wording
+def more_link(url: str) -> str:
+    return f"… {link(url, 'more')}"
+
+
+@wording
+def more_on_page(url: str) -> str:
+    return f"More on {link(url, 'the incident page')}."
+
+
+@wording
+def open_trace_link(url: str) -> str:
+    return str(link(url, OPEN_TRACE))
+
+
+@wording
+def waterfall_link(url: str) -> str:
+    return str(link(url, WATERFALL_LINK))
+
+
+@wording
+def critical_path_line(service: str, operation: str, ms: float, share: float) -> str:
+    return f"• {service} {operation}: {ms:.0f} ms ({share:.0%})"
+
+
+@wording
+def error_log_line(service: str, body: str) -> str:
+    return f"• {service}: `{body}`"
+
+
+@wording
+def tier_line(objective: str, tier: str, long_burn: float, short_burn: float, firing: bool) -> str:
+    return f"• {objective} {tier}: {long_burn:.1f}x / {short_burn:.1f}x" + (" :fire:" if firing else "")
+
+
+@wording
+def journey_line(name: str, incident_id: int | None, severity: str | None, budget: str) -> str:
+    status = (
+        f":rotating_light: incident #{incident_id} ({severity})"
+        if incident_id is not None
+        else ":white_check_mark: ok"
+    )
+    return f"• *{name}*: {status}, budget {budget}"
+
+
+@wording
+def open_incidents_line(
+    incident_url: str,
+    incident_id: int,
+    journey: str,
+    severity: str,
+    tier: str,
+    burn_rate: float,
+    status: str,
+    thread_url: str | None,
+) -> str:
+    thread = f" · {link(thread_url, 'thread')}" if thread_url else ""
+    return (
+        f"• {link(incident_url, f'#{incident_id}')} *{journey}* {severity} ({tier}, {burn_rate:.1f}x), "
+        f"{status}{thread}"
+    )

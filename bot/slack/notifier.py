@@ -2,8 +2,9 @@
 the thread under it (the root-cause summary, the trace picture, what changed later).
 
 It listens to the watcher (``IncidentListener``) and to people (buttons), renders with
-``bot.slack.blocks``, redacts every string it is about to post, and hands the messages to
-the outbox, which owns idempotency and retries.
+``bot.slack.blocks`` (telemetry quoted: redacted, then escaped; our own ids, timestamps and
+links never go through the redaction rules), and hands the messages to the outbox, which
+owns idempotency and retries.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bot.incidents.repository import Applied, IncidentRepository
 from bot.runbooks import matching_runbooks
 from bot.slack import blocks
 from bot.slack import messages as say
+from bot.slack.mrkdwn import Mrkdwn, Quote
 from bot.slack.outbox import Outbox
 from bot.sources.base import TraceSource
 
@@ -43,7 +45,9 @@ class SlackNotifier:
         self.config = config
         self.incidents = incidents
         self.outbox = outbox
-        self.redactor = redactor
+        self.quote = Quote(redactor.redact_text)
+        """Telemetry text on its way into a message: what the store would not keep (an
+        e-mail in a log line, a card number) is scrubbed, the rest escaped."""
         self.traces = traces
         self.base_url = base_url.rstrip("/")
         self.clock = clock
@@ -60,7 +64,7 @@ class SlackNotifier:
             self._note(incident, _tier_note(incident, change.action))
         self.outbox.flush()
 
-    def refresh(self, incident_id: int, note: str | None = None) -> None:
+    def refresh(self, incident_id: int, note: Mrkdwn | None = None) -> None:
         """After a button press: the parent again, and a line in the thread."""
         incident = self.incidents.get(incident_id)
         if incident is None:
@@ -77,12 +81,13 @@ class SlackNotifier:
             owner=journey.owner if journey else None,
             incident_url=self.incident_url(incident["id"]),
             journey_url=f"{self.base_url}/journeys/{incident['journey']}",
+            quote=self.quote,
         )
         self.outbox.put(
             parent_key(incident["id"]),
             kind="parent",
             channel=self.channel_of(incident["journey"]),
-            payload=self.redacted(message.payload()),
+            payload=message.payload(),
             incident_id=incident["id"],
         )
 
@@ -111,12 +116,15 @@ class SlackNotifier:
                 runbooks=matching_runbooks(self.config, journey, report),
                 incident_url=url,
                 trace_url=f"{self.base_url}/traces/{worst}" if worst else None,
+                quote=self.quote,
             )
             self._thread(incident, f"report:{count}", message.payload())
             if worst:
                 self._picture(incident, worst)
         else:
-            self._thread(incident, f"report:{count}", blocks.what_changed(previous, report, url).payload())
+            self._thread(
+                incident, f"report:{count}", blocks.what_changed(previous, report, url, self.quote).payload()
+            )
 
     def _picture(self, incident: dict[str, Any], trace_id: str) -> None:
         """The worst exemplar as a waterfall PNG in the thread; skipped (and logged) when
@@ -138,14 +146,14 @@ class SlackNotifier:
             payload={
                 "filename": f"trace-{trace_id}.png",
                 "title": say.picture_title(trace_id),
-                "comment": f"<{self.base_url}/traces/{trace_id}|{say.OPEN_TRACE}>",
+                "comment": say.open_trace_link(f"{self.base_url}/traces/{trace_id}"),
             },
             incident_id=incident["id"],
             parent_key=parent_key(incident["id"]),
             content=png,
         )
 
-    def _note(self, incident: dict[str, Any], text: str) -> None:
+    def _note(self, incident: dict[str, Any], text: Mrkdwn) -> None:
         self._thread(
             incident,
             f"note:{time.time_ns()}",
@@ -157,7 +165,7 @@ class SlackNotifier:
             f"incident:{incident['id']}:{suffix}",
             kind="thread",
             channel=self.channel_of(incident["journey"]),
-            payload=self.redacted(payload),
+            payload=payload,
             incident_id=incident["id"],
             parent_key=parent_key(incident["id"]),
         )
@@ -166,23 +174,12 @@ class SlackNotifier:
         row = self.incidents.row(incident_id)
         return row is not None and row.muted_until is not None and row.muted_until > self.clock()
 
-    def redacted(self, value: Any) -> Any:
-        """Every string through the redaction rules: what the bot posts must not carry
-        what the store would not keep (an e-mail in a log line, a card number)."""
-        if isinstance(value, str):
-            return self.redactor.redact_text(value)
-        if isinstance(value, list):
-            return [self.redacted(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self.redacted(v) for k, v in value.items()}
-        return value
-
 
 def parent_key(incident_id: int) -> str:
     return f"incident:{incident_id}:parent"
 
 
-def _tier_note(incident: dict[str, Any], action: Action) -> str:
+def _tier_note(incident: dict[str, Any], action: Action) -> Mrkdwn:
     return say.tier_note(
         action is Action.ESCALATE, incident["tier"], incident["severity"], incident["burn_rate"]
     )
