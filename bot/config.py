@@ -38,6 +38,9 @@ M = TypeVar("M", bound=BaseModel)
 PatternName = Literal["email", "card_number", "bearer_token", "api_key"]
 BUILTIN_PATTERNS: tuple[PatternName, ...] = ("email", "card_number", "bearer_token", "api_key")
 
+DEFAULT_SLO_WINDOW_S = 30 * 86400
+"""The window an objective's error budget is counted over, unless the journey says."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -102,7 +105,7 @@ class Journey(_Strict):
     runbooks: list[Runbook] = []
     keep_fraction: float | None = Field(default=None, ge=0, le=1)
     """Share of healthy, unremarkable traces kept; None means the global default."""
-    slo_window: Duration = 30 * 86400
+    slo_window: Duration = DEFAULT_SLO_WINDOW_S
     alerts: dict[str, AlertTierConfig] = {}
     """Changes to the default burn-rate tiers, by tier name; see ``bot.slo.config``."""
     sli: SliConfig = SliConfig()

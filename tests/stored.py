@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from bot.collector.spanmetrics import SpanMetrics
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives
 from bot.store import Store
-from correlators.model import LogRecord, Trace
+from correlators.model import LogRecord, SpanKind, Trace
+from tests.spantree import TraceBuilder
 
 S = 1_000_000_000
 
@@ -43,3 +44,24 @@ def store_telemetry(
     store.write_span_metrics(metrics.drain())
     if logs:
         store.write_logs(list(logs))
+
+
+def steady_traffic(
+    journey: str, start_s: int, end_s: int, *, per_bucket: int, failing_from_s: int, failing_per_bucket: int
+) -> list[Trace]:
+    """``per_bucket`` one-span requests of ``journey`` every 10 s from ``start_s`` to
+    ``end_s``; from ``failing_from_s`` on, ``failing_per_bucket`` of each bucket fail:
+    event counts a test can work out by hand."""
+    traces = []
+    for bucket_s in range(start_s, end_s, 10):
+        for n in range(per_bucket):
+            builder = TraceBuilder(f"{bucket_s:016x}{n:016x}")
+            failing = bucket_s >= failing_from_s and n < failing_per_bucket
+            start_ms = bucket_s * 1000 + n
+            builder.span(
+                "frontend", "POST /checkout", start_ms, start_ms + 50, kind=SpanKind.SERVER, error=failing
+            )
+            trace = builder.trace()
+            trace.journey = journey
+            traces.append(trace)
+    return traces

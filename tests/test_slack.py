@@ -27,7 +27,7 @@ from tests.fixtures.fake_slack import FakeSlack
 from tests.fixtures.fake_socket_mode import ACK_DEADLINE_S, SocketModeFake
 from tests.fixtures.slack_requests import block_action, slash_command, slash_command_fields
 from tests.scenarios import Scenario, generate
-from tests.stored import S, shop_config, store_telemetry
+from tests.stored import S, shop_config, steady_traffic, store_telemetry
 
 SECRET = "signing-secret"
 CHANNEL_ID = "C0CHECKOUT"
@@ -521,3 +521,25 @@ def test_a_slack_ts_that_passes_luhn_survives_in_the_thread_link(
     listed = json.dumps(fake_slack.responses[-1])
     assert f"/archives/{CHANNEL_ID}/p{digits}|thread>" in listed
     assert "[card]" not in listed
+
+
+def test_journey_answers_the_budget_left_of_the_slo_window(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack
+) -> None:
+    """Half an hour of history (1,800 events, 120 failed): 30 days at 99.9 % allow
+    1,800 * 1,440 * 0.001 = 2,592 bad events, so 1 - 120 / 2,592 = 95 % is left."""
+    bot = make_bot()
+    now = 1_700_000_000
+    traffic = steady_traffic(
+        "checkout", now - 1800, now, per_bucket=10, failing_from_s=now - 300, failing_per_bucket=4
+    )
+    store_telemetry(bot.store, bot.config, traffic)
+    bot.watcher.evaluate_all(now)
+
+    dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="journey checkout"))
+    fake_slack.wait_for("respond", count=1)
+    answer = json.dumps(fake_slack.responses[-1])
+    assert "*Budget (30 days)*: availability 95 % left, latency 100 % left" in answer
+    dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="journey"))
+    fake_slack.wait_for("respond", count=2)
+    assert "budget 95 % left" in json.dumps(fake_slack.responses[-1])

@@ -118,12 +118,22 @@ def test_the_parent_turns_green_with_duration_and_budget_when_resolved() -> None
         "summary": "Localized fault (service); most likely cart",
     }
     message = incident_message(
-        incident, owner="team-payments", incident_url="u", journey_url="j", quote=Quote()
+        incident,
+        owner="team-payments",
+        slo_window_s=30 * 86400,
+        incident_url="u",
+        journey_url="j",
+        quote=Quote(),
     )
     payload = message.payload()
     assert payload["attachments"][0]["color"] == "#2eb67d"
     text = json.dumps(payload)
-    assert "Resolved after 21 min, 3.1% of the budget spent." in text
+    assert "Resolved after 21 min. It spent 3.1 % of the 30 days' error budget." in text
+    fields = [f["text"] for b in payload["attachments"][0]["blocks"] for f in b.get("fields", [])]
+    assert "*Budget (30 days)*\n62 % left · this incident 3.1 %" in fields
+    assert "*Duration*\n21 min" in fields
+    assert "Burn rate" not in text and "burning" not in text  # resolved: how long, not how fast
+    assert payload["text"] == "checkout: resolved after 21 min"
     assert "verdict_one_hop" in text and "incident_ack" not in text
 
 

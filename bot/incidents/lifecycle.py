@@ -49,6 +49,9 @@ class OpenIncident:
     id: int
     tier_rank: int
     last_firing_at: float
+    burn_start: float = 0.0
+    """When the burn began: the bad events since then are what the incident spent."""
+    objective: str = "availability"
 
 
 def decide(

@@ -45,15 +45,25 @@ class IncidentRepository:
             row = session.scalars(select(IncidentRow).where(IncidentRow.open_key == journey)).first()
             if row is None:
                 return None
-            return OpenIncident(row.id, row.tier_rank, row.last_firing_at)
+            return OpenIncident(row.id, row.tier_rank, row.last_firing_at, row.burn_start, row.objective)
 
-    def apply(self, journey: str, action: Action, firing: Firing | None, now_s: float) -> Applied | None:
-        """Carry out a lifecycle action; None when it changed nothing worth telling."""
+    def apply(
+        self,
+        journey: str,
+        action: Action,
+        firing: Firing | None,
+        now_s: float,
+        *,
+        budget_spent: float | None = None,
+    ) -> Applied | None:
+        """Carry out a lifecycle action; None when it changed nothing worth telling.
+        ``budget_spent``: the incident's bad events so far as a share of the SLO window's
+        budget, kept as it grows (a button may resolve the incident at any time)."""
         if action is Action.NONE:
             return None
         if action is Action.OPEN:
             assert firing is not None
-            return self._open(journey, firing, now_s)
+            return self._open(journey, firing, now_s, budget_spent)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             row = session.scalars(
                 select(IncidentRow).where(IncidentRow.open_key == journey).with_for_update()
@@ -61,6 +71,8 @@ class IncidentRepository:
             if row is None:
                 return None
             row.updated_at = now_s
+            if budget_spent is not None:
+                row.budget_spent = budget_spent
             if action is Action.RESOLVE:
                 self._resolve(session, row, now_s)
             elif action is not Action.QUIET:
@@ -70,7 +82,7 @@ class IncidentRepository:
                 return None
             return Applied(row.id, action, journey)
 
-    def _open(self, journey: str, firing: Firing, now_s: float) -> Applied | None:
+    def _open(self, journey: str, firing: Firing, now_s: float, budget_spent: float | None) -> Applied | None:
         row = IncidentRow(
             journey=journey,
             status="open",
@@ -87,6 +99,7 @@ class IncidentRepository:
             peak_burn_rate=firing.burn_rate,
             budget_left_at_open=firing.budget_left,
             budget_left=firing.budget_left,
+            budget_spent=budget_spent,
         )
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
@@ -114,10 +127,9 @@ class IncidentRepository:
         row.status = "resolved"
         row.open_key = None
         row.resolved_at = now_s
-        row.budget_spent = max(0.0, row.budget_left_at_open - row.budget_left)
         detail = {
             "duration_s": round(row.last_firing_at - row.opened_at),
-            "budget_spent": round(row.budget_spent, 4),
+            "budget_spent": None if row.budget_spent is None else round(row.budget_spent, 4),
         }
         session.add(_event(row.id, now_s, "resolved", detail, actor))
 

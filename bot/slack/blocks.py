@@ -99,7 +99,13 @@ def to_dicts(blocks: Sequence[Block], link: str | None = None) -> list[dict[str,
 
 
 def incident_message(
-    incident: dict[str, Any], *, owner: str | None, incident_url: str, journey_url: str, quote: Quote
+    incident: dict[str, Any],
+    *,
+    owner: str | None,
+    slo_window_s: int,
+    incident_url: str,
+    journey_url: str,
+    quote: Quote,
 ) -> SlackMessage:
     """The parent message, updated in place as the incident changes."""
     status = incident["status"]
@@ -114,7 +120,10 @@ def incident_message(
                     tier=incident["tier"],
                     burn_rate=incident["burn_rate"],
                     budget_left=incident["budget_left"],
+                    budget_spent=incident.get("budget_spent"),
+                    slo_window_s=slo_window_s,
                     status=status,
+                    duration_s=incident["duration_s"],
                     owner=owner,
                 )
             ]
@@ -123,7 +132,9 @@ def incident_message(
     if incident.get("summary"):
         blocks.append(section(quote(incident["summary"]), incident_url))
     if status == "resolved":
-        blocks.append(section(say.resolved_line(incident["duration_s"], incident.get("budget_spent"))))
+        blocks.append(
+            section(say.resolved_line(incident["duration_s"], incident.get("budget_spent"), slo_window_s))
+        )
         blocks.append(section(f"*{say.VERDICT_QUESTION}*"))
         blocks.append(
             _buttons(incident["id"], [(f"verdict_{v}", label) for v, label in say.VERDICTS.items()])
@@ -135,7 +146,9 @@ def incident_message(
         blocks.append(_buttons(incident["id"], [(f"incident_{a}", say.button_label(a)) for a in actions]))
     blocks.append(context(say.incident_links(incident_url, incident["id"], journey_url, incident["journey"])))
     color = COLORS["resolved"] if status == "resolved" else COLORS.get(severity, COLORS["ticket"])
-    text = say.incident_fallback(incident["journey"], severity, status, incident["burn_rate"])
+    text = say.incident_fallback(
+        incident["journey"], severity, status, incident["burn_rate"], incident["duration_s"]
+    )
     return SlackMessage(text, attachment_blocks=to_dicts(blocks, incident_url), color=color)
 
 

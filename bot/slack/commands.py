@@ -163,7 +163,7 @@ def _journey_line(state: dict[str, Any]) -> str:
         state["name"],
         incident["id"] if incident else None,
         incident["severity"] if incident else None,
-        f"left {budget:.0%}",
+        say.budget_left_words(budget),
     )
 
 
@@ -181,12 +181,15 @@ def _journey_blocks(bot: Bot, state: dict[str, Any]) -> list[Any]:
         say.tier_line(t["objective"], t["tier"], t["long_burn"], t["short_burn"], t["firing"])
         for t in state["tiers"]
     ]
-    budget = ", ".join(f"{k} {v:.0%}" for k, v in state["budget_left"].items()) or say.NOT_EVALUATED
+    budget = (
+        ", ".join(f"{k} {say.budget_left_words(v)}" for k, v in state["budget_left"].items())
+        or say.NOT_EVALUATED
+    )
     parts: list[Any] = [
         section(head),
         section(say.titled(say.BURN_BY_TIER, tiers or [say.NOT_EVALUATED])),
     ]
-    parts.append(section(say.budget_left_line(budget)))
+    parts.append(section(say.budget_left_line(say.window_words(state["slo_window_s"]), budget)))
     incident = state["open_incident"]
     if incident:
         url = f"{bot_url(bot)}/incidents/{incident['id']}"

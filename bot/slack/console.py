@@ -22,7 +22,11 @@ class ConsoleListener:
         if incident is None:
             return
         line = f"[incident #{incident['id']}] " + say.incident_fallback(
-            incident["journey"], incident["severity"], incident["status"], incident["burn_rate"]
+            incident["journey"],
+            incident["severity"],
+            incident["status"],
+            incident["burn_rate"],
+            incident["duration_s"],
         )
         if change.action is Action.INVESTIGATED and incident.get("summary"):
             line += f" — {incident['summary']}"

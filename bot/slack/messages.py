@@ -31,8 +31,11 @@ def incident_title(journey: str, severity: str, status: str) -> str:
 
 
 @wording
-def incident_fallback(journey: str, severity: str, status: str, burn_rate: float) -> str:
-    """The notification text (push, screen readers) behind the blocks."""
+def incident_fallback(journey: str, severity: str, status: str, burn_rate: float, duration_s: float) -> str:
+    """The notification text (push, screen readers) behind the blocks: once resolved,
+    how long it lasted, not how fast it burned."""
+    if status == "resolved":
+        return f"{journey}: resolved after {format_duration(duration_s)}"
     return f"{journey}: {STATUS_WORD.get(status, status)}, {severity}, burning at {burn_rate:.1f}x"
 
 
@@ -42,16 +45,54 @@ def incident_facts(
     tier: str,
     burn_rate: float,
     budget_left: float,
+    budget_spent: float | None,
+    slo_window_s: int,
     status: str,
+    duration_s: float,
     owner: str | None,
 ) -> list[Mrkdwn]:
+    """The parent's fields: while open, the burn; once resolved, the duration instead."""
+    spent = f" · this incident {budget_share_words(budget_spent)}" if budget_spent is not None else ""
     return [
         fact("Objective", objective),
-        fact("Burn rate", f"{burn_rate:.1f}x ({tier})"),
-        fact("Budget left", f"{budget_left:.0%}"),
+        fact("Duration", format_duration(duration_s))
+        if status == "resolved"
+        else fact("Burn rate", f"{burn_rate:.1f}x ({tier})"),
+        fact(f"Budget ({window_words(slo_window_s)})", budget_left_words(budget_left) + spent),
         fact("Status", STATUS_WORD.get(status, status)),
         fact("Owner", owner or "unassigned"),
     ]
+
+
+def budget_left_words(left: float) -> str:
+    """What is left of an SLO window's error budget: "exhausted", "12 % left"."""
+    percent = left * 100
+    if percent <= 0:
+        return "exhausted"
+    if percent < 1:
+        return "under 1 % left"
+    if percent < 100 and round(percent) == 100:
+        return "over 99 % left"
+    return f"{percent:.0f} % left"
+
+
+def budget_share_words(share: float) -> str:
+    """A share of the window's budget, e.g. what an incident spent: "3.1 %", "240 %"."""
+    percent = share * 100
+    if 0 < percent < 0.1:
+        return "under 0.1 %"
+    return f"{percent:.1f} %" if percent < 10 else f"{percent:.0f} %"
+
+
+def window_words(seconds: int) -> str:
+    """An SLO window as people name it: "30 days", "1 week", "12 h"."""
+    days, rest = divmod(seconds, 86400)
+    if rest == 0 and days % 7 == 0 and days < 28:
+        weeks = days // 7
+        return f"{weeks} week" + ("s" if weeks > 1 else "")
+    if rest == 0:
+        return f"{days} day" + ("s" if days > 1 else "")
+    return format_duration(seconds)
 
 
 @wording
@@ -60,9 +101,13 @@ def fact(title: str, value: str) -> str:
 
 
 @wording
-def resolved_line(duration_s: float, budget_spent: float | None) -> str:
-    spent = f", {budget_spent:.1%} of the budget spent" if budget_spent is not None else ""
-    return f"Resolved after {format_duration(duration_s)}{spent}."
+def resolved_line(duration_s: float, budget_spent: float | None, slo_window_s: int) -> str:
+    spent = (
+        f" It spent {budget_share_words(budget_spent)} of the {window_words(slo_window_s)}' error budget."
+        if budget_spent is not None
+        else ""
+    )
+    return f"Resolved after {format_duration(duration_s)}.{spent}"
 
 
 @wording
@@ -244,8 +289,8 @@ def error_origin_line(service: str, operation: str, message: str) -> str:
 
 
 @wording
-def budget_left_line(budget: str) -> str:
-    return f"*Budget left*: {budget}"
+def budget_left_line(window: str, budget: str) -> str:
+    return f"*Budget ({window})*: {budget}"
 
 
 @wording

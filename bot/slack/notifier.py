@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.collector.redact import Redactor
-from bot.config import AppConfig
+from bot.config import DEFAULT_SLO_WINDOW_S, AppConfig
 from bot.incidents.lifecycle import Action
 from bot.incidents.repository import Applied, IncidentRepository
 from bot.runbooks import matching_runbooks
@@ -79,6 +79,7 @@ class SlackNotifier:
         message = blocks.incident_message(
             incident,
             owner=journey.owner if journey else None,
+            slo_window_s=journey.slo_window if journey else DEFAULT_SLO_WINDOW_S,
             incident_url=self.incident_url(incident["id"]),
             journey_url=f"{self.base_url}/journeys/{incident['journey']}",
             quote=self.quote,

@@ -1,8 +1,10 @@
 """One evaluation of one journey: each objective's tiers, budget left, and the fastest
 tier firing, from whichever SLI source the journey names.
 
-The arithmetic is ``correlators.burn``; this module only asks the source for the windows
-the tiers need (plus the SLO window, for the budget) in one call per objective.
+The arithmetic is ``correlators.burn`` and ``bot.slo.budget``; this module only asks the
+source for the windows the tiers need plus the SLO window, for the budget, in one call per
+objective (and a second while history is shorter than the SLO window, to tell how much
+shorter: see ``bot.slo.budget``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Journey
-from bot.sources.base import ObjectiveKind, SliQuery, SliSource
-from correlators.burn import TierState, budget_left, evaluate_counts, fastest_firing, windows_of
+from bot.slo.budget import WindowBudget, covered, refinement
+from bot.sources.base import EventCounts, ObjectiveKind, SliQuery, SliSource
+from correlators.burn import TierState, evaluate_counts, fastest_firing, windows_of
 
 OBJECTIVE_KINDS: tuple[ObjectiveKind, ...] = ("availability", "latency")
 
@@ -21,10 +24,17 @@ class ObjectiveStatus:
     objective: ObjectiveKind
     target: float
     states: list[TierState]
-    budget_left: float
-    """Share of the SLO window's budget not yet spent (negative once overspent)."""
-    events: float
-    """Events in the SLO window: 0 means no traffic, not a perfect record."""
+    budget: WindowBudget
+
+    @property
+    def budget_left(self) -> float:
+        """Share of the SLO window's budget not yet spent, 0..1."""
+        return self.budget.left
+
+    @property
+    def events(self) -> float:
+        """Events in the SLO window: 0 means no traffic, not a perfect record."""
+        return self.budget.events
 
     @property
     def firing(self) -> TierState | None:
@@ -76,8 +86,20 @@ def evaluate_journey(
         states = evaluate_counts(
             {w: (c.total, c.bad) for w, c in counts.items()}, target, tiers, current_window_s
         )
-        budget = counts[journey.slo_window]
         statuses.append(
-            ObjectiveStatus(kind, target, states, budget_left(budget.total, budget.bad, target), budget.total)
+            ObjectiveStatus(kind, target, states, window_budget(journey, source, query, now_s, counts))
         )
     return JourneyStatus(journey.name, now_s, statuses)
+
+
+def window_budget(
+    journey: Journey, source: SliSource, query: SliQuery, now_s: int, counts: dict[int, EventCounts]
+) -> WindowBudget:
+    window = journey.slo_window
+    target = journey.objective(query.objective)
+    assert target is not None
+    more = refinement({w: c.total for w, c in counts.items()}, window)
+    if more:
+        counts = {**counts, **source.counts(query, now_s, more)}
+    totals = {w: c.total for w, c in counts.items()}
+    return WindowBudget(window, target, counts[window].total, counts[window].bad, covered(totals, window))

@@ -23,6 +23,7 @@ from bot.investigate import Investigator
 from bot.slo.evaluate import JourneyStatus, evaluate_journey
 from bot.slo.state import JourneyStates
 from bot.sources import Sources
+from bot.sources.base import ObjectiveKind, SliQuery, SliSource
 from correlators.errors import JourneywatchError
 
 log = logging.getLogger("journeywatch.watcher")
@@ -82,12 +83,15 @@ class Watcher:
         status = evaluate_journey(journey, source, int(now_s), self.config.watcher.current_window)
         self.states.save(status)
         firing = firing_of(journey, status, now_s, self.config.watcher.min_incident_window)
-        action = decide(
-            self.incidents.open_state(journey.name), firing, now_s, self.config.watcher.resolve_after
-        )
+        current = self.incidents.open_state(journey.name)
+        action = decide(current, firing, now_s, self.config.watcher.resolve_after)
+        spent = None
         if action is Action.OPEN and firing is not None:
             firing = dataclasses.replace(firing, burn_start_s=self._onset(journey, firing, now_s))
-        applied = self.incidents.apply(journey.name, action, firing, now_s)
+            spent = spent_since(journey, source, status, firing.objective, firing.burn_start_s, now_s)
+        elif current is not None and action is not Action.NONE:
+            spent = spent_since(journey, source, status, current.objective, current.burn_start, now_s)
+        applied = self.incidents.apply(journey.name, action, firing, now_s, budget_spent=spent)
         if applied is not None:
             self._tell(applied)
             if applied.action is Action.OPEN:
@@ -138,6 +142,24 @@ class Watcher:
                 listener.incident_changed(change)
             except Exception:
                 log.exception("listener %r failed on %s", listener, change)
+
+
+def spent_since(
+    journey: Journey, source: SliSource, status: JourneyStatus, objective: str, since_s: float, now_s: float
+) -> float | None:
+    """The bad events of ``objective`` since ``since_s`` (the burn's start) as a share of
+    the SLO window's budget: what the incident has cost."""
+    budget = next((o.budget for o in status.objectives if o.objective == objective), None)
+    length = int(now_s) - int(since_s)
+    if budget is None or length <= 0:
+        return None
+    latency = journey.objectives.latency
+    query = SliQuery(journey.name, budget_kind(objective), latency.threshold_ms if latency else None)
+    return budget.share(source.counts(query, int(now_s), [length])[length].bad)
+
+
+def budget_kind(objective: str) -> ObjectiveKind:
+    return "latency" if objective == "latency" else "availability"
 
 
 def firing_of(journey: Journey, status: JourneyStatus, now_s: float, min_window_s: int) -> Firing | None:

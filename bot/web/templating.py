@@ -16,7 +16,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from bot.slack.messages import format_duration
+from bot.slack.messages import budget_left_words, format_duration
 from bot.web import text
 
 SECURITY_HEADERS = {
@@ -102,10 +102,10 @@ def pct(value: float | None, digits: int = 0) -> str:
 
 
 def budget(left: float | None) -> str:
-    """Budget left: a share while some is left, "exhausted" with how far over after."""
+    """Budget left, in the words Slack uses: "12 % left", "exhausted"."""
     if left is None:
         return "—"
-    return pct(left, 1) if left > 0 else f"exhausted ({pct(left)})"
+    return budget_left_words(left)
 
 
 def num(value: float | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.render import waterfall as _picture
-from bot.slack.messages import VERDICTS, format_duration
+from bot.slack.messages import VERDICTS, budget_share_words, format_duration
 
 # The waterfall's words, as the PNG in Slack says them.
 LEGEND_CRITICAL = _picture.LEGEND_CRITICAL
@@ -85,7 +85,9 @@ def timeline_line(kind: str, detail: dict[str, Any]) -> str:
     if kind == "resolved":
         spent = detail.get("budget_spent")
         after = format_duration(detail.get("duration_s") or 0)
-        return f"Resolved after {after}" + (f", {spent:.1%} of the budget spent" if spent is not None else "")
+        return f"Resolved after {after}" + (
+            f", {budget_share_words(spent)} of the error budget spent" if spent is not None else ""
+        )
     if kind == "verdict":
         verdict = detail.get("verdict", "")
         return f"Verdict on the root cause: {VERDICTS.get(verdict, verdict)}"
