@@ -29,9 +29,10 @@ from rich.table import Table
 
 from bot.config import load_config
 from bot.edge.serving import server_config
-from bot.server import Bot, build_bot, create_app
+from bot.server import build_bot, create_app
 from bot.settings import HttpSettings, load_settings
 from bot.slack.console import ConsoleListener
+from bot.wiring import Bot
 
 POLL_S = 1.0
 

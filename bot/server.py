@@ -1,5 +1,8 @@
 """Wiring: settings and config in, one Starlette app out (collector, store, read API).
 
+The :class:`~bot.wiring.Bot` it builds and ``public_url`` live in ``bot.wiring``, below
+the edges (Slack, pages, API) that this module mounts; none of them imports this one.
+
 Everything long-lived is built here and started in the app's lifespan, so tests can build
 the same app in-process and a process gets exactly one of each.
 """
@@ -14,7 +17,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -37,16 +39,16 @@ from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
 from bot.scheduling import Job, Scheduling
 from bot.settings import DEFAULT_DATA_DIR, Settings
-from bot.slack.app import SlackIntegration, build_slack
+from bot.slack.app import build_slack
 from bot.slack.console import ConsoleListener
 from bot.slack.http import slack_routes, start_socket_mode
 from bot.slo.state import JourneyStates
 from bot.slo.watcher import Watcher
-from bot.sources import Sources
 from bot.sources.build import build_sources
 from bot.store import BatchWriter, Store
 from bot.store.dialect import WRITER_CACHE_MIB
 from bot.web import web_routes
+from bot.wiring import Bot, public_url
 
 log = logging.getLogger("journeywatch")
 
@@ -57,25 +59,6 @@ bursts are a quarter the size: p99 170-204 ms against 248-321 ms, peak RSS 170-1
 against 179-182 MB (bench/ingest.py --rate 8000, two runs each)."""
 RETENTION_EVERY_MINUTES = 15
 OUTBOX_EVERY_S = 15
-
-
-@dataclass
-class Bot:
-    """The long-lived parts of one journeywatch process."""
-
-    settings: Settings
-    config: AppConfig
-    store: Store
-    writer: BatchWriter
-    collector: Collector
-    sources: Sources
-    incidents: IncidentRepository
-    states: JourneyStates
-    changes: ChangeLog
-    investigator: Investigator
-    watcher: Watcher
-    scheduling: Scheduling
-    slack: SlackIntegration | None = None
 
 
 def build_bot(settings: Settings, config: AppConfig) -> Bot:
@@ -150,11 +133,6 @@ def build_spool(settings: Settings) -> Spool | None:
         fsync=spooling.fsync,
         fsync_interval_s=spooling.fsync_interval_ms / 1000,
     )
-
-
-def public_url(settings: Settings) -> str:
-    """The base of links to this bot's pages."""
-    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
 
 
 GC_THRESHOLDS = (50_000, 10, 100)

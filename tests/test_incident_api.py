@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.server import Bot, build_bot, create_app
+from bot.server import build_bot, create_app
 from bot.settings import Settings
+from bot.wiring import Bot
 from tests.asgi import AppClient
 from tests.scenarios import generate
 from tests.stored import S, shop_config, store_telemetry

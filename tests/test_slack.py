@@ -18,10 +18,11 @@ from pydantic import SecretStr
 from slack_bolt.request import BoltRequest
 
 from bot.config import AppConfig, Runbook
-from bot.server import Bot, build_bot
+from bot.server import build_bot
 from bot.settings import Settings
 from bot.slack.config import CommandAccess, SlackConfig
 from bot.slack.http import start_socket_mode
+from bot.wiring import Bot
 from correlators.model import LogRecord
 from tests.fixtures.fake_slack import FakeSlack
 from tests.fixtures.fake_socket_mode import ACK_DEADLINE_S, SocketModeFake

@@ -20,9 +20,10 @@ from pydantic import SecretStr
 
 from bot.config import AppConfig, Runbook
 from bot.render.waterfall import COLOURS, ERROR_COLOUR, PATH_BAND, PATH_COLOUR
-from bot.server import Bot, build_bot, create_app
+from bot.server import build_bot, create_app
 from bot.settings import Settings
 from bot.web.mrkdwn import mrkdwn
+from bot.wiring import Bot
 from correlators.model import LogRecord, SpanEvent, SpanKind, Trace
 from tests.scenarios import generate
 from tests.spantree import TraceBuilder

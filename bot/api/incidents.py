@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import SecretStr, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -21,11 +21,10 @@ from starlette.routing import Route
 
 from bot.api.auth import refusal
 from bot.changes import ChangeIn, change_to_json
+from bot.read_model import journey_json
 from bot.timeparse import parse_time_ns
+from bot.wiring import Bot
 from correlators.changes import Change
-
-if TYPE_CHECKING:
-    from bot.server import Bot
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -96,39 +95,6 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
         Route("/api/journeys/{name}", guarded(journey), methods=["GET"]),
         Route("/api/changes", guarded(post_change), methods=["POST"]),
     ]
-
-
-def journey_json(bot: Bot, name: str) -> dict[str, Any]:
-    """A journey's objectives, last evaluation per tier, budget left and open incident."""
-    journey = bot.config.journey(name)
-    assert journey is not None
-    states = bot.states.current(name)
-    open_incidents = bot.incidents.find(status="open", journey=name, limit=1)
-    latency = journey.objectives.latency
-    return {
-        "name": name,
-        "owner": journey.owner,
-        "channel": journey.channel,
-        "objectives": {
-            "availability": journey.objectives.availability,
-            "latency": {"threshold_ms": latency.threshold_ms, "target": latency.target} if latency else None,
-        },
-        "slo_window_s": journey.slo_window,
-        "tiers": [
-            {
-                "objective": s.objective,
-                "tier": s.tier,
-                "long_burn": round(s.long_burn, 3),
-                "short_burn": round(s.short_burn, 3),
-                "firing": s.firing,
-                "firing_since": s.firing_since,
-            }
-            for s in states
-        ],
-        "budget_left": {s.objective: round(s.budget_left, 4) for s in states},
-        "evaluated_at": max((s.evaluated_at for s in states), default=None),
-        "open_incident": open_incidents[0] if open_incidents else None,
-    }
 
 
 def _journeys(bot: Bot) -> list[dict[str, Any]]:

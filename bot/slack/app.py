@@ -14,8 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -26,18 +25,19 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.durations import format_duration
+from bot.render.waterfall import render_png
+from bot.runbooks import matching_runbooks
 from bot.slack import commands
 from bot.slack import messages as say
 from bot.slack.access import AccessCheck
 from bot.slack.blocks import SlackMessage, section, summary_message, to_dicts
 from bot.slack.commands import Usage
+from bot.slack.integration import SlackIntegration
 from bot.slack.mrkdwn import Mrkdwn, escape
 from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import Outbox
+from bot.wiring import Bot, public_url
 from correlators.errors import ConfigError, JourneywatchError
-
-if TYPE_CHECKING:
-    from bot.server import Bot
 
 log = logging.getLogger("journeywatch.slack")
 
@@ -49,14 +49,6 @@ BUTTONS = (
     "incident_mute_4h",
 )
 VERDICT_ACTIONS = tuple(f"verdict_{v}" for v in say.VERDICTS)
-
-
-@dataclass
-class SlackIntegration:
-    outbox: Outbox
-    notifier: SlackNotifier
-    app: App | None
-    client: WebClient | None
 
 
 def web_client(token: str, base_url: str) -> WebClient:
@@ -75,8 +67,6 @@ def web_client(token: str, base_url: str) -> WebClient:
 
 
 def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackIntegration:
-    from bot.server import public_url
-
     settings = bot.settings
     token = settings.slack_bot_token
     client = web_client(token.get_secret_value(), settings.slack_api_url) if token else None
@@ -187,8 +177,6 @@ def _answer(
 def _share_trace(
     bot: Bot, notifier: SlackNotifier, body: dict[str, Any], trace: Any, message: SlackMessage
 ) -> None:
-    from bot.render.waterfall import render_png
-
     key = f"share:{uuid.uuid4().hex}"
     channel = body.get("channel_id", "")
     notifier.outbox.put(key, kind="parent", channel=channel, payload=message.payload())
@@ -210,8 +198,6 @@ def _post_on_demand(
     args: commands.InvestigateArgs,
     report: dict[str, Any],
 ) -> None:
-    from bot.runbooks import matching_runbooks
-
     key = f"ondemand:{uuid.uuid4().hex}"
     channel = body.get("channel_id", "")
     title = say.on_demand_title(args.journey, format_duration(args.window_s), body.get("user_id", ""))

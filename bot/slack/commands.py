@@ -10,19 +10,19 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.durations import format_duration, parse_duration
+from bot.investigate import Request
+from bot.read_model import journey_json
 from bot.slack import blocks
 from bot.slack import messages as say
 from bot.slack.blocks import SlackMessage, context, section
 from bot.slack.mrkdwn import Quote
+from bot.wiring import Bot, public_url
 from correlators.critical_path import critical_path, time_by_operation
 from correlators.model import Trace
 from correlators.traces import assemble, error_origin
-
-if TYPE_CHECKING:
-    from bot.server import Bot
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_WINDOW_S = 24 * 3600
@@ -145,8 +145,6 @@ def journey_arg(bot: Bot, args: list[str]) -> str | None:
 
 
 def journey_message(bot: Bot, args: list[str]) -> SlackMessage:
-    from bot.api.incidents import journey_json
-
     name = journey_arg(bot, args)
     if name is None:
         rows = [_journey_line(journey_json(bot, j.name)) for j in bot.config.journeys]
@@ -249,8 +247,6 @@ def investigate_args(bot: Bot, args: list[str]) -> InvestigateArgs:
 
 def investigate(bot: Bot, parsed: InvestigateArgs) -> dict[str, Any]:
     """Run an on-demand investigation now; returns the report's JSON form."""
-    from bot.investigate import Request
-
     journey = bot.config.journey(parsed.journey)
     assert journey is not None
     objective = "availability" if journey.objective("availability") is not None else "latency"
@@ -260,6 +256,4 @@ def investigate(bot: Bot, parsed: InvestigateArgs) -> dict[str, Any]:
 
 
 def bot_url(bot: Bot) -> str:
-    from bot.server import public_url
-
     return public_url(bot.settings)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.settings import Settings
-from bot.slack.app import SlackIntegration
+from bot.slack.integration import SlackIntegration
 
 
 def slack_routes(slack: SlackIntegration | None) -> list[Route]:

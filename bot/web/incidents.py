@@ -7,15 +7,13 @@ template as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.config import Runbook
 from bot.runbooks import matching_runbooks
 from bot.web import text
 from bot.web.slack_preview import MessageView, messages
-
-if TYPE_CHECKING:
-    from bot.server import Bot
+from bot.wiring import Bot
 
 STATUSES = ("open", "acknowledged", "resolved")
 

@@ -1,7 +1,7 @@
 """What the journey pages show: each journey's objectives, burn per tier with its recent
 history as a sparkline, budget left, open incident, firing or not.
 
-Built on :func:`bot.api.incidents.journey_json`, the same form the API and the Slack
+Built on :func:`bot.read_model.journey_json`, the same form the API and the Slack
 ``journey`` command give, plus the burn history for the sparklines.
 """
 
@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.api.incidents import journey_json
 from bot.config import Journey
+from bot.read_model import journey_json
 from bot.web import text
 from bot.web.sparkline import Sparkline, sparkline
-
-if TYPE_CHECKING:
-    from bot.server import Bot
+from bot.wiring import Bot
 
 HISTORY_S = 6 * 3600
 """How far back the sparklines reach, from the journey's last evaluation (not from now,

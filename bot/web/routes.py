@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL
@@ -31,10 +30,8 @@ from bot.web.journeys import journey_view, journey_views
 from bot.web.sessions import read_session
 from bot.web.templating import render
 from bot.web.traces import TRACE_ID, read_trace
+from bot.wiring import Bot
 from correlators.errors import DataSourceError
-
-if TYPE_CHECKING:
-    from bot.server import Bot
 
 log = logging.getLogger("journeywatch.web")
 

@@ -1,0 +1,59 @@
+"""The edges (Slack, pages, API) sit below the server that mounts them: none imports
+``bot.server``, at module level or inside a function, so the wiring has no circle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EDGES = ("bot/slack", "bot/web", "bot/api")
+
+
+def imported_modules(source: str, package: tuple[str, ...]) -> set[str]:
+    """Every module (and imported name) a module's source imports, anywhere in it
+    (``TYPE_CHECKING`` blocks and function bodies too), relative imports resolved
+    against ``package``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def imports_server(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m == "bot.server" or m.startswith("bot.server."))
+
+
+@pytest.mark.parametrize("edge", EDGES)
+def test_no_edge_imports_the_server(edge: str) -> None:
+    files = sorted((ROOT / edge).rglob("*.py"))
+    assert files
+    found = {
+        str(f.relative_to(ROOT)): imports_server(
+            imported_modules(f.read_text(), f.relative_to(ROOT).with_suffix("").parts[:-1])
+        )
+        for f in files
+    }
+    assert {f: m for f, m in found.items() if m} == {}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.server import Bot\n",
+        "def f():\n    import bot.server\n",
+        "def f():\n    from .. import server\n",
+        "from ..server import public_url\n",
+        "from bot import server\n",
+    ],
+)
+def test_every_form_of_importing_the_server_is_seen(source: str) -> None:
+    assert imports_server(imported_modules(source, ("bot", "slack")))
