@@ -544,3 +544,27 @@ def test_journey_answers_the_budget_left_of_the_slo_window(
     dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="journey"))
     fake_slack.wait_for("respond", count=2)
     assert "budget 95 % left" in json.dumps(fake_slack.responses[-1])
+
+
+def test_slack_starts_without_bolts_token_warning(
+    tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tokens from the environment, as Bolt names them: Bolt reads SLACK_BOT_TOKEN itself,
+    and warned at each start that it "will be unused" when it was also given a client."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", fake_slack.expected_token)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setenv("JOURNEYWATCH_SLACK_API_URL", fake_slack.api_url)
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/jw.db")
+    settings.collector.writer_process = False
+    with caplog.at_level("WARNING"):
+        bot = build_bot(settings, slack_config())
+    try:
+        assert bot.slack is not None and bot.slack.app is not None
+        assert not [r for r in caplog.records if "unused" in r.getMessage()]
+        assert bot.slack.client is bot.slack.app.client and bot.slack.client.base_url == fake_slack.api_url
+        bot.slack.client.chat_postMessage(channel=CHANNEL_ID, text="hello")
+        assert fake_slack.calls_to("chat.postMessage", ok=True)[0].token == fake_slack.expected_token
+    finally:
+        bot.watcher.close()
+        bot.investigator.close()
+        bot.store.close()

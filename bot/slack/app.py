@@ -27,6 +27,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.durations import format_duration
 from bot.render.waterfall import render_png
 from bot.runbooks import matching_runbooks
+from bot.settings import Settings
 from bot.slack import commands
 from bot.slack import messages as say
 from bot.slack.access import AccessCheck
@@ -51,25 +52,27 @@ BUTTONS = (
 VERDICT_ACTIONS = tuple(f"verdict_{v}" for v in say.VERDICTS)
 
 
-def web_client(token: str, base_url: str) -> WebClient:
-    """slack_sdk retries a 429 after its Retry-After and 5xx / connection errors with
-    backoff, a couple of times within the call; past that the outbox retries later."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=10,
-        retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=1),
-            ServerErrorRetryHandler(max_retry_count=2),
-            ConnectionErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+def tune(client: WebClient, base_url: str) -> WebClient:
+    """Bolt's own client, aimed at ``base_url``: slack_sdk retries a 429 after its
+    Retry-After and 5xx / connection errors with backoff, a couple of times within the
+    call; past that the outbox retries later."""
+    client.base_url = base_url
+    client.timeout = 10
+    client.retry_handlers = [
+        RateLimitErrorRetryHandler(max_retry_count=1),
+        ServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+    return client
 
 
 def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackIntegration:
+    """Bolt's app is given the token, as it expects, and builds the Web API client the
+    outbox sends with too. (Given a client of ours, Bolt still reads SLACK_BOT_TOKEN
+    from the environment and warns at every start that it "will be unused".)"""
     settings = bot.settings
-    token = settings.slack_bot_token
-    client = web_client(token.get_secret_value(), settings.slack_api_url) if token else None
+    app = bolt_app(settings)
+    client = tune(app.client, settings.slack_api_url) if app is not None else None
     outbox = Outbox(bot.store.engine, client, clock=clock)
     notifier = SlackNotifier(
         bot.config,
@@ -80,22 +83,28 @@ def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackInt
         base_url=public_url(settings),
         clock=clock,
     )
-    app = None
-    if client is not None:
-        secret = settings.slack_signing_secret
-        if secret is None and settings.slack_app_token is None:
-            raise ConfigError(
-                "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: Slack requests cannot be verified"
-            )
-        app = App(
-            signing_secret=secret.get_secret_value() if secret else "socket-mode",
-            client=client,
-            token_verification_enabled=False,  # start even while Slack is unreachable; the outbox waits
-            request_verification_enabled=True,
-            process_before_response=False,
-        )
+    if app is not None:
         _register(app, bot, notifier, AccessCheck(bot.config.slack, client))
     return SlackIntegration(outbox, notifier, app, client)
+
+
+def bolt_app(settings: Settings) -> App | None:
+    """None without a bot token (local mode)."""
+    token = settings.slack_bot_token
+    if token is None:
+        return None
+    secret = settings.slack_signing_secret
+    if secret is None and settings.slack_app_token is None:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: Slack requests cannot be verified"
+        )
+    return App(
+        token=token.get_secret_value(),
+        signing_secret=secret.get_secret_value() if secret else "socket-mode",
+        token_verification_enabled=False,  # start even while Slack is unreachable; the outbox waits
+        request_verification_enabled=True,
+        process_before_response=False,
+    )
 
 
 def _register(app: App, bot: Bot, notifier: SlackNotifier, access: AccessCheck) -> None:
