@@ -83,6 +83,10 @@ def test_a_generated_incident_summary_names_verdict_suspect_and_runbooks(
     text = json.dumps(message.blocks)
     assert verdict in text
     assert f"*1. {top}*" in text
+    suspects = next(
+        b["text"]["text"] for b in message.blocks if "Top suspects" in b.get("text", {}).get("text", "")
+    )
+    assert "score" not in " ".join(line for line in suspects.split("\n") if line.startswith("*"))
     for title in runbooks:
         assert title in text
     for title in not_runbooks:

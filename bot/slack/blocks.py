@@ -210,9 +210,7 @@ def _candidates(report: dict[str, Any], quote: Quote) -> Mrkdwn:
     lines: list[Mrkdwn] = []
     for rank, c in enumerate((report.get("candidates") or [])[:3], start=1):
         lines.append(
-            say.candidate_line(
-                rank, quote(c["service"]), quote(c.get("instance")), quote(c.get("operation")), c["score"]
-            )
+            say.candidate_line(rank, quote(c["service"]), quote(c.get("instance")), quote(c.get("operation")))
         )
         lines.extend(say.evidence_line(quote(e["summary"])) for e in (c.get("evidence") or [])[:2])
     return say.titled(say.TOP_SUSPECTS, lines) if lines else Mrkdwn("")

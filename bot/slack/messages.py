@@ -144,9 +144,11 @@ def scope_line(kind: str, level: str, confidence: float, subject: str | None) ->
 
 
 @wording
-def candidate_line(rank: int, service: str, instance: str | None, operation: str | None, score: float) -> str:
+def candidate_line(rank: int, service: str, instance: str | None, operation: str | None) -> str:
+    """A suspect by its rank; the ranking's score, a weight sum with no unit, says nothing
+    a person can check, so the evidence under it speaks instead."""
     detail = ", ".join(x for x in (instance, operation) if x)
-    return f"*{rank}. {service}*" + (f" ({detail})" if detail else "") + f" · score {score:.2f}"
+    return f"*{rank}. {service}*" + (f" ({detail})" if detail else "")
 
 
 @wording
