@@ -97,7 +97,14 @@ def test_long_content_is_cut_with_a_link_never_refused() -> None:
     report = report_of("deploy_exception", 3)
     report["scope"]["reasons"] = ["x" * 5000]
     report["log_changes"] = [
-        {"service": "cart", "kind": "new", "incident_count": 9, "sample": "y" * 9000, "template": "t"}
+        {
+            "service": "cart",
+            "kind": "new",
+            "incident_count": 9,
+            "sample": "y" * 9000,
+            "template": "t",
+            "max_severity": 17,
+        }
     ] * 3
     message = summary_message(
         report, runbooks=[], incident_url="https://jw/incidents/1", trace_url=None, quote=Quote()
@@ -105,6 +112,22 @@ def test_long_content_is_cut_with_a_link_never_refused() -> None:
     sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
     assert all(len(t) <= SECTION_LIMIT for t in sections)
     assert any(t.endswith("<https://jw/incidents/1|more>") for t in sections)
+
+
+def test_info_lines_are_not_error_lines() -> None:
+    """ "login ok for a free user" surges with the traffic; it is not listed among the
+    error lines, the WARN line beside it is."""
+    report = report_of("deploy_exception", 3)
+    change = {"service": "auth", "kind": "surging", "incident_count": 90, "template": "t"}
+    report["log_changes"] = [
+        {**change, "sample": "login ok for a free user", "max_severity": 9},
+        {**change, "sample": "token refresh slow", "max_severity": 13, "template": "u"},
+    ]
+    message = summary_message(
+        report, runbooks=[], incident_url="https://jw/incidents/1", trace_url=None, quote=Quote()
+    )
+    text = json.dumps(message.blocks)
+    assert "token refresh slow" in text and "login ok" not in text
 
 
 def test_the_parent_turns_green_with_duration_and_budget_when_resolved() -> None:

@@ -221,7 +221,7 @@ def _evidence(report: dict[str, Any], quote: Quote) -> list[tuple[str, list[Mrkd
         say.log_template_line(
             quote(c["service"]), quote(c["kind"]), c["incident_count"], fit(quote(c["sample"]), 200)
         )
-        for c in (report.get("log_changes") or [])[:3]
+        for c in _warnings(report)[:3]
     ]
     metrics = [
         say.metric_line(
@@ -283,10 +283,10 @@ def what_changed(
             say.change_lines("top", old_top[0] if old_top else "none", new_top[0] if new_top else "none")
         )
     lines.extend(say.change_lines("suspect", s) for s in new_top if s not in old_top)
-    old_logs = {(c["service"], c["template"]) for c in before.get("log_changes") or []}
+    old_logs = {(c["service"], c["template"]) for c in _warnings(before)}
     lines.extend(
         say.change_lines("log", quote(c["service"]), fit(quote(c["sample"]), 150))
-        for c in after.get("log_changes") or []
+        for c in _warnings(after)
         if (c["service"], c["template"]) not in old_logs
     )
     lines.extend(
@@ -300,3 +300,13 @@ def what_changed(
         )
     text = say.what_changed(lines)
     return SlackMessage(text, blocks=to_dicts([section(text, incident_url), DividerBlock()], incident_url))
+
+
+WARN_SEVERITY = 13
+"""OTel severity number of WARN: below it a new template is news, not an error."""
+
+
+def _warnings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's new or surging log templates of WARN and above: "login ok for a free
+    user" surging with the traffic is not an error line."""
+    return [c for c in report.get("log_changes") or [] if c.get("max_severity", 0) >= WARN_SEVERITY]
