@@ -19,9 +19,19 @@ from correlators.model import Span, Trace
 MAX_DISTINCT_VALUES = 30
 """An attribute with more distinct values than this across all traces is an identifier."""
 
-_IGNORED_PREFIXES = ("telemetry.", "otel.", "process.", "thread.", "code.")
+_IGNORED_PREFIXES = ("telemetry.", "otel.", "process.", "thread.", "code.", "exception.")
 _IGNORED_KEYS = frozenset(
     {
+        # what a failure says about itself: over-represented in failed traces by definition
+        "error",
+        "error.type",
+        "error.message",
+        "http.status_code",
+        "http.response.status_code",
+        "rpc.grpc.status_code",
+        "rpc.connect_rpc.error_code",
+        "db.response.status_code",
+        # which endpoint a call went to
         "server.port",
         "client.port",
         "network.peer.port",
@@ -32,8 +42,10 @@ _IGNORED_KEYS = frozenset(
         "net.sock.host.port",
     }
 )
-"""Ports say which endpoint a call went to, which the service facts already say: a bad
-service's port is over-represented exactly when the service is, and reads as noise."""
+"""A failure's own marks (status codes, ``error.type``, ``exception.*``) are in the failed
+traces because they failed: "status 500 is over-represented in failed requests" says
+nothing. Ports say which endpoint a call went to, which the service facts already say: a
+bad service's port is over-represented exactly when the service is, and reads as noise."""
 
 
 @dataclass(frozen=True, slots=True)

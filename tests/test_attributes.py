@@ -77,3 +77,17 @@ def test_ports_are_not_findings_even_when_they_track_the_bad_service() -> None:
         t.spans[1].attributes.update({"server.port": 8081, "net.peer.port": 8081})
     findings = over_represented(bad, baseline)
     assert [f.key for f in findings] == ["feature_flag.new_pricing"]
+
+
+def test_a_failures_own_marks_are_not_findings() -> None:
+    """Every failed request carries a 500, an error type and an exception; saying they are
+    over-represented in failed requests says nothing. The flag behind them is the finding."""
+    baseline = [trace(i, flag=False) for i in range(50)]
+    bad = [trace(1000 + i, flag=True) for i in range(20)]
+    for t in bad:
+        t.spans[0].attributes.update({"http.response.status_code": 500, "error.type": "500"})
+        t.spans[1].attributes.update(
+            {"exception.type": "PriceError", "exception.message": "no price", "rpc.grpc.status_code": 13}
+        )
+    findings = over_represented(bad, baseline)
+    assert [f.key for f in findings] == ["feature_flag.new_pricing"]
