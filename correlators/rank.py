@@ -124,6 +124,7 @@ def rank_candidates(
     _metrics([a for a in anomalies if _on_the_journey(a, reached)], parts, evidence, instances)
     _attributes(findings, parts, evidence, instances, bad, healthy)
     _slow_from_one_caller(during or bad, healthy, graph, parts, evidence, instances)
+    _merge_aliases(graph, parts, evidence, operations, instances)
     scores = {s: sum(WEIGHTS[k] * v for k, v in p.items()) for s, p in parts.items()}
     scores = _demote_callers(scores, graph)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
@@ -539,6 +540,24 @@ def _served_ns(service: str, traces: Sequence[Trace]) -> dict[str, list[int]]:
             if parent is None or parent.service != service:
                 found[span.instance].append(max(span.duration_ns, parent.duration_ns if parent else 0))
     return dict(found)
+
+
+def _merge_aliases(
+    graph: CallGraph,
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+    operations: dict[str, Counter[str]],
+    instances: dict[str, Counter[str]],
+) -> None:
+    """Evidence gathered under the name an unanswered call used (an ``rpc.service``) is the
+    service's that answers that name (``CallGraph.resolve``): one candidate, not two."""
+    for named in [n for n in parts if graph.resolve(n) != n]:
+        service = graph.resolve(named)
+        for kind, value in parts.pop(named).items():
+            parts[service][kind] = max(parts[service].get(kind, 0.0), value)
+        evidence[service].extend(evidence.pop(named, []))
+        operations[service].update(operations.pop(named, Counter()))
+        instances[service].update(instances.pop(named, Counter()))
 
 
 def _demote_callers(scores: dict[str, float], graph: CallGraph) -> dict[str, float]:

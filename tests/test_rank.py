@@ -352,3 +352,21 @@ def test_a_callee_the_traces_saw_fail_once_does_not_take_the_name() -> None:
     cart = next(c for c in found if c.service == "cart")
     assert cart.parts["logs"] == 1.0
     assert "provider" not in {c.service for c in found if c.parts.get("logs")}
+
+
+def test_evidence_under_a_name_some_service_answers_is_that_services() -> None:
+    """Unanswered gRPC calls named shop.v1.Cart took the added time; cart answers that name
+    in other traces, so cart is the candidate, once."""
+    graph = CallGraph(
+        edges={("web", "cart"): Edge(40, 10)},
+        aliases={"shop.v1.Cart": "cart"},
+    )
+    found = rank_candidates(
+        bad=[],
+        bottlenecks=[Bottleneck("shop.v1.Cart", "Get", 10, 60, 50, 0.8)],
+        log_changes=[],
+        anomalies=[anomaly("cart", 5.0)],
+        graph=graph,
+    )
+    assert [c.service for c in found] == ["cart"]
+    assert found[0].parts["latency"] == 0.8 and found[0].operation == "Get"
