@@ -142,3 +142,46 @@ def test_spans_stamped_far_ahead_or_before_retention_are_refused_per_item(bot_in
     assert "ahead of the server's clock" in result.partial_success.error_message
     assert "retention" in result.partial_success.error_message
     assert bot_in_process.collector.stats.spans_received == 1
+
+
+def test_a_failure_inside_the_tick_loses_no_trace_and_reserves_nothing(bot_in_process, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Span metrics and the sampler's verdict each fail on one trace of a tick: every
+    decided trace is still handed to the writer and stored, nothing stays pending or held,
+    and the next request is taken."""
+    bot = bot_in_process
+    bot.writer.start()
+    try:
+        client = AppClient(create_app(bot))
+        ids = [os.urandom(16).hex() for _ in range(4)]
+        for trace_id in ids:
+            body = otlp_request(trace_id, error=True).SerializeToString()
+            assert client.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+        count, verdict = bot.collector.metrics.count, bot.collector.sampler._verdict
+
+        def count_failing(trace: Trace, threshold: float | None) -> None:
+            if trace.trace_id == ids[0]:
+                raise ValueError("a bug in span metrics")
+            count(trace, threshold)
+
+        def verdict_failing(trace: Trace) -> tuple[str | None, float]:
+            if trace.trace_id == ids[1]:
+                raise KeyError("a bug in a sampling rule")
+            return verdict(trace)
+
+        monkeypatch.setattr(bot.collector.metrics, "count", count_failing)
+        monkeypatch.setattr(bot.collector.sampler, "_verdict", verdict_failing)
+        bot.collector.tick()
+        bot.writer.flush(timeout=60)
+        assert all(bot.store.get_trace(trace_id) is not None for trace_id in ids)
+        assert bot.collector.stats.uncounted == 1
+        assert bot.collector.sampler.stats.kept["undecided"] == 1
+        assert (bot.writer.pending, bot.collector.sampler.buffered_spans, bot.collector.degraded()) == (
+            0,
+            0,
+            [],
+        )
+        bot.collector.check_capacity()  # refuses nothing
+        again = otlp_request(os.urandom(16).hex()).SerializeToString()
+        assert client.post("/v1/traces", content=again, headers=PROTOBUF).status_code == 200
+    finally:
+        bot.writer.stop()

@@ -67,6 +67,8 @@ class CollectorStats:
     refused_saturated: int = 0
     spans_lost: int = 0
     """Spans of kept traces the writer failed on for a reason other than back-pressure."""
+    uncounted: int = 0
+    """Decided traces span metrics failed on (kept ones are stored all the same)."""
 
 
 class Collector:
@@ -286,16 +288,29 @@ class Collector:
         return reasons
 
     def _handle(self, decisions: Sequence[Decision]) -> None:
+        """Count every decided trace and hand the kept ones to the writer. The sampler has
+        let go of them, so a failure here must lose nothing else: counting is isolated per
+        trace (a trace it fails on is still stored), and handing over holds what the writer
+        refuses for now (see :meth:`_submit`)."""
         kept: list[Trace] = []
         epoch: int | None = None
         for decision in decisions:
-            self.metrics.count(decision.trace, self._latency_threshold_ms(decision.trace.journey))
+            self._count(decision)
             if decision.keep:
-                self.metrics.add_exemplar(decision.trace, slow=decision.reason == "slow")
                 kept.append(decision.trace)
                 epoch = decision.epoch if epoch is None else min(epoch, decision.epoch)
         if kept or self._held:
             self._submit(kept, epoch)
+
+    def _count(self, decision: Decision) -> None:
+        trace = decision.trace
+        try:
+            self.metrics.count(trace, self._latency_threshold_ms(trace.journey))
+            if decision.keep:
+                self.metrics.add_exemplar(trace, slow=decision.reason == "slow")
+        except Exception:  # one odd trace must not cost the others their decision
+            self.stats.uncounted += 1
+            log.exception("span metrics failed on trace %s; it is not counted", trace.trace_id)
 
     def _submit(self, traces: list[Trace], epoch: int | None) -> None:
         """``epoch``: the oldest epoch of ``traces``' spans."""

@@ -19,6 +19,7 @@ the collector which spooled requests it is done with.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,10 +29,14 @@ from bot.config import AppConfig
 from bot.settings import CollectorSettings
 from correlators.model import Span, Trace
 
+log = logging.getLogger("journeywatch.collector")
+
 _RANDOM_BITS = 56
 _RANDOM_MASK = (1 << _RANDOM_BITS) - 1
 EARLY_DECISION_FLOOR = 0.9
 """Over the span budget, traces are decided early until the buffer is down to this share."""
+UNDECIDED = "undecided"
+"""The reason a trace is kept with when deciding it failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +190,12 @@ class TailSampler:
         entry = self._pending.pop(trace_id)
         self._buffered_spans -= len(entry.spans)
         self._uncount_epoch(entry.epoch)
-        trace = self._build(trace_id, entry.spans)
-        reason, weight = self._verdict(trace)
+        try:
+            trace = self._build(trace_id, entry.spans)
+            reason, weight = self._verdict(trace)
+        except Exception:  # its spans have left the buffer: kept, never lost to a bug
+            log.exception("sampling failed on trace %s; it is kept", trace_id)
+            trace, reason, weight = Trace(trace_id, entry.spans), UNDECIDED, 1.0
         keep = reason is not None
         trace.sampling_reason = reason
         trace.sampling_weight = weight
