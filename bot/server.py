@@ -175,7 +175,11 @@ def create_app(bot: Bot) -> Starlette:
                     "cache_bytes": bot.collector.cache_bytes(),
                     "overdue_decisions": sampler.stats.overdue_decisions,
                 },
-                "writer": {**dataclasses.asdict(bot.writer.stats), "restarts": bot.writer.restarts},
+                "writer": {
+                    **dataclasses.asdict(bot.writer.stats),
+                    "restarts": bot.writer.restarts,
+                    "quarantine_reasons": list(bot.writer.quarantine_reasons),
+                },
                 "spool": None
                 if spool is None
                 else {

@@ -67,19 +67,32 @@ def trace(n: int, **attributes: object) -> Trace:
     return Trace(trace_id, [span])
 
 
-def test_a_row_the_database_cannot_hold_is_left_out_and_the_rest_is_written(tmp_path: Path) -> None:
+def test_a_value_json_cannot_hold_is_made_text_and_a_row_none_can_build_is_quarantined(
+    tmp_path: Path,
+) -> None:
+    """An integer past 64 bits (a JSON sender's) is kept as its digits; a value nested
+    past orjson's depth limit makes its trace unbuildable: left out of the write, the rest
+    written, the trace in the quarantine table with the reason."""
     store = Store(f"sqlite:///{tmp_path}/w.db")
     store.migrate()
     writer = BatchWriter(store, max_pending=10_000, process=False)
     writer.start()
+    deep: list[object] = []
+    for _ in range(300):
+        deep = [deep]
     try:
-        writer.submit_traces([trace(1), trace(2, huge=2**70), trace(3)])
+        writer.submit_traces([trace(1), trace(2, huge=2**70), trace(3, deep=deep), trace(4)])
         writer.flush()
     finally:
         writer.stop()
     stored = {t.trace_id for t in store.find_traces(TraceQuery(limit=10))}
-    assert stored == {f"{1:032x}", f"{3:032x}"}
+    assert stored == {f"{n:032x}" for n in (1, 2, 4)}
+    huge = store.get_trace(f"{2:032x}")
+    assert huge is not None and huge.spans[0].attributes["huge"] == str(2**70)
     assert writer.stats.items_refused == 1
+    assert writer.stats.quarantine_entries == 1
+    total, entries = store.quarantined()
+    assert total == 1 and f"{3:032x}" in entries[0]["what"] and "recursion" in entries[0]["reason"].lower()
     assert writer.pending == 0
 
 

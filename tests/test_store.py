@@ -333,7 +333,7 @@ def test_purge_by_age_per_table(store: Store) -> None:
     deleted = store.purge(
         traces_before_ns=T0 + 5_000 * MS, logs_before_ns=T0 + 5_000 * MS, metrics_before_s=150
     )
-    assert deleted == {"traces": 1, "spans": 1, "logs": 1, "span_metrics": 1, "resources": 0}
+    assert deleted == {"traces": 1, "spans": 1, "logs": 1, "span_metrics": 1, "resources": 0, "quarantine": 0}
     assert [s.trace_id for s in store.find_traces(TraceQuery())] == [tid(41)]
     assert store.get_trace(tid(40)) is None
 

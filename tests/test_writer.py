@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.store import BatchWriter, Store, TraceQuery
-from bot.store.drain import unavailable, write_with_retry
+from bot.store.drain import unavailable, write_batch
 from bot.store.rows import Rows
 from correlators.errors import DataSourceError, Saturated
 from correlators.model import LogRecord, Span, Trace
@@ -156,14 +156,20 @@ def test_a_failed_write_is_counted_and_retried_once(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_batch_failing_twice_is_lost_but_the_writer_lives_on(tmp_path: Path) -> None:
-    store = RecordingStore(f"sqlite:///{tmp_path}/w.db", failures=2)
+def test_a_batch_failing_twice_is_quarantined_and_the_writer_lives_on(tmp_path: Path) -> None:
+    """Refused whole, then its trace row alone: nothing of it can be written, so the
+    trace goes to the quarantine table, and the next batch is written as any other."""
+    store = RecordingStore(f"sqlite:///{tmp_path}/w.db", failures=3)
     store.migrate()
     writer = BatchWriter(store, max_pending=1000, process=False)
     writer.start()
     writer.submit_traces([trace(1, spans=3)])
     writer.flush()
-    assert (writer.stats.write_errors, writer.stats.items_lost, writer.pending) == (2, 3, 0)
+    assert (writer.stats.write_errors, writer.stats.items_lost, writer.pending) == (3, 0, 0)
+    assert (writer.stats.items_quarantined, list(writer.quarantine_reasons)) == (
+        3,
+        ["DataSourceError: test: disk on fire (query: write)"],
+    )
     writer.submit_traces([trace(2, spans=4)])
     writer.flush()
     assert [t.trace_id for t in store.find_traces(TraceQuery())] == [trace(2).trace_id]
@@ -259,7 +265,7 @@ def test_a_database_that_cannot_be_written_is_waited_for_not_given_up() -> None:
     store = FullDisk()
     rows = Rows()
     rows.spans.append(("row",))
-    assert write_with_retry(store, rows, sleep=waits.append) == (rows.size, 7)
+    assert write_batch(store, rows, sleep=waits.append) == (rows.size, 7, [])
     assert store.written == [rows]
     assert waits == [0.1, 0.5, 1.0, 2.0, 5.0, 5.0, 5.0]
     locked = OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))

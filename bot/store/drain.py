@@ -2,12 +2,13 @@
 
 The same loop runs in a thread (``BatchWriter(process=False)``) or in a child process
 (the default, see ``bot.store.writer``); only the :class:`Channel` it reads from differs.
-A failed write is logged, counted and retried once; nothing a batch does ends the loop,
-since a dead writer would silently turn every later ingest into a 503. A write that fails
-because the database cannot be written at all (disk full, locked, connection gone) is
-different: the rows are fine and were acknowledged to their senders, so it is retried,
-backing off, until the database takes them; meanwhile the queue fills and ingest answers
-503, which is the truth.
+Nothing a batch does ends the loop, since a dead writer would silently turn every later
+ingest into a 503. A batch the database refuses is split until the refused rows are found
+(``bot.store.isolate``): every other row is written, the refused ones go to the
+quarantine table with the database's reason. A write that fails because the database
+cannot be written at all (disk full, locked, connection gone) is different: the rows are
+fine and were acknowledged to their senders, so it is retried, backing off, until the
+database takes them; meanwhile the queue fills and ingest answers 503, which is the truth.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy.exc import DBAPIError
 
+from bot.store.isolate import Refused, isolate, reason
 from bot.store.rows import Rows
 
 log = logging.getLogger("journeywatch.store")
@@ -40,13 +42,16 @@ Item = tuple[int, Rows]
 
 
 class Ack(NamedTuple):
-    """What one transaction did: the last sequence it covered, rows it was given, rows
-    written (0 when both attempts failed) and failed attempts."""
+    """What one batch did: the last sequence it covered, spans and logs it was given,
+    written, and quarantined (refused by the database), failed attempts, and the reasons
+    of the quarantine entries it made (the rows' own net's included)."""
 
     last: int
     size: int
     written: int
     errors: int
+    quarantined: int = 0
+    reasons: tuple[str, ...] = ()
 
 
 class Channel(Protocol):
@@ -57,6 +62,7 @@ class Channel(Protocol):
 
 class RowWriter(Protocol):
     def write_rows(self, rows: Rows) -> None: ...
+    def write_quarantine(self, entries: list[dict[str, Any]]) -> None: ...
 
 
 def serve(store: RowWriter, channel: Channel) -> None:
@@ -66,8 +72,14 @@ def serve(store: RowWriter, channel: Channel) -> None:
         if item is None:
             return
         last, rows, stop = _coalesce(item, channel)
-        written, errors = write_with_retry(store, rows)
-        channel.ack(Ack(last, rows.size, written, errors))
+        written, errors, refused = write_batch(store, rows)
+        entries = [*(r.row() for r in refused), *rows.quarantine]
+        reasons: tuple[str, ...] = ()
+        quarantined = 0
+        if entries and quarantine(store, entries):
+            reasons = tuple(str(entry["reason"]) for entry in entries)
+            quarantined = sum(r.items for r in refused)
+        channel.ack(Ack(last, rows.size, written, errors, quarantined, reasons))
         if stop:
             return
 
@@ -84,34 +96,51 @@ def _coalesce(first: Item, channel: Channel) -> tuple[int, Rows, bool]:
     return last, rows, False
 
 
-def write_with_retry(
+def write_batch(
     store: RowWriter, rows: Rows, sleep: Callable[[float], None] = time.sleep
-) -> tuple[int, int]:
-    """(rows written, failed attempts): one retry, then the batch is given up; as many as
-    it takes while the database is unavailable (see the module docstring)."""
+) -> tuple[int, int, list[Refused]]:
+    """(spans and logs written, failed attempts, what the database refused): a refused
+    batch is isolated; each attempt waits as long as the database is unavailable."""
     errors = 0
-    attempt = 1
-    while True:
-        try:
-            store.write_rows(rows)
-            return rows.size, errors
-        except Exception as exc:  # any failure: the loop must outlive one bad batch
-            errors += 1
-            if unavailable(exc):
-                wait = UNAVAILABLE_BACKOFF_S[min(errors - 1, len(UNAVAILABLE_BACKOFF_S) - 1)]
-                log.error(
-                    "store unavailable, %d rows wait (attempt %d, next in %.1fs): %s",
-                    rows.size,
-                    errors,
-                    wait,
-                    exc,
-                )
+
+    def attempt(piece: Rows) -> BaseException | None:
+        nonlocal errors
+        waits = 0
+        while True:
+            try:
+                store.write_rows(piece)
+                return None
+            except Exception as exc:  # any failure: the loop must outlive one bad batch
+                errors += 1
+                if not unavailable(exc):
+                    return exc
+                wait = UNAVAILABLE_BACKOFF_S[min(waits, len(UNAVAILABLE_BACKOFF_S) - 1)]
+                waits += 1
+                log.error("store unavailable, %d rows wait (next try in %.1fs): %s", piece.size, wait, exc)
                 sleep(wait)
-                continue
-            log.exception("store write of %d rows failed (attempt %d of 2)", rows.size, attempt)
-            attempt += 1
-            if attempt > 2:
-                return 0, errors
+
+    error = attempt(rows)
+    if error is None:
+        return rows.size, errors, []
+    log.warning(
+        "the database refused a batch of %d rows (%s): isolating what it refuses", rows.size, reason(error)
+    )
+    found = isolate(rows, attempt)
+    for refused in found.refused:
+        log.error(
+            "quarantined a %s the database refused: %s (%s)", refused.kind, refused.what, refused.reason
+        )
+    return found.written, errors, found.refused
+
+
+def quarantine(store: RowWriter, entries: list[dict[str, Any]]) -> bool:
+    """Write quarantine entries; False (logged) when even that fails: they are lost."""
+    try:
+        store.write_quarantine(entries)
+        return True
+    except Exception:  # the loop must outlive it; what is lost is counted by the ack
+        log.exception("writing %d quarantine entries failed; the rows they hold are lost", len(entries))
+        return False
 
 
 def unavailable(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, Column, Connection, Engine, insert, inspect, 
 from sqlalchemy.schema import CreateColumn
 
 from bot.store import state
-from bot.store.schema import SCHEMA_VERSION, metadata, resources, schema_meta, spans
+from bot.store.schema import SCHEMA_VERSION, metadata, quarantine, resources, schema_meta, spans
 from correlators.errors import SchemaVersionError
 
 Step = Callable[[Connection], None]
@@ -34,7 +34,12 @@ def _share_resources(connection: Connection) -> None:
         connection.exec_driver_sql(f"ALTER TABLE {spans.name} ADD COLUMN {column}")
 
 
-STEPS: dict[int, Step] = {1: _add_bot_state, 2: _share_resources}
+def _add_quarantine(connection: Connection) -> None:
+    """Version 4: ``quarantine``, the rows the database refused (see ``bot.store.isolate``)."""
+    metadata.create_all(connection, tables=[quarantine])
+
+
+STEPS: dict[int, Step] = {1: _add_bot_state, 2: _share_resources, 3: _add_quarantine}
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 
 

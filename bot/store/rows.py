@@ -3,6 +3,11 @@
 Built where the data is (the request path) and written where the database is (the writer
 thread or process), so a batch is plain tuples and dicts: cheap to build, cheap to pickle.
 Everything a query never filters on lives in one orjson text column per row.
+
+Rows are made so that the database takes them (:func:`fit`): telemetry text is the
+sender's, and a NUL character or a name longer than its column would otherwise make
+PostgreSQL refuse the whole transaction, other clients' rows with it. What is still
+refused is isolated by the writer (``bot.store.isolate``).
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy import Column
 
 from bot.collector.spanmetrics import SpanMetricRow
+from bot.store import schema
 from correlators.model import (
     Attributes,
     LogRecord,
@@ -47,6 +54,66 @@ SPAN_COLUMNS = (
 """The order of the tuples :func:`span_values` builds and the span insert binds."""
 
 
+def _length(column: Column[Any]) -> int:
+    length = getattr(column.type, "length", None)
+    assert isinstance(length, int), column
+    return length
+
+
+NAME_CHARS = _length(schema.spans.c.service)
+"""Service, instance, session and user ids, a sampling reason: String(255) columns."""
+JOURNEY_CHARS = _length(schema.traces.c.journey)
+SEVERITY_CHARS = _length(schema.logs.c.severity_text)
+INT32 = (-(2**31), 2**31 - 1)
+"""An Integer column on PostgreSQL."""
+TRUNCATED = " [truncated]"
+"""The redactor's mark for cut text (``bot.collector.redact.TRUNCATED``), written out here
+so that the writer process does not import the redactor and its regex engine."""
+
+
+def fit(text: str, limit: int | None = None) -> str:
+    """``text`` as a text column of ``limit`` characters takes it: without NUL characters
+    (PostgreSQL's text types cannot hold them), cut with the redactor's mark when longer.
+    SQLite would take either, but a store must hold the same on both."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if limit is not None and len(text) > limit:
+        text = text[: limit - len(TRUNCATED)] + TRUNCATED
+    return text
+
+
+def fit_optional(text: str | None, limit: int | None = None) -> str | None:
+    return None if text is None else fit(text, limit)
+
+
+def fit_int32(value: int) -> int:
+    return min(max(value, INT32[0]), INT32[1])
+
+
+def dumps(value: Any, option: int = 0) -> str:
+    """``value`` as JSON text. A value orjson cannot write (an integer past 64 bits from a
+    JSON sender, a string with a lone surrogate) is written with that part made text,
+    instead of the item being refused."""
+    try:
+        return orjson.dumps(value, option=option).decode()
+    except TypeError:
+        return orjson.dumps(_storable(value), option=option).decode()
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, bool | float) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return str(value)
+
+
 @dataclass(slots=True)
 class Rows:
     """One batch for one transaction: spans as tuples, everything else as dicts."""
@@ -57,6 +124,8 @@ class Rows:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     resources: dict[int, str] = field(default_factory=dict)
     """Resource id -> data, for the resources the spans name; written before them."""
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    """Entries for the quarantine table: items no row could be built of."""
 
     @property
     def size(self) -> int:
@@ -69,6 +138,7 @@ class Rows:
         self.logs.extend(other.logs)
         self.metrics.extend(other.metrics)
         self.resources.update(other.resources)
+        self.quarantine.extend(other.quarantine)
 
 
 def to_rows(
@@ -113,7 +183,7 @@ class ResourceRows:
         key = (id(span.resource), span.service_version, span.region, span.zone, span.language)
         found = self._ids.get(key)
         if found is None:
-            data = orjson.dumps(
+            data = dumps(
                 {
                     "service_version": span.service_version,
                     "region": span.region,
@@ -123,8 +193,8 @@ class ResourceRows:
                 },
                 option=orjson.OPT_SORT_KEYS,
             )
-            found = self._ids[key] = resource_id(data)
-            self.rows[found] = data.decode()
+            found = self._ids[key] = resource_id(data.encode())
+            self.rows[found] = data
         return found
 
 
@@ -134,22 +204,22 @@ def span_values(span: Span, resources: ResourceRows) -> tuple[Any, ...]:
         span.trace_id,
         span.span_id,
         span.parent_span_id,
-        span.service,
-        span.instance,
-        span.name,
+        fit(span.service, NAME_CHARS),
+        fit_optional(span.instance, NAME_CHARS),
+        fit(span.name),
         span.kind.value,
         span.start_ns,
         span.end_ns,
         span.status.value,
         span.orphan,
-        orjson.dumps(
+        dumps(
             {
                 "status_message": span.status_message,
                 "attributes": span.attributes,
                 "events": [(e.name, e.time_ns, e.attributes) for e in span.events],
                 "links": [(ln.trace_id, ln.span_id, ln.attributes) for ln in span.links],
             }
-        ).decode(),
+        ),
         resources.id_of(span),
     )
 
@@ -269,18 +339,18 @@ def trace_row(trace: Trace) -> dict[str, Any]:
     unique = {s.span_id: s for s in trace.spans}
     return {
         "trace_id": trace.trace_id,
-        "journey": trace.journey,
-        "root_service": root.service if root else None,
-        "root_name": root.name if root else None,
+        "journey": fit_optional(trace.journey, JOURNEY_CHARS),
+        "root_service": fit(root.service, NAME_CHARS) if root else None,
+        "root_name": fit(root.name) if root else None,
         "start_ns": start,
         "end_ns": end,
         "duration_ns": end - start,
         "span_count": len(unique),
         "error": trace.has_error,
-        "session_id": trace.session_id,
-        "user_id": trace.user_id,
+        "session_id": fit_optional(trace.session_id, NAME_CHARS),
+        "user_id": fit_optional(trace.user_id, NAME_CHARS),
         "sampling_weight": trace.sampling_weight,
-        "sampling_reason": trace.sampling_reason,
+        "sampling_reason": fit_optional(trace.sampling_reason, NAME_CHARS),
         "orphan_count": sum(s.orphan for s in unique.values()),
     }
 
@@ -291,20 +361,20 @@ def trace_row(trace: Trace) -> dict[str, Any]:
 def log_row(record: LogRecord) -> dict[str, Any]:
     return {
         "time_ns": record.time_ns,
-        "service": record.service,
-        "instance": record.instance,
-        "severity_number": record.severity_number,
-        "severity_text": record.severity_text,
+        "service": fit(record.service, NAME_CHARS),
+        "instance": fit_optional(record.instance, NAME_CHARS),
+        "severity_number": fit_int32(record.severity_number),
+        "severity_text": fit(record.severity_text, SEVERITY_CHARS),
         "trace_id": record.trace_id,
         "span_id": record.span_id,
-        "body": record.body,
-        "data": orjson.dumps(
+        "body": fit(record.body),
+        "data": dumps(
             {
                 "observed_time_ns": record.observed_time_ns,
                 "attributes": record.attributes,
                 "resource": record.resource,
             }
-        ).decode(),
+        ),
     }
 
 
@@ -331,9 +401,9 @@ def log_from_row(row: Any) -> LogRecord:
 def metric_row(row: SpanMetricRow) -> dict[str, Any]:
     return {
         "bucket_start_s": row.bucket_start_s,
-        "journey": row.journey,
-        "service": row.service,
-        "operation": row.operation,
+        "journey": fit(row.journey, JOURNEY_CHARS),
+        "service": fit(row.service, NAME_CHARS),
+        "operation": fit(row.operation),
         "root": row.root,
         "requests": row.requests,
         "errors": row.errors,

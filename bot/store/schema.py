@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped with a migration step in ``bot.store.migrations`` whenever a table changes."""
 
 metadata = MetaData()
@@ -124,4 +124,19 @@ span_metrics = Table(
     Column("exemplars", Text, nullable=False),
     Index("ix_span_metrics_journey_bucket", "journey", "bucket_start_s"),
     Index("ix_span_metrics_bucket", "bucket_start_s"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    # what the database refused to store, after the writer split its batch down to it:
+    # kept (redacted, cut) for a person to read, never read back as telemetry
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_ns", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("what", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_quarantine_at", "at_ns"),
 )

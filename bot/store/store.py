@@ -37,7 +37,7 @@ from bot.store.rows import (
     sum_rows,
     to_rows,
 )
-from bot.store.schema import logs, resources, span_metrics, spans, traces
+from bot.store.schema import logs, quarantine, resources, span_metrics, spans, traces
 from correlators.errors import DataSourceError
 from correlators.model import LogRecord, Trace
 
@@ -45,6 +45,9 @@ MAX_LIMIT = 1000
 RESOURCE_MARGIN_NS = 24 * 3600 * 1_000_000_000
 ID_CHUNK = 500
 """Ids per IN (...) list: well under SQLite's bound-parameter limit."""
+MAX_QUARANTINE_ROWS = 10_000
+"""Quarantine entries kept, the newest (each at most ~9 KiB, see ``bot.store.isolate``):
+a sender that sends nothing but refused items cannot fill the disk through it."""
 R = TypeVar("R")
 
 
@@ -141,6 +144,29 @@ class Store:
                     connection.execute(span_metrics.insert(), rows.metrics)
 
         self._guard(f"write {len(rows.spans)} spans, {len(rows.logs)} logs", write)
+
+    def write_quarantine(self, entries: Sequence[dict[str, Any]]) -> None:
+        """Keep what the database refused (``bot.store.isolate.Refused.row``), dropping the
+        oldest entries past ``MAX_QUARANTINE_ROWS``."""
+
+        def write() -> None:
+            with self.engine.begin() as connection:
+                connection.execute(quarantine.insert(), list(entries))
+                newest = connection.execute(select(func.max(quarantine.c.id))).scalar_one()
+                connection.execute(delete(quarantine).where(quarantine.c.id <= newest - MAX_QUARANTINE_ROWS))
+
+        self._guard(f"write {len(entries)} quarantine entries", write)
+
+    def quarantined(self, limit: int = 100) -> tuple[int, list[dict[str, Any]]]:
+        """(entries kept, the newest ``limit`` of them, newest first)."""
+
+        def read() -> tuple[int, list[dict[str, Any]]]:
+            with self.engine.connect() as connection:
+                total = connection.execute(select(func.count()).select_from(quarantine)).scalar_one()
+                newest = select(quarantine).order_by(quarantine.c.id.desc()).limit(_clamp(limit))
+                return int(total), [dict(r._mapping) for r in connection.execute(newest)]
+
+        return self._guard("quarantined", read)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -327,7 +353,8 @@ class Store:
         """Delete what retention has expired; returns the rows deleted per table. A trace
         goes by its end, so one still receiving late spans is not cut in half. A resource
         goes once no span naming it has been written for the traces' retention plus a day,
-        which outlasts any trace still stored whose clock is less than a day off ours."""
+        which outlasts any trace still stored whose clock is less than a day off ours.
+        Quarantine entries are kept as long as traces."""
 
         def run() -> dict[str, int]:
             with self.engine.begin() as connection:
@@ -340,12 +367,16 @@ class Store:
                 )
                 unseen = resources.c.seen_ns < traces_before_ns - RESOURCE_REFRESH_NS - RESOURCE_MARGIN_NS
                 deleted_resources = connection.execute(delete(resources).where(unseen))
+                deleted_quarantine = connection.execute(
+                    delete(quarantine).where(quarantine.c.at_ns < traces_before_ns)
+                )
             return {
                 "traces": deleted_traces.rowcount,
                 "spans": deleted_spans.rowcount,
                 "logs": deleted_logs.rowcount,
                 "span_metrics": deleted_metrics.rowcount,
                 "resources": deleted_resources.rowcount,
+                "quarantine": deleted_quarantine.rowcount,
             }
 
         return self._guard("purge", run)

@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -38,6 +39,7 @@ from typing import Any, TypeVar
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.store.drain import Ack, Item, QueueChannel, encode_item, serve
+from bot.store.isolate import Refused, describe_log, describe_trace
 from bot.store.rows import Rows, to_rows
 from bot.store.store import Store
 from correlators.errors import Saturated
@@ -54,6 +56,8 @@ TypeErrors)."""
 T = TypeVar("T")
 MAX_DEATHS = 5
 """Writer processes that may die with a batch the oldest in flight before it is given up."""
+REASONS_SHOWN = 5
+"""The latest quarantine reasons shown on /healthz."""
 
 
 @dataclass(slots=True)
@@ -64,13 +68,19 @@ class WriterStats:
     write_errors: int = 0
     """Failed attempts, retries included."""
     items_lost: int = 0
-    """Spans and logs of batches that failed twice, or were the oldest in flight through
-    ``MAX_DEATHS`` writer deaths."""
+    """Spans and logs of batches that were the oldest in flight through ``MAX_DEATHS``
+    writer deaths, or that the database refused when the quarantine could not be written
+    either."""
     items_resent: int = 0
     """Spans and logs sent again to a restarted writer process."""
     items_refused: int = 0
-    """Spans and logs no row could hold (a value the database cannot store), left out of
-    their batch so that the rest of it is written."""
+    """Spans and logs no row could be built of, left out of their batch so that the rest
+    of it is written, and quarantined."""
+    items_quarantined: int = 0
+    """Spans and logs the database refused, found by splitting their batch, and kept in
+    the quarantine table (``bot.store.isolate``)."""
+    quarantine_entries: int = 0
+    """Entries written to the quarantine table, both kinds."""
 
 
 class BatchWriter:
@@ -96,6 +106,8 @@ class BatchWriter:
         self._send_lock = threading.Lock()
         """Held while sending, so that a restart's resending comes before anything newer."""
         self.restarts = 0
+        self.quarantine_reasons: deque[str] = deque(maxlen=REASONS_SHOWN)
+        """The latest reasons of quarantine entries, newest last."""
 
     @property
     def pending(self) -> int:
@@ -132,7 +144,7 @@ class BatchWriter:
         anything is reserved, so a failure never leaves rows reserved for ever."""
         self._submit(
             [
-                self._rows_of(chunk, lambda traces: to_rows(trace_batch=traces), lambda t: len(t.spans))
+                self._rows_of(chunk, lambda traces: to_rows(trace_batch=traces), describe_trace)
                 for chunk in _chunks(trace_batch)
             ]
         )
@@ -141,7 +153,7 @@ class BatchWriter:
         """Accepted whole or refused whole (Saturated), less any record that no row can
         hold (``items_refused``)."""
         if log_batch:
-            self._submit([self._rows_of(log_batch, lambda records: to_rows(log_batch=records), lambda _: 1)])
+            self._submit([self._rows_of(log_batch, lambda records: to_rows(log_batch=records), describe_log)])
 
     def submit_span_metrics(self, rows: Sequence[SpanMetricRow]) -> None:
         """Never refused: rows are few, and losing them would bias the SLIs."""
@@ -172,10 +184,13 @@ class BatchWriter:
     # --- submitting ----------------------------------------------------------------------
 
     def _rows_of(
-        self, items: Sequence[T], build: Callable[[Sequence[T]], Rows], size: Callable[[T], int]
+        self,
+        items: Sequence[T],
+        build: Callable[[Sequence[T]], Rows],
+        describe: Callable[[T, BaseException], Refused],
     ) -> Rows:
         """Rows of ``items``; when one of them cannot be a row (a value the database cannot
-        hold), the rows of all the others, each refused one counted and logged."""
+        hold), the rows of all the others, and a quarantine entry for each refused one."""
         try:
             return build(items)
         except _UNSTORABLE:
@@ -184,18 +199,20 @@ class BatchWriter:
                 try:
                     rows.extend(build([item]))
                 except _UNSTORABLE as exc:
+                    refused = describe(item, exc)
+                    rows.quarantine.append(refused.row())
                     with self._lock:
-                        self.stats.items_refused += size(item)
-                    log.warning("left out of a write, no row can hold it: %s", type(exc).__name__)
+                        self.stats.items_refused += refused.items
+                    log.warning("left out of a write, no row can hold it: %s", refused.reason)
             return rows
 
     def _submit(self, batches: Sequence[Rows]) -> None:
         size = sum(rows.size for rows in batches)
-        if not size:
+        if not size and not any(rows.quarantine for rows in batches):
             return
         self._reserve(size)
         for rows in batches:
-            if rows.size:
+            if rows.size or rows.quarantine:
                 self._enqueue(rows)
 
     def _reserve(self, size: int) -> None:
@@ -221,7 +238,10 @@ class BatchWriter:
             self.stats.rows_written += ack.written
             self.stats.transactions += 1
             self.stats.write_errors += ack.errors
-            self.stats.items_lost += ack.size - ack.written
+            self.stats.items_quarantined += ack.quarantined
+            self.stats.quarantine_entries += len(ack.reasons)
+            self.quarantine_reasons.extend(ack.reasons)
+            self.stats.items_lost += ack.size - ack.written - ack.quarantined
             self._lock.notify_all()
 
     # --- the worker ----------------------------------------------------------------------

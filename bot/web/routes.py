@@ -6,6 +6,7 @@ GET /journeys[/{name}]    objectives, burn per tier with sparklines, budget left
 GET /incidents[/{id}]     the list; one incident's timeline, report and kept Slack messages
 GET /traces/{id}[.png]    the waterfall with span details and logs; the PNG for Slack links
 GET /sessions/{key}       a user's or session's journeys and traces, in order
+GET /quarantine           what the database refused to store, with its reasons
 /static/...               the stylesheet and script (not guarded: nothing in them is private)
 """
 
@@ -39,6 +40,7 @@ STATIC = Path(__file__).parent / "static"
 Handler = Callable[[Request], Awaitable[Response]]
 MAX_ID_DIGITS = 18
 """Longer ids cannot be incidents, and would overflow the database's integer."""
+QUARANTINE_SHOWN = 200
 
 
 def web_routes(bot: Bot) -> list[BaseRoute]:
@@ -67,6 +69,7 @@ def web_routes(bot: Bot) -> list[BaseRoute]:
         Route("/traces/{trace_id}.png", page(pages.trace_png), methods=["GET"]),
         Route("/traces/{trace_id}", page(pages.trace), methods=["GET"]),
         Route("/sessions/{key}", page(pages.session), methods=["GET"]),
+        Route("/quarantine", page(pages.quarantine), methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="web-static"),
     ]
 
@@ -140,6 +143,10 @@ class Pages:
         key = request.path_params["key"]
         view = await run_in_threadpool(read_session, self.bot.store, self.bot.collector.redactor, key)
         return render(request, "session.html", title=f"Session {key}", view=view)
+
+    async def quarantine(self, request: Request) -> Response:
+        total, entries = await run_in_threadpool(self.bot.store.quarantined, QUARANTINE_SHOWN)
+        return render(request, "quarantine.html", title=text.QUARANTINE_TITLE, total=total, entries=entries)
 
 
 def _relative(url: URL) -> str:

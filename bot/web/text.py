@@ -48,11 +48,22 @@ LOCAL_SLACK_NOTE = (
     "This is how they would look in Slack."
 )
 SPARKLINE_NOTE = "long-window burn rate, log scale; the dashed line is the tier's threshold"
+QUARANTINE_TITLE = "Quarantine"
+QUARANTINE_WHY = (
+    "Items the database refused to store. The writer split their batches until it found them, "
+    "stored everything else, and kept these here (redacted, cut) with the database's reason."
+)
+QUARANTINE_ROWS = "rows"
+NO_QUARANTINE = "Nothing quarantined: the database has taken every row."
 STATUS_FILTERS = {"": "All", "open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
 
 
 def not_found(what: str) -> str:
     return f"There is no {what}."
+
+
+def quarantine_count(total: int, shown: int) -> str:
+    return f"{total} kept, the newest {shown} shown." if total > shown else f"{total} kept."
 
 
 def journey_status(firing: bool, evaluated: bool) -> str:
