@@ -70,6 +70,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         if settings.collector.writer_process
         else Store(settings.database_url, page_cache_mib=WRITER_CACHE_MIB),
         max_pending=settings.collector.max_pending_writes,
+        max_pending_bytes=settings.collector.max_pending_write_bytes,
         process=settings.collector.writer_process,
     )
     redactor = Redactor(config.redaction, _hmac_key(settings), max_chars=settings.collector.max_text_chars)
@@ -165,10 +166,12 @@ def create_app(bot: Bot) -> Starlette:
                 "status": "degraded" if degraded else "ok",
                 "degraded": degraded,
                 "pending_writes": bot.writer.pending,
+                "pending_write_bytes": bot.writer.pending_bytes,
                 "collector": {
                     **dataclasses.asdict(bot.collector.stats),
                     "buffered_spans": sampler.buffered_spans,
                     "buffered_traces": sampler.buffered_traces,
+                    "buffered_bytes": sampler.buffered_bytes,
                     "kept": dict(sampler.stats.kept),
                     "dropped": sampler.stats.dropped,
                     "early_decisions": sampler.stats.early_decisions,

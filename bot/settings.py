@@ -48,8 +48,15 @@ class CollectorSettings(BaseModel):
     """A trace is decided this long after its last span arrived."""
     span_budget: int = Field(default=100_000, gt=0)
     """Spans held in memory awaiting a sampling decision; past it, decide early."""
+    span_budget_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    """The same buffer in bytes (estimated from each span's fields, ``bot.collector.sizes``):
+    whichever of the two is reached first decides early. Spans of 128 attributes of 32 KiB
+    are 4 MiB each; counted in spans alone, the buffer had no bound in memory."""
     max_pending_writes: int = Field(default=50_000, gt=0)
     """Spans and logs queued for the store; past it, ingest answers 503 + Retry-After."""
+    max_pending_write_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """The same queue in bytes (the rows' text as built for the database): whichever of the
+    two is reached first answers 503 + Retry-After."""
     metrics_bucket_s: int = Field(default=10, gt=0)
     exemplars_per_bucket: int = Field(default=4, ge=0)
     writer_process: bool = True

@@ -209,7 +209,7 @@ class Collector:
         late = self.sampler.add(spans, self._monotonic(), self._epoch)
         if late:
             self._submit(late, self._epoch)
-        if self.sampler.buffered_spans > self.settings.span_budget:
+        if self.sampler.over_budget_now():
             self._handle(self.sampler.over_budget())
 
     def ingest_logs(self, logs: Sequence[LogRecord]) -> None:
@@ -257,7 +257,7 @@ class Collector:
         return replayed
 
     def _saturated(self) -> bool:
-        return self.writer.pending >= self.settings.max_pending_writes or bool(self._held)
+        return self.writer.full() or bool(self._held)
 
     def _replay_one(self, record: Record) -> bool:
         """False when the writer refused it for now (its logs): to be tried again."""
@@ -280,7 +280,10 @@ class Collector:
         """Why ingest is refusing data it would otherwise take (for /healthz)."""
         reasons = []
         if self._saturated():
-            reasons.append(f"the store is behind: {self.writer.pending} spans and logs wait to be written")
+            reasons.append(
+                f"the store is behind: {self.writer.pending} spans and logs "
+                f"({self.writer.pending_bytes} bytes) wait to be written"
+            )
         if self.spool is not None and self.spool.refusing:
             reasons.append(self.spool.refusing)
         elif self.spool is not None and self.spool.full():

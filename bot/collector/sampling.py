@@ -7,8 +7,9 @@ rest, stored with weight 1/fraction so counts can be scaled back up.
 
 The fraction is decided from the trace id's random low bits, as OpenTelemetry's
 TraceIdRatioBased sampler does, so several collectors agree without talking and a test can
-know the answer. Memory is bounded: past the span budget the least recently seen traces
-are decided early, which is counted, because an early decision may miss a late error.
+know the answer. Memory is bounded: past the span budget, in spans or in bytes (estimated
+per span as it arrives, ``bot.collector.sizes``), the least recently seen traces are
+decided early, which is counted, because an early decision may miss a late error.
 So is time: a trace still receiving spans ``max_trace_wait_s`` after its first is decided
 (counted as overdue), and its later spans follow the decision.
 
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.collector.journeys import JourneyMatcher, session_of
+from bot.collector.sizes import attributes_bytes, span_bytes
 from bot.config import AppConfig
 from bot.settings import CollectorSettings
 from correlators.model import Span, Trace
@@ -64,6 +66,8 @@ class _Pending:
     last_seen: float
     first_seen: float
     epoch: int
+    size: int = 0
+    """Estimated bytes of the spans (and resources counted with them)."""
 
 
 @dataclass(slots=True)
@@ -91,6 +95,7 @@ class TailSampler:
         self.stats = SamplerStats()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._buffered_spans = 0
+        self._buffered_bytes = 0
         self._decided: OrderedDict[str, str | None] = OrderedDict()
         """trace id -> journey of kept traces, or _DROPPED; bounded LRU."""
         self._epochs: OrderedDict[int, _Epoch] = OrderedDict()
@@ -99,6 +104,17 @@ class TailSampler:
     @property
     def buffered_spans(self) -> int:
         return self._buffered_spans
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Estimated bytes of the buffered spans."""
+        return self._buffered_bytes
+
+    def over_budget_now(self) -> bool:
+        return (
+            self._buffered_spans > self.settings.span_budget
+            or self._buffered_bytes > self.settings.span_budget_bytes
+        )
 
     @property
     def buffered_traces(self) -> int:
@@ -115,6 +131,8 @@ class TailSampler:
         late: dict[str, list[Span]] = {}
         pending = self._pending
         decided = self._decided
+        resource = None
+        added = 0
         for span in spans:
             trace_id = span.trace_id
             entry = pending.get(trace_id)
@@ -124,10 +142,17 @@ class TailSampler:
                     continue
                 entry = pending[trace_id] = _Pending([], now, now, epoch)
                 self._count_epoch(epoch, now)
+            size = span_bytes(span)
+            if span.resource is not resource:  # one dict for the spans of a resource
+                resource = span.resource
+                size += attributes_bytes(resource)
             entry.spans.append(span)
+            entry.size += size
+            added += size
             entry.last_seen = now
             pending.move_to_end(trace_id)
         self._buffered_spans += len(spans) - sum(len(v) for v in late.values())
+        self._buffered_bytes += added
         return self._late_traces(late)
 
     def tick(self, now: float) -> list[Decision]:
@@ -151,10 +176,11 @@ class TailSampler:
         on its tick, so the budget is a bound: at 45k spans/s, a quarter-second tick let
         the buffer overshoot it by 20k spans."""
         decisions: list[Decision] = []
-        if self._buffered_spans <= self.settings.span_budget:
+        if not self.over_budget_now():
             return decisions
         floor = self.settings.span_budget * EARLY_DECISION_FLOOR
-        while self._buffered_spans > floor and self._pending:
+        floor_bytes = self.settings.span_budget_bytes * EARLY_DECISION_FLOOR
+        while (self._buffered_spans > floor or self._buffered_bytes > floor_bytes) and self._pending:
             decisions.append(self._decide(next(iter(self._pending))))
             self.stats.early_decisions += 1
         return decisions
@@ -189,6 +215,7 @@ class TailSampler:
     def _decide(self, trace_id: str) -> Decision:
         entry = self._pending.pop(trace_id)
         self._buffered_spans -= len(entry.spans)
+        self._buffered_bytes -= entry.size
         self._uncount_epoch(entry.epoch)
         try:
             trace = self._build(trace_id, entry.spans)

@@ -52,6 +52,8 @@ class Ack(NamedTuple):
     errors: int
     quarantined: int = 0
     reasons: tuple[str, ...] = ()
+    nbytes: int = 0
+    """``Rows.bytes`` of what it was given: released from the writer's byte budget."""
 
 
 class Channel(Protocol):
@@ -79,7 +81,7 @@ def serve(store: RowWriter, channel: Channel) -> None:
         if entries and quarantine(store, entries):
             reasons = tuple(str(entry["reason"]) for entry in entries)
             quarantined = sum(r.items for r in refused)
-        channel.ack(Ack(last, rows.size, written, errors, quarantined, reasons))
+        channel.ack(Ack(last, rows.size, written, errors, quarantined, reasons, rows.bytes))
         if stop:
             return
 

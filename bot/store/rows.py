@@ -126,6 +126,9 @@ class Rows:
     """Resource id -> data, for the resources the spans name; written before them."""
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     """Entries for the quarantine table: items no row could be built of."""
+    bytes: int = 0
+    """Estimated memory of the span and log rows (:func:`rows_bytes`): what the writer's
+    byte budget counts. Set by :func:`to_rows`; pieces split off a batch carry none."""
 
     @property
     def size(self) -> int:
@@ -139,6 +142,7 @@ class Rows:
         self.metrics.extend(other.metrics)
         self.resources.update(other.resources)
         self.quarantine.extend(other.quarantine)
+        self.bytes += other.bytes
 
 
 def to_rows(
@@ -147,13 +151,36 @@ def to_rows(
     metric_rows: Sequence[SpanMetricRow] = (),
 ) -> Rows:
     resources = ResourceRows()
-    return Rows(
+    rows = Rows(
         spans=[span_values(s, resources) for t in trace_batch for s in t.spans],
         traces=[trace_row(t) for t in trace_batch],
         logs=[log_row(r) for r in log_batch],
         metrics=[metric_row(r) for r in metric_rows],
         resources=resources.rows,
     )
+    rows.bytes = rows_bytes(rows)
+    return rows
+
+
+SPAN_ROW_BYTES = 215
+"""A span row's tuple, ids and times, beyond its JSON text and name: tracemalloc measured
+539 bytes a row of bench/ingest.py's spans in all, whose JSON and name are 324 (pickled
+for the writer process, as held until it acknowledges, 430)."""
+LOG_ROW_BYTES = 700
+"""A log row's dict of ten columns, beyond its body and JSON text (a dict of ten is 640)."""
+_DATA = SPAN_COLUMNS.index("data")
+_NAME = SPAN_COLUMNS.index("name")
+
+
+def rows_bytes(rows: Rows) -> int:
+    """The memory of a batch's span and log rows, estimated from their text: the JSON
+    text and name of each span, the body and JSON of each log, plus a fixed cost a row.
+    The resources a batch names are shared (a handful a batch) and left out."""
+    data, name = _DATA, _NAME
+    size = SPAN_ROW_BYTES * len(rows.spans) + sum([len(s[data]) + len(s[name]) for s in rows.spans])
+    if rows.logs:
+        size += sum(LOG_ROW_BYTES + len(r["body"]) + len(r["data"]) for r in rows.logs)
+    return size
 
 
 # --- spans and traces ----------------------------------------------------------------------

@@ -16,8 +16,9 @@ writes in order, so a batch that kills it is the oldest in flight when it dies; 
 was the oldest through ``MAX_DEATHS`` deaths in a row is given up (lost, counted), so that
 it cannot keep killing the writer, and ingest with it.
 
-Back-pressure: when more than ``max_pending`` spans and logs are on their way to the
-database, :meth:`BatchWriter.submit_traces` and :meth:`~BatchWriter.submit_logs` raise
+Back-pressure: when more than ``max_pending`` spans and logs, or ``max_pending_bytes`` of
+their rows (``Rows.bytes``), are on their way to the database,
+:meth:`BatchWriter.submit_traces` and :meth:`~BatchWriter.submit_logs` raise
 :class:`Saturated`, so the HTTP layer answers 503 + Retry-After and the exporter retries
 instead of the process growing until it dies. Span-metric rows are never refused.
 """
@@ -86,14 +87,18 @@ class WriterStats:
 class BatchWriter:
     """Queue of writes for one Store, drained by one worker; see the module docstring."""
 
-    def __init__(self, store: Store, *, max_pending: int, process: bool = True) -> None:
+    def __init__(
+        self, store: Store, *, max_pending: int, max_pending_bytes: int = 2**62, process: bool = True
+    ) -> None:
         self.store = store
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
         self.process = process
         self.stats = WriterStats()
         self._outbox: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._lock = threading.Condition()
         self._pending = 0
+        self._pending_bytes = 0
         self._submitted = 0
         self._completed = 0
         self._threads: list[threading.Thread] = []
@@ -113,6 +118,15 @@ class BatchWriter:
     def pending(self) -> int:
         """Spans and logs submitted but not yet written (or given up)."""
         return self._pending
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of the rows submitted but not yet written (or given up)."""
+        return self._pending_bytes
+
+    def full(self) -> bool:
+        """Whether a submission now would be refused (either budget reached)."""
+        return self._pending >= self.max_pending or self._pending_bytes >= self.max_pending_bytes
 
     @property
     def submitted(self) -> int:
@@ -210,18 +224,25 @@ class BatchWriter:
         size = sum(rows.size for rows in batches)
         if not size and not any(rows.quarantine for rows in batches):
             return
-        self._reserve(size)
+        self._reserve(size, sum(rows.bytes for rows in batches))
         for rows in batches:
             if rows.size or rows.quarantine:
                 self._enqueue(rows)
 
-    def _reserve(self, size: int) -> None:
-        """Count ``size`` rows as pending, or refuse them all when over the limit (one
-        batch larger than the limit is let through when nothing else is pending)."""
+    def _reserve(self, size: int, nbytes: int) -> None:
+        """Count ``size`` rows of ``nbytes`` as pending, or refuse them all when over either
+        limit (one batch larger than a limit is let through when nothing else is pending)."""
         with self._lock:
-            if self._pending and self._pending + size > self.max_pending:
-                raise Saturated(f"store writer has {self._pending} rows pending", retry_after=2)
+            if self._pending and (
+                self._pending + size > self.max_pending
+                or self._pending_bytes + nbytes > self.max_pending_bytes
+            ):
+                raise Saturated(
+                    f"store writer has {self._pending} rows ({self._pending_bytes} bytes) pending",
+                    retry_after=2,
+                )
             self._pending += size
+            self._pending_bytes += nbytes
 
     def _enqueue(self, rows: Rows) -> None:
         with self._lock:
@@ -234,6 +255,7 @@ class BatchWriter:
             for sequence in [s for s in self._inflight if s <= ack.last]:
                 del self._inflight[sequence]
             self._pending -= ack.size
+            self._pending_bytes -= ack.nbytes
             self._completed = ack.last
             self.stats.rows_written += ack.written
             self.stats.transactions += 1
@@ -278,7 +300,7 @@ class BatchWriter:
             with self._send_lock:
                 if item is not None:
                     with self._lock:
-                        self._inflight[item[0]] = _Flight(item[1].size, payload)
+                        self._inflight[item[0]] = _Flight(item[1].size, item[1].bytes, payload)
                 assert self._connection is not None
                 with contextlib.suppress(OSError, ValueError):  # it died: see _restart
                     self._connection.send_bytes(payload)
@@ -348,6 +370,7 @@ class BatchWriter:
                 flight = self._inflight.pop(sequence, None)
                 size = flight.size if flight else 0
                 self._pending -= size
+                self._pending_bytes -= flight.nbytes if flight else 0
                 self.stats.items_lost += size
                 self._completed = max(self._completed, sequence)
             self._lock.notify_all()
@@ -356,6 +379,7 @@ class BatchWriter:
 @dataclass(slots=True)
 class _Flight:
     size: int
+    nbytes: int
     payload: bytes
     """As sent: pickled once, sent again as is."""
     deaths: int = 0
