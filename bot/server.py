@@ -176,6 +176,7 @@ def create_app(bot: Bot) -> Starlette:
                     "dropped": sampler.stats.dropped,
                     "early_decisions": sampler.stats.early_decisions,
                     "cache_bytes": bot.collector.cache_bytes(),
+                    "span_metric_bytes": bot.collector.metrics.bytes,
                     "overdue_decisions": sampler.stats.overdue_decisions,
                 },
                 "writer": {

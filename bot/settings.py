@@ -57,6 +57,11 @@ class CollectorSettings(BaseModel):
     max_pending_write_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """The same queue in bytes (the rows' text as built for the database): whichever of the
     two is reached first answers 503 + Retry-After."""
+    span_metrics_budget_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    """Span-metric rows held before they are written (estimated, ``SpanMetrics.bytes``);
+    past it every row is written at the next tick, future buckets too. Spans may be
+    stamped up to ``max_future_s`` ahead, so distinct names could otherwise hold rows for
+    ten minutes."""
     metrics_bucket_s: int = Field(default=10, gt=0)
     exemplars_per_bucket: int = Field(default=4, ge=0)
     writer_process: bool = True

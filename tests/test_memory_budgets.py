@@ -122,3 +122,27 @@ def test_ingest_answers_503_with_retry_after_when_the_write_budget_is_full(small
     assert health["status"] == "degraded" and "bytes" in health["degraded"][0]
     assert health["pending_write_bytes"] > 3 * KIB * KIB  # the next trace would cross 4 MiB: held
     assert health["collector"]["buffered_bytes"] == 0
+
+
+def test_span_metric_rows_past_their_byte_budget_are_written_at_once_future_buckets_too(
+    tmp_path: Path,
+) -> None:
+    """Spans may be stamped ten minutes ahead; each distinct long operation name makes a
+    row in a bucket that closes only then. Past the budget the next tick writes them all."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/m.db",
+        require_token=False,
+        collector={"quiet_period_s": 0, "span_metrics_budget_bytes": 256 * KIB, "spool": {"enabled": False}},
+    )
+    bot = build_bot(settings, load_config(REPO / "config" / "journeys.yaml"))
+    ahead_ns = NOW_NS + 300 * 1_000_000_000
+    for n in range(40):
+        span = Span(
+            f"{n + 1:032x}", "1" * 16, None, "shop", f"op-{n}-" + "x" * 8 * KIB, ahead_ns, ahead_ns + 10
+        )
+        bot.collector.ingest_spans([span])
+        bot.collector.tick()
+        assert bot.collector.metrics.bytes <= 256 * KIB + 10 * KIB  # one row past it at most
+    assert bot.collector.metrics.bytes < 256 * KIB
+    assert bot.writer.pending > 0  # the drained rows went to the writer, not away
+    bot.store.close()

@@ -101,3 +101,16 @@ def test_drain_only_closed_buckets_and_late_rows_start_anew() -> None:
     late = [r for r in m.drain(older_than_s=115) if r.root]
     assert [(r.bucket_start_s, r.requests) for r in late] == [(100, 1)]
     assert {r.bucket_start_s for r in m.drain()} == {120}
+
+
+def test_rows_count_their_bytes_in_and_out() -> None:
+    metrics = SpanMetrics(bucket_s=10, exemplars_per_bucket=4)
+    metrics.count(trace(1, 100, 20), latency_threshold_ms=None)
+    one = metrics.bytes
+    assert one > 2 * len("POST /checkout")  # two rows: the journey's root row and its entry span's
+    metrics.count(trace(2, 101, 20), latency_threshold_ms=None)  # same bucket, same rows
+    assert metrics.bytes == one
+    metrics.count(trace(3, 200, 20), latency_threshold_ms=None)  # a new bucket
+    assert metrics.bytes > one
+    metrics.drain(None)
+    assert metrics.bytes == 0

@@ -343,7 +343,11 @@ class Collector:
         self._releases.settle(self.writer.completed)
 
     def _flush_metrics(self, *, final: bool) -> None:
-        horizon = None if final else self._wall() - self._bucket_grace_s
+        """Rows of buckets past their grace period; all rows, future buckets too, when they
+        hold more than their byte budget (the store sums rows of one key, so a bucket
+        drained early only gets a second row later)."""
+        over = self.metrics.bytes > self.settings.span_metrics_budget_bytes
+        horizon = None if final or over else self._wall() - self._bucket_grace_s
         rows = self.metrics.drain(horizon)
         if rows:
             self.writer.submit_span_metrics(rows)

@@ -51,6 +51,11 @@ class SpanMetricRow:
 
 
 _ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
+ROW_BYTES = 600
+"""What a row costs in memory besides its names: the object, its key tuple, the
+histogram's 13 ints and the dict slots (sys.getsizeof summed, rounded up)."""
+EXEMPLAR_BYTES = 100
+"""A trace id string and its rank."""
 NO_JOURNEY = "_none"
 _Key = tuple[int, str, str, str, bool]
 
@@ -73,12 +78,15 @@ class SpanMetrics:
         self.exemplars_per_bucket = exemplars_per_bucket
         self._rows: dict[_Key, SpanMetricRow] = {}
         self._exemplar_rank: dict[_Key, list[int]] = {}
+        self.bytes = 0
+        """What the rows held hold, estimated: their names and a fixed cost each."""
 
     def count(self, trace: Trace, latency_threshold_ms: float | None) -> None:
         for key, span in self._keys(trace):
             row = self._rows.get(key)
             if row is None:
                 row = self._rows[key] = SpanMetricRow(*key)
+                self.bytes += _row_bytes(key, self.exemplars_per_bucket)
             duration_ms = span.duration_ns / 1e6
             row.requests += 1
             row.errors += span.is_error
@@ -107,6 +115,7 @@ class SpanMetrics:
         """Rows of buckets that ended before ``older_than_s`` (all rows when None)."""
         done = [key for key in self._rows if older_than_s is None or key[0] + self.bucket_s <= older_than_s]
         self._exemplar_rank = {k: v for k, v in self._exemplar_rank.items() if k not in done}
+        self.bytes -= sum(_row_bytes(key, self.exemplars_per_bucket) for key in done)
         return [self._rows.pop(key) for key in done]
 
     def _keys(self, trace: Trace) -> list[tuple[_Key, Span]]:
@@ -123,3 +132,10 @@ class SpanMetrics:
     def _bucket(self, span: Span) -> int:
         seconds = span.start_ns // 1_000_000_000
         return seconds - seconds % self.bucket_s
+
+
+def _row_bytes(key: _Key, exemplars: int) -> int:
+    """A row's estimated memory, exemplars counted at their most so the figure needs no
+    update when one is added."""
+    _, journey, service, operation, _ = key
+    return ROW_BYTES + len(journey) + len(service) + len(operation) + exemplars * EXEMPLAR_BYTES
