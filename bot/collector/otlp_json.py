@@ -89,12 +89,13 @@ def spans_from_json(
     the protobuf path (the collector's cache redacts them as they are converted)."""
     out: Decoded[Span] = Decoded([])
     trace_ids: dict[bytes, str] = {}  # one string per trace, not one per span
+    caps = _Caps(limits, out)
     for resource_spans in _frames(data, "resourceSpans", "resource_spans"):
         facts = _resource_facts(resource_spans, limits, out)
         for scope_spans in _frames(resource_spans, "scopeSpans", "scope_spans"):
             for item in _items(scope_spans, "spans", "spans"):
                 try:
-                    out.items.append(_span(item, facts, pairs, trace_ids, _Caps(limits, out)))
+                    out.items.append(_span(item, facts, pairs, trace_ids, caps))
                 except _Refused as exc:
                     out.reject(str(exc))
                 except BadValue as exc:
@@ -114,7 +115,7 @@ class _Caps:
     def attributes(self, value: Any, owner: str) -> list[tuple[str, AttrValue]]:
         kept = capped(_list(value), self.limits.attributes, f"{owner} attributes", self.out)
         items = self.limits.value_items
-        return [_attribute(kv, [items]) for kv in kept]
+        return [_attribute(kv, items) for kv in kept]
 
 
 def _span(
@@ -193,12 +194,13 @@ def _links(links: Any, caps: _Caps) -> list[SpanLink]:
 def logs_from_json(data: dict[str, Any], limits: ItemLimits = NO_LIMITS) -> Decoded[LogRecord]:
     """Log records of one ExportLogsServiceRequest."""
     out: Decoded[LogRecord] = Decoded([])
+    caps = _Caps(limits, out)
     for resource_logs in _frames(data, "resourceLogs", "resource_logs"):
         facts = _resource_facts(resource_logs, limits, out)
         for scope_logs in _frames(resource_logs, "scopeLogs", "scope_logs"):
             for item in _items(scope_logs, "logRecords", "log_records"):
                 try:
-                    out.items.append(_log(item, facts, _Caps(limits, out)))
+                    out.items.append(_log(item, facts, caps))
                 except _Refused as exc:
                     out.reject(str(exc))
                 except BadValue as exc:
@@ -216,7 +218,7 @@ def _log(item: Any, facts: ResourceFacts, caps: _Caps) -> LogRecord:
     if reason:
         raise _Refused(reason)
     body = record.get("body")
-    value = _any_value(body, [caps.limits.value_items]) if body is not None else ""
+    value = _any_value(body, caps.limits.value_items) if body is not None else ""
     return LogRecord(
         time_ns=time_ns or observed,
         service=facts.service,
@@ -366,14 +368,16 @@ def _attributes(value: Any, caps: _Caps, owner: str) -> Attributes:
     return dict(caps.attributes(value, owner))
 
 
-def _attribute(item: Any, budget: list[int]) -> tuple[str, AttrValue]:
+def _attribute(item: Any, budget: list[int] | int) -> tuple[str, AttrValue]:
     kv = _object(item)
     return _text(kv.get("key")), _any_value(kv.get("value"), budget)
 
 
-def _any_value(value: Any, budget: list[int]) -> AttrValue:
+def _any_value(value: Any, budget: list[int] | int) -> AttrValue:
     """An AnyValue as :func:`bot.collector.resource.any_value` gives it (bytes as hex);
-    ``budget`` is the one count of array and key-value-list items a whole value may use."""
+    ``budget`` is the one count of array and key-value-list items a whole value may use: a
+    number at the top, made the shared count (a list) only when the value nests, since
+    most values are strings."""
     if value is None:
         return None
     found = _object(value).get("stringValue")
@@ -384,7 +388,9 @@ def _any_value(value: Any, budget: list[int]) -> AttrValue:
         if found is None:
             found = value.get(snake)
         if found is not None:
-            return convert(found, budget) if convert in _NESTED else convert(found)
+            if convert not in _NESTED:
+                return convert(found)
+            return convert(found, budget if isinstance(budget, list) else [budget])
     return None
 
 
