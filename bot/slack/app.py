@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.durations import format_duration
+from bot.incidents.headline import Headlines
 from bot.render.waterfall import render_png
 from bot.runbooks import matching_runbooks
 from bot.settings import Settings
@@ -81,6 +82,7 @@ def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackInt
         bot.collector.redactor,
         bot.sources.traces,
         base_url=public_url(settings),
+        headlines=Headlines(bot.config, bot.store, bot.sources.traces),
         clock=clock,
     )
     if app is not None:

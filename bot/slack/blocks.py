@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.config import Runbook
+from bot.incidents.headline import Headline
 from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote, escape
 
@@ -106,12 +107,16 @@ def incident_message(
     incident_url: str,
     journey_url: str,
     quote: Quote,
+    headline: Headline | None = None,
 ) -> SlackMessage:
-    """The parent message, updated in place as the incident changes."""
+    """The parent message, updated in place as the incident changes: the line a person
+    can act on first, then the facts."""
     status = incident["status"]
     severity = incident["severity"]
+    title = Mrkdwn(f"*{say.incident_title(incident['journey'], severity, status)}*")
+    lead = headline_line(headline, quote) if headline is not None else None
     blocks: list[Block] = [
-        section(f"*{say.incident_title(incident['journey'], severity, status)}*"),
+        section(Mrkdwn(f"{lead}\n{title}") if lead else title),
         SectionBlock(
             fields=[
                 mrkdwn(f, FIELD_LIMIT)
@@ -150,6 +155,53 @@ def incident_message(
         incident["journey"], severity, status, incident["burn_rate"], incident["duration_s"]
     )
     return SlackMessage(text, attachment_blocks=to_dicts(blocks, incident_url), color=color)
+
+
+def headline_line(headline: Headline, quote: Quote) -> Mrkdwn:
+    """Impact · suspect · what changed · next step; telemetry (names, versions) quoted."""
+    parts: list[str] = []
+    impact = headline.impact
+    if impact is not None:
+        parts.append(
+            say.impact_words(
+                quote(headline.journey),
+                impact.objective,
+                impact.threshold_ms,
+                impact.share,
+                impact.started_s,
+                impact.bad,
+                impact.requests,
+                impact.people,
+                impact.people_kind,
+            )
+        )
+    if not headline.investigated:
+        return say.headline([*parts, escape(say.INVESTIGATING_SHORT)])
+    suspect = headline.suspect
+    if suspect is not None:
+        parts.append(
+            say.suspect_words(
+                quote(suspect.name),
+                suspect.level,
+                quote(suspect.subject) or None,
+                quote(suspect.instance) or None,
+                quote.all(suspect.shared_by),
+                suspect.added_ms,
+            )
+        )
+    parts.extend(
+        say.change_words(quote(c.service), c.kind, quote(c.version) or None, c.minutes_before)
+        for c in headline.changes
+    )
+    if not headline.changes:
+        parts.append(
+            say.no_change_of(quote(suspect.name), headline.other_changes)
+            if suspect is not None and headline.other_changes
+            else escape(say.NO_RECENT_DEPLOYS)
+        )
+    if headline.runbook is not None:
+        parts.append(say.next_step(headline.runbook.title, headline.runbook.url))
+    return say.headline(parts)
 
 
 def _buttons(incident_id: int, actions: list[tuple[str, str]]) -> ActionsBlock:

@@ -9,9 +9,10 @@ a log line is shown as text whoever wrote it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
-from bot.slack.mrkdwn import Mrkdwn, link, mention, wording
+from bot.slack.mrkdwn import Mrkdwn, join, link, mention, wording
 
 SEVERITY_EMOJI = {"page": ":rotating_light:", "ticket": ":warning:"}
 STATUS_WORD = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
@@ -93,6 +94,107 @@ def window_words(seconds: int) -> str:
     if rest == 0:
         return f"{days} day" + ("s" if days > 1 else "")
     return format_duration(seconds)
+
+
+# --- the parent's first line: how bad, since when, where, what changed, what to do -------------
+
+LEVEL_WORDS = {
+    "shared_dependency": "shared dependency",
+    "dependency": "dependency",
+    "feature_flag": "feature flag",
+    "release": "release",
+    "instance": "instance",
+    "zone": "zone",
+    "platform": "platform",
+    "traffic": "traffic surge",
+    "service": "service",
+}
+CHANGE_VERBS = {"deploy": "deployed", "config": "config changed", "flag": "flag flipped"}
+INVESTIGATING_SHORT = "investigating…"
+NO_RECENT_DEPLOYS = "no recent deploys"
+
+
+def clock_time(seconds: float) -> str:
+    """A time of day as the on-call reads it beside a dashboard: "18:04 UTC"."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%H:%M UTC")
+
+
+@wording
+def impact_words(
+    journey: str,
+    objective: str,
+    threshold_ms: float | None,
+    share: float,
+    started_s: float,
+    bad: int,
+    requests: int,
+    people: int,
+    people_kind: str,
+) -> str:
+    """How bad since when: "34 % of checkout requests slower than 800 ms since 18:04 UTC
+    (150 requests, 41 users)"."""
+    what = f"slower than {threshold_ms:.0f} ms" if threshold_ms is not None else "failed"
+    who = f", {people} {people_kind if people != 1 else people_kind.rstrip('s')}" if people else ""
+    requests_word = "request" if bad == 1 else "requests"
+    percent = f"{share * 100:.0f} %" if share >= 0.01 else "under 1 %"
+    return (
+        f"{percent} of {journey} requests {what} since {clock_time(started_s)} ({bad} {requests_word}{who})"
+    )
+
+
+@wording
+def suspect_words(
+    name: str,
+    level: str,
+    subject: str | None,
+    instance: str | None,
+    shared_by: Sequence[str],
+    added_ms: float | None,
+) -> str:
+    """The suspect, e.g. "likely postgresql:shop, shared by catalog, orders (+440 ms per
+    request)". Callers are those the traces of every journey show, so a dependency one
+    journey reaches through one service still reads as shared when it is."""
+    where = name + (f" ({instance})" if instance else "")
+    if len(shared_by) > 1:
+        detail = f", shared by {', '.join(shared_by)}"
+    elif shared_by:
+        detail = f", called by {shared_by[0]}"
+    elif level in ("feature_flag", "release", "zone") and subject:
+        detail = f", {LEVEL_WORDS[level]} {subject}"
+    else:
+        detail = f" ({LEVEL_WORDS.get(level, level)})" if level not in ("unknown", "service") else ""
+    added = f" (+{added_ms:.0f} ms per request)" if added_ms is not None else ""
+    return f"likely {where}{detail}{added}"
+
+
+@wording
+def change_words(service: str, kind: str, version: str | None, minutes_before: float) -> str:
+    """A change timed against the first bad request: "cart 2.4.1 deployed 2 min before
+    the first bad request"."""
+    minutes = abs(minutes_before)
+    side = "before" if minutes_before > 0 else "after"
+    when = (
+        "at the first bad request"
+        if minutes < 0.5
+        else f"{format_duration(minutes * 60)} {side} the first bad request"
+    )
+    name = f"{service} {version}" if version else service
+    return f"{name} {CHANGE_VERBS.get(kind, kind)} {when}"
+
+
+@wording
+def no_change_of(suspect: str, others: int) -> str:
+    return f"no change of {suspect} ({others} other change{'s' if others != 1 else ''})"
+
+
+@wording
+def next_step(title: str, url: str) -> str:
+    return f"next: {link(url, title)}"
+
+
+def headline(parts: Sequence[str]) -> Mrkdwn:
+    """The parts of the first line, in the order they are read."""
+    return join(" · ", parts)
 
 
 @wording

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.collector.redact import Redactor
 from bot.config import DEFAULT_SLO_WINDOW_S, AppConfig
+from bot.incidents.headline import Headline, Headlines
 from bot.incidents.lifecycle import Action
 from bot.incidents.repository import Applied, IncidentRepository
 from bot.runbooks import matching_runbooks
@@ -40,6 +41,7 @@ class SlackNotifier:
         traces: TraceSource,
         *,
         base_url: str,
+        headlines: Headlines | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -50,6 +52,7 @@ class SlackNotifier:
         e-mail in a log line, a card number) is scrubbed, the rest escaped."""
         self.traces = traces
         self.base_url = base_url.rstrip("/")
+        self.headlines = headlines
         self.clock = clock
 
     def incident_changed(self, change: Applied) -> None:
@@ -83,6 +86,7 @@ class SlackNotifier:
             incident_url=self.incident_url(incident["id"]),
             journey_url=f"{self.base_url}/journeys/{incident['journey']}",
             quote=self.quote,
+            headline=self.headline(incident),
         )
         self.outbox.put(
             parent_key(incident["id"]),
@@ -91,6 +95,19 @@ class SlackNotifier:
             payload=message.payload(),
             incident_id=incident["id"],
         )
+
+    def headline(self, incident: dict[str, Any]) -> Headline | None:
+        """The first line's figures; None (the parent then leads with its title) when
+        they cannot be read, since a slow or broken store must not hold the parent up."""
+        row = self.incidents.row(incident["id"])
+        if self.headlines is None or row is None:
+            return None
+        end = row.resolved_at if row.resolved_at is not None else row.updated_at
+        try:
+            return self.headlines.build(incident, row.burn_start, end)
+        except Exception:
+            log.exception("the first line of incident %s was not built", incident["id"])
+            return None
 
     def channel_of(self, journey_name: str) -> str:
         journey = self.config.journey(journey_name)

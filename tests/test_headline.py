@@ -1,0 +1,45 @@
+"""The first line's figures, on hand-built buckets and reports."""
+
+from __future__ import annotations
+
+from bot.config import AppConfig, Runbook
+from bot.incidents.headline import first_bad_bucket
+from bot.runbooks import best_runbook, matching_runbooks
+from bot.slack import messages as say
+
+
+def test_the_start_is_where_the_bad_share_changed_not_a_lone_bad_request_before_it() -> None:
+    # (bucket start, requests, bad): one slow request at 20 in a quiet baseline, then
+    # from 60 half the requests are bad; the burn was noticed at 90
+    buckets = [(0, 10, 0), (10, 10, 0), (20, 10, 1), (30, 10, 0), (40, 10, 0), (50, 10, 0)]
+    buckets += [(60, 10, 5), (70, 10, 4), (80, 10, 6), (90, 10, 5), (100, 10, 5)]
+    # before 90: 16 bad of 90 (0.178); from 90: 10 of 20 (0.5); reference 0.339; the running
+    # sum is lowest (-19.3) after bucket 50, so the change is at 60, its first bad bucket
+    assert first_bad_bucket(buckets, 90) == 60
+
+
+def test_no_bad_request_means_no_start() -> None:
+    assert first_bad_bucket([(0, 10, 0), (10, 10, 0)], 10) is None
+
+
+def test_a_single_service_release_offers_the_roll_back_runbook() -> None:
+    rollback = Runbook(title="Roll back a release", url="https://runbooks.example/rollback", fault="release")
+    config = AppConfig(journeys=[], runbooks=[rollback])
+    report = {
+        "scope": {"kind": "localized", "level": "service", "subject": "cart"},
+        "candidates": [{"service": "cart"}],
+        "changes": [{"service": "cart", "kind": "deploy", "minutes_before": 2.0}],
+    }
+    assert best_runbook(config, None, report) == rollback
+    assert matching_runbooks(config, None, report) == [rollback]
+    unrelated = {**report, "changes": [{"service": "shipping", "kind": "deploy", "minutes_before": 2.0}]}
+    assert best_runbook(config, None, unrelated) is None
+
+
+def test_changes_are_timed_against_the_first_bad_request() -> None:
+    assert say.change_words("cart", "deploy", "2.4.1", 2.0) == (
+        "cart 2.4.1 deployed 2 min before the first bad request"
+    )
+    assert say.change_words("pricing", "flag", None, -1.5) == (
+        "pricing flag flipped 1 min 30 s after the first bad request"
+    )
