@@ -98,6 +98,26 @@ def test_thread_replies_and_channel_names(fake_slack: FakeSlack) -> None:
     assert [m["text"] for m in fake_slack.replies(CHANNEL, parent["ts"])] == ["reply"]
 
 
+def test_permalinks_name_the_message_and_refuse_unknown_ones(fake_slack: FakeSlack) -> None:
+    client = client_for(fake_slack)
+    parent = client.chat_postMessage(channel=CHANNEL, text="parent")
+    reply = client.chat_postMessage(channel=CHANNEL, thread_ts=parent["ts"], text="reply")
+
+    link = client.chat_getPermalink(channel=CHANNEL, message_ts=parent["ts"])
+    threaded = client.chat_getPermalink(channel=CHANNEL, message_ts=reply["ts"])
+
+    digits = parent["ts"].replace(".", "")
+    assert link["permalink"] == f"https://{FakeSlack.TEAM}.slack.com/archives/{CHANNEL}/p{digits}"
+    assert threaded["permalink"].endswith(f"?thread_ts={parent['ts']}&cid={CHANNEL}")
+    for channel, ts, error in (
+        (CHANNEL, "1.000001", "message_not_found"),
+        ("C0NOWHERE", parent["ts"], "channel_not_found"),
+    ):
+        with pytest.raises(SlackApiError) as raised:
+            client.chat_getPermalink(channel=channel, message_ts=ts)
+        assert raised.value.response["error"] == error
+
+
 def test_ts_values_are_unique_and_increasing_under_concurrent_posts(fake_slack: FakeSlack) -> None:
     client = client_for(fake_slack)
     seen: list[str] = []

@@ -18,12 +18,13 @@ from pydantic import SecretStr
 from slack_bolt.request import BoltRequest
 
 from bot.config import AppConfig, Runbook
-from bot.server import build_bot
+from bot.server import build_bot, create_app
 from bot.settings import Settings
 from bot.slack.config import CommandAccess, SlackConfig
 from bot.slack.http import start_socket_mode
 from bot.wiring import Bot
 from correlators.model import LogRecord
+from tests.asgi import AppClient
 from tests.fixtures.fake_slack import FakeSlack
 from tests.fixtures.fake_socket_mode import ACK_DEADLINE_S, SocketModeFake
 from tests.fixtures.slack_requests import block_action, slash_command, slash_command_fields
@@ -323,6 +324,13 @@ def test_investigate_and_trace_share_post_into_the_channel(
     assert "On-demand investigation of *checkout* over the last 5m" in json.dumps(parent.args)
     [summary] = fake_slack.replies(CHANNEL_ID, parent.response["ts"])
     assert "*1. cart*" in json.dumps(summary)
+    [full] = re.findall(r"<https://jw\.example(/[^|>]+)\|Full report>", json.dumps(summary))
+    assert re.fullmatch(r"/investigations/\d+", full), "a page of its own, not the journey's"
+    pages = AppClient(create_app(bot))
+    html = pages.get(full).text
+    assert "Investigation #" in html and "U0ONCALL" in html
+    assert 'data-service="cart"' in html  # the report itself, its top suspect first
+    assert pages.get("/investigations/999").status_code == 404
 
     failed = next(t for t in release.traces if t.journey == "checkout" and t.root and t.root.is_error)
     dispatch(
@@ -344,9 +352,6 @@ def test_investigate_and_trace_share_post_into_the_channel(
 
 def test_slack_events_over_http_are_verified(make_bot: Callable[..., Bot], fake_slack: FakeSlack) -> None:
     """The same signed request through the bot's own server route, /slack/events."""
-    from bot.server import create_app
-    from tests.asgi import AppClient
-
     client = AppClient(create_app(make_bot()))
     body, headers = slash_command(SECRET, response_url=fake_slack.response_url(), text="help")
     answer = client.post("/slack/events", content=body, headers=headers)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.collector.spanmetrics import LATENCY_BOUNDS_MS, SpanMetricRow
+from bot.incidents.ondemand import OnDemandReports
 from bot.store import Store, TraceQuery
 from bot.store.migrations import migrate
 from bot.store.schema import SCHEMA_VERSION, metadata
@@ -492,3 +493,15 @@ def test_a_database_failure_is_a_data_source_error_naming_the_query(tmp_path: Pa
     assert failed.value.query.startswith("find_traces TraceQuery(journey='checkout'")
     assert "no such table: traces" in failed.value.reason
     store.close()
+
+
+def test_a_version_3_database_gains_the_investigations_table(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/v3.db")
+    assert migrate(engine, target=3) == 0
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE investigations"))  # as version 3 had it
+    assert migrate(engine) == 3
+    kept = OnDemandReports(engine)
+    found = kept.get(kept.add("checkout", "U0ONCALL", 10.0, 20.0, {"summary": "cart"}))
+    assert found is not None and (found.journey, found.report) == ("checkout", {"summary": "cart"})
+    engine.dispose()

@@ -23,6 +23,16 @@ from correlators.similar import PastIncident
 
 BOT = "journeywatch"
 OPEN_STATUSES = ("open", "acknowledged")
+THREAD_EVENT = "slack_thread"
+"""The timeline event holding the Slack thread's permalink (``detail["url"]``): an event,
+not a column, so a second replica recording it too changes nothing but the timeline."""
+
+
+def thread_url(incident: dict[str, Any]) -> str | None:
+    """The incident's Slack thread, from its timeline (the latest one recorded)."""
+    found = [e for e in incident.get("timeline") or () if e["kind"] == THREAD_EVENT]
+    url = str(found[-1]["detail"].get("url") or "") if found else ""
+    return url if url.startswith(("https://", "http://")) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +239,19 @@ class IncidentRepository:
             rows = session.scalars(statement.limit(max(1, min(limit, 500)))).all()
             return [_to_json(row, None) for row in rows]
 
+    def citing(self, trace_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Incidents whose report holds ``trace_id`` as evidence (a worst trace, or one
+        whose logs it shows), newest first: the trace page links back to them. The text
+        match narrows the rows; the parsed report decides."""
+        statement = (
+            select(IncidentRow)
+            .where(IncidentRow.report.contains(trace_id, autoescape=True))
+            .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [_to_json(row, None) for row in session.scalars(statement) if _cites(row, trace_id)]
+
     def past(self, journey: str, before_s: float, exclude: int, limit: int = 50) -> list[PastIncident]:
         """Earlier investigated incidents of the journey, for ``correlators.similar``."""
         statement = (
@@ -306,6 +329,11 @@ def _to_json(row: IncidentRow, events: Sequence[IncidentEventRow] | None) -> dic
         ]
         body["report"] = json.loads(row.report) if row.report else None
     return body
+
+
+def _cites(row: IncidentRow, trace_id: str) -> bool:
+    report = json.loads(row.report or "{}")
+    return trace_id in (report.get("worst_traces") or []) or trace_id in (report.get("exemplar_logs") or {})
 
 
 def _past(row: IncidentRow) -> PastIncident:

@@ -180,8 +180,8 @@ def _answer(
         )
     elif parsed.name == "investigate":
         wanted = commands.investigate_args(bot, parsed.args)
-        report = commands.investigate(bot, wanted)
-        _post_on_demand(bot, notifier, body, wanted, report)
+        kept, report = commands.investigate(bot, wanted, body.get("user_id"))
+        _post_on_demand(bot, notifier, body, wanted, kept, report)
         respond(response_type="ephemeral", delete_original=True)
 
 
@@ -207,6 +207,7 @@ def _post_on_demand(
     notifier: SlackNotifier,
     body: dict[str, Any],
     args: commands.InvestigateArgs,
+    kept: int,
     report: dict[str, Any],
 ) -> None:
     key = f"ondemand:{uuid.uuid4().hex}"
@@ -218,7 +219,7 @@ def _post_on_demand(
     summary = summary_message(
         report,
         runbooks=matching_runbooks(bot.config, journey, report),
-        incident_url=f"{commands.bot_url(bot)}/journeys/{args.journey}",
+        incident_url=f"{commands.bot_url(bot)}/investigations/{kept}",
         trace_url=None,
         quote=notifier.quote,
     )

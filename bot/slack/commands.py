@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.durations import format_duration, parse_duration
+from bot.incidents.ondemand import OnDemandReports
 from bot.investigate import Request
 from bot.read_model import journey_json
 from bot.slack import blocks
@@ -245,14 +246,16 @@ def investigate_args(bot: Bot, args: list[str]) -> InvestigateArgs:
     return InvestigateArgs(args[0], window)
 
 
-def investigate(bot: Bot, parsed: InvestigateArgs) -> dict[str, Any]:
-    """Run an on-demand investigation now; returns the report's JSON form."""
+def investigate(bot: Bot, parsed: InvestigateArgs, asked_by: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Run an on-demand investigation now and keep it; returns its id (its page is
+    ``/investigations/{id}``) and the report's JSON form."""
     journey = bot.config.journey(parsed.journey)
     assert journey is not None
     objective = "availability" if journey.objective("availability") is not None else "latency"
     now = clock()
-    report = bot.investigator.investigate(Request(journey, objective, now - parsed.window_s, now))
-    return report.to_json()
+    report = bot.investigator.investigate(Request(journey, objective, now - parsed.window_s, now)).to_json()
+    kept = OnDemandReports(bot.store.engine).add(journey.name, asked_by, now - parsed.window_s, now, report)
+    return kept, report
 
 
 def bot_url(bot: Bot) -> str:

@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot.collector.redact import Redactor
 from bot.config import DEFAULT_SLO_WINDOW_S, AppConfig
 from bot.incidents.headline import Headline, Headlines
 from bot.incidents.lifecycle import Action
-from bot.incidents.repository import Applied, IncidentRepository
+from bot.incidents.repository import BOT, THREAD_EVENT, Applied, IncidentRepository
 from bot.runbooks import matching_runbooks
 from bot.slack import blocks
 from bot.slack import messages as say
@@ -66,6 +68,7 @@ class SlackNotifier:
         elif change.action in (Action.ESCALATE, Action.EASE) and not muted:
             self._note(incident, _tier_note(incident, change.action))
         self.outbox.flush()
+        self.link_thread(incident)
 
     def refresh(self, incident_id: int, note: Mrkdwn | None = None) -> None:
         """After a button press: the parent again, and a line in the thread."""
@@ -76,6 +79,27 @@ class SlackNotifier:
         if note:
             self._note(incident, note)
         self.outbox.flush()
+        self.link_thread(incident)
+
+    def link_thread(self, incident: dict[str, Any]) -> None:
+        """Once the parent is posted, keep its permalink on the incident's timeline (the
+        incident page links to the thread). Slack's own link, from chat.getPermalink: a
+        URL built from the ts would miss the workspace; asked again at the next change
+        when Slack did not answer."""
+        client = self.outbox.client
+        if client is None or any(e["kind"] == THREAD_EVENT for e in incident.get("timeline") or ()):
+            return
+        key = parent_key(incident["id"])
+        parent = next((k for k in self.outbox.kept(incident["id"]) if k.key == key and k.ts), None)
+        if parent is None or parent.ts is None:
+            return
+        try:
+            answer = client.chat_getPermalink(channel=parent.channel, message_ts=parent.ts)
+        except (SlackApiError, OSError) as exc:
+            log.warning("no permalink for incident %s's thread yet: %s", incident["id"], exc)
+            return
+        detail = {"url": answer["permalink"], "channel": parent.channel, "ts": parent.ts}
+        self.incidents.record(incident["id"], THREAD_EVENT, BOT, detail, self.clock())
 
     def post_parent(self, incident: dict[str, Any]) -> None:
         journey = self.config.journey(incident["journey"])

@@ -39,7 +39,17 @@ def _add_quarantine(connection: Connection) -> None:
     metadata.create_all(connection, tables=[quarantine])
 
 
-STEPS: dict[int, Step] = {1: _add_bot_state, 2: _share_resources, 3: _add_quarantine}
+def _add_investigations(connection: Connection) -> None:
+    """Version 5: on-demand investigations keep their report (``investigations``)."""
+    metadata.create_all(connection, tables=[state.InvestigationRow.__table__])  # type: ignore[list-item]
+
+
+STEPS: dict[int, Step] = {
+    1: _add_bot_state,
+    2: _share_resources,
+    3: _add_quarantine,
+    4: _add_investigations,
+}
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 
 

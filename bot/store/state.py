@@ -174,3 +174,17 @@ class VerdictRow(Base):
     journey: Mapped[str] = mapped_column(String(64), index=True)
     verdict: Mapped[str] = mapped_column(String(16))
     at: Mapped[float] = mapped_column(Float)
+
+
+class InvestigationRow(Base):
+    """An investigation someone asked for by hand (``/journeywatch investigate``): its
+    report, so the "Full report" link of its thread has a page of its own."""
+
+    __tablename__ = "investigations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    journey: Mapped[str] = mapped_column(String(64), index=True)
+    asked_by: Mapped[str | None] = mapped_column(String(255))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    report: Mapped[str] = mapped_column(Text)

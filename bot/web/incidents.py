@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Runbook
+from bot.incidents.repository import thread_url
 from bot.runbooks import matching_runbooks
 from bot.web import text
 from bot.web.slack_preview import MessageView, messages
@@ -40,6 +41,8 @@ class IncidentPage:
     runbooks: list[Runbook]
     slack: list[MessageView] | None
     """The kept messages in local mode; None when Slack is configured (they were posted)."""
+    thread_url: str | None = None
+    """The Slack thread's permalink, once Slack gave it."""
 
 
 def incident_page(bot: Bot, incident_id: int) -> IncidentPage | None:
@@ -56,6 +59,7 @@ def incident_page(bot: Bot, incident_id: int) -> IncidentPage | None:
         timeline=[timeline_entry(e) for e in incident.get("timeline") or ()],
         runbooks=matching_runbooks(bot.config, journey, report),
         slack=messages(bot.slack.outbox.kept(incident_id)) if local and bot.slack is not None else None,
+        thread_url=thread_url(incident),
     )
 
 

@@ -7,6 +7,7 @@ GET /incidents[/{id}]     the list; one incident's timeline, report and kept Sla
 GET /traces/{id}[.png]    the waterfall with span details and logs; the PNG for Slack links
 GET /sessions/{key}       a user's or session's journeys and traces, in order
 GET /quarantine           what the database refused to store, with its reasons
+GET /investigations/{id}  an on-demand investigation's report
 /static/...               the stylesheet and script (not guarded: nothing in them is private)
 """
 
@@ -23,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.incidents.ondemand import OnDemandReports
 from bot.render.waterfall import render_png
 from bot.web import text
 from bot.web.auth import PageGuard
@@ -70,6 +72,7 @@ def web_routes(bot: Bot) -> list[BaseRoute]:
         Route("/traces/{trace_id}", page(pages.trace), methods=["GET"]),
         Route("/sessions/{key}", page(pages.session), methods=["GET"]),
         Route("/quarantine", page(pages.quarantine), methods=["GET"]),
+        Route("/investigations/{investigation_id}", page(pages.investigation), methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="web-static"),
     ]
 
@@ -117,6 +120,15 @@ class Pages:
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"incident {given}"))
         return render(request, "incident.html", title=f"Incident #{given}", page=found)
 
+    async def investigation(self, request: Request) -> Response:
+        given = request.path_params["investigation_id"]
+        valid = given.isdigit() and len(given) <= MAX_ID_DIGITS
+        reports = OnDemandReports(self.bot.store.engine)
+        found = await run_in_threadpool(reports.get, int(given)) if valid else None
+        if found is None:
+            return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"investigation {given}"))
+        return render(request, "investigation.html", title=f"Investigation #{given}", page=found)
+
     async def trace(self, request: Request) -> Response:
         trace_id = request.path_params["trace_id"].lower()
         view = (
@@ -126,7 +138,8 @@ class Pages:
         )
         if view is None:
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"kept trace {trace_id}"))
-        return render(request, "trace.html", title=f"Trace {trace_id[:16]}", view=view)
+        incidents = await run_in_threadpool(self.bot.incidents.citing, trace_id)
+        return render(request, "trace.html", title=f"Trace {trace_id[:16]}", view=view, incidents=incidents)
 
     async def trace_png(self, request: Request) -> Response:
         trace_id = request.path_params["trace_id"].lower()
@@ -141,7 +154,9 @@ class Pages:
 
     async def session(self, request: Request) -> Response:
         key = request.path_params["key"]
-        view = await run_in_threadpool(read_session, self.bot.store, self.bot.collector.redactor, key)
+        view = await run_in_threadpool(
+            read_session, self.bot.store, self.bot.collector.redactor, key, self.bot.config
+        )
         return render(request, "session.html", title=f"Session {key}", view=view)
 
     async def quarantine(self, request: Request) -> Response:

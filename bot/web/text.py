@@ -33,6 +33,8 @@ REFUSED_HOW = (
 )
 REFUSED_WRONG = "The token given was not the right one."
 
+SLACK_THREAD = "Slack thread"
+EVIDENCE_FOR = "Evidence for"
 NOT_FOUND_TITLE = "Not found"
 STORE_FAILED_TITLE = "The store did not answer"
 STORE_FAILED = "Reading from the telemetry store failed; the log of journeywatch has the query."
@@ -64,6 +66,15 @@ def not_found(what: str) -> str:
 
 def quarantine_count(total: int, shown: int) -> str:
     return f"{total} kept, the newest {shown} shown." if total > shown else f"{total} kept."
+
+
+def on_demand_window(start: str, end: str, asked_by: str | None) -> str:
+    """The head of an on-demand investigation's page."""
+    return f"Asked for by hand{f' by {asked_by}' if asked_by else ''}, over {start} to {end}."
+
+
+def slower_than(threshold_ms: float | None) -> str:
+    return f"slower than its journey's {threshold_ms:g} ms objective" if threshold_ms is not None else ""
 
 
 def journey_status(firing: bool, evaluated: bool) -> str:
@@ -102,6 +113,8 @@ def timeline_line(kind: str, detail: dict[str, Any]) -> str:
     if kind == "verdict":
         verdict = detail.get("verdict", "")
         return f"Verdict on the root cause: {VERDICTS.get(verdict, verdict)}"
+    if kind == "slack_thread":
+        return "Posted to Slack"
     if kind == "muted":
         return f"Muted until {detail.get('until')}"
     return kind.replace("_", " ").capitalize()
