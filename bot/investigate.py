@@ -15,7 +15,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -23,7 +23,7 @@ from bot.changes import ChangeLog
 from bot.config import AppConfig, Journey
 from bot.incidents.repository import IncidentRepository
 from bot.sources import Sources
-from bot.sources.base import SliQuery
+from bot.sources.base import SliQuery, TraceJourneys
 from correlators.analyze import AnalysisInput, analyze
 from correlators.changes import Change, version_changes
 from correlators.errors import JourneywatchError
@@ -147,7 +147,7 @@ class Investigator:
         evidence.traces = self._traces(evidence, journey, incident, baseline)
         bad_ids = self._bad_ids(evidence, incident)
         services = sorted({s.service for t in evidence.traces if t.trace_id in bad_ids for s in t.spans})
-        evidence.logs = self._logs(evidence, bad_ids, services, baseline, incident)
+        evidence.logs = self._logs(evidence, journey.name, bad_ids, services, baseline, incident)
         evidence.metrics = self._call(
             evidence,
             f"metrics ({self.sources.metrics.name})",
@@ -204,6 +204,7 @@ class Investigator:
     def _logs(
         self,
         evidence: Evidence,
+        journey: str,
         bad_ids: set[str],
         services: Sequence[str],
         baseline: Window,
@@ -230,7 +231,21 @@ class Investigator:
         seen: dict[tuple[int, str, str], LogRecord] = {}
         for record in [*(by_trace or []), *(by_service or [])]:
             seen.setdefault((record.time_ns, record.service, record.body), record)
-        return sorted(seen.values(), key=lambda r: r.time_ns)
+        return sorted(self._own_journeys(evidence, journey, seen.values()), key=lambda r: r.time_ns)
+
+    def _own_journeys(
+        self, evidence: Evidence, journey: str, records: Iterable[LogRecord]
+    ) -> list[LogRecord]:
+        """Leave out lines written for another journey's requests: a service on this
+        journey's path serves others too, and "login ok for a free user" says nothing of a
+        checkout. A line whose trace is unknown (not kept, or no trace id) stays."""
+        records = list(records)
+        source = self.sources.traces
+        if not isinstance(source, TraceJourneys):
+            return records
+        ids = sorted({r.trace_id for r in records if r.trace_id})
+        journeys = self._call(evidence, f"traces ({source.name})", lambda: source.journeys_of(ids)) or {}
+        return [r for r in records if journeys.get(r.trace_id or "", journey) in (journey, None)]
 
     def _changes(
         self, traces: Sequence[Trace], services: Sequence[str], baseline: Window, incident: Window

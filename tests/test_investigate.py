@@ -129,3 +129,53 @@ def test_span_budget_shares_what_is_left_in_proportion() -> None:
 
 def _span(trace: int, n: int) -> Span:
     return Span(f"{trace:032x}", f"{n + 1:016x}", None, "svc", "op", 10, 20)
+
+
+def test_an_investigation_keeps_only_its_own_journeys_log_lines(tmp_path: Path) -> None:
+    """frontend serves checkout and search: its lines written for search requests say
+    nothing of a checkout incident; its lines of checkout requests and those of no known
+    trace stay."""
+    scenario = generate("shared_db_slow", 5)
+    start, end = scenario.incident
+    via_frontend = {
+        journey: [
+            t
+            for t in scenario.traces
+            if t.journey == journey and t.start_ns >= start and any(s.service == "frontend" for s in t.spans)
+        ][:20]
+        for journey in ("checkout", "search")
+    }
+    assert all(len(found) == 20 for found in via_frontend.values())
+
+    def lines(journey: str, body: str) -> list[LogRecord]:
+        return [
+            LogRecord(t.start_ns + 1, "frontend", body, "ERROR", 17, trace_id=t.trace_id)
+            for t in via_frontend[journey]
+        ]
+
+    untraced = [LogRecord(start + n * S, "frontend", "cache node 3 evicted", "ERROR", 17) for n in range(20)]
+    extra = [
+        *lines("search", "search index shard 4 unavailable"),
+        *lines("checkout", "reservation 7 timed out"),
+    ]
+    store = Store(f"sqlite:///{tmp_path}/jw.db")
+    store.migrate()
+    store_telemetry(store, shop_config(), scenario.traces, [*scenario.logs, *extra, *untraced])
+    config = shop_config()
+    investigator = Investigator(
+        config,
+        build_sources(config, Settings(), store),
+        IncidentRepository(store.engine),
+        ChangeLog(store.engine),
+    )
+    journey = config.journey("checkout")
+    assert journey is not None
+    request = Request(journey, "latency", start / S, end / S)
+    incident, baseline = investigator.windows(request)
+
+    bodies = {r.body for r in investigator.gather(request, incident, baseline).logs or []}
+
+    assert "reservation 7 timed out" in bodies and "cache node 3 evicted" in bodies
+    assert "search index shard 4 unavailable" not in bodies
+    investigator.close()
+    store.close()

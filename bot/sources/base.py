@@ -70,6 +70,16 @@ class ExemplarSource(Protocol):
 
 
 @runtime_checkable
+class TraceJourneys(Protocol):
+    """A trace source that can say cheaply which journey each trace belongs to (the
+    built-in store): investigations then drop other journeys' log lines."""
+
+    def journeys_of(self, trace_ids: Sequence[str]) -> dict[str, str | None]:
+        """The journey of each trace it has; ids it does not have are left out."""
+        ...
+
+
+@runtime_checkable
 class TraceSource(Protocol):
     name: str
 

@@ -59,6 +59,9 @@ class BuiltinTraceSource:
     def get_traces(self, trace_ids: Sequence[str]) -> list[Trace]:
         return self.store.get_traces(trace_ids)
 
+    def journeys_of(self, trace_ids: Sequence[str]) -> dict[str, str | None]:
+        return self.store.journeys_of(trace_ids)
+
     def find_traces(
         self,
         *,

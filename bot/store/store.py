@@ -248,6 +248,23 @@ class Store:
         )
         return self._summaries(statement, f"session {key}")
 
+    def journeys_of(self, trace_ids: Sequence[str]) -> dict[str, str | None]:
+        """The journey of each kept trace among ``trace_ids`` (ids not kept are left out):
+        an investigation keeps only its own journey's log lines."""
+
+        def read() -> dict[str, str | None]:
+            found: dict[str, str | None] = {}
+            unique = list(dict.fromkeys(trace_ids))
+            with self.engine.connect() as connection:
+                for lo in range(0, len(unique), ID_CHUNK):
+                    statement = select(traces.c.trace_id, traces.c.journey).where(
+                        traces.c.trace_id.in_(unique[lo : lo + ID_CHUNK])
+                    )
+                    found.update((trace_id, journey) for trace_id, journey in connection.execute(statement))
+            return found
+
+        return self._guard(f"journeys_of ({len(trace_ids)} ids)", read)
+
     def logs_for_trace(self, trace_id: str) -> list[LogRecord]:
         return self.logs_for_traces([trace_id])
 
