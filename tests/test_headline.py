@@ -43,3 +43,12 @@ def test_changes_are_timed_against_the_first_bad_request() -> None:
     assert say.change_words("pricing", "flag", None, -1.5) == (
         "pricing flag flipped 1 min 30 s after the first bad request"
     )
+
+
+def test_the_suspect_is_named_with_what_the_on_call_can_act_on() -> None:
+    flag = say.suspect_words("pricing", "feature_flag", "new_pricing=true", None, [], None)
+    assert flag == "likely pricing, feature flag new_pricing=true"
+    instance = say.suspect_words("catalog", "instance", "catalog-2", "catalog-2", [], 120.4)
+    assert instance == "likely catalog (catalog-2) (instance) (+120 ms per request)"
+    routed = say.suspect_words("GET /users/<id>", "service", None, None, [], None)
+    assert routed == "likely GET /users/&lt;id&gt;"  # telemetry text is escaped, never markup

@@ -9,6 +9,7 @@ and its changes from the stored report, the runbook from the configuration.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,7 +19,10 @@ from bot.config import AppConfig, Runbook
 from bot.runbooks import best_runbook
 from bot.sources.base import TraceSource
 from bot.store.store import MAX_LIMIT, TraceQuery, TraceSummary
+from correlators.errors import JourneywatchError
 from correlators.topology import call_graph
+
+log = logging.getLogger("journeywatch.incidents")
 
 S = 1_000_000_000
 NEAR_S = 7200
@@ -198,14 +202,20 @@ class Headlines:
 
     def _callers(self, dependency: str, window: tuple[float, float]) -> tuple[str, ...]:
         """Services seen calling ``dependency`` in kept traces of every journey since the
-        first bad request: a shared dependency is shared beyond the journey that paged."""
-        found = self.traces.find_traces(
-            journey=None,
-            service=None,
-            start_ns=int(window[0] * S),
-            end_ns=int(window[1] * S),
-            limit=CALLER_TRACES,
-        )
+        first bad request: a shared dependency is shared beyond the journey that paged.
+        None are named when the source cannot search without a journey (Jaeger wants a
+        service): the rest of the line still stands."""
+        try:
+            found = self.traces.find_traces(
+                journey=None,
+                service=None,
+                start_ns=int(window[0] * S),
+                end_ns=int(window[1] * S),
+                limit=CALLER_TRACES,
+            )
+        except JourneywatchError as exc:
+            log.warning("callers of %s not read: %s", dependency, exc)
+            return ()
         graph = call_graph(found)
         return tuple(sorted(graph.callers(graph.resolve(dependency))))
 
