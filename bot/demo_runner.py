@@ -209,10 +209,19 @@ def _track(bot: Bot, console: Console, result: DemoResult) -> None:
     if result.incident_id is not None and result.verdict is None:
         current = bot.incidents.get(result.incident_id)
         if current and current.get("report"):
-            _verdict(console, result, current)
+            _verdict(bot, console, result, current)
 
 
-def _verdict(console: Console, result: DemoResult, incident: dict[str, Any]) -> None:
+def first_line(bot: Bot, incident: dict[str, Any]) -> str | None:
+    """The Slack parent's first line as it reads now, in Slack's mrkdwn."""
+    if bot.slack is None:
+        return None
+    payload = bot.slack.notifier.parent_message(incident).payload()
+    blocks = payload.get("attachments", [{}])[0].get("blocks") or payload.get("blocks") or []
+    return str(blocks[0]["text"]["text"]).split("\n")[0] if blocks else None
+
+
+def _verdict(bot: Bot, console: Console, result: DemoResult, incident: dict[str, Any]) -> None:
     assert result.injected_at is not None
     report = incident["report"]
     investigated = next(e for e in incident["timeline"] if e["kind"] == "investigated")
@@ -226,11 +235,13 @@ def _verdict(console: Console, result: DemoResult, incident: dict[str, Any]) -> 
         "level": scope["level"],
         "subject": scope.get("subject"),
         "summary": report["summary"],
+        "first_line": first_line(bot, incident),
     }
     result.right = (
         result.verdict["culprit"] == result.truth["culprit"] and scope["kind"] == result.truth["scope"]
     )
     console.print(f"[bold]report[/] {result.report_after_s:.0f} s after the injection: {report['summary']}")
+    console.print(f"parent: {result.verdict['first_line']}", markup=False, highlight=False)
 
 
 def _table(bot: Bot, traffic: Any, result: DemoResult, elapsed: float, options: DemoOptions) -> Table:

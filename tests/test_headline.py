@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from bot.config import AppConfig, Runbook
-from bot.incidents.headline import first_bad_bucket
+from pathlib import Path
+
+from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives, Runbook
+from bot.incidents.headline import Headlines, first_bad_bucket
 from bot.runbooks import best_runbook, matching_runbooks
 from bot.slack import messages as say
+from bot.sources.builtin import BuiltinTraceSource
+from bot.store import Store
+from correlators.model import SpanKind
+from tests.spantree import TraceBuilder
+from tests.stored import store_telemetry
+
+BASE_MS = 1_700_000_000_000
 
 
 def test_the_start_is_where_the_bad_share_changed_not_a_lone_bad_request_before_it() -> None:
@@ -52,3 +61,35 @@ def test_the_suspect_is_named_with_what_the_on_call_can_act_on() -> None:
     assert instance == "likely catalog (catalog-2) (instance) (+120 ms per request)"
     routed = say.suspect_words("GET /users/<id>", "service", None, None, [], None)
     assert routed == "likely GET /users/&lt;id&gt;"  # telemetry text is escaped, never markup
+
+
+def test_people_are_those_of_bad_entry_requests_not_of_traces_with_a_late_inner_span(tmp_path: Path) -> None:
+    """A checkout answered in 100 ms whose e-mail job ends at 900 ms is not slow against
+    400 ms: span metrics judge the entry request, and so are the people counted."""
+    config = AppConfig(
+        journeys=[
+            Journey(
+                name="checkout",
+                match=JourneyMatch(attribute="journey.name"),
+                objectives=Objectives(latency=LatencyObjective(threshold_ms=400, target=0.99)),
+            )
+        ]
+    )
+    store = Store(f"sqlite:///{tmp_path}/jw.db")
+    store.migrate()
+    traces = []
+    for n, (root_ms, inner_ms) in enumerate(((900, 50), (100, 900), (120, 60))):
+        builder = TraceBuilder(f"{n + 1:032x}")
+        root = builder.span("frontend", "POST /checkout", BASE_MS, BASE_MS + root_ms, kind=SpanKind.SERVER)
+        builder.span("mailer", "send receipt", BASE_MS + 10, BASE_MS + inner_ms, parent=root)
+        trace = builder.trace()
+        trace.journey, trace.session_id = "checkout", f"s-{n + 1}"
+        traces.append(trace)
+    store_telemetry(store, config, traces)
+    headlines = Headlines(config, store, BuiltinTraceSource(store), bucket_s=10)
+
+    impact = headlines.impact("checkout", "latency", 400, BASE_MS / 1000, BASE_MS / 1000 + 60)
+
+    assert impact is not None
+    assert (impact.bad, impact.requests, impact.people, impact.people_kind) == (1, 3, 1, "sessions")
+    store.close()

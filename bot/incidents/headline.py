@@ -38,6 +38,8 @@ class ImpactStore(Protocol):
 
     def find_traces(self, query: TraceQuery) -> list[TraceSummary]: ...
 
+    def root_outcomes(self, trace_ids: Sequence[str]) -> dict[str, tuple[bool, int]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Impact:
@@ -134,10 +136,12 @@ class Headlines:
     """Builds an incident's :class:`Headline` from the store, the trace source and the
     configuration."""
 
-    def __init__(self, config: AppConfig, store: ImpactStore, traces: TraceSource) -> None:
+    def __init__(self, config: AppConfig, store: ImpactStore, traces: TraceSource, *, bucket_s: int) -> None:
         self.config = config
         self.store = store
         self.traces = traces
+        self.bucket_s = bucket_s
+        """The span metrics' bucket: people are counted over the buckets written so far."""
 
     def build(self, incident: dict[str, Any], burn_start_s: float, end_s: float) -> Headline:
         journey = self.config.journey(incident["journey"])
@@ -170,7 +174,11 @@ class Headlines:
         if started is None:
             return None
         since = [b for b in buckets if b[0] >= started]
-        people, kind = self._people(journey, objective, threshold_ms, started, end_s)
+        # a bucket is written once its traces are decided, after the traces themselves:
+        # count people up to the last bucket written, or a fresh incident has more users
+        # than bad requests
+        counted_to = since[-1][0] + self.bucket_s
+        people, kind = self._people(journey, objective, threshold_ms, started, counted_to)
         return Impact(
             objective=objective,
             threshold_ms=threshold_ms,
@@ -182,19 +190,21 @@ class Headlines:
         )
 
     def _people(
-        self, journey: str, objective: str, threshold_ms: float | None, start_s: int, end_s: float
+        self, journey: str, objective: str, threshold_ms: float | None, start_s: int, end_s: int
     ) -> tuple[int, str]:
-        """Distinct users (else sessions) of the kept bad traces: a floor, since a
-        sampler may drop bad traces too."""
+        """Distinct users (else sessions) of the kept bad traces in [start_s, end_s): a
+        floor, since a sampler may drop bad traces too."""
         query = TraceQuery(
             journey=journey,
             start_ns=start_s * S,
-            end_ns=int((end_s + 1) * S),
+            end_ns=end_s * S,
             error=True if objective == "availability" else None,
             min_duration_ns=int(threshold_ms * 1e6) + 1 if threshold_ms is not None else None,
             limit=MAX_LIMIT,
         )
-        found = self.store.find_traces(query)
+        candidates = self.store.find_traces(query)
+        roots = self.store.root_outcomes([t.trace_id for t in candidates])
+        found = [t for t in candidates if _bad(roots.get(t.trace_id), threshold_ms)]
         users = {t.user_id for t in found if t.user_id}
         if users:
             return len(users), "users"
@@ -252,6 +262,14 @@ def _changes(
         if c["service"] in names and first_bad_s - c["time_ns"] / S <= NEAR_S
     )
     return mine, len(found) - len(mine)
+
+
+def _bad(root: tuple[bool, int] | None, threshold_ms: float | None) -> bool:
+    """A bad entry request as span metrics count it: failed, or over the threshold."""
+    if root is None:
+        return False
+    failed, duration_ns = root
+    return duration_ns > threshold_ms * 1e6 if threshold_ms is not None else failed
 
 
 def _seen_faults(suspect: Suspect | None) -> frozenset[str]:

@@ -82,7 +82,9 @@ def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackInt
         bot.collector.redactor,
         bot.sources.traces,
         base_url=public_url(settings),
-        headlines=Headlines(bot.config, bot.store, bot.sources.traces),
+        headlines=Headlines(
+            bot.config, bot.store, bot.sources.traces, bucket_s=settings.collector.metrics_bucket_s
+        ),
         clock=clock,
     )
     if app is not None:

@@ -102,8 +102,18 @@ class SlackNotifier:
         self.incidents.record(incident["id"], THREAD_EVENT, BOT, detail, self.clock())
 
     def post_parent(self, incident: dict[str, Any]) -> None:
+        self.outbox.put(
+            parent_key(incident["id"]),
+            kind="parent",
+            channel=self.channel_of(incident["journey"]),
+            payload=self.parent_message(incident).payload(),
+            incident_id=incident["id"],
+        )
+
+    def parent_message(self, incident: dict[str, Any]) -> blocks.SlackMessage:
+        """The parent as it would be posted now (the demo prints its first line)."""
         journey = self.config.journey(incident["journey"])
-        message = blocks.incident_message(
+        return blocks.incident_message(
             incident,
             owner=journey.owner if journey else None,
             slo_window_s=journey.slo_window if journey else DEFAULT_SLO_WINDOW_S,
@@ -111,13 +121,6 @@ class SlackNotifier:
             journey_url=f"{self.base_url}/journeys/{incident['journey']}",
             quote=self.quote,
             headline=self.headline(incident),
-        )
-        self.outbox.put(
-            parent_key(incident["id"]),
-            kind="parent",
-            channel=self.channel_of(incident["journey"]),
-            payload=message.payload(),
-            incident_id=incident["id"],
         )
 
     def headline(self, incident: dict[str, Any]) -> Headline | None:

@@ -265,6 +265,26 @@ class Store:
 
         return self._guard(f"journeys_of ({len(trace_ids)} ids)", read)
 
+    def root_outcomes(self, trace_ids: Sequence[str]) -> dict[str, tuple[bool, int]]:
+        """(failed, duration ns) of each kept trace's root span (no parent), as span
+        metrics judge the journey's entry request: a trace's own error flag and duration
+        also count its inner spans (a retried call, an async job after the answer)."""
+
+        def read() -> dict[str, tuple[bool, int]]:
+            found: dict[str, tuple[bool, int]] = {}
+            unique = list(dict.fromkeys(trace_ids))
+            c = spans.c
+            with self.engine.connect() as connection:
+                for lo in range(0, len(unique), ID_CHUNK):
+                    statement = select(c.trace_id, c.status, c.start_ns, c.end_ns).where(
+                        c.trace_id.in_(unique[lo : lo + ID_CHUNK]), c.parent_span_id.is_(None)
+                    )
+                    for trace_id, status, start_ns, end_ns in connection.execute(statement):
+                        found.setdefault(trace_id, (status == "error", int(end_ns - start_ns)))
+            return found
+
+        return self._guard(f"root_outcomes ({len(trace_ids)} ids)", read)
+
     def logs_for_trace(self, trace_id: str) -> list[LogRecord]:
         return self.logs_for_traces([trace_id])
 
