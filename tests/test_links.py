@@ -17,10 +17,11 @@ from bot.wiring import Bot
 from correlators.model import SpanKind
 from tests.asgi import AppClient
 from tests.fixtures.fake_slack import FakeSlack
+from tests.fixtures.slack_requests import slash_command
 from tests.scenarios import Scenario, generate
 from tests.spantree import TraceBuilder
 from tests.stored import store_telemetry
-from tests.test_slack import CHANNEL_ID, make_bot, page, parents  # noqa: F401
+from tests.test_slack import CHANNEL_ID, SECRET, dispatch, make_bot, page, parents  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fake_slack")
 
@@ -49,6 +50,9 @@ def test_the_incident_page_links_its_slack_thread_and_the_trace_page_its_inciden
     client = AppClient(create_app(bot))
     html = client.get(f"/incidents/{opened.incident_id}").text
     assert f'id="slack-thread" href="{permalink}"' in html
+    dispatch(bot, slash_command(SECRET, response_url=fake_slack.response_url(), text="incidents"))
+    fake_slack.wait_for("respond", count=1)
+    assert f"<{permalink}|thread>" in json.dumps(fake_slack.responses[-1])
 
     worst = incident["report"]["worst_traces"][0]
     trace_html = client.get(f"/traces/{worst}").text

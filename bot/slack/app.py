@@ -26,6 +26,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.durations import format_duration
 from bot.incidents.headline import Headlines
+from bot.incidents.repository import thread_url
 from bot.render.waterfall import render_png
 from bot.runbooks import matching_runbooks
 from bot.settings import Settings
@@ -236,12 +237,19 @@ def _post_on_demand(
 
 
 def _permalinks(bot: Bot, notifier: SlackNotifier) -> dict[int, str]:
+    """Each open incident's thread: Slack's permalink once kept, else one built from the
+    parent's ts (before Slack answered chat.getPermalink)."""
     links = {}
     for incident in bot.incidents.find(status="open", limit=20):
-        for kept in notifier.outbox.kept(incident["id"]):
-            if kept.kind == "parent" and kept.ts:
+        full = bot.incidents.get(incident["id"])
+        kept = thread_url(full) if full else None
+        if kept:
+            links[incident["id"]] = kept
+            continue
+        for message in notifier.outbox.kept(incident["id"]):
+            if message.kind == "parent" and message.ts:
                 links[incident["id"]] = (
-                    f"https://slack.com/archives/{kept.channel}/p{kept.ts.replace('.', '')}"
+                    f"https://slack.com/archives/{message.channel}/p{message.ts.replace('.', '')}"
                 )
     return links
 
