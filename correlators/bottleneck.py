@@ -26,7 +26,7 @@ from typing import NamedTuple, TypeVar
 from correlators.calls import Edge, Node, caller_shares, gap_growth, service_shares
 from correlators.critical_path import critical_steps
 from correlators.mix import Pairs, matched_kinds, standardized, weighed
-from correlators.model import Span, SpanKind, Trace
+from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span, Trace
 from correlators.topology import broker_of, dependency_of
 from correlators.traces import AssembledTrace, SpanNode, TreeOf, assemble, self_time
 
@@ -53,8 +53,6 @@ class Bottleneck:
     """This key's part of the total added critical-path time (0..1)."""
 
 
-_CALLERS = (SpanKind.CLIENT, SpanKind.PRODUCER)
-_CALLEES = (SpanKind.SERVER, SpanKind.CONSUMER)
 CallKey = tuple[str, str, str, str]
 """(caller service, caller operation, callee, callee operation) of one kind of call."""
 
@@ -101,9 +99,9 @@ def _calls(tree: AssembledTrace) -> list[Call]:
     """Every outgoing call of the tree with its callees, found once for the owners and the
     gaps of one trace."""
     return [
-        (node, [c for c in node.children if c.kind in _CALLEES])
+        (node, [c for c in node.children if c.kind in CALLEE_KINDS])
         for node in tree.by_id.values()
-        if node.kind in _CALLERS
+        if node.kind in CALLER_KINDS
     ]
 
 

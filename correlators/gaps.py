@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from correlators.model import SpanKind, Trace
+from correlators.model import CALLEE_KINDS, Trace
 from correlators.topology import dependency_of
 
 UNKNOWN_SERVICE_PREFIX = "unknown_service"
@@ -50,7 +50,7 @@ def _broken_propagation(traces: Sequence[Trace]) -> list[Gap]:
     rooted_services: Counter[str] = Counter()
     for trace in traces:
         root = trace.root
-        if root is not None and root.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
+        if root is not None and root.kind in CALLEE_KINDS:
             rooted_services[root.service] += 1
     broken: Counter[tuple[str, str]] = Counter()
     for trace in traces:

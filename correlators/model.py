@@ -51,6 +51,12 @@ class SpanKind(StrEnum):
     CONSUMER = "consumer"
 
 
+CALLER_KINDS = (SpanKind.CLIENT, SpanKind.PRODUCER)
+"""Kinds of a span that makes a call: the outgoing side of an edge."""
+CALLEE_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
+"""Kinds of a span that answers one: the incoming side."""
+
+
 class StatusCode(StrEnum):
     UNSET = "unset"
     OK = "ok"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from correlators.calls import Edge
 from correlators.logs import TemplateChange
-from correlators.model import SpanKind, Trace
+from correlators.model import CALLEE_KINDS, CALLER_KINDS, Trace
 from correlators.topology import CallGraph, dependency_of, first_named
 from correlators.traces import SpanNode, TreeOf, error_origin
 
@@ -42,7 +42,6 @@ MIN_UNANSWERED_SHARE = 0.6
 """Of all the failed traces' error origins."""
 
 ServiceEdge = tuple[str, str]
-_ANSWERS = (SpanKind.SERVER, SpanKind.CONSUMER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +119,9 @@ def failed_calls(
         if not trace.has_error:
             continue
         for node in tree_of(trace).by_id.values():
-            if not node.span.is_error or node.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
+            if not node.span.is_error or node.kind not in CALLER_KINDS:
                 continue
-            answer = next((c for c in node.children if c.kind in _ANSWERS), None)
+            answer = next((c for c in node.children if c.kind in CALLEE_KINDS), None)
             if answer is not None and _failed_call_below(answer):
                 continue  # the callee answered with a deeper call's failure: that call's
             named = dependency_of(node.span)
@@ -181,9 +180,9 @@ def _spread(edges: Counter[ServiceEdge], origins: int, counted: str) -> NetworkF
 
 def _unanswered_callee(node: SpanNode) -> str | None:
     """What an outgoing call went to, when no span of the callee answered it."""
-    if node.kind not in (SpanKind.CLIENT, SpanKind.PRODUCER):
+    if node.kind not in CALLER_KINDS:
         return None
-    if any(child.kind in _ANSWERS for child in node.children):
+    if any(child.kind in CALLEE_KINDS for child in node.children):
         return None
     return dependency_of(node.span)
 
@@ -192,7 +191,7 @@ def _failed_call_below(node: SpanNode) -> bool:
     stack = list(node.children)
     while stack:
         below = stack.pop()
-        if below.span.is_error and below.kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
+        if below.span.is_error and below.kind in CALLER_KINDS:
             return True
         stack.extend(below.children)
     return False

@@ -25,7 +25,7 @@ from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
-from correlators.model import Span, SpanKind, Trace
+from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span, Trace
 from correlators.paths import PathChange
 from correlators.topology import CallGraph, dependency_of, first_named
 from correlators.traces import TreeOf, assemble, error_origin
@@ -60,10 +60,9 @@ class Candidate:
 
 def origin_owner(span: Span, trace: Trace) -> tuple[str, str]:
     """(service or dependency, operation) an error origin belongs to."""
-    if span.kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
+    if span.kind in CALLER_KINDS:
         has_server_child = any(
-            s.parent_span_id == span.span_id and s.kind in (SpanKind.SERVER, SpanKind.CONSUMER)
-            for s in trace.spans
+            s.parent_span_id == span.span_id and s.kind in CALLEE_KINDS for s in trace.spans
         )
         target = None if has_server_child else dependency_of(span)
         if target:
@@ -222,7 +221,7 @@ def _logs(
     then it only relays that error, as a caller logging its callee's failure does, and the
     error's origin has the evidence already. The name counts where the traces cannot:
     logs are kept for requests a sampler dropped."""
-    owners: Counter[str] = Counter()
+    owners = Counter(origins.values())
     for change in changes:
         if not change.is_error:
             continue
@@ -241,7 +240,6 @@ def _logs(
         )
         deeper = _deepest_named(change.sample, relayed, graph) if relayed else None
         if relayed and deeper:
-            owners = owners or Counter(origins.values())
             _named_behind(change, relayed, deeper, _origin_below(deeper, graph, owners), parts, evidence)
 
 
@@ -459,7 +457,7 @@ def _calls_by_dependency(traces: Sequence[Trace]) -> dict[str, list[Span]]:
     calls: defaultdict[str, list[Span]] = defaultdict(list)
     for trace in traces:
         for span in trace.spans:
-            if span.instance and span.kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
+            if span.instance and span.kind in CALLER_KINDS:
                 target = dependency_of(span)
                 if target is not None:
                     calls[target].append(span)

@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from correlators.model import Span, SpanKind, Trace
-
-_CALLS = (SpanKind.CLIENT, SpanKind.PRODUCER)
+from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span, SpanKind, Trace
 
 
 def dependency_of(span: Span) -> str | None:
     """The name of what an outgoing span calls, from the semantic-convention attributes."""
-    if span.kind not in _CALLS:
+    if span.kind not in CALLER_KINDS:
         return None
     for key in ("peer.service", "rpc.service"):
         value = span.attributes.get(key)
@@ -107,7 +105,7 @@ def call_graph(traces: Iterable[Trace]) -> CallGraph:
             parent = by_id.get(span.parent_span_id) if span.parent_span_id else None
             if parent is None:
                 continue
-            if span.kind in (SpanKind.SERVER, SpanKind.CONSUMER):
+            if span.kind in CALLEE_KINDS:
                 answered_by[parent.span_id] = span.service
             if parent.service != span.service:
                 # a call failed when either side says so: a caller that timed out waiting
@@ -115,7 +113,7 @@ def call_graph(traces: Iterable[Trace]) -> CallGraph:
                 failed = span.is_error or (parent.kind is SpanKind.CLIENT and parent.is_error)
                 _add(graph, parent.service, span.service, failed)
         for span in trace.spans:
-            if span.kind not in _CALLS:
+            if span.kind not in CALLER_KINDS:
                 continue  # only outgoing calls name a dependency; most spans are not one
             answer = answered_by.get(span.span_id)
             if answer is None:

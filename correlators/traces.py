@@ -21,10 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from correlators.model import Span, SpanKind, Trace
+from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span, SpanKind, Trace
 
-_CALLERS = (SpanKind.CLIENT, SpanKind.PRODUCER)
-_CALLEES = (SpanKind.SERVER, SpanKind.CONSUMER)
 _UNKNOWN = (SpanKind.UNSPECIFIED, SpanKind.INTERNAL)
 ATTACH_TOLERANCE_NS = 1_000_000
 """How far (1 ms) an orphan may stick out of a candidate client span and still fit."""
@@ -145,7 +143,9 @@ def _reattach(loose: list[SpanNode], by_id: dict[str, SpanNode]) -> list[Span]:
     if not loose:  # the usual trace: no need to list its callers
         return []
     callers = [
-        n for n in by_id.values() if n.kind in _CALLERS and not any(c.kind in _CALLEES for c in n.children)
+        n
+        for n in by_id.values()
+        if n.kind in CALLER_KINDS and not any(c.kind in CALLEE_KINDS for c in n.children)
     ]
     attached: list[Span] = []
     taken: set[int] = set()
@@ -214,7 +214,7 @@ def _skew(node: SpanNode) -> int:
     if parent is None:
         return 0
     fits = parent.start_ns <= node.start_ns and node.end_ns <= parent.end_ns
-    remote = parent.kind in _CALLERS and node.kind in _CALLEES
+    remote = parent.kind in CALLER_KINDS and node.kind in CALLEE_KINDS
     if remote and not fits:
         if node.duration_ns > parent.duration_ns:
             return parent.start_ns - node.start_ns

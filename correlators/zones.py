@@ -17,14 +17,13 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from correlators.model import SpanKind
+from correlators.model import CALLEE_KINDS
 from correlators.topology import CallGraph, dependency_of
 from correlators.wrong import FINE, Judged, worse_groups
 
 MIN_SERVICES = 3
 """Two services pointing at one zone can be one bad instance and a caller sharing its host
 or losing its spans; three are the zone."""
-_SERVES = (SpanKind.SERVER, SpanKind.CONSUMER)
 MIN_LEADING_SHARE = 2 / 3
 """Of a service's zone failures, the share that were calls to one service before they are
 that service's."""
@@ -98,7 +97,7 @@ def _wrong_calls_into(
         for span, how in spans:
             if how == FINE or span.zone != zone or span.service not in services:
                 continue
-            if span.kind in _SERVES:
+            if span.kind in CALLEE_KINDS:
                 into[span.service][""] += 1  # its own work grew, whatever it called
                 continue
             callee = answered_by.get(span.span_id, span.service)
