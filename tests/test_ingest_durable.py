@@ -124,15 +124,17 @@ def test_a_spool_at_its_size_answers_503_and_keeps_what_it_acknowledged(start_bo
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs: a disk that fills up for real. Mounting needs root (the test
-    machines run as root); elsewhere test_spool.py's injected ENOSPC covers the spool."""
+    """A 1 MiB tmpfs: a disk that fills up for real. Mounting needs root, which the test
+    machines and CI have; without it the test fails rather than skips, since a skipped
+    real part passes silently in CI (test_spool.py's injected ENOSPC covers the spool's
+    own handling either way)."""
     mount = tmp_path / "tiny"
     mount.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, check=False
     )
     if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        pytest.fail(f"cannot mount a tmpfs (needs root): {done.stderr.decode().strip()}")
     try:
         yield mount
     finally:

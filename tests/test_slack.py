@@ -233,22 +233,23 @@ def test_a_command_outside_its_channels_is_refused_privately(
     assert "not allowed in this channel" in answer.body and '"ephemeral"' in answer.body
 
 
+def cart_errors(release: Scenario, line: Callable[[int], str]) -> list[LogRecord]:
+    """Thirty ERROR lines of cart in the incident, a second apart, the n-th reading line(n)."""
+    return [
+        LogRecord(release.incident[0] + n * S, "cart", line(n), severity_text="ERROR", severity_number=17)
+        for n in range(30)
+    ]
+
+
 def test_nothing_posted_carries_what_redaction_removes(
     make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
 ) -> None:
     """Logs written before redaction existed (or by a source we do not redact) still pass
     the rules on their way out: the summary quotes the new error line, scrubbed."""
     bot = make_bot()
-    leaky = [
-        LogRecord(
-            release.incident[0] + n * S,
-            "cart",
-            f"payment refused for alice{n}@example.com card 4111 1111 1111 1111",
-            severity_text="ERROR",
-            severity_number=17,
-        )
-        for n in range(30)
-    ]
+    leaky = cart_errors(
+        release, lambda n: f"payment refused for alice{n}@example.com card 4111 1111 1111 1111"
+    )
     store_telemetry(bot.store, bot.config, release.traces, [*release.logs, *leaky])
     page(bot, release)
     sent = json.dumps([c.args for c in fake_slack.calls_to("chat.postMessage")])
@@ -472,16 +473,7 @@ def test_telemetry_cannot_mention_link_or_break_markup_in_any_message(
     make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
 ) -> None:
     bot = make_bot()
-    hostile = [
-        LogRecord(
-            release.incident[0] + n * S,
-            "cart",
-            f"{HOSTILE} order {n}",
-            severity_text="ERROR",
-            severity_number=17,
-        )
-        for n in range(30)
-    ]
+    hostile = cart_errors(release, lambda n: f"{HOSTILE} order {n}")
     traces = copy.deepcopy(release.traces)
     for trace in traces:
         for span in trace.spans:
