@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from ingest import bench_config, serve  # noqa: E402
 
 from tests.load import Load, missing  # noqa: E402
 
@@ -79,15 +80,8 @@ class Outcome:
 
 
 def config_file(folder: Path) -> Path:
-    config = yaml.safe_load((REPO / "config" / "journeys.yaml").read_text())
-    config["sampling"]["default_keep_fraction"] = 1.0
-    for journey in config["journeys"]:
-        journey["keep_fraction"] = 1.0
-    config["watcher"] = {**config.get("watcher", {}), "evaluate_every": "1d"}  # ingest alone
-    (folder / "redaction.yaml").write_text((REPO / "config" / "redaction.yaml").read_text())
-    path = folder / "journeys.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    """The shipped config, every trace kept, the watcher's first run a day away."""
+    return bench_config(folder, keep_all=True, watch=False)
 
 
 def start(checkout: Path, data: Path, config: Path, env: dict[str, str]) -> Server:
@@ -99,26 +93,10 @@ def start(checkout: Path, data: Path, config: Path, env: dict[str, str]) -> Serv
         "JOURNEYWATCH_REQUIRE_TOKEN": "false",
         **env,
     }
-    command = [
-        sys.executable,
-        *("-m", "bot.cli", "serve", "--port", "0", "--log-level", "warning"),
-        *("--database-url", f"sqlite:///{database}", "--config", str(config)),
-    ]
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            command, cwd=checkout, env=environment, stdout=log_file, stderr=subprocess.STDOUT, text=True
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = re.search(r"listening on (http://\S+)", log_path.read_text())
-        if found:
-            server = Server(process, found.group(1), database)
-            httpx.get(f"{server.url}/healthz", timeout=LIMIT_S)  # after the spool's replay
-            return server
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise SystemExit(f"server did not start:\n{log_path.read_text()}")
+    process, url = serve(database, config, log_path, environment, cwd=checkout, timeout_s=60)
+    server = Server(process, url, database)
+    httpx.get(f"{server.url}/healthz", timeout=LIMIT_S)  # after the spool's replay
+    return server
 
 
 def peak_mb(pid: int) -> float:

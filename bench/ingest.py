@@ -158,10 +158,11 @@ WATCH = True
 measures ingest alone, without an incident and its investigation in the same process."""
 
 
-def bench_config(folder: Path, keep_all: bool) -> Path:
-    """The shipped config; with keep_all, every trace is kept (every span is written)."""
+def bench_config(folder: Path, keep_all: bool, watch: bool | None = None) -> Path:
+    """The shipped config; with keep_all, every trace is kept (every span is written);
+    without watch (default: --no-watch's WATCH), the SLO watcher's first run is a day away."""
     config = yaml.safe_load((REPO / "config" / "journeys.yaml").read_text())
-    if not WATCH:
+    if not (WATCH if watch is None else watch):
         config["watcher"] = {**config.get("watcher", {}), "evaluate_every": "1d"}
     if keep_all:
         config["sampling"]["default_keep_fraction"] = 1.0
@@ -175,32 +176,39 @@ def bench_config(folder: Path, keep_all: bool) -> Path:
 
 def start_server(folder: Path, keep_all: bool) -> tuple[subprocess.Popen[str], str, Path]:
     database = folder / "ingest.db"
-    log_path = folder / "serve.log"
     env = dict(os.environ)  # default settings: 10 s quiet period, default budgets
     env["JOURNEYWATCH_REQUIRE_TOKEN"] = "false"  # the incident API, read at the end
+    process, url = serve(database, bench_config(folder, keep_all), folder / "serve.log", env)
+    return process, url, database
+
+
+def serve(
+    database: Path,
+    config: Path,
+    log_path: Path,
+    env: dict[str, str],
+    *,
+    cwd: Path = REPO,
+    timeout_s: float = 30,
+) -> tuple[subprocess.Popen[str], str]:
+    """`journeywatch serve` (from ``cwd``'s tree) on a free loopback port, its output in
+    ``log_path``; the process and its URL once it says it listens."""
     command = [
         sys.executable,
-        "-m",
-        "bot.cli",
-        "serve",
-        "--port",
-        "0",
-        "--log-level",
-        "warning",
-        "--database-url",
-        f"sqlite:///{database}",
-        "--config",
-        str(bench_config(folder, keep_all)),
+        *("-m", "bot.cli", "serve", "--port", "0", "--log-level", "warning"),
+        *("--database-url", f"sqlite:///{database}", "--config", str(config)),
     ]
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
+            command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
         )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = re.search(r"listening on (http://\S+)", log_path.read_text())
         if found:
-            return process, found.group(1), database
+            return process, found.group(1)
+        if process.poll() is not None:
+            break
         time.sleep(0.05)
     raise SystemExit(f"server did not start:\n{log_path.read_text()}")
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from faults import Server, start  # noqa: E402
+from ingest import bench_config  # noqa: E402
 
 from tests.adversarial import MIB, Adversary, children, rss_mib  # noqa: E402
 
@@ -50,12 +50,7 @@ class Sample:
 
 def config_file(folder: Path) -> Path:
     """The shipped config, sampling included, with the watcher's first run a day away."""
-    config = yaml.safe_load((REPO / "config" / "journeys.yaml").read_text())
-    config["watcher"] = {**config.get("watcher", {}), "evaluate_every": "1d"}
-    (folder / "redaction.yaml").write_text((REPO / "config" / "redaction.yaml").read_text())
-    path = folder / "journeys.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return bench_config(folder, keep_all=False, watch=False)
 
 
 def sample(server: Server, began: float, adversary: Adversary) -> Sample:
