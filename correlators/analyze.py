@@ -33,7 +33,7 @@ from correlators.report import Report
 from correlators.scope import decide_scope
 from correlators.topology import call_graph
 from correlators.traces import Trees
-from correlators.traffic import request_rate_change
+from correlators.traffic import load_growth, request_rate_change
 from correlators.wrong import judge, usual_self_times
 from correlators.zones import zone_skew
 
@@ -105,6 +105,7 @@ def analyze(given: AnalysisInput) -> Report:
         path_changes=path_changes(baseline, during, trees.of),
         tree_of=trees.of,
         during=during,
+        load_growth=load_growth(baseline, during, given.baseline, given.incident),
     )
     usual = usual_self_times(baseline, trees.of)
     judged = judge(during, usual, trees.of, graph.dependencies)

@@ -22,6 +22,7 @@ Two kinds of move say nothing about one service, so :func:`rank_anomalies` takes
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -62,10 +63,35 @@ class MetricAnomaly:
     incident_median: float
     change_start_ns: int | None
     """First anomalous point after which the series mostly stayed anomalous."""
+    baseline_peak: float
+    """The highest value of the history the incident is judged against."""
+
+    def saturating(self, load_growth: float = 1.0) -> bool:
+        """A resource (CPU, memory) now at more than twice the most its history shows, that
+        history scaled up by how much more work the service was given (``load_growth``):
+        a process pushed far past its usual load, not one that grew with its traffic or
+        wobbled in its noise."""
+        ceiling = 2 * max(self.baseline_peak, 0.0) * max(load_growth, 1.0)
+        return is_resource(self.name) and self.incident_median > ceiling
 
     @property
     def signed_score(self) -> float:
         return self.score if self.direction == "up" else -self.score
+
+
+RESOURCES = frozenset({"cpu", "memory", "mem"})
+"""Words that make a metric a resource a process saturates, in any naming convention
+(``container.cpu.usage``, ``process_cpu_seconds_total``, ``memory_usage``), rather than a
+symptom of its calls (latency, rates, errors)."""
+HOSTS = frozenset({"node", "host", "system", "machine"})
+"""Words that make a resource the machine's (``node.cpu.usage_rate``,
+``system.cpu.utilization``): shared by every pod on it, it locates a node, not a service."""
+
+
+def is_resource(name: str) -> bool:
+    """A process's own resource, by the words of its name."""
+    words = set(re.split(r"[._\-/ ]+", name.lower()))
+    return not words.isdisjoint(RESOURCES) and words.isdisjoint(HOSTS)
 
 
 def robust_scale(values: Sequence[float]) -> tuple[float, float]:
@@ -90,7 +116,7 @@ def score_series(
     threshold: float = DEFAULT_THRESHOLD,
 ) -> MetricAnomaly | None:
     """The anomaly of one series, or None when a window has no points."""
-    before = [p.value for p in series.points if p.time_ns < baseline.end_ns]
+    before = _history(series, baseline, incident)
     during = _incident_points(series, incident)
     if not before or not during:
         return None
@@ -109,7 +135,16 @@ def score_series(
         baseline_median=median,
         incident_median=incident_median,
         change_start_ns=_change_start([p.time_ns for p in during], [abs(s) for s in scores], threshold),
+        baseline_peak=max(before),
     )
+
+
+def _history(series: MetricSeries, baseline: Window, incident: Window) -> list[float]:
+    """The values the incident is judged against: the series' history up to the end of the
+    baseline window; when it has none there (a sample each minute, a baseline window of
+    less than a minute, or one taken from another hour), its history before the incident."""
+    before = [p.value for p in series.points if p.time_ns < baseline.end_ns]
+    return before or [p.value for p in series.points if p.time_ns < incident.start_ns]
 
 
 def _incident_points(series: MetricSeries, incident: Window) -> list[MetricPoint]:

@@ -7,7 +7,11 @@ service's score adds four normalized parts, each 0..1:
 - latency: its share of the critical-path time the incident added (``bottleneck``);
 - errors: its share of the bad traces whose error originated in it (``error_origin``);
 - logs: new or surging error-level log templates of its own;
-- metrics: its strongest robust anomaly score, squashed to 0..1.
+- metrics: its strongest robust anomaly score, squashed to 0..1; a resource it saturates
+  (CPU, memory) counts as a strong signal, its other metrics (latency, rates) as a weak one.
+
+A pod whose CPU went from a few percent to its limit, beyond what its peers moved, is a
+cause where it stands: a slow callee makes every caller's latency rise, but not their CPU.
 
 Blame then moves down the call graph: a caller whose callee scores at least as high is
 demoted, since callers that only waited on (or relayed the errors of) a callee must not
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from correlators.attributes import AttributeFinding
@@ -30,7 +34,15 @@ from correlators.paths import PathChange
 from correlators.topology import CallGraph, dependency_of, first_named
 from correlators.traces import TreeOf, assemble, error_origin
 
-WEIGHTS = {"latency": 0.35, "errors": 0.35, "logs": 0.35, "paths": 0.35, "metrics": 0.15, "attributes": 0.2}
+WEIGHTS = {
+    "latency": 0.35,
+    "errors": 0.35,
+    "logs": 0.35,
+    "paths": 0.35,
+    "saturation": 0.35,
+    "metrics": 0.15,
+    "attributes": 0.2,
+}
 CALLER_DEMOTION = 0.5
 LONE_CALLER_SHARE = 0.3
 """Other callers' calls may be slower by at most this share of the one slow caller's."""
@@ -105,6 +117,7 @@ def rank_candidates(
     limit: int = 5,
     tree_of: TreeOf = assemble,
     during: Sequence[Trace] = (),
+    load_growth: Mapping[str, float] | None = None,
 ) -> list[Candidate]:
     """``failure_base`` and ``failure_now``: per owner, the share of all traces (baseline,
     incident) whose error originated there; errors part is discounted by how much of the
@@ -120,7 +133,9 @@ def rank_candidates(
     _logs(log_changes, parts, evidence, {trace_id: origin[0] for trace_id, origin in origins.items()}, graph)
     _paths(path_changes, parts, evidence)
     reached = graph.nodes
-    _metrics([a for a in anomalies if _on_the_journey(a, reached)], parts, evidence, instances)
+    _metrics(
+        [a for a in anomalies if _on_the_journey(a, reached)], parts, evidence, instances, load_growth or {}
+    )
     _attributes(findings, parts, evidence, instances, bad, healthy)
     _slow_from_one_caller(during or bad, healthy, graph, parts, evidence, instances)
     _merge_aliases(graph, parts, evidence, operations, instances)
@@ -353,13 +368,16 @@ def _metrics(
     parts: dict[str, dict[str, float]],
     evidence: dict[str, list[Evidence]],
     instances: dict[str, Counter[str]],
+    load_growth: Mapping[str, float],
 ) -> None:
+    """``load_growth``: per service, how much more work it was given (``traffic.load_growth``)."""
     for anomaly in anomalies:
         if anomaly.service is None:
             continue
         weight = anomaly.score / (anomaly.score + 10)
-        if weight > parts[anomaly.service].get("metrics", 0.0):
-            parts[anomaly.service]["metrics"] = weight
+        part = "saturation" if anomaly.saturating(load_growth.get(anomaly.service, 1.0)) else "metrics"
+        if weight > parts[anomaly.service].get(part, 0.0):
+            parts[anomaly.service][part] = weight
         instance = anomaly.labels.get("service.instance.id")
         if instance and instance != anomaly.service:
             instances[anomaly.service][instance] += 1

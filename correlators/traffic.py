@@ -9,7 +9,9 @@ is a trace count a request count).
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -94,3 +96,32 @@ def _trace_ratio(
 def _covered_ns(traces: Sequence[Trace], window: Window) -> int:
     first = min(t.start_ns for t in traces)
     return max(1, window.end_ns - max(window.start_ns, first))
+
+
+def load_growth(
+    baseline: Sequence[Trace], during: Sequence[Trace], baseline_window: Window, incident_window: Window
+) -> dict[str, float]:
+    """Service -> the incident's rate of requests it served over the baseline's (a service
+    the baseline never saw grew without bound). Requests are the spans that enter it: how
+    much more work a service was given, against which its resources are judged."""
+    if not baseline or not during:
+        return {}
+    before = _served(baseline)
+    now = _served(during)
+    base_ns = _covered_ns(baseline, baseline_window)
+    now_ns = _covered_ns(during, incident_window)
+    return {
+        service: (n / now_ns) / (before[service] / base_ns) if before.get(service) else math.inf
+        for service, n in now.items()
+    }
+
+
+def _served(traces: Sequence[Trace]) -> Counter[str]:
+    """Service -> spans of the traces that enter it (no parent, or one of another service)."""
+    served: Counter[str] = Counter()
+    for trace in traces:
+        services = {span.span_id: span.service for span in trace.spans}
+        for span in trace.spans:
+            if services.get(span.parent_span_id or "") != span.service:
+                served[span.service] += 1
+    return served

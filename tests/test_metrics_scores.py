@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from correlators.metrics import DEFAULT_THRESHOLD, Window, rank_anomalies, robust_scale, score_series
+from correlators.metrics import (
+    DEFAULT_THRESHOLD,
+    MetricAnomaly,
+    Window,
+    is_resource,
+    rank_anomalies,
+    robust_scale,
+    score_series,
+)
 from correlators.model import MetricPoint, MetricSeries
 
 S = 1_000_000_000
@@ -118,3 +126,44 @@ def test_a_window_shorter_than_the_sampling_step_takes_the_sample_that_covers_it
         Window(10 * S, 60 * S),
     )
     assert scored is not None and scored.incident_median == 90.0 and scored.direction == "up"
+
+
+def test_a_series_with_no_point_before_the_baseline_ends_is_judged_against_its_history() -> None:
+    """A gauge sampled each minute may have no point in (or before) a baseline window of
+    less than a minute, or one taken an hour earlier; its samples before the incident are
+    still its history, and a jump from 5 to 100 still scores."""
+    points = [MetricPoint(t * S, 5.0 + t % 3) for t in range(70, 110, 10)]
+    points.append(MetricPoint(115 * S, 100.0))
+    anomaly = score_series(
+        MetricSeries("cpu", {"service.name": "cart"}, points), Window(0, 30 * S), Window(112 * S, 118 * S)
+    )
+    assert anomaly is not None and anomaly.direction == "up"
+    assert anomaly.baseline_median == 6.0 and anomaly.baseline_peak == 7.0
+
+
+def test_a_resource_is_a_process_cpu_or_memory_not_its_hosts() -> None:
+    resources = [
+        "container.cpu.usage",
+        "process_cpu_seconds_total",
+        "memory_usage",
+        "k8s.pod.memory.working_set",
+    ]
+    others = [
+        "node.cpu.usage_rate",
+        "system.cpu.utilization",
+        "pod.client.latency.p99",
+        "rps",
+        "mempool.size.bytes x",
+    ]
+    assert [is_resource(name) for name in resources] == [True] * 4
+    assert [is_resource(name) for name in others] == [False, False, False, False, False]
+
+
+def test_a_resource_saturates_past_twice_its_history_scaled_by_its_load() -> None:
+    """CPU from a peak of 10 to 50 is saturation when the service served as many requests
+    as before; with three times the requests, 50 is what 30 would have been, and not."""
+    cpu = MetricAnomaly("container.cpu.usage", "cart", {}, 40.0, "up", 8.0, 50.0, None, 10.0)
+    assert cpu.saturating(1.0) and cpu.saturating(0.5)  # less work is no excuse
+    assert not cpu.saturating(3.0)
+    latency = MetricAnomaly("pod.latency.p99", "cart", {}, 40.0, "up", 8.0, 50.0, None, 10.0)
+    assert not latency.saturating(1.0)

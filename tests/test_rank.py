@@ -147,8 +147,8 @@ def test_a_caller_logging_its_dependencys_failure_only_relays_it() -> None:
     assert [c.service for c in found] == ["provider"]  # payments' own lines weigh nothing
 
 
-def anomaly(service: str, score: float) -> MetricAnomaly:
-    return MetricAnomaly("pod.cpu", service, {}, score, "up", 1.0, 9.0, None)
+def anomaly(service: str, score: float, name: str = "pod.latency.p99", peak: float = 1.5) -> MetricAnomaly:
+    return MetricAnomaly(name, service, {}, score, "up", 1.0, 9.0, None, peak)
 
 
 def test_metrics_of_a_service_no_request_reached_say_nothing() -> None:
@@ -370,3 +370,31 @@ def test_evidence_under_a_name_some_service_answers_is_that_services() -> None:
     )
     assert [c.service for c in found] == ["cart"]
     assert found[0].parts["latency"] == 0.8 and found[0].operation == "Get"
+
+
+def rank_cpu_against_latency(cart_load_growth: float) -> list[str]:
+    """Two services behind one entry: web's latency gauges went far up, cart's CPU from a
+    peak of 2 to 9 (a lesser robust score, 40)."""
+    return [
+        c.service
+        for c in rank_candidates(
+            bad=[],
+            bottlenecks=[],
+            log_changes=[],
+            anomalies=[anomaly("web", 1000.0), anomaly("cart", 40.0, name="container.cpu.usage", peak=2.0)],
+            graph=graph(("lb", "web"), ("lb", "cart")),
+            load_growth={"cart": cart_load_growth},
+        )
+    ]
+
+
+def test_a_saturated_resource_outranks_louder_latency_gauges() -> None:
+    """A slow callee makes its callers' latency gauges jump, not their CPU: a process
+    pushed past twice the most CPU it ever used is a cause where it stands."""
+    assert rank_cpu_against_latency(1.0)[0] == "cart"
+
+
+def test_cpu_that_grew_with_the_services_requests_is_load_not_saturation() -> None:
+    """Five times the requests explain 4.5 times the CPU peak: cart's CPU is one more
+    gauge, and the louder one wins."""
+    assert rank_cpu_against_latency(5.0)[0] == "web"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from correlators.metrics import Window
 from correlators.model import MetricPoint, MetricSeries, Span, Trace
-from correlators.traffic import RateChange, is_request_rate, request_rate_change
+from correlators.traffic import RateChange, is_request_rate, load_growth, request_rate_change
 
 S = 1_000_000_000
 BASELINE = Window(0, 600 * S)
@@ -58,3 +60,19 @@ def test_without_request_metrics_the_traces_are_counted() -> None:
     change = kept_traces_tripled([rate("web", "cpu_utilization", 20.0, 90.0, unit="%")])
     assert change is not None and change.source == "traces"
     assert round(change.ratio, 1) == 3.0
+
+
+def test_load_growth_counts_the_requests_each_service_served() -> None:
+    """web is entered by every trace, twice the rate in the incident (90 in 300 s against
+    90 in 600 s); db only in the incident, which the baseline cannot scale."""
+
+    def served(count: int, window: Window, callee: str) -> list[Trace]:
+        found = traces(count, window)
+        for trace in found:
+            root = trace.spans[0]
+            trace.spans.append(Span(root.trace_id, "2", "1", callee, "GET /x", root.start_ns, root.end_ns))
+        return found
+
+    growth = load_growth(served(90, BASELINE, "web"), served(90, INCIDENT, "db"), BASELINE, INCIDENT)
+    assert growth["web"] == 2.0
+    assert growth["db"] == math.inf
