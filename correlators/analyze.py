@@ -17,7 +17,7 @@ from correlators.changes import Change, ChangeFinding, relevant_changes
 from correlators.flags import flag_reach
 from correlators.gaps import telemetry_gaps
 from correlators.instances import instance_skew
-from correlators.logs import TemplateChange, compare_templates, logs_by_trace
+from correlators.logs import Mined, TemplateChange, compare_templates, logs_by_trace, mine_templates
 from correlators.metrics import Window, rank_anomalies
 from correlators.model import LogRecord, MetricSeries, Trace
 from correlators.paths import path_changes
@@ -31,6 +31,7 @@ from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candi
 from correlators.releases import release_reach, with_new_versions
 from correlators.report import Report
 from correlators.scope import decide_scope
+from correlators.silenced import silenced_lines
 from correlators.topology import call_graph
 from correlators.traces import Trees
 from correlators.traffic import load_growth, request_rate_change
@@ -82,7 +83,8 @@ def analyze(given: AnalysisInput) -> Report:
         times=times,
         limit=None,
     )
-    changes = _log_changes(given) if given.logs else []
+    mined = _mined(given) if given.logs else None
+    changes = _log_changes(given, mined) if mined else []
     anomalies = rank_anomalies(given.metrics, given.baseline, given.incident) if given.metrics else []
     graph = call_graph(journey_traces)
     # attributes against healthy traces of both windows: a deploy that reached good and bad
@@ -106,6 +108,7 @@ def analyze(given: AnalysisInput) -> Report:
         tree_of=trees.of,
         during=during,
         load_growth=load_growth(baseline, during, given.baseline, given.incident),
+        silenced=silenced_lines(mined, baseline, during) if mined else (),
     )
     usual = usual_self_times(baseline, trees.of)
     judged = judge(during, usual, trees.of, graph.dependencies)
@@ -216,16 +219,21 @@ def _threshold_ns(objective_ms: float | None, baseline: Sequence[Trace]) -> int 
     return int(durations[int(len(durations) * 0.95)] * 1.5)
 
 
-def _log_changes(given: AnalysisInput) -> list[TemplateChange]:
+def _mined(given: AnalysisInput) -> Mined:
     logs = given.logs or ()
-    before = [r for r in logs if r.time_ns in given.baseline]
-    during = [r for r in logs if r.time_ns in given.incident]
+    return mine_templates(
+        [r for r in logs if r.time_ns in given.baseline], [r for r in logs if r.time_ns in given.incident]
+    )
+
+
+def _log_changes(given: AnalysisInput, mined: Mined) -> list[TemplateChange]:
     return compare_templates(
-        before,
-        during,
+        [record for record, _ in mined.before],
+        [record for record, _ in mined.during],
         baseline_seconds=(given.baseline.end_ns - given.baseline.start_ns) / S,
         incident_seconds=(given.incident.end_ns - given.incident.start_ns) / S,
         min_count=5,
+        mined=mined,
     )
 
 

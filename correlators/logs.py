@@ -13,6 +13,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from drain3 import TemplateMiner
 from drain3.masking import MaskingInstruction
@@ -61,6 +62,23 @@ def new_miner() -> TemplateMiner:
     return TemplateMiner(config=config)
 
 
+class Mined(NamedTuple):
+    """Each window's records with their template ids, and the templates by id."""
+
+    before: list[tuple[LogRecord, int]]
+    during: list[tuple[LogRecord, int]]
+    templates: dict[int, str]
+
+
+def mine_templates(baseline: Sequence[LogRecord], incident: Sequence[LogRecord]) -> Mined:
+    """Both windows through one miner (baseline first) so a template has one id in both;
+    mined once per analysis for every comparison that reads templates."""
+    miner = new_miner()
+    before = [(record, int(miner.add_log_message(record.body)["cluster_id"])) for record in baseline]
+    during = [(record, int(miner.add_log_message(record.body)["cluster_id"])) for record in incident]
+    return Mined(before, during, {c.cluster_id: str(c.get_template()) for c in miner.drain.clusters})
+
+
 def compare_templates(
     baseline: Sequence[LogRecord],
     incident: Sequence[LogRecord],
@@ -69,18 +87,16 @@ def compare_templates(
     incident_seconds: float,
     surge_factor: float = 3.0,
     min_count: int = 3,
+    mined: Mined | None = None,
 ) -> list[TemplateChange]:
-    """New and surging templates per service, most telling first.
-
-    Both windows go through one miner (baseline first) so a template has one id in both.
-    Error-level templates rank before others, then by how many lines they account for.
-    """
+    """New and surging templates per service, most telling first: error-level templates
+    before others, then by how many lines they account for. ``mined``: the windows'
+    templates when the caller has them already."""
     if baseline_seconds <= 0 or incident_seconds <= 0:
         raise ValueError("window lengths must be positive")
-    miner = new_miner()
-    before = _count(miner, baseline)
-    during = _count(miner, incident)
-    templates = {c.cluster_id: str(c.get_template()) for c in miner.drain.clusters}
+    before_ids, during_ids, templates = mined or mine_templates(baseline, incident)
+    before = _count(before_ids)
+    during = _count(during_ids)
     changes = []
     for key, stats in during.items():
         old = before.get(key)
@@ -108,11 +124,10 @@ class _Stats:
     trace_ids: Counter[str] = field(default_factory=Counter)
 
 
-def _count(miner: TemplateMiner, logs: Sequence[LogRecord]) -> dict[tuple[str, int], _Stats]:
+def _count(records: Sequence[tuple[LogRecord, int]]) -> dict[tuple[str, int], _Stats]:
     counts: dict[tuple[str, int], _Stats] = defaultdict(_Stats)
-    for record in logs:
-        result = miner.add_log_message(record.body)
-        stats = counts[(record.service, int(result["cluster_id"]))]
+    for record, template in records:
+        stats = counts[(record.service, template)]
         stats.count += 1
         if record.severity_number > stats.max_severity or not stats.sample:
             stats.sample = record.body

@@ -31,6 +31,7 @@ from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
 from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span, Trace
 from correlators.paths import PathChange
+from correlators.silenced import SilencedLine
 from correlators.topology import CallGraph, dependency_of, first_named
 from correlators.traces import TreeOf, assemble, error_origin
 
@@ -118,6 +119,7 @@ def rank_candidates(
     tree_of: TreeOf = assemble,
     during: Sequence[Trace] = (),
     load_growth: Mapping[str, float] | None = None,
+    silenced: Sequence[SilencedLine] = (),
 ) -> list[Candidate]:
     """``failure_base`` and ``failure_now``: per owner, the share of all traces (baseline,
     incident) whose error originated there; errors part is discounted by how much of the
@@ -132,6 +134,7 @@ def rank_candidates(
     _discount_usual_errors(parts, failure_base or {}, failure_now or {})
     _logs(log_changes, parts, evidence, {trace_id: origin[0] for trace_id, origin in origins.items()}, graph)
     _paths(path_changes, parts, evidence)
+    _silenced(silenced, parts, evidence, operations)
     reached = graph.nodes
     _metrics(
         [a for a in anomalies if _on_the_journey(a, reached)], parts, evidence, instances, load_growth or {}
@@ -351,6 +354,30 @@ def _paths(
                 "path",
                 f"{change.share_now:.0%} of {service} {operation} spans {how} "
                 f"(usually {change.share_before:.0%})",
+                weight,
+            )
+        )
+
+
+def _silenced(
+    lines: Sequence[SilencedLine],
+    parts: dict[str, dict[str, float]],
+    evidence: dict[str, list[Evidence]],
+    operations: dict[str, Counter[str]],
+) -> None:
+    """An operation that stopped writing a line it wrote on nearly every call took another
+    path through its own code (``silenced``): a path change decided by its own service,
+    weighed by the share of calls that wrote the line."""
+    for line in lines:
+        weight = line.share_before
+        operations[line.service][line.operation] += line.calls_now
+        parts[line.service]["paths"] = max(parts[line.service].get("paths", 0.0), weight)
+        evidence[line.service].append(
+            Evidence(
+                "path",
+                f"{line.service} {line.operation} wrote a line on {line.wrote_before} of its "
+                f"{line.calls_before} calls and on none of its {line.calls_now} calls since: "
+                f"{line.sample[:160]}",
                 weight,
             )
         )

@@ -9,6 +9,7 @@ from correlators.metrics import MetricAnomaly
 from correlators.model import SpanKind, Trace
 from correlators.paths import PathChange
 from correlators.rank import Candidate, error_origin_rates, rank_candidates
+from correlators.silenced import SilencedLine
 from correlators.topology import CallGraph, Edge, call_graph
 from tests.spantree import TraceBuilder
 
@@ -398,3 +399,21 @@ def test_cpu_that_grew_with_the_services_requests_is_load_not_saturation() -> No
     """Five times the requests explain 4.5 times the CPU peak: cart's CPU is one more
     gauge, and the louder one wins."""
     assert rank_cpu_against_latency(5.0)[0] == "web"
+
+
+def test_an_operation_that_went_silent_outranks_callers_that_only_got_slower() -> None:
+    """routes stopped writing the line it wrote on 35 of 36 calls: its own code took
+    another path. web, which calls it, only got a little slower."""
+    found = rank_candidates(
+        bad=[],
+        bottlenecks=[Bottleneck("web", "GET /trip", 10, 14, 4, 1.0)],
+        log_changes=[],
+        anomalies=[],
+        graph=graph(("web", "routes")),
+        silenced=[
+            SilencedLine("routes", "GET /routes", "queried <*> routes", "queried 3 routes", 36, 35, 30)
+        ],
+    )
+    assert [c.service for c in found][:2] == ["routes", "web"]
+    assert found[0].operation == "GET /routes"
+    assert found[0].parts == {"paths": round(35 / 36, 4)}
