@@ -90,8 +90,16 @@ HOSTS = frozenset({"node", "host", "system", "machine"})
 
 def is_resource(name: str) -> bool:
     """A process's own resource, by the words of its name."""
-    words = set(re.split(r"[._\-/ ]+", name.lower()))
-    return not words.isdisjoint(RESOURCES) and words.isdisjoint(HOSTS)
+    return not _words(name).isdisjoint(RESOURCES) and not is_host(name)
+
+
+def is_host(name: str) -> bool:
+    """A series of the machine, whichever pod's labels it was exported with."""
+    return not _words(name).isdisjoint(HOSTS)
+
+
+def _words(name: str) -> set[str]:
+    return set(re.split(r"[._\-/ ]+", name.lower()))
 
 
 def robust_scale(values: Sequence[float]) -> tuple[float, float]:
@@ -168,7 +176,7 @@ def rank_anomalies(
 ) -> list[MetricAnomaly]:
     """Series whose incident window is anomalous (score >= threshold), highest first."""
     given = list(series)
-    shared = _shared_series(given)
+    shared = {id(s) for s in given if is_host(s.name)} | _shared_series(given)
     found = [
         (s, a) for s in given if (a := score_series(s, baseline, incident, threshold=threshold)) is not None
     ]

@@ -167,3 +167,12 @@ def test_a_resource_saturates_past_twice_its_history_scaled_by_its_load() -> Non
     assert not cpu.saturating(3.0)
     latency = MetricAnomaly("pod.latency.p99", "cart", {}, 40.0, "up", 8.0, 50.0, None, 10.0)
     assert not latency.saturating(1.0)
+
+
+def test_a_machines_series_is_nobodys_whichever_pod_exported_it() -> None:
+    """node.network.receive exported with one pod's labels (the only pod of its service on
+    that node, so no other series repeats it) still says where a node is, not a service."""
+    host = series("node.network.receive", [10, 11, 10, 12, 11, 10, 400, 420, 410, 415, 405, 400])
+    pod = series("container.network.receive", [10, 11, 10, 12, 11, 10, 400, 420, 410, 415, 405, 400])
+    found = {a.name: a.service for a in rank_anomalies([host, pod], BASELINE, INCIDENT)}
+    assert found == {"node.network.receive": None, "container.network.receive": "cart"}
