@@ -83,7 +83,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         max_age_s=settings.retention.traces_hours * 3600,
     )
     sources = build_sources(config, settings, store)
-    incidents = IncidentRepository(store.engine)
+    incidents = IncidentRepository(store.engine, group_within_s=config.watcher.group_within)
     states = JourneyStates(store.engine)
     changes = ChangeLog(store.engine)
     investigator = Investigator(config, sources, incidents, changes, link_base=public_url(settings))

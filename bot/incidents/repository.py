@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from bot.incidents import groups
+from bot.incidents.groups import Group
 from bot.incidents.lifecycle import Action, Firing, OpenIncident
 from bot.store.state import IncidentEventRow, IncidentRow, VerdictRow
 from correlators.similar import PastIncident
 
+log = logging.getLogger("journeywatch.incidents")
 BOT = "journeywatch"
+GROUP_WITHIN_S = 600.0
 OPEN_STATUSES = ("open", "acknowledged")
 THREAD_EVENT = "slack_thread"
 """The timeline event holding the Slack thread's permalink (``detail["url"]``): an event,
@@ -30,7 +35,11 @@ not a column, so a second replica recording it too changes nothing but the timel
 
 def thread_url(incident: dict[str, Any]) -> str | None:
     """The incident's Slack thread, from its timeline (the latest one recorded)."""
-    found = [e for e in incident.get("timeline") or () if e["kind"] == THREAD_EVENT]
+    return _thread_in(incident.get("timeline") or ())
+
+
+def _thread_in(timeline: Iterable[dict[str, Any]]) -> str | None:
+    found = [e for e in timeline if e["kind"] == THREAD_EVENT]
     url = str(found[-1]["detail"].get("url") or "") if found else ""
     return url if url.startswith(("https://", "http://")) else None
 
@@ -45,8 +54,10 @@ class Applied:
 
 
 class IncidentRepository:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, group_within_s: float = GROUP_WITHIN_S) -> None:
         self.engine = engine
+        self.group_within_s = group_within_s
+        """Incidents whose burns began this close together may be one cause's group."""
 
     # --- the watcher's side --------------------------------------------------------------
 
@@ -212,6 +223,29 @@ class IncidentRepository:
                 "missing": report.get("missing"),
             }
             session.add(_event(incident_id, now_s, "investigated", detail))
+        self.regroup(incident_id, now_s)
+
+    def regroup(self, incident_id: int, now_s: float) -> None:
+        """Check the grouping again around a new verdict (``bot.incidents.groups``). In a
+        transaction of its own: the report is kept even when grouping fails, and the next
+        report tries again."""
+        try:
+            with Session(self.engine) as session, session.begin():
+                row = session.get(IncidentRow, incident_id)
+                if row is not None and row.report is not None:
+                    groups.regroup(session, row, self.group_within_s, now_s)
+        except SQLAlchemyError:
+            log.exception("incident %s was not grouped again", incident_id)
+
+    def group(self, incident_id: int) -> Group | None:
+        """The group the incident is in, with each incident's Slack thread; None when alone."""
+        with Session(self.engine) as session:
+            rows = groups.group_rows(session, incident_id)
+            cause = groups.cause_of(rows[0]) if rows else None
+            if cause is None:
+                return None
+            mates = [groups.mate(r, _thread_in(_timeline(_events(session, r.id)))) for r in rows]
+            return Group(cause, mates[0], mates[1:])
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -223,7 +257,12 @@ class IncidentRepository:
     def get(self, incident_id: int) -> dict[str, Any] | None:
         with Session(self.engine) as session:
             row = session.get(IncidentRow, incident_id)
-            return None if row is None else _to_json(row, _events(session, row.id))
+            if row is None:
+                return None
+            body = _to_json(row, _events(session, row.id))
+        group = self.group(incident_id) if body["group_primary"] is not None else None
+        body["group"] = group.to_json() if group else None
+        return body
 
     def find(
         self, *, status: str | None = None, journey: str | None = None, limit: int = 50
@@ -294,6 +333,14 @@ def _events(session: Session, incident_id: int) -> Sequence[IncidentEventRow]:
     ).all()
 
 
+def _timeline(events: Sequence[IncidentEventRow]) -> list[dict[str, Any]]:
+    """Events in their JSON form; the id lets an edge tell each one once."""
+    return [
+        {"id": e.id, "at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": json.loads(e.detail)}
+        for e in events
+    ]
+
+
 def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
@@ -321,12 +368,10 @@ def _to_json(row: IncidentRow, events: Sequence[IncidentEventRow] | None) -> dic
         "muted_until": iso(row.muted_until),
         "investigated_at": iso(row.investigated_at),
         "summary": json.loads(row.report).get("summary") if row.report else None,
+        "group_primary": row.group_primary,
     }
     if events is not None:
-        body["timeline"] = [
-            {"at": iso(e.at), "kind": e.kind, "actor": e.actor, "detail": json.loads(e.detail)}
-            for e in events
-        ]
+        body["timeline"] = _timeline(events)
         body["report"] = json.loads(row.report) if row.report else None
     return body
 

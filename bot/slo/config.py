@@ -114,6 +114,10 @@ class WatcherConfig(_Strict):
     baseline: Duration = 3600
     """The healthy window an investigation compares against, ending where the burn began."""
     min_incident_window: Duration = 300
+    group_within: Duration = 600
+    """Incidents open together whose burns began within this of each other, and whose
+    verdicts share a root cause, are grouped under the first opened
+    (``bot.incidents.grouping``)."""
     max_exemplars: int = Field(default=200, gt=0)
     baseline_traces: int = Field(default=1000, gt=0)
     investigation_spans: int = Field(default=30_000, gt=0)

@@ -44,11 +44,26 @@ def _add_investigations(connection: Connection) -> None:
     metadata.create_all(connection, tables=[state.InvestigationRow.__table__])  # type: ignore[list-item]
 
 
+def _add_incident_groups(connection: Connection) -> None:
+    """Version 6: incidents of one cause are grouped (``incidents.group_primary`` and
+    ``group_cause``, see ``bot.incidents.groups``); every existing incident starts alone."""
+    table = metadata.tables[state.IncidentRow.__tablename__]
+    present = {c["name"] for c in inspect(connection).get_columns(table.name)}
+    for name in ("group_primary", "group_cause"):
+        if name not in present:
+            column = CreateColumn(table.c[name]).compile(dialect=connection.dialect)
+            connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column}")
+    for index in table.indexes:
+        if "group_primary" in index.columns:
+            index.create(connection, checkfirst=True)
+
+
 STEPS: dict[int, Step] = {
     1: _add_bot_state,
     2: _share_resources,
     3: _add_quarantine,
     4: _add_investigations,
+    5: _add_incident_groups,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

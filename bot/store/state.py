@@ -55,6 +55,11 @@ class IncidentRow(Base):
     """The one before, so a re-investigation can say what changed."""
     investigated_at: Mapped[float | None] = mapped_column(Float)
     muted_until: Mapped[float | None] = mapped_column(Float)
+    group_primary: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The primary incident of the group this one is in (its own id for the primary),
+    NULL when it shares its cause with no other open incident (``bot.incidents.groups``)."""
+    group_cause: Mapped[str | None] = mapped_column(Text)
+    """The group's shared cause as JSON (``bot.incidents.grouping.Cause``)."""
 
 
 class IncidentEventRow(Base):
