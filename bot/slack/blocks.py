@@ -10,7 +10,7 @@ routes, log lines, attribute values, summaries) goes through the caller's ``quot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,8 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.config import Runbook
+from bot.incidents.grouping import Cause, Verdict
+from bot.incidents.groups import Group, Mate
 from bot.incidents.headline import Headline
 from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote, escape
@@ -108,15 +110,18 @@ def incident_message(
     journey_url: str,
     quote: Quote,
     headline: Headline | None = None,
+    group: Mrkdwn | None = None,
 ) -> SlackMessage:
     """The parent message, updated in place as the incident changes: the line a person
-    can act on first, then the facts."""
+    can act on first, then the facts. ``group``: the incidents of the same cause
+    (:func:`group_line`), right under the first line."""
     status = incident["status"]
     severity = incident["severity"]
     title = Mrkdwn(f"*{say.incident_title(incident['journey'], severity, status)}*")
     lead = headline_line(headline, quote) if headline is not None else None
     blocks: list[Block] = [
         section(Mrkdwn(f"{lead}\n{title}") if lead else title),
+        *([section(group)] if group else []),
         SectionBlock(
             fields=[
                 mrkdwn(f, FIELD_LIMIT)
@@ -202,6 +207,48 @@ def headline_line(headline: Headline, quote: Quote) -> Mrkdwn:
     if headline.runbook is not None:
         parts.append(say.next_step(headline.runbook.title, headline.runbook.url))
     return say.headline(parts)
+
+
+def group_line(group: Group, incident_id: int, url_of: Callable[[Mate], str], quote: Quote) -> Mrkdwn:
+    """The parent's line on its group: a member names its primary, the primary its
+    members; both give the shared cause, and what their own analysis said when it was
+    something else (login's "dependency of auth" under checkout's shared database)."""
+    cause = cause_words(group.cause, quote)
+    verdict = group.own_verdict(incident_id)
+    own = say.own_analysis(_verdict_words(verdict, quote) or "") if verdict else None
+    others = [say.incident_ref(url_of(m), m.journey, m.id) for m in group.others(incident_id)]
+    if group.is_primary(incident_id):
+        return say.same_cause_in(others, cause, own)
+    return say.same_cause_as(others[0], cause, own)
+
+
+def group_note(event: Mapping[str, Any], other_url: str, quote: Quote) -> SlackMessage:
+    """A ``grouped`` or ``ungrouped`` timeline event (``bot.incidents.groups``) as a line
+    in the thread."""
+    detail = event["detail"]
+    other = say.incident_ref(other_url, detail["journey"], detail["with"])
+    cause = Cause.from_json(detail["cause"])
+    own = Verdict.from_json(detail["own"]) if detail.get("own") else None
+    if event["kind"] == "grouped":
+        said = say.own_analysis(_verdict_words(own, quote) or "") if own and not own.said(cause) else None
+        text = say.grouped_note(other, detail["role"] == "primary", cause_words(cause, quote), said)
+    else:
+        theirs = Verdict.from_json(detail["other"]) if detail.get("other") else None
+        text = say.ungrouped_note(
+            other, cause_words(cause, quote), _verdict_words(own, quote), _verdict_words(theirs, quote)
+        )
+    return SlackMessage(text, blocks=to_dicts([section(text)]))
+
+
+def cause_words(cause: Cause, quote: Quote) -> Mrkdwn:
+    return say.verdict_words(cause.kind, cause.level, quote(cause.subject))
+
+
+def _verdict_words(verdict: Verdict | None, quote: Quote) -> Mrkdwn | None:
+    if verdict is None:
+        return None
+    subject = verdict.subject or verdict.suspect
+    return say.verdict_words(verdict.kind, verdict.level, quote(subject) or None)
 
 
 def _buttons(incident_id: int, actions: list[tuple[str, str]]) -> ActionsBlock:

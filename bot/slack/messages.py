@@ -562,3 +562,59 @@ def open_incidents_line(
         f"• {link(incident_url, f'#{incident_id}')} *{journey}* {severity} ({tier}, {burn_rate:.1f}x), "
         f"{status}{thread}"
     )
+
+
+# --- one incident per cause ------------------------------------------------------------------
+
+
+@wording
+def verdict_words(kind: str, level: str, subject: str | None) -> str:
+    """A verdict or a shared cause: "systemic (shared dependency) postgresql:shop"."""
+    about = f" {subject}" if subject else ""
+    return f"{kind} ({LEVEL_WORDS.get(level, level)}){about}"
+
+
+def incident_ref(url: str, journey: str, incident_id: int) -> Mrkdwn:
+    """Another incident, linked to its thread (else its page): "login #2"."""
+    return link(url, f"{journey} #{incident_id}")
+
+
+@wording
+def own_analysis(verdict: str) -> str:
+    return f"This journey's own analysis said {verdict}."
+
+
+@wording
+def same_cause_as(primary: str, cause: str, own: str | None) -> str:
+    """A grouped incident's line in its parent: where the cause is followed, and what."""
+    said = f" {own}" if own else ""
+    return f":link: *Same cause as {primary}*: {cause}.{said}"
+
+
+@wording
+def same_cause_in(members: Sequence[str], cause: str, own: str | None) -> str:
+    """The primary's line in its parent: the incidents grouped under it."""
+    said = f" {own}" if own else ""
+    return f":link: *Same cause in {', '.join(members)}*: {cause}.{said}"
+
+
+@wording
+def grouped_note(other: str, primary: bool, cause: str, own: str | None) -> str:
+    """In the thread, once, when the incident joins a group (or gains a member)."""
+    said = f" {own}" if own else ""
+    if primary:
+        return f":link: {other} has the same cause, {cause}: it is grouped under this incident.{said}"
+    return (
+        f":link: Grouped with {other}, the first incident of this cause: {cause}. "
+        f"Act on the cause there; this thread follows this journey.{said}"
+    )
+
+
+@wording
+def ungrouped_note(other: str, cause: str, own: str | None, theirs: str | None) -> str:
+    """In the thread, once, when a new verdict no longer shares the group's cause."""
+    now = [f"this incident's verdict is {own}" if own else "", f"{other}'s is {theirs}" if theirs else ""]
+    detail = "; ".join(n for n in now if n)
+    return f":heavy_minus_sign: No longer grouped with {other}: {cause} is not the cause of both any more" + (
+        f" ({detail})." if detail else "."
+    )

@@ -19,9 +19,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.collector.redact import Redactor
 from bot.config import DEFAULT_SLO_WINDOW_S, AppConfig
+from bot.incidents.groups import GROUPED, UNGROUPED, Mate
 from bot.incidents.headline import Headline, Headlines
 from bot.incidents.lifecycle import Action
-from bot.incidents.repository import BOT, THREAD_EVENT, Applied, IncidentRepository
+from bot.incidents.repository import BOT, THREAD_EVENT, Applied, IncidentRepository, thread_url
 from bot.runbooks import matching_runbooks
 from bot.slack import blocks
 from bot.slack import messages as say
@@ -69,6 +70,8 @@ class SlackNotifier:
             self._note(incident, _tier_note(incident, change.action))
         self.outbox.flush()
         self.link_thread(incident)
+        if change.action is Action.INVESTIGATED:
+            self.announce_grouping(change.incident_id)
 
     def refresh(self, incident_id: int, note: Mrkdwn | None = None) -> None:
         """After a button press: the parent again, and a line in the thread."""
@@ -121,6 +124,7 @@ class SlackNotifier:
             journey_url=f"{self.base_url}/journeys/{incident['journey']}",
             quote=self.quote,
             headline=self.headline(incident),
+            group=self.group_line(incident["id"]),
         )
 
     def headline(self, incident: dict[str, Any]) -> Headline | None:
@@ -218,6 +222,50 @@ class SlackNotifier:
     def _muted(self, incident_id: int) -> bool:
         row = self.incidents.row(incident_id)
         return row is not None and row.muted_until is not None and row.muted_until > self.clock()
+
+    # --- one incident per cause ---------------------------------------------------------
+
+    def group_line(self, incident_id: int) -> Mrkdwn | None:
+        """The parent's line on the incidents of the same cause, read now."""
+        group = self.incidents.group(incident_id)
+        return blocks.group_line(group, incident_id, self.mate_url, self.quote) if group else None
+
+    def mate_url(self, mate: Mate) -> str:
+        """Where a link to another incident goes: its thread, else its page."""
+        return mate.thread_url or self.incident_url(mate.id)
+
+    def announce_grouping(self, incident_id: int) -> None:
+        """Tell each grouping event once in its incident's thread (the outbox key is the
+        event's id), and bring up to date the parents on the other side of each new one:
+        a new verdict here may have joined, left or reshaped their group too."""
+        queue, seen = [incident_id], set()
+        while queue:
+            current = queue.pop(0)
+            incident = None if current in seen else self.incidents.get(current)
+            seen.add(current)
+            if incident is None:
+                continue
+            fresh = [e for e in _group_events(incident) if self._group_note(incident, e)]
+            if fresh and current != incident_id:
+                self.post_parent(incident)
+            queue.extend(int(e["detail"]["with"]) for e in fresh)
+        self.outbox.flush()
+
+    def _group_note(self, incident: dict[str, Any], event: dict[str, Any]) -> bool:
+        other = self.incidents.get(int(event["detail"]["with"]))
+        url = (thread_url(other) if other else None) or self.incident_url(int(event["detail"]["with"]))
+        return self.outbox.put(
+            f"incident:{incident['id']}:group:{event['id']}",
+            kind="thread",
+            channel=self.channel_of(incident["journey"]),
+            payload=blocks.group_note(event, url, self.quote).payload(),
+            incident_id=incident["id"],
+            parent_key=parent_key(incident["id"]),
+        )
+
+
+def _group_events(incident: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in incident.get("timeline") or () if e["kind"] in (GROUPED, UNGROUPED)]
 
 
 def parent_key(incident_id: int) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Runbook
+from bot.incidents.grouping import Verdict
+from bot.incidents.groups import Group, Mate
 from bot.incidents.repository import thread_url
 from bot.runbooks import matching_runbooks
 from bot.web import text
@@ -43,6 +45,18 @@ class IncidentPage:
     """The kept messages in local mode; None when Slack is configured (they were posted)."""
     thread_url: str | None = None
     """The Slack thread's permalink, once Slack gave it."""
+    group: Group | None = None
+    """The incidents of the same cause, when there are others."""
+    ungrouped: TimelineEntry | None = None
+    """The last grouping event when it took the incident out of its group."""
+
+    @property
+    def mates(self) -> list[Mate]:
+        return self.group.others(self.incident["id"]) if self.group else []
+
+    @property
+    def own_verdict(self) -> Verdict | None:
+        return self.group.own_verdict(self.incident["id"]) if self.group else None
 
 
 def incident_page(bot: Bot, incident_id: int) -> IncidentPage | None:
@@ -53,13 +67,18 @@ def incident_page(bot: Bot, incident_id: int) -> IncidentPage | None:
     report = incident.get("report")
     journey = bot.config.journey(incident["journey"])
     local = bot.slack is not None and bot.slack.outbox.local
+    timeline = [timeline_entry(e) for e in incident.get("timeline") or ()]
+    grouping = [e for e in timeline if e.kind in ("grouped", "ungrouped")]
+    group = bot.incidents.group(incident_id)
     return IncidentPage(
         incident=incident,
         report=report,
-        timeline=[timeline_entry(e) for e in incident.get("timeline") or ()],
+        timeline=timeline,
         runbooks=matching_runbooks(bot.config, journey, report),
         slack=messages(bot.slack.outbox.kept(incident_id)) if local and bot.slack is not None else None,
         thread_url=thread_url(incident),
+        group=group,
+        ungrouped=grouping[-1] if group is None and grouping and grouping[-1].kind == "ungrouped" else None,
     )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.incidents.grouping import Cause, Verdict
 from bot.render import waterfall as _picture
-from bot.slack.messages import VERDICTS, budget_share_words, format_duration
+from bot.slack.messages import LEVEL_WORDS, VERDICTS, budget_share_words, format_duration
 
 # The waterfall's words, as the PNG in Slack says them.
 LEGEND_CRITICAL = _picture.LEGEND_CRITICAL
@@ -34,6 +35,9 @@ REFUSED_HOW = (
 REFUSED_WRONG = "The token given was not the right one."
 
 SLACK_THREAD = "Slack thread"
+SAME_CAUSE_AS = "Same cause as"
+SAME_CAUSE_IN = "Same cause in"
+GROUPED_MARK = "same cause as"
 EVIDENCE_FOR = "Evidence for"
 NOT_FOUND_TITLE = "Not found"
 STORE_FAILED_TITLE = "The store did not answer"
@@ -115,6 +119,39 @@ def timeline_line(kind: str, detail: dict[str, Any]) -> str:
         return f"Verdict on the root cause: {VERDICTS.get(verdict, verdict)}"
     if kind == "slack_thread":
         return "Posted to Slack"
+    if kind in ("grouped", "ungrouped"):
+        return grouping_line(kind, detail)
     if kind == "muted":
         return f"Muted until {detail.get('until')}"
     return kind.replace("_", " ").capitalize()
+
+
+def verdict_words(kind: str, level: str, subject: str | None) -> str:
+    """A verdict or a shared cause, as Slack says it: "systemic (shared dependency) sqlite:shop"."""
+    return f"{kind} ({LEVEL_WORDS.get(level, level)})" + (f" {subject}" if subject else "")
+
+
+def cause_words(cause: Cause) -> str:
+    return verdict_words(cause.kind, cause.level, cause.subject)
+
+
+def own_analysis(verdict: Verdict) -> str:
+    said = verdict_words(verdict.kind, verdict.level, verdict.subject or verdict.suspect)
+    return f"This journey's own analysis said {said}."
+
+
+def grouping_line(kind: str, detail: dict[str, Any]) -> str:
+    """A ``grouped`` or ``ungrouped`` event (``bot.incidents.groups``)."""
+    other = f"{detail.get('journey')} #{detail.get('with')}"
+    cause = cause_words(Cause.from_json(detail["cause"])) if detail.get("cause") else "the cause"
+    if kind == "grouped":
+        if detail.get("role") == "primary":
+            return f"{other} has the same cause ({cause}): grouped under this incident"
+        return f"Grouped with {other}, the first incident of this cause: {cause}"
+    own = Verdict.from_json(detail["own"]) if detail.get("own") else None
+    now = (
+        f"; this incident's verdict is now {verdict_words(own.kind, own.level, own.subject or own.suspect)}"
+        if own
+        else ""
+    )
+    return f"No longer grouped with {other}: {cause} is not the cause of both any more{now}"
