@@ -3,8 +3,10 @@ never leave half an escape or half a link."""
 
 from __future__ import annotations
 
+from bot.incidents.grouping import Cause, Verdict
+from bot.incidents.groups import Group, Mate
 from bot.slack import messages as say
-from bot.slack.blocks import fit
+from bot.slack.blocks import fit, group_line
 from bot.slack.mrkdwn import Mrkdwn, Quote, escape, link, mention
 
 
@@ -44,3 +46,20 @@ def test_a_cut_never_splits_an_escape_or_a_link() -> None:
     for limit in range(20, len(linked)):
         cut = fit(linked, limit, "https://jw.example/incidents/1")
         assert cut.count("<") == cut.count(">"), cut
+
+
+def test_a_group_line_quotes_the_telemetry_it_names() -> None:
+    """The shared cause and the verdicts come from spans: a dependency named
+    ``db <!channel> & co`` is text in the parent, and the redaction rules see it."""
+    subject = "db <!channel> & secret"
+    cause = Cause("shared_dependency", subject, subject)
+    primary = Mate(1, "checkout", "open", Verdict("systemic", "shared_dependency", subject, subject))
+    member = Mate(2, "login", "open", Verdict("localized", "service", "auth <@U1>", "auth <@U1>"))
+    group = Group(cause, primary, [member])
+    quote = Quote(lambda text: text.replace("secret", "[x]"))
+    line = group_line(group, 2, lambda m: f"https://jw.example/incidents/{m.id}", quote)
+    assert line == (
+        ":link: *Same cause as <https://jw.example/incidents/1|checkout #1>*: systemic (shared dependency) "
+        "db &lt;!channel&gt; &amp; [x]. "
+        "This journey's own analysis said localized (service) auth &lt;@U1&gt;."
+    )
