@@ -7,6 +7,10 @@ the result files say when the incident opened, when its report was stored and wh
 said against the ground truth.
 
     .venv/bin/python bench/demo_faults.py [--runs 3] [--faults db-slow,payment-errors]
+        [--examples docs/demo-messages.md]
+
+``--examples`` writes each fault's Slack parent message, from its first run, as Markdown:
+the examples in docs/ are made this way, not by hand.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--examples", type=Path, help="write each fault's parent message here")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,6 +59,8 @@ def main() -> None:
                 result = run(fault, seed, Path(tmp))
                 rows.append(result)
                 print(line(fault, seed, result), flush=True)
+    if args.examples is not None:
+        args.examples.write_text(examples(rows))
     times = sorted(float(r["report_after_s"]) for r in rows if r.get("report_after_s") is not None)
     within = [t for t in times if t <= TARGET_S]
     right = [r for r in rows if r.get("right") is True]
@@ -61,6 +68,30 @@ def main() -> None:
     if times:
         middle = times[len(times) // 2]
         print(f"report after injection: min {times[0]:.0f} s, median {middle:.0f} s, max {times[-1]:.0f} s")
+
+
+def examples(rows: list[dict[str, Any]]) -> str:
+    """Each fault's parent message (mrkdwn, as posted) from its first run with a verdict."""
+    out = [
+        "# The demo's Slack parent messages\n",
+        "Written by `.venv/bin/python bench/demo_faults.py --runs 1 --examples docs/demo-messages.md`:",
+        "each fault's parent message as the bot posted it (Slack mrkdwn, one line per block),",
+        "after the first report. Times are UTC.\n",
+    ]
+    seen: set[str] = set()
+    for row in rows:
+        verdict = row.get("verdict") or {}
+        if row["fault"] in seen or not verdict.get("parent"):
+            continue
+        seen.add(row["fault"])
+        truth = row.get("truth") or {}
+        out.append(f"## {row['fault']}\n")
+        out.append(
+            f"Injected: {truth.get('culprit')} ({truth.get('scope')} / {truth.get('level')}); "
+            f"report {row.get('report_after_s')} s after the injection; right: {row.get('right')}.\n"
+        )
+        out.append("```\n" + str(verdict["parent"]) + "\n```\n")
+    return "\n".join(out)
 
 
 def line(fault: str, seed: int, result: dict[str, Any]) -> str:

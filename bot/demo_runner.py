@@ -212,13 +212,28 @@ def _track(bot: Bot, console: Console, result: DemoResult) -> None:
             _verdict(bot, console, result, current)
 
 
-def first_line(bot: Bot, incident: dict[str, Any]) -> str | None:
-    """The Slack parent's first line as it reads now, in Slack's mrkdwn."""
+def parent_text(bot: Bot, incident: dict[str, Any]) -> str | None:
+    """The Slack parent as it reads now: its blocks' text in Slack's mrkdwn, in order (the
+    demo's examples in docs/ are these)."""
     if bot.slack is None:
         return None
     payload = bot.slack.notifier.parent_message(incident).payload()
     blocks = payload.get("attachments", [{}])[0].get("blocks") or payload.get("blocks") or []
-    return str(blocks[0]["text"]["text"]).split("\n")[0] if blocks else None
+    texts = [_block_text(block) for block in blocks]
+    return "\n".join(text for text in texts if text) or None
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    if isinstance(block.get("text"), dict):
+        return str(block["text"].get("text", ""))
+    parts = block.get("elements") or block.get("fields") or []
+    return " · ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("text"))
+
+
+def first_line(bot: Bot, incident: dict[str, Any]) -> str | None:
+    """The Slack parent's first line as it reads now, in Slack's mrkdwn."""
+    text = parent_text(bot, incident)
+    return text.split("\n")[0] if text else None
 
 
 def _verdict(bot: Bot, console: Console, result: DemoResult, incident: dict[str, Any]) -> None:
@@ -236,6 +251,7 @@ def _verdict(bot: Bot, console: Console, result: DemoResult, incident: dict[str,
         "subject": scope.get("subject"),
         "summary": report["summary"],
         "first_line": first_line(bot, incident),
+        "parent": parent_text(bot, incident),
     }
     result.right = (
         result.verdict["culprit"] == result.truth["culprit"] and scope["kind"] == result.truth["scope"]

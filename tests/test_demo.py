@@ -47,6 +47,9 @@ def test_a_db_slow_demo_pages_and_its_incident_page_shows_the_verdict(
         assert (result["verdict"]["culprit"], result["verdict"]["scope"]) == ("sqlite:shop", "systemic")
         assert result["right"] is True
         assert result["report_after_s"] < 180
+        parent = result["verdict"]["parent"]  # the whole message, for docs/demo-messages.md
+        assert parent.startswith(result["verdict"]["first_line"]) and "sqlite:shop" in parent
+        assert parent.count("\n") >= 2, parent
 
         page = new_page()
         page.goto(f"{result['bot_url']}/incidents/{result['incident_id']}")
