@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from bot.changes import ChangeLog
 from bot.config import AppConfig, Journey
+from bot.incidents.hypothesis import HYPOTHESIS_EVENT, follow
 from bot.incidents.repository import IncidentRepository
 from bot.sources import Sources
 from bot.sources.base import SliQuery, TraceJourneys
@@ -93,13 +94,16 @@ class Investigator:
         return Request(journey, incident.objective, incident.burn_start, self.clock(), incident_id)
 
     def investigate_incident(self, incident_id: int) -> Report | None:
-        """Investigate and store the report on the incident (the watcher's path)."""
+        """Investigate and store the report on the incident (the watcher's path), with a
+        ``hypothesis`` event when its hypothesis is new or moved (``bot.incidents.hypothesis``)."""
         request = self.request_for(incident_id)
         if request is None:
             return None
         started = time.monotonic()
         report = self.investigate(request)
-        self.incidents.store_report(incident_id, report.to_json(), self.clock(), time.monotonic() - started)
+        stored, now = report.to_json(), self.clock()
+        self.incidents.store_report(incident_id, stored, now, time.monotonic() - started)
+        self.incidents.record_following(incident_id, HYPOTHESIS_EVENT, lambda last: follow(last, stored), now)
         return report
 
     def investigate(self, request: Request) -> Report:

@@ -48,7 +48,7 @@ def test_incidents_and_journeys_read_back_after_a_burn(bot: Bot, client: AppClie
     one = client.get(f"/api/incidents/{incident_id}").json()
     assert one["report"]["schema_version"] == 1
     assert one["report"]["candidates"][0]["service"] == "cart"
-    assert [e["kind"] for e in one["timeline"]] == ["opened", "investigated"]
+    assert [e["kind"] for e in one["timeline"]] == ["opened", "investigated", "hypothesis"]
 
     journey = client.get("/api/journeys/checkout").json()
     assert journey["open_incident"]["id"] == incident_id

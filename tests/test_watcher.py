@@ -63,7 +63,7 @@ def test_a_bad_release_opens_one_incident_with_its_report(store: Store, release:
     assert (incident["status"], incident["severity"], incident["tier"]) == ("open", "page", "page-burst")
     assert incident["burn_rate"] > 14.4
     kinds = [e["kind"] for e in incident["timeline"]]
-    assert kinds == ["opened", "investigated"]
+    assert kinds == ["opened", "investigated", "hypothesis"]  # the first report's: new
     report = incident["report"]
     assert report["candidates"][0]["service"] == "cart"
     assert report["scope"]["kind"] == "localized"

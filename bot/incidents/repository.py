@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -246,6 +246,43 @@ class IncidentRepository:
                 return None
             mates = [groups.mate(r, _thread_in(_timeline(_events(session, r.id)))) for r in rows]
             return Group(cause, mates[0], mates[1:])
+
+    def record_following(
+        self,
+        incident_id: int,
+        kind: str,
+        decide: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        now_s: float,
+    ) -> dict[str, Any] | None:
+        """Record an event whose detail depends on the last one of its ``kind`` (given
+        to ``decide`` as its detail, None when there is none); ``decide`` returning None
+        records nothing. The incident's row is locked meanwhile, so two replicas that
+        investigated at once do not both record the same move."""
+        with Session(self.engine) as session, session.begin():
+            if session.get(IncidentRow, incident_id, with_for_update=True) is None:
+                return None
+            last = session.scalars(
+                select(IncidentEventRow)
+                .where(IncidentEventRow.incident_id == incident_id, IncidentEventRow.kind == kind)
+                .order_by(IncidentEventRow.id.desc())
+                .limit(1)
+            ).first()
+            detail = decide(json.loads(last.detail) if last is not None else None)
+            if detail is not None:
+                session.add(_event(incident_id, now_s, kind, detail))
+            return detail
+
+    def due_for_investigation(self, before_s: float) -> list[int]:
+        """Open incidents last investigated before ``before_s`` (or, never investigated,
+        opened before it), oldest first: what the schedule investigates again."""
+        last = func.coalesce(IncidentRow.investigated_at, IncidentRow.opened_at)
+        statement = (
+            select(IncidentRow.id)
+            .where(IncidentRow.status.in_(OPEN_STATUSES), last < before_s)
+            .order_by(last)
+        )
+        with Session(self.engine) as session:
+            return list(session.scalars(statement))
 
     # --- reads ---------------------------------------------------------------------------
 

@@ -104,6 +104,12 @@ class SliConfig(_Strict):
 
 class WatcherConfig(_Strict):
     evaluate_every: Duration = 30
+    reinvestigate_every: Duration = 300
+    """An open incident is investigated again once its last investigation is this old
+    (and at once on escalation); the thread hears of it only when the hypothesis moved.
+    Five minutes: the incident window then at least doubles between the first two
+    investigations (it starts ``min_incident_window`` long), so each one reads mostly new
+    requests, and the parent is never more than one page tier's short window (5 m) behind."""
     resolve_after: Duration = 600
     """An incident resolves when no tier has fired for this long (hysteresis)."""
     current_window: Duration = 60

@@ -1,5 +1,7 @@
 """The bot's main loop, one evaluation at a time: every journey's SLOs, then what that
-means for its incident, then an investigation for each incident that just opened.
+means for its incident, then an investigation for each incident that just opened or
+escalated, and again for each open incident whose last investigation is
+``watcher.reinvestigate_every`` old (the living thread, ``bot.incidents.hypothesis``).
 
 It runs on the scheduler leader only (``bot.scheduling``); everything it decides is in
 the database before anyone is told, so a restart or a new leader resumes from there
@@ -12,13 +14,14 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from bot.config import AppConfig, Journey
 from bot.incidents.lifecycle import Action, Firing, decide
-from bot.incidents.repository import Applied, IncidentRepository
+from bot.incidents.repository import OPEN_STATUSES, Applied, IncidentRepository
 from bot.investigate import Investigator
 from bot.slo.evaluate import JourneyStatus, evaluate_journey
 from bot.slo.state import JourneyStates
@@ -55,6 +58,9 @@ class Watcher:
             max_workers=1, thread_name_prefix="jw-investigate"
         )
         self.pending: list[concurrent.futures.Future[None]] = []
+        self._queued: dict[int, concurrent.futures.Future[None]] = {}
+        """Each incident's latest investigation asked for (waiting, running or done)."""
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         """Queued investigations are dropped; a running one finishes first (it holds
@@ -76,6 +82,7 @@ class Watcher:
                 continue
             if change is not None:
                 changes.append(change)
+        self.reinvestigate_due(now)
         return changes
 
     def evaluate(self, journey: Journey, now_s: float) -> Applied | None:
@@ -96,6 +103,8 @@ class Watcher:
             self._tell(applied)
             if applied.action is Action.OPEN:
                 self.investigate_later(applied.incident_id)
+            elif applied.action is Action.ESCALATE:
+                self.investigate_later(applied.incident_id, open_only=True)
         return applied
 
     def _onset(self, journey: Journey, firing: Firing, now_s: float) -> float:
@@ -113,18 +122,47 @@ class Watcher:
             return firing.burn_start_s
         return max(firing.burn_start_s, max(quiet) - shortest.short_window_s)
 
-    def investigate_later(self, incident_id: int) -> concurrent.futures.Future[None] | None:
+    def reinvestigate_due(self, now_s: float) -> list[int]:
+        """Investigate again each open incident last investigated ``reinvestigate_every``
+        ago or more; returns their ids. One waiting or running investigation per incident
+        at most, so a slow source delays the next one instead of piling them up."""
+        if self.investigator is None:
+            return []
+        old = self.incidents.due_for_investigation(now_s - self.config.watcher.reinvestigate_every)
+        with self._lock:
+            due = [i for i in old if i not in self._queued or self._queued[i].done()]
+            for incident_id in due:
+                self._submit(incident_id, open_only=True)
+        return due
+
+    def investigate_later(
+        self, incident_id: int, *, open_only: bool = False
+    ) -> concurrent.futures.Future[None] | None:
         """Investigations run one at a time off the evaluation thread, so a slow source
-        never delays the next evaluation."""
+        never delays the next evaluation. An incident waiting for one gets no second (the
+        waiting one reads the newer evidence anyway); one whose investigation is running
+        gets one more after it, since it was asked for evidence the running one may not
+        read (an escalation, a person). ``open_only``: the schedule's and escalation's,
+        skipped if the incident resolved meanwhile."""
         if self.investigator is None:
             return None
-        future = self._investigations.submit(self._investigate, incident_id)
+        with self._lock:
+            latest = self._queued.get(incident_id)
+            if latest is not None and not latest.done() and not latest.running():
+                return latest
+            return self._submit(incident_id, open_only)
+
+    def _submit(self, incident_id: int, open_only: bool) -> concurrent.futures.Future[None]:
+        future = self._investigations.submit(self._investigate, incident_id, open_only)
+        self._queued = {i: f for i, f in self._queued.items() if not f.done()} | {incident_id: future}
         self.pending = [f for f in self.pending if not f.done()] + [future]
         return future
 
-    def _investigate(self, incident_id: int) -> None:
+    def _investigate(self, incident_id: int, open_only: bool = False) -> None:
         investigator = self.investigator
         assert investigator is not None
+        if open_only and not self._still_open(incident_id):
+            return
         try:
             report = investigator.investigate_incident(incident_id)
         except Exception:  # the loop must outlive any one investigation
@@ -135,6 +173,10 @@ class Watcher:
             self._tell(
                 Applied(incident_id, Action.INVESTIGATED, row.journey if row else report.journey or "")
             )
+
+    def _still_open(self, incident_id: int) -> bool:
+        row = self.incidents.row(incident_id)
+        return row is not None and row.status in OPEN_STATUSES
 
     def _tell(self, change: Applied) -> None:
         for listener in self.listeners:
