@@ -7,8 +7,9 @@ import json
 import pytest
 
 from bot.config import AppConfig, Runbook
+from bot.incidents.hypothesis import Hypothesis, Posted, Shift
 from bot.runbooks import matching_runbooks
-from bot.slack.blocks import SECTION_LIMIT, incident_message, summary_message, what_changed
+from bot.slack.blocks import SECTION_LIMIT, hypothesis_line, incident_message, led_by, summary_message
 from bot.slack.mrkdwn import Quote
 from correlators.analyze import AnalysisInput, analyze
 from correlators.metrics import Window
@@ -164,9 +165,19 @@ def test_the_parent_turns_green_with_duration_and_budget_when_resolved() -> None
     assert "verdict_one_hop" in text and "incident_ack" not in text
 
 
-def test_a_reinvestigation_says_only_what_changed() -> None:
+def test_a_moved_hypothesis_leads_with_one_line_then_the_evidence() -> None:
     before, after = report_of("deploy_exception", 3), report_of("shared_db_slow", 5)
-    text = json.dumps(what_changed(before, after, "u", Quote()).blocks)
-    assert "Scope: localized/service" in text and "Top suspect: cart" in text
-    same = json.dumps(what_changed(before, before, "u", Quote()).blocks)
-    assert "have not changed" in same
+    was, now = Hypothesis.of_report(before), Hypothesis.of_report(after)
+    lead = hypothesis_line(Posted(Shift.CHANGED, now, was), Quote())
+    assert lead == (
+        f"*Hypothesis changed:* now postgresql:shop (shared dependency), was {was.suspect} (service)"
+    )
+    summary = summary_message(after, runbooks=[], incident_url="u", trace_url=None, quote=Quote())
+    message = led_by(lead, summary, "u")
+    assert message.text == lead
+    assert message.blocks[0]["text"]["text"] == lead and message.blocks[1:] == summary.blocks
+    stronger = Posted(Shift.STRENGTHENED, now, Hypothesis(**{**now.to_detail(), "confidence": 60}))
+    assert hypothesis_line(stronger, Quote()) == (
+        "*Hypothesis strengthened:* postgresql:shop (shared dependency), "
+        f"confidence 60 % → {now.confidence} %"
+    )

@@ -206,6 +206,7 @@ def test_the_incident_page_shows_the_verdict_suspects_timeline_and_kept_slack(si
     events = page.locator("#timeline li.event")
     kinds = events.evaluate_all("items => items.map(i => i.dataset.kind)")
     assert kinds == ["opened", "investigated", "hypothesis", "acknowledged", "verdict"]
+    assert "Hypothesis: cart (service), confidence " in events.nth(2).inner_text()
     assert [a.inner_text() for a in events.locator(".actor.person").all()] == ["U0ALICE", "U0BOB"]
     assert "Verdict on the root cause: Right" in events.last.inner_text()
     assert page.locator("#runbooks a").all_inner_texts() == ["Cart service runbook"]

@@ -19,7 +19,6 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
-    DividerBlock,
     MarkdownTextObject,
     SectionBlock,
 )
@@ -28,6 +27,7 @@ from bot.config import Runbook
 from bot.incidents.grouping import Cause, Verdict
 from bot.incidents.groups import Group, Mate
 from bot.incidents.headline import Headline
+from bot.incidents.hypothesis import Hypothesis, Posted
 from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote, escape
 
@@ -365,40 +365,27 @@ def _evidence(report: dict[str, Any], quote: Quote) -> list[tuple[str, list[Mrkd
     ]
 
 
-def what_changed(
-    before: dict[str, Any], after: dict[str, Any], incident_url: str, quote: Quote
-) -> SlackMessage:
-    """A re-investigation's message: only what differs from the last report."""
-    lines: list[Mrkdwn] = []
-    old_scope, new_scope = before.get("scope") or {}, after.get("scope") or {}
-    if (old_scope.get("kind"), old_scope.get("level")) != (new_scope.get("kind"), new_scope.get("level")):
-        old = f"{old_scope.get('kind')}/{old_scope.get('level')}"
-        new = f"{new_scope.get('kind')}/{new_scope.get('level')}"
-        lines.append(say.change_lines("scope", quote(old), quote(new)))
-    old_top = quote.all(c["service"] for c in (before.get("candidates") or [])[:3])
-    new_top = quote.all(c["service"] for c in (after.get("candidates") or [])[:3])
-    if old_top[:1] != new_top[:1]:
-        lines.append(
-            say.change_lines("top", old_top[0] if old_top else "none", new_top[0] if new_top else "none")
-        )
-    lines.extend(say.change_lines("suspect", s) for s in new_top if s not in old_top)
-    old_logs = {(c["service"], c["template"]) for c in _warnings(before)}
-    lines.extend(
-        say.change_lines("log", quote(c["service"]), fit(quote(c["sample"]), 150))
-        for c in _warnings(after)
-        if (c["service"], c["template"]) not in old_logs
+def hypothesis_words(hypothesis: Hypothesis, quote: Quote) -> Mrkdwn:
+    return say.hypothesis_words(quote(hypothesis.suspect), hypothesis.level, quote(hypothesis.subject))
+
+
+def hypothesis_line(posted: Posted, quote: Quote) -> Mrkdwn:
+    """ "Hypothesis changed: now sqlite:shop (shared dependency), was auth (service)"."""
+    was = posted.was
+    return say.hypothesis_shift(
+        posted.shift,
+        hypothesis_words(posted.now, quote),
+        hypothesis_words(was, quote) if was else Mrkdwn(""),
+        posted.now.confidence,
+        was.confidence if was else 0,
     )
-    lines.extend(
-        say.change_lines("change", quote(c["summary"]))
-        for c in after.get("changes") or []
-        if c not in (before.get("changes") or [])
-    )
-    if before.get("bad_traces") != after.get("bad_traces"):
-        lines.append(
-            say.change_lines("bad", str(before.get("bad_traces", 0)), str(after.get("bad_traces", 0)))
-        )
-    text = say.what_changed(lines)
-    return SlackMessage(text, blocks=to_dicts([section(text, incident_url), DividerBlock()], incident_url))
+
+
+def led_by(lead: Mrkdwn, message: SlackMessage, link: str | None = None) -> SlackMessage:
+    """``message`` with ``lead`` as its first block and its notification text: the
+    line that says why it was posted, before the evidence."""
+    first = to_dicts([section(lead, link)])
+    return SlackMessage(lead, blocks=[*first, *message.blocks[: MAX_BLOCKS - 1]])
 
 
 WARN_SEVERITY = 13

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from bot.incidents.hypothesis import latest_shift
 from bot.incidents.lifecycle import Action
 from bot.incidents.repository import Applied, IncidentRepository
 from bot.slack import messages as say
@@ -21,6 +22,8 @@ class ConsoleListener:
         incident = self.incidents.get(change.incident_id)
         if incident is None:
             return
+        if change.action is Action.INVESTIGATED and latest_shift(incident.get("timeline") or []) is None:
+            return  # a re-investigation that moved nothing, as in the Slack thread
         line = f"[incident #{incident['id']}] " + say.incident_fallback(
             incident["journey"],
             incident["severity"],

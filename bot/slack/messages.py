@@ -269,11 +269,35 @@ def similar_line(incident_id: int, summary: str, why: str, url: str | None) -> s
     return f"{name} {summary} ({why})"
 
 
+def hypothesis_name(suspect: str | None, level: str, subject: str | None) -> str:
+    """A hypothesis as people name it: "sqlite:shop (shared dependency)", "catalog
+    (feature flag: new_pricing=on)", "frontend (instance: frontend-1)". Plain text, for
+    the pages too; Slack's is :func:`hypothesis_words`."""
+    if not suspect:
+        return "no suspect"
+    words = LEVEL_WORDS.get(level, level.replace("_", " "))
+    about = f": {subject}" if subject and subject != suspect else ""
+    return f"{suspect} ({words}{about})" if level != "unknown" else suspect
+
+
+hypothesis_words = wording(hypothesis_name)
+
+
 @wording
-def what_changed(lines: Sequence[str]) -> str:
-    if not lines:
-        return "Re-investigated: the verdict and the top suspects have not changed."
-    return "Re-investigated. What changed:\n" + "\n".join(f"• {line}" for line in lines)
+def hypothesis_shift(shift: str, now: str, was: str, confidence: int, was_confidence: int) -> str:
+    """The first line of a re-investigation the thread hears of: what moved, in one line."""
+    if shift == "changed":
+        return f"*Hypothesis changed:* now {now}, was {was}"
+    if shift in ("strengthened", "weakened"):
+        return f"*Hypothesis {shift}:* {now}, confidence {was_confidence} % → {confidence} %"
+    return f"*New hypothesis:* {now}, confidence {confidence} %"
+
+
+@wording
+def hypothesis_unchanged(now: str, confidence: int) -> str:
+    """The answer to a person who pressed Re-investigate when nothing moved (a scheduled
+    re-investigation says nothing then)."""
+    return f"Re-investigated: the hypothesis has not changed ({now}, confidence {confidence} %)."
 
 
 @wording
@@ -416,20 +440,6 @@ def tier_note(escalated: bool, tier: str, severity: str, burn_rate: float) -> st
 @wording
 def bad_versus_baseline(bad: int, baseline: int) -> str:
     return f"{bad} bad traces against {baseline} baseline traces"
-
-
-@wording
-def change_lines(kind: str, *values: str) -> str:
-    """The lines of a re-investigation's "what changed"."""
-    templates = {
-        "scope": "Scope: {} → {}",
-        "top": "Top suspect: {} → {}",
-        "suspect": "New suspect: {}",
-        "log": "New log line in {}: `{}`",
-        "change": "Change: {}",
-        "bad": "Bad traces: {} → {}",
-    }
-    return templates[kind].format(*values)
 
 
 @wording

@@ -21,6 +21,7 @@ from bot.collector.redact import Redactor
 from bot.config import DEFAULT_SLO_WINDOW_S, AppConfig
 from bot.incidents.groups import GROUPED, UNGROUPED, Mate
 from bot.incidents.headline import Headline, Headlines
+from bot.incidents.hypothesis import Hypothesis, asked_by_person, latest_shift
 from bot.incidents.lifecycle import Action
 from bot.incidents.repository import BOT, THREAD_EVENT, Applied, IncidentRepository, thread_url
 from bot.runbooks import matching_runbooks
@@ -156,24 +157,49 @@ class SlackNotifier:
         row = self.incidents.row(incident["id"])
         previous = json.loads(row.previous_report) if row is not None and row.previous_report else None
         count = sum(1 for e in incident.get("timeline", []) if e["kind"] == "investigated")
-        url = self.incident_url(incident["id"])
         if previous is None:
-            journey = self.config.journey(incident["journey"])
-            worst = (report.get("worst_traces") or [None])[0]
-            message = blocks.summary_message(
-                report,
-                runbooks=matching_runbooks(self.config, journey, report),
-                incident_url=url,
-                trace_url=f"{self.base_url}/traces/{worst}" if worst else None,
-                quote=self.quote,
-            )
-            self._thread(incident, f"report:{count}", message.payload())
-            if worst:
-                self._picture(incident, worst)
+            self._thread(incident, f"report:{count}", self._summary(incident, report).payload())
+            self._picture_of(incident, report)
         else:
+            self._post_shift(incident, report, f"report:{count}")
+
+    def _summary(self, incident: dict[str, Any], report: dict[str, Any]) -> blocks.SlackMessage:
+        """The root-cause summary with its evidence, runbooks and links."""
+        journey = self.config.journey(incident["journey"])
+        worst = (report.get("worst_traces") or [None])[0]
+        return blocks.summary_message(
+            report,
+            runbooks=matching_runbooks(self.config, journey, report),
+            incident_url=self.incident_url(incident["id"]),
+            trace_url=f"{self.base_url}/traces/{worst}" if worst else None,
+            quote=self.quote,
+        )
+
+    def _post_shift(self, incident: dict[str, Any], report: dict[str, Any], suffix: str) -> None:
+        """A re-investigation reaches the thread only when its hypothesis moved (the
+        investigator then recorded a ``hypothesis`` event after its report): what moved
+        in one line, then the evidence as the first report gives it. The parent shows the
+        latest either way. A person who pressed Re-investigate hears that nothing moved."""
+        timeline = incident.get("timeline") or []
+        posted = latest_shift(timeline)
+        if posted is not None:
+            lead = blocks.hypothesis_line(posted, self.quote)
+            url = self.incident_url(incident["id"])
             self._thread(
-                incident, f"report:{count}", blocks.what_changed(previous, report, url, self.quote).payload()
+                incident, suffix, blocks.led_by(lead, self._summary(incident, report), url).payload()
             )
+            self._picture_of(incident, report)
+        elif asked_by_person(timeline):
+            now = Hypothesis.of_report(report)
+            text = say.hypothesis_unchanged(blocks.hypothesis_words(now, self.quote), now.confidence)
+            self._thread(incident, suffix, {"text": text, "blocks": blocks.to_dicts([blocks.section(text)])})
+
+    def _picture_of(self, incident: dict[str, Any], report: dict[str, Any]) -> None:
+        """The worst trace's picture, once per trace in a thread."""
+        worst = (report.get("worst_traces") or [None])[0]
+        picture = f"incident:{incident['id']}:picture:{worst}"
+        if worst and not any(k.key == picture for k in self.outbox.kept(incident["id"])):
+            self._picture(incident, worst)
 
     def _picture(self, incident: dict[str, Any], trace_id: str) -> None:
         """The worst exemplar as a waterfall PNG in the thread; skipped (and logged) when

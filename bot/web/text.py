@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.incidents.grouping import Cause, Verdict
+from bot.incidents.hypothesis import HYPOTHESIS_EVENT, Posted, Shift
 from bot.render import waterfall as _picture
-from bot.slack.messages import LEVEL_WORDS, VERDICTS, budget_share_words, format_duration
+from bot.slack.messages import LEVEL_WORDS, VERDICTS, budget_share_words, format_duration, hypothesis_name
 
 # The waterfall's words, as the PNG in Slack says them.
 LEGEND_CRITICAL = _picture.LEGEND_CRITICAL
@@ -95,6 +96,17 @@ def latency_objective(threshold_ms: float, target: float) -> str:
     return f"{target:.0%} of requests under {threshold_ms:g} ms"
 
 
+def hypothesis_line(posted: Posted) -> str:
+    """A hypothesis the thread was told of, as the timeline lists it."""
+    now, was = posted.now, posted.was
+    name = hypothesis_name(now.suspect, now.level, now.subject)
+    if posted.shift is Shift.CHANGED and was is not None:
+        return f"Hypothesis changed: {name}, was {hypothesis_name(was.suspect, was.level, was.subject)}"
+    if posted.shift in (Shift.STRENGTHENED, Shift.WEAKENED) and was is not None:
+        return f"Hypothesis {posted.shift}: {name}, confidence {was.confidence} % → {now.confidence} %"
+    return f"Hypothesis: {name}, confidence {now.confidence} %"
+
+
 def timeline_line(kind: str, detail: dict[str, Any]) -> str:
     """One timeline event as a sentence; who did it is shown beside it."""
     burning = f"burning at {detail['burn_rate']}x" if "burn_rate" in detail else ""
@@ -121,6 +133,8 @@ def timeline_line(kind: str, detail: dict[str, Any]) -> str:
         return "Posted to Slack"
     if kind in ("grouped", "ungrouped"):
         return grouping_line(kind, detail)
+    if kind == HYPOTHESIS_EVENT:
+        return hypothesis_line(Posted.of_detail(detail))
     if kind == "muted":
         return f"Muted until {detail.get('until')}"
     return kind.replace("_", " ").capitalize()
