@@ -107,7 +107,13 @@ def analyze(given: AnalysisInput) -> Report:
         path_changes=path_changes(baseline, during, trees.of),
         tree_of=trees.of,
         during=during,
-        load_growth=load_growth(baseline, during, given.baseline, given.incident),
+        load_growth=load_growth(
+            {a.service for a in anomalies if a.service and a.saturating()},
+            baseline,
+            during,
+            given.baseline,
+            given.incident,
+        ),
         silenced=silenced_lines(mined, baseline, during) if mined else (),
     )
     usual = usual_self_times(baseline, trees.of)

@@ -46,11 +46,19 @@ class SilencedLine:
 
 
 def silenced_lines(mined: Mined, baseline: Sequence[Trace], incident: Sequence[Trace]) -> list[SilencedLine]:
-    """Lines of every operation that went silent, the most regular first."""
-    operations_before, calls_before = _operations(baseline)
-    operations_now, calls_now = _operations(incident)
+    """Lines of every operation that went silent, the most regular first. Only lines tied
+    to a span can say so, and only the operations that wrote one are counted."""
+    logged = {record.span_id for record, _ in mined.before if record.span_id}
+    if not logged:
+        return []
+    operations_before = _operations(baseline, logged)
     wrote = _writers(mined.before, operations_before)
-    still = set(_writers(mined.during, operations_now))
+    watched = {where for where, _ in wrote}
+    calls_before = _calls(baseline, watched)
+    calls_now = _calls(incident, watched)
+    still = set(
+        _writers(mined.during, _operations(incident, {r.span_id for r, _ in mined.during if r.span_id}))
+    )
     found = []
     for (where, template), (spans, sample) in wrote.items():
         before, now = calls_before[where], calls_now[where]
@@ -60,10 +68,23 @@ def silenced_lines(mined: Mined, baseline: Sequence[Trace], incident: Sequence[T
     return sorted(found, key=lambda s: (-s.share_before, -s.calls_now, s.service, s.operation))
 
 
-def _operations(traces: Sequence[Trace]) -> tuple[dict[str, Operation], Counter[Operation]]:
-    """Span id -> its operation, and the calls of each operation."""
-    where = {span.span_id: (span.service, span.name) for trace in traces for span in trace.spans}
-    return where, Counter(where.values())
+def _operations(traces: Sequence[Trace], span_ids: set[str]) -> dict[str, Operation]:
+    """The operation of each of ``span_ids`` found in the traces."""
+    return {
+        span.span_id: (span.service, span.name)
+        for trace in traces
+        for span in trace.spans
+        if span.span_id in span_ids
+    }
+
+
+def _calls(traces: Sequence[Trace], operations: set[Operation]) -> Counter[Operation]:
+    return Counter(
+        where
+        for trace in traces
+        for span in trace.spans
+        if (where := (span.service, span.name)) in operations
+    )
 
 
 def _writers(

@@ -99,29 +99,38 @@ def _covered_ns(traces: Sequence[Trace], window: Window) -> int:
 
 
 def load_growth(
-    baseline: Sequence[Trace], during: Sequence[Trace], baseline_window: Window, incident_window: Window
+    services: Collection[str],
+    baseline: Sequence[Trace],
+    during: Sequence[Trace],
+    baseline_window: Window,
+    incident_window: Window,
 ) -> dict[str, float]:
     """Service -> the incident's rate of requests it served over the baseline's (a service
-    the baseline never saw grew without bound). Requests are the spans that enter it: how
-    much more work a service was given, against which its resources are judged."""
-    if not baseline or not during:
+    the baseline never saw grew without bound), for ``services`` only: the walk over every
+    span is paid only for the services whose resources need it. Requests are the spans
+    that enter a service: how much more work it was given, against which its resources
+    are judged."""
+    if not services or not baseline or not during:
         return {}
-    before = _served(baseline)
-    now = _served(during)
+    before = _served(baseline, services)
+    now = _served(during, services)
     base_ns = _covered_ns(baseline, baseline_window)
     now_ns = _covered_ns(during, incident_window)
     return {
-        service: (n / now_ns) / (before[service] / base_ns) if before.get(service) else math.inf
-        for service, n in now.items()
+        service: (now[service] / now_ns) / (before[service] / base_ns) if before[service] else math.inf
+        for service in services
     }
 
 
-def _served(traces: Sequence[Trace]) -> Counter[str]:
+def _served(traces: Sequence[Trace], services: Collection[str]) -> Counter[str]:
     """Service -> spans of the traces that enter it (no parent, or one of another service)."""
     served: Counter[str] = Counter()
     for trace in traces:
-        services = {span.span_id: span.service for span in trace.spans}
-        for span in trace.spans:
-            if services.get(span.parent_span_id or "") != span.service:
+        entering = [span for span in trace.spans if span.service in services]
+        if not entering:
+            continue
+        owner = {span.span_id: span.service for span in trace.spans}
+        for span in entering:
+            if owner.get(span.parent_span_id or "") != span.service:
                 served[span.service] += 1
     return served

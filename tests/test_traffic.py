@@ -73,6 +73,10 @@ def test_load_growth_counts_the_requests_each_service_served() -> None:
             trace.spans.append(Span(root.trace_id, "2", "1", callee, "GET /x", root.start_ns, root.end_ns))
         return found
 
-    growth = load_growth(served(90, BASELINE, "web"), served(90, INCIDENT, "db"), BASELINE, INCIDENT)
-    assert growth["web"] == 2.0
-    assert growth["db"] == math.inf
+    growth = load_growth(
+        {"web", "db"}, served(90, BASELINE, "web"), served(90, INCIDENT, "db"), BASELINE, INCIDENT
+    )
+    assert growth == {"web": 2.0, "db": math.inf}
+    assert (
+        load_growth(set(), served(90, BASELINE, "web"), served(90, INCIDENT, "db"), BASELINE, INCIDENT) == {}
+    )
