@@ -153,8 +153,10 @@ def suspect_words(
 ) -> str:
     """The suspect, e.g. "likely postgresql:shop, shared by catalog, orders (+440 ms per
     request)". Callers are those the traces of every journey show, so a dependency one
-    journey reaches through one service still reads as shared when it is."""
-    where = name + (f" ({instance})" if instance else "")
+    journey reaches through one service still reads as shared when it is. The instance is
+    named only when it is the finding: the busiest instance of a service, a flag or a
+    release would send the on-call to one pod of a fault that is not one pod's."""
+    where = name + (f" ({instance})" if instance and level == "instance" else "")
     if len(shared_by) > 1:
         detail = f", shared by {', '.join(shared_by)}"
     elif shared_by:
