@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.collector.spanmetrics import SpanMetricRow
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives, Runbook
-from bot.incidents.headline import Headlines, first_bad_bucket
+from bot.incidents.headline import Headlines, Onset, first_bad_bucket, onset
 from bot.runbooks import best_runbook, matching_runbooks
 from bot.slack import messages as say
 from bot.sources.builtin import BuiltinTraceSource
@@ -95,3 +96,32 @@ def test_people_are_those_of_bad_entry_requests_not_of_traces_with_a_late_inner_
     assert impact is not None
     assert (impact.bad, impact.requests, impact.people, impact.people_kind) == (1, 3, 1, "sessions")
     store.close()
+
+
+class _Rows:
+    """Span metrics as the store reads them: entry rows a minute apart, calm for ten
+    minutes, then every second request slower than the objective (and none failed)."""
+
+    def span_metrics(self, *, journey: str | None, start_s: int, end_s: int) -> list[SpanMetricRow]:
+        return [
+            SpanMetricRow(
+                t,
+                "checkout",
+                "web",
+                "POST /checkout",
+                True,
+                requests=20,
+                errors=0,
+                slow=10 if t >= 600 else 0,
+            )
+            for t in range(0, 900, 60)
+            if start_s <= t < end_s
+        ]
+
+
+def test_an_on_demand_onset_is_where_the_objective_that_went_bad_began() -> None:
+    """Nothing failed, so availability has no onset; latency's is at 600 s, with 50 slow
+    requests since (5 buckets of 10)."""
+    found = onset(_Rows(), "checkout", ["availability", "latency"], 0, 900)  # type: ignore[arg-type]
+    assert found == Onset("latency", 600, 50)
+    assert onset(_Rows(), "checkout", ["availability"], 0, 900) is None  # type: ignore[arg-type]

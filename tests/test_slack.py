@@ -20,6 +20,7 @@ from slack_bolt.request import BoltRequest
 from bot.config import AppConfig, Runbook
 from bot.server import build_bot, create_app
 from bot.settings import Settings
+from bot.slack.commands import InvestigateArgs, investigate
 from bot.slack.config import CommandAccess, SlackConfig
 from bot.slack.http import start_socket_mode
 from bot.wiring import Bot
@@ -565,3 +566,20 @@ def test_slack_starts_without_bolts_token_warning(
         bot.watcher.close()
         bot.investigator.close()
         bot.store.close()
+
+
+def test_an_investigation_of_a_long_window_compares_the_trouble_with_the_calm_before_it(
+    make_bot: Callable[..., Bot], release: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment younger than the asked window has no traffic an hour before it: the
+    window's calm part before the first bad requests is the baseline, and the report says
+    what it found, not "the baseline window has no traces"."""
+    bot = make_bot()
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    end_s = release.incident[1] / S
+    monkeypatch.setattr("bot.slack.commands.clock", lambda: end_s)
+    whole = int(end_s - release.baseline[0] / S) + 60  # reaches back past the first trace
+    _, report = investigate(bot, InvestigateArgs("checkout", whole))
+    assert report["baseline_traces"] > 20
+    assert not any("baseline window has no traces" in m for m in report["missing"])
+    assert report["candidates"][0]["service"] == "cart"

@@ -132,6 +132,33 @@ def entry_buckets(rows: Sequence[SpanMetricRow], objective: str) -> list[tuple[i
     return [(start, n, bad) for start, (n, bad) in sorted(by_bucket.items())]
 
 
+@dataclass(frozen=True, slots=True)
+class Onset:
+    """Where a journey's trouble began inside a window someone asked about."""
+
+    objective: str
+    started_s: int
+    bad: int
+    """Bad entry requests since then."""
+
+
+def onset(
+    store: ImpactStore, journey: str, objectives: Sequence[str], since_s: float, end_s: float
+) -> Onset | None:
+    """The objective whose bad requests changed most in ``[since_s, end_s)`` and when: an
+    on-demand investigation of "the last 30 minutes" compares the trouble with the calm
+    before it (inside the window or earlier), not the whole window with an hour before it
+    that a young deployment does not have. None when the span metrics show no bad request."""
+    rows = store.span_metrics(journey=journey, start_s=int(since_s), end_s=int(end_s) + 1)
+    found = []
+    for objective in objectives:
+        buckets = entry_buckets(rows, objective)
+        started = first_bad_bucket(buckets, since_s)
+        if started is not None:
+            found.append(Onset(objective, started, sum(b[2] for b in buckets if b[0] >= started)))
+    return max(found, key=lambda o: o.bad, default=None)
+
+
 class Headlines:
     """Builds an incident's :class:`Headline` from the store, the trace source and the
     configuration."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.durations import format_duration, parse_duration
+from bot.incidents.headline import onset
 from bot.incidents.ondemand import OnDemandReports
 from bot.investigate import Request
 from bot.read_model import journey_json
@@ -251,9 +252,12 @@ def investigate(bot: Bot, parsed: InvestigateArgs, asked_by: str | None = None) 
     ``/investigations/{id}``) and the report's JSON form."""
     journey = bot.config.journey(parsed.journey)
     assert journey is not None
-    objective = "availability" if journey.objective("availability") is not None else "latency"
+    objectives = [kind for kind in ("availability", "latency") if journey.objective(kind) is not None]
     now = clock()
-    report = bot.investigator.investigate(Request(journey, objective, now - parsed.window_s, now)).to_json()
+    began = onset(bot.store, journey.name, objectives, now - parsed.window_s, now)
+    objective = began.objective if began else objectives[0] if objectives else "availability"
+    start_s = began.started_s if began else now - parsed.window_s
+    report = bot.investigator.investigate(Request(journey, objective, start_s, now)).to_json()
     kept = OnDemandReports(bot.store.engine).add(journey.name, asked_by, now - parsed.window_s, now, report)
     return kept, report
 
