@@ -224,10 +224,18 @@ def parent_text(bot: Bot, incident: dict[str, Any]) -> str | None:
 
 
 def _block_text(block: dict[str, Any]) -> str:
+    """A block as a line: its text, its fields, or its elements (a button as [its label])."""
     if isinstance(block.get("text"), dict):
         return str(block["text"].get("text", ""))
-    parts = block.get("elements") or block.get("fields") or []
-    return " · ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("text"))
+    parts = block.get("fields") or block.get("elements") or []
+    return " · ".join(_element_text(p) for p in parts if isinstance(p, dict) and p.get("text"))
+
+
+def _element_text(element: dict[str, Any]) -> str:
+    text = element["text"]
+    if isinstance(text, dict):  # a button's label is a text object of its own
+        return f"[{text.get('text', '')}]"
+    return str(text).replace("\n", " ")
 
 
 def first_line(bot: Bot, incident: dict[str, Any]) -> str | None:

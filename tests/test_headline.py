@@ -58,8 +58,8 @@ def test_changes_are_timed_against_the_first_bad_request() -> None:
 def test_the_suspect_is_named_with_what_the_on_call_can_act_on() -> None:
     flag = say.suspect_words("pricing", "feature_flag", "new_pricing=true", "pricing-1", [], None)
     assert flag == "likely pricing, feature flag new_pricing=true"  # not one pod's fault
-    service = say.suspect_words("catalog", "service", None, "catalog-1", [], None)
-    assert service == "likely catalog"
+    service = say.suspect_words("catalog", "service", None, "catalog-1", [], 0.4)
+    assert service == "likely catalog"  # nor a "+0 ms" that says nothing
     instance = say.suspect_words("catalog", "instance", "catalog-2", "catalog-2", [], 120.4)
     assert instance == "likely catalog (catalog-2) (instance) (+120 ms per request)"
     routed = say.suspect_words("GET /users/<id>", "service", None, None, [], None)

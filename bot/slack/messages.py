@@ -165,7 +165,7 @@ def suspect_words(
         detail = f", {LEVEL_WORDS[level]} {subject}"
     else:
         detail = f" ({LEVEL_WORDS.get(level, level)})" if level not in ("unknown", "service") else ""
-    added = f" (+{added_ms:.0f} ms per request)" if added_ms is not None else ""
+    added = f" (+{added_ms:.0f} ms per request)" if added_ms is not None and round(added_ms) >= 1 else ""
     return f"likely {where}{detail}{added}"
 
 
