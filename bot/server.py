@@ -195,7 +195,7 @@ def create_app(bot: Bot) -> Starlette:
         )
 
     routes = [
-        *slack_routes(bot.slack),
+        *slack_routes(bot.slack, bot.settings),
         *ingest_routes(bot.collector, bot.settings.collector.max_body_bytes),
         *query_routes(bot.store, bot.collector.redactor, bot.settings.api_token),
         *incident_routes(bot, bot.settings.api_token),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -178,9 +178,26 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token")
     )
-    """An app-level token (xapp-...) switches to Socket Mode instead of /slack/events."""
+    """An app-level token (xapp-...) switches on Socket Mode. ``/slack/events`` exists only
+    with a signing secret; a bot token with neither is refused at startup."""
     slack_api_url: str = "https://slack.com/api/"
     """JOURNEYWATCH_SLACK_API_URL: a Slack-compatible API server can stand in."""
+    slack_future_skew_s: float = Field(default=30, ge=0, le=300)
+    """A signed Slack request dated further ahead of our clock than this is refused. Slack
+    stamps a request as it sends it and both clocks keep NTP time, so a real one is ahead
+    by no more than network delay and clock error, well under a second; 30 s leaves room
+    for a host whose clock has drifted, and ends a forged future date's extra life."""
+    slack_replay_memory_bytes: int = Field(default=1024 * 1024, ge=4096)
+    """Memory for the signatures of the last five minutes' Slack requests, so that each is
+    taken once (240 bytes each: 1 MiB holds 4,369, fourteen a second for five minutes). Past it the oldest are
+    forgotten and requests no newer than them refused."""
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        """``SLACK_SIGNING_SECRET=`` (as a compose file writes an unset variable) means no
+        secret, never an empty one to sign with."""
+        return value if value is not None and value.get_secret_value().strip() else None
 
 
 def load_settings(**overrides: object) -> Settings:

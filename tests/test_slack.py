@@ -24,6 +24,7 @@ from bot.slack.commands import InvestigateArgs, investigate
 from bot.slack.config import CommandAccess, SlackConfig
 from bot.slack.http import start_socket_mode
 from bot.wiring import Bot
+from correlators.errors import ConfigError
 from correlators.model import LogRecord
 from tests.asgi import AppClient
 from tests.fixtures.fake_slack import FakeSlack
@@ -57,14 +58,14 @@ def make_bot(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Bo
     built: list[Bot] = []
 
     def make(config: AppConfig | None = None, **more_settings: Any) -> Bot:
-        settings = Settings(
-            database_url=f"sqlite:///{tmp_path}/jw.db",
-            slack_bot_token=SecretStr(fake_slack.expected_token),
-            slack_signing_secret=SecretStr(SECRET),
-            slack_api_url=fake_slack.api_url,
-            public_url="https://jw.example",
-            **more_settings,
-        )
+        given: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp_path}/jw.db",
+            "slack_bot_token": SecretStr(fake_slack.expected_token),
+            "slack_signing_secret": SecretStr(SECRET),
+            "slack_api_url": fake_slack.api_url,
+            "public_url": "https://jw.example",
+        }
+        settings = Settings(**{**given, **more_settings})
         settings.collector.writer_process = False
         settings.collector.spool.enabled = False  # one spool a process: replicas here share one
         bot = build_bot(settings, config or slack_config())
@@ -583,3 +584,97 @@ def test_an_investigation_of_a_long_window_compares_the_trouble_with_the_calm_be
     assert report["baseline_traces"] > 20
     assert not any("baseline window has no traces" in m for m in report["missing"])
     assert report["candidates"][0]["service"] == "cart"
+
+
+# --- who may send: signatures, replays, clocks ----------------------------------------------
+
+
+def test_socket_mode_alone_takes_no_request_over_http(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
+) -> None:
+    """The forgery that worked: Socket Mode without a signing secret verified /slack/events
+    with a constant, so a request signed with it got a trace posted to the sender's
+    response_url. Now there is no such route, and Bolt's secret is nobody's."""
+    bot = make_bot(slack_signing_secret=None, slack_app_token=SecretStr(fake_slack.app_token))
+    store_telemetry(bot.store, bot.config, release.traces, release.logs)
+    trace_id = release.traces[0].trace_id
+    for secret in ("socket-mode", SECRET):
+        forged = slash_command(secret, response_url=fake_slack.response_url(), text=f"trace {trace_id}")
+        answer = AppClient(create_app(bot)).post("/slack/events", content=forged.body, headers=forged.headers)
+        assert answer.status_code == 404
+        assert dispatch(bot, forged).status == 401
+    pressed = block_action(
+        "socket-mode", response_url=fake_slack.response_url(), action_id="incident_ack", value="1"
+    )
+    assert dispatch(bot, pressed).status == 401
+    time.sleep(0.2)  # a listener would answer in Bolt's thread: give it the chance
+    assert fake_slack.calls_to("respond") == []
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"slack_signing_secret": None}, "neither SLACK_SIGNING_SECRET"),
+        ({"slack_signing_secret": SecretStr("  ")}, "neither SLACK_SIGNING_SECRET"),
+        ({"slack_bot_token": None}, "SLACK_SIGNING_SECRET set but SLACK_BOT_TOKEN is not"),
+        (
+            {"slack_bot_token": None, "slack_signing_secret": None, "slack_app_token": SecretStr("xapp-1")},
+            "SLACK_APP_TOKEN set but SLACK_BOT_TOKEN is not",
+        ),
+    ],
+)
+def test_slack_settings_that_cannot_be_meant_stop_startup(
+    make_bot: Callable[..., Bot], given: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        make_bot(**given)
+
+
+def test_a_replayed_command_is_refused_over_http_and_through_bolt(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack
+) -> None:
+    client = AppClient(create_app(make_bot()))
+    signed = slash_command(SECRET, response_url=fake_slack.response_url(), text="incidents")
+    first = client.post("/slack/events", content=signed.body, headers=signed.headers)
+    assert first.status_code == 200 and "Working on it" in first.text
+    again = client.post("/slack/events", content=signed.body, headers=signed.headers)
+    assert again.status_code == 401
+    fake_slack.wait_for("respond", count=1)
+    time.sleep(0.2)
+    assert len(fake_slack.calls_to("respond")) == 1  # answered once, to the first
+
+    bot = make_bot()
+    pressed = block_action(
+        SECRET, response_url=fake_slack.response_url(), action_id="incident_ack", value="99"
+    )
+    assert dispatch(bot, pressed).status == 200
+    assert dispatch(bot, pressed).status == 401
+    other = slash_command(SECRET, response_url=fake_slack.response_url(), text="help")
+    assert "*Usage*" in dispatch(bot, other).body  # a fresh valid request still works
+
+
+def test_requests_dated_ahead_of_our_clock_are_refused_past_the_skew(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack
+) -> None:
+    def help_ahead_by(seconds: float) -> Any:
+        return slash_command(
+            SECRET, response_url=fake_slack.response_url(), text="help", now=time.time() + seconds
+        )
+
+    bot = make_bot()
+    assert dispatch(bot, help_ahead_by(250)).status == 401
+    assert "*Usage*" in dispatch(bot, help_ahead_by(10)).body  # within the 30 s skew
+    assert dispatch(make_bot(slack_future_skew_s=5), help_ahead_by(10)).status == 401
+    assert fake_slack.calls_to("respond") == []
+
+
+def test_a_malformed_timestamp_is_refused_not_a_server_error(
+    make_bot: Callable[..., Bot], fake_slack: FakeSlack
+) -> None:
+    client = AppClient(create_app(make_bot()))
+    body, headers = slash_command(SECRET, response_url=fake_slack.response_url(), text="help")
+    for timestamp in ("abc", "", "1e9", b"\xb2", "1" * 30):  # b"\xb2" reads as "²", a digit to isdigit()
+        answer = client.post(
+            "/slack/events", content=body, headers={**headers, "X-Slack-Request-Timestamp": timestamp}
+        )
+        assert answer.status_code == 401, timestamp

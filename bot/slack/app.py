@@ -1,8 +1,11 @@
 """The Slack app on slack-bolt: the slash command, the incident buttons, and the wiring of
 the notifier and outbox into the bot.
 
-Bolt verifies every request's signature (SLACK_SIGNING_SECRET) and refuses those outside
-its five-minute replay window. Every listener acks at once; the slow part (reading traces,
+Slack reaches the app over HTTP (``/slack/events``, only with SLACK_SIGNING_SECRET) or
+Socket Mode (SLACK_APP_TOKEN); :func:`check_transports` refuses to start with neither, or
+with either and no bot token. Bolt verifies each HTTP request's signature and refuses one
+more than five minutes old; ``bot.slack.freshness`` refuses one seen before or dated
+ahead of our clock. Every listener acks at once; the slow part (reading traces,
 investigating) runs after the ack, in Bolt's listener thread, and answers through the
 command's response_url or the outbox. Without SLACK_BOT_TOKEN there is no app: messages
 are kept locally (see ``bot.slack.outbox``) and shown by the console and the web pages.
@@ -11,6 +14,7 @@ are kept locally (see ``bot.slack.outbox``) and shown by the console and the web
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +39,7 @@ from bot.slack import messages as say
 from bot.slack.access import AccessCheck
 from bot.slack.blocks import SlackMessage, section, summary_message, to_dicts
 from bot.slack.commands import Usage
+from bot.slack.freshness import FreshOnce, SeenSignatures
 from bot.slack.integration import SlackIntegration
 from bot.slack.mrkdwn import Mrkdwn, escape
 from bot.slack.notifier import SlackNotifier
@@ -73,7 +78,7 @@ def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackInt
     outbox sends with too. (Given a client of ours, Bolt still reads SLACK_BOT_TOKEN
     from the environment and warns at every start that it "will be unused".)"""
     settings = bot.settings
-    app = bolt_app(settings)
+    app = bolt_app(settings, clock=clock)
     client = tune(app.client, settings.slack_api_url) if app is not None else None
     outbox = Outbox(bot.store.engine, client, clock=clock)
     notifier = SlackNotifier(
@@ -93,23 +98,49 @@ def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackInt
     return SlackIntegration(outbox, notifier, app, client)
 
 
-def bolt_app(settings: Settings) -> App | None:
-    """None without a bot token (local mode)."""
+def bolt_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> App | None:
+    """None without a bot token (local mode).
+
+    In Socket Mode alone Bolt is still given a signing secret, as it requires: a random
+    one of this process, so that even a request that reached Bolt's dispatch over HTTP
+    could never be signed with it (there is no route for one)."""
+    check_transports(settings)
     token = settings.slack_bot_token
     if token is None:
         return None
     secret = settings.slack_signing_secret
-    if secret is None and settings.slack_app_token is None:
-        raise ConfigError(
-            "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: Slack requests cannot be verified"
-        )
-    return App(
+    app = App(
         token=token.get_secret_value(),
-        signing_secret=secret.get_secret_value() if secret else "socket-mode",
+        signing_secret=secret.get_secret_value() if secret is not None else secrets.token_hex(32),
         token_verification_enabled=False,  # start even while Slack is unreachable; the outbox waits
         request_verification_enabled=True,
         process_before_response=False,
     )
+    seen = SeenSignatures(settings.slack_replay_memory_bytes)
+    app.use(FreshOnce(seen, settings.slack_future_skew_s, clock))
+    return app
+
+
+def check_transports(settings: Settings) -> None:
+    """A ConfigError for Slack settings that cannot be meant: a bot token with no way for
+    Slack's requests to be verified, or a way in with no bot token to answer with."""
+    bot, secret, app = settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token
+    if bot is not None and secret is None and app is None:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (for /slack/events) nor "
+            "SLACK_APP_TOKEN (for Socket Mode) is: Slack's requests could not be verified"
+        )
+    if bot is None:
+        given = [
+            name
+            for name, value in (("SLACK_SIGNING_SECRET", secret), ("SLACK_APP_TOKEN", app))
+            if value is not None
+        ]
+        if given:
+            raise ConfigError(
+                f"{' and '.join(given)} set but SLACK_BOT_TOKEN is not: set the bot token to use "
+                "Slack, or unset them for local mode"
+            )
 
 
 def _register(app: App, bot: Bot, notifier: SlackNotifier, access: AccessCheck) -> None:
