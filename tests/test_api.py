@@ -56,7 +56,8 @@ def test_a_token_is_required_when_configured(app: object) -> None:
     assert get(app, "/api/traces").status_code == 401
     assert get(app, "/api/traces", token="wrong").status_code == 401
     assert get(app, "/api/traces", token="s3cret").status_code == 200
-    assert get(app, f"/api/traces/{1:032x}?token=s3cret").status_code == 200
+    in_address = get(app, f"/api/traces/{1:032x}?token=s3cret")  # only the pages take ?token=
+    assert in_address.status_code == 401 and "never as ?token=" in in_address.json()["error"]
 
 
 def test_queries(app: object) -> None:

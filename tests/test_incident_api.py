@@ -86,4 +86,5 @@ def test_a_posted_change_is_stored_and_bad_ones_are_refused(bot: Bot, client: Ap
     assert [(c.service, c.version, c.time_ns) for c in stored] == [("cart", "2.4.0", 1_795_513_680 * S)]
     wrong_kind = client.post("/api/changes", json={"service": "cart", "kind": "reboot"})
     assert wrong_kind.status_code == 400 and "kind" in wrong_kind.json()["error"]
-    assert client.post("/api/changes", content=b"{not json").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    assert client.post("/api/changes", content=b"{not json", headers=json_type).status_code == 400

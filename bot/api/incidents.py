@@ -5,6 +5,8 @@ GET  /api/incidents/{id}                                   with timeline and rep
 POST /api/incidents/{id}/investigate                       investigate again, now
 GET  /api/journeys, /api/journeys/{name}                   objectives, burn per tier, budget
 POST /api/changes                                          a deploy, config change or flag flip
+
+The POSTs take JSON only and no request from another origin (``bot.api.auth``).
 """
 
 from __future__ import annotations
@@ -19,22 +21,32 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.api.auth import refusal
+from bot.api.auth import cross_site_refusal, refusal
 from bot.changes import ChangeIn, change_to_json
 from bot.read_model import journey_json
 from bot.timeparse import parse_time_ns
-from bot.wiring import Bot
+from bot.wiring import Bot, public_url
 from correlators.changes import Change
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
+    ours = public_url(bot.settings)
+
     def guarded(handler: Handler) -> Handler:
         async def wrapper(request: Request) -> Response:
             return refusal(request, token) or await handler(request)
 
         return wrapper
+
+    def writes(handler: Handler, *, body: bool) -> Handler:
+        """Guarded, and refused when a browser could have been made to send it."""
+
+        async def wrapper(request: Request) -> Response:
+            return cross_site_refusal(request, ours, body=body) or await handler(request)
+
+        return guarded(wrapper)
 
     async def list_incidents(request: Request) -> Response:
         params = request.query_params
@@ -90,10 +102,12 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
     return [
         Route("/api/incidents", guarded(list_incidents), methods=["GET"]),
         Route("/api/incidents/{incident_id}", guarded(get_incident), methods=["GET"]),
-        Route("/api/incidents/{incident_id}/investigate", guarded(reinvestigate), methods=["POST"]),
+        Route(
+            "/api/incidents/{incident_id}/investigate", writes(reinvestigate, body=False), methods=["POST"]
+        ),
         Route("/api/journeys", guarded(journeys), methods=["GET"]),
         Route("/api/journeys/{name}", guarded(journey), methods=["GET"]),
-        Route("/api/changes", guarded(post_change), methods=["POST"]),
+        Route("/api/changes", writes(post_change, body=True), methods=["POST"]),
     ]
 
 

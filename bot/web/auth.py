@@ -1,11 +1,12 @@
 """The token guard of the pages: a bearer header for scripts, ``?token=`` once for people.
 
 A person opens a link from Slack in a browser, which cannot send a header; so a page
-opened with ``?token=`` sets a cookie and redirects to the same address without the
+(every one is a GET) opened with ``?token=`` sets a cookie and redirects to the same address without the
 token, keeping it out of the history, the address bar and any Referer. The cookie holds
 an HMAC of the token rather than the token itself: it opens the pages but is no bearer
 token for the API, and changing the token signs everyone out. It is HttpOnly (no script
-reads it) and SameSite=Strict (no other site's link or form sends it).
+reads it) and SameSite=Strict (no other site's link or form sends it). The header is
+matched as the API matches it (``bot.api.auth.bearer``), which takes no ``?token=``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.api.auth import bearer
 from bot.web import text
 from bot.web.templating import render
 
@@ -44,9 +46,8 @@ class PageGuard:
             return self._remember(request) if self._is_token(query) else refusal(request, wrong=True)
         header = request.headers.get("authorization")
         if header is not None:
-            scheme, _, given = header.partition(" ")
-            good = scheme.lower() == "bearer" and self._is_token(given.strip())
-            return None if good else refusal(request, wrong=True)
+            given = bearer(header)
+            return None if given is not None and self._is_token(given) else refusal(request, wrong=True)
         if has_cookie(request, self._secret):
             return None
         return refusal(request)  # no cookie, or one from before the token changed
