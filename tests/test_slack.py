@@ -616,10 +616,10 @@ def test_socket_mode_alone_takes_no_request_over_http(
     [
         ({"slack_signing_secret": None}, "neither SLACK_SIGNING_SECRET"),
         ({"slack_signing_secret": SecretStr("  ")}, "neither SLACK_SIGNING_SECRET"),
-        ({"slack_bot_token": None}, "SLACK_SIGNING_SECRET set but SLACK_BOT_TOKEN is not"),
+        ({"slack_bot_token": None}, "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not"),
         (
             {"slack_bot_token": None, "slack_signing_secret": None, "slack_app_token": SecretStr("xapp-1")},
-            "SLACK_APP_TOKEN set but SLACK_BOT_TOKEN is not",
+            "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not",
         ),
     ],
 )

@@ -138,8 +138,8 @@ def check_transports(settings: Settings) -> None:
         ]
         if given:
             raise ConfigError(
-                f"{' and '.join(given)} set but SLACK_BOT_TOKEN is not: set the bot token to use "
-                "Slack, or unset them for local mode"
+                f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} set but SLACK_BOT_TOKEN "
+                "is not: set the bot token to use Slack, or unset them for local mode"
             )
 
 
