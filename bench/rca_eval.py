@@ -40,8 +40,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.cli import app as cli
-from correlators.analyze import AnalysisInput, analyze
-from correlators.metrics import Window
+from correlators.analyze import analyze
 from correlators.report import Report
 from tests import worlds
 from tests.otlp_json import write_case
@@ -98,15 +97,7 @@ def hit_rank(scenario: Scenario, verdict: Verdict) -> int | None:
 def run_case(kind: str, seed: int, make: Generate = generate) -> tuple[Scenario, Report, float]:
     scenario = make(kind, seed)
     began = time.perf_counter()
-    report = analyze(
-        AnalysisInput(
-            traces=scenario.traces,
-            logs=scenario.logs,
-            metrics=scenario.metrics,
-            baseline=Window(*scenario.baseline),
-            incident=Window(*scenario.incident),
-        )
-    )
+    report = analyze(scenario.analysis_input())
     return scenario, report, time.perf_counter() - began
 
 

@@ -8,6 +8,7 @@ a clear message instead of a traceback::
     ├── ConfigError            a file or setting we cannot run with (file, line, reason)
     │   └── InputFileError     a telemetry file we cannot read (file, line, reason)
     ├── SchemaVersionError     data written by a model version this reader does not know
+    ├── ReportFormatError      a stored report that does not read as one (names the field)
     ├── DataSourceError        a store or backend failed (carries the source and query)
     ├── IngestError            a telemetry request we cannot accept
     │   ├── MalformedPayload   the body does not decode (HTTP 400)
@@ -49,6 +50,11 @@ class InputFileError(ConfigError):
 
 class SchemaVersionError(JourneywatchError):
     """Data carries a schema version this reader cannot interpret."""
+
+
+class ReportFormatError(JourneywatchError):
+    """A stored report (JSON) that does not read as a :class:`~correlators.report.Report`:
+    a field of the wrong type, or a required one missing."""
 
 
 class DataSourceError(JourneywatchError):

@@ -1,19 +1,26 @@
 """The neutral report every edge renders: Slack blocks, web pages, the CLI.
 
 ``to_json`` is the versioned JSON form (`journeywatch analyze --format json`, the incident
-API); ``to_text`` is the short form an on-call engineer reads first.
+API, the reports stored with incidents); ``from_json`` reads it back, including reports
+stored by older code, so the edges read a typed report and never look keys up in a dict;
+``to_text`` is the short form an on-call engineer reads first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import PurePath
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
 from correlators.budget import HopShare
 from correlators.changes import ChangeFinding
+from correlators.errors import ReportFormatError, SchemaVersionError
 from correlators.gaps import Gap
 from correlators.input_gaps import InputGap
 from correlators.logs import TemplateChange
@@ -89,6 +96,22 @@ class Report:
             "input_gaps": [{**asdict(g), "skipped": g.skipped} for g in self.input_gaps],
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Report:
+        """The report ``to_json`` wrote, typed again. Keys this reader does not know are
+        ignored (``summary``, ``lift``, ``skipped`` are derived; a newer writer may add
+        more); a field added after the report was stored takes its default, so an
+        incident's report from an older release still reads. Raises
+        :class:`ReportFormatError` when a field holds the wrong type or a required one is
+        missing, :class:`SchemaVersionError` for a report of a newer schema."""
+        version = data.get("schema_version", REPORT_VERSION)
+        if not isinstance(version, int) or version > REPORT_VERSION:
+            raise SchemaVersionError(f"report schema version {version!r}; this reader knows {REPORT_VERSION}")
+        try:
+            return _reader().validate_python(_as_fields(data))
+        except ValidationError as e:
+            raise ReportFormatError(f"stored report does not read: {_first_error(e)}") from e
+
     def to_text(self) -> str:
         lines = [self.summary, ""]
         lines.append(
@@ -146,6 +169,46 @@ def _input_gap_line(gap: InputGap) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+@cache
+def _reader() -> TypeAdapter[Report]:
+    """Built on first use: validating the nested dataclasses is pydantic's job, and its
+    schema takes a few milliseconds to build that an analysis alone never needs."""
+    return TypeAdapter(Report)
+
+
+_CHANGE_KEYS = ("service", "kind", "time_ns", "version", "link", "description", "source")
+
+
+def _as_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON's layout turned back into the dataclasses': a change finding's change is
+    flattened into it, and fields added since a report was stored get a value of its own
+    (a metric's history peak is at least its median)."""
+    fields = dict(data)
+    if isinstance(fields.get("changes"), list):
+        fields["changes"] = [_change_finding(c) for c in fields["changes"]]
+    if isinstance(fields.get("metric_anomalies"), list):
+        fields["metric_anomalies"] = [_metric_anomaly(m) for m in fields["metric_anomalies"]]
+    return fields
+
+
+def _change_finding(data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        return data
+    return {**data, "change": {k: data[k] for k in _CHANGE_KEYS if k in data}}
+
+
+def _metric_anomaly(data: Any) -> Any:
+    if not isinstance(data, Mapping) or "baseline_peak" in data:
+        return data
+    return {**data, "baseline_peak": data.get("baseline_median", 0.0)}
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}"
 
 
 def _without(data: dict[str, Any], key: str) -> dict[str, Any]:

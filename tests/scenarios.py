@@ -16,9 +16,13 @@ Deterministic for a given seed.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
+from correlators.analyze import AnalysisInput
+from correlators.changes import Change
+from correlators.metrics import Window
 from correlators.model import (
     LogRecord,
     MetricPoint,
@@ -154,6 +158,17 @@ class Scenario:
     traces: list[Trace] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
     metrics: list[MetricSeries] = field(default_factory=list)
+
+    def analysis_input(self, changes: Sequence[Change] = ()) -> AnalysisInput:
+        """The case as one analysis of its two windows takes it."""
+        return AnalysisInput(
+            traces=self.traces,
+            logs=self.logs,
+            metrics=self.metrics,
+            baseline=Window(*self.baseline),
+            incident=Window(*self.incident),
+            changes=changes,
+        )
 
 
 def pick_fault(kind: str, rng: random.Random) -> Fault:

@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from bot.analysis import cycles_uncollected
 from bot.cli import app
-from correlators.analyze import AnalysisInput, analyze
-from correlators.metrics import Window
+from correlators.analyze import analyze
 from tests.otlp_json import write_case, write_otlp_metrics
 from tests.scenarios import Scenario, generate
 
@@ -112,15 +111,7 @@ def test_regression_subset(kind: str, seed: int, top: str | None, scope: str, le
     traffic surge the scope is the answer, not a service; for a release rolled to several
     services any of them is right, as bench/rca_eval.py counts it."""
     scenario = generate(kind, seed)
-    report = analyze(
-        AnalysisInput(
-            traces=scenario.traces,
-            logs=scenario.logs,
-            metrics=scenario.metrics,
-            baseline=Window(*scenario.baseline),
-            incident=Window(*scenario.incident),
-        )
-    )
+    report = analyze(scenario.analysis_input())
     if top is not None:
         right = set(scenario.fault.services) or {top}
         assert top in right and report.candidates[0].service in right
