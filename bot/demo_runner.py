@@ -33,6 +33,7 @@ from bot.server import build_bot, create_app
 from bot.settings import HttpSettings, load_settings
 from bot.slack.console import ConsoleListener
 from bot.wiring import Bot
+from correlators.report import Report
 
 POLL_S = 1.0
 
@@ -208,8 +209,9 @@ def _track(bot: Bot, console: Console, result: DemoResult) -> None:
                 break
     if result.incident_id is not None and result.verdict is None:
         current = bot.incidents.get(result.incident_id)
-        if current and current.get("report"):
-            _verdict(bot, console, result, current)
+        report = bot.incidents.reports(result.incident_id).current
+        if current and report:
+            _verdict(bot, console, result, current, report)
 
 
 def parent_text(bot: Bot, incident: dict[str, Any]) -> str | None:
@@ -244,27 +246,27 @@ def first_line(bot: Bot, incident: dict[str, Any]) -> str | None:
     return text.split("\n")[0] if text else None
 
 
-def _verdict(bot: Bot, console: Console, result: DemoResult, incident: dict[str, Any]) -> None:
+def _verdict(
+    bot: Bot, console: Console, result: DemoResult, incident: dict[str, Any], report: Report
+) -> None:
     assert result.injected_at is not None
-    report = incident["report"]
     investigated = next(e for e in incident["timeline"] if e["kind"] == "investigated")
     result.report_after_s = round(_parse_iso(investigated["at"]) - result.injected_at, 1)
-    top = report["candidates"][0] if report["candidates"] else {}
-    scope = report["scope"]
+    top = report.candidates[0] if report.candidates else None
+    scope = report.scope
     result.verdict = {
-        "culprit": top.get("service"),
-        "instance": top.get("instance"),
-        "scope": scope["kind"],
-        "level": scope["level"],
-        "subject": scope.get("subject"),
-        "summary": report["summary"],
+        "culprit": top.service if top else None,
+        "instance": top.instance if top else None,
+        "scope": scope.kind,
+        "level": scope.level,
+        "subject": scope.subject,
+        "summary": report.summary,
         "first_line": first_line(bot, incident),
         "parent": parent_text(bot, incident),
     }
-    result.right = (
-        result.verdict["culprit"] == result.truth["culprit"] and scope["kind"] == result.truth["scope"]
-    )
-    console.print(f"[bold]report[/] {result.report_after_s:.0f} s after the injection: {report['summary']}")
+    right_scope = scope.kind == result.truth["scope"]
+    result.right = result.verdict["culprit"] == result.truth["culprit"] and right_scope
+    console.print(f"[bold]report[/] {result.report_after_s:.0f} s after the injection: {report.summary}")
     console.print(f"parent: {result.verdict['first_line']}", markup=False, highlight=False)
 
 

@@ -102,7 +102,7 @@ class Investigator:
         started = time.monotonic()
         report = self.investigate(request)
         stored, now = report.to_json(), self.clock()
-        self.incidents.store_report(incident_id, stored, now, time.monotonic() - started)
+        self.incidents.store_report(incident_id, report, now, time.monotonic() - started)
         self.incidents.record_following(incident_id, HYPOTHESIS_EVENT, lambda last: follow(last, stored), now)
         return report
 

@@ -9,9 +9,9 @@ thing to try, and the scope alone would never offer the "Roll back a release" ru
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from bot.config import AppConfig, Journey, Runbook
+from correlators.report import Report
 
 RELEASE_BEFORE_MIN = 120.0
 """A deploy of the top suspect up to this long before the burn counts as its release."""
@@ -20,9 +20,7 @@ RELEASE_AFTER_MIN = 10.0
 window, which may fall after the first bad request."""
 
 
-def matching_runbooks(
-    config: AppConfig, journey: Journey | None, report: dict[str, Any] | None
-) -> list[Runbook]:
+def matching_runbooks(config: AppConfig, journey: Journey | None, report: Report | None) -> list[Runbook]:
     chosen: list[Runbook] = []
     for wanted in _rules(config, journey, report):
         chosen.extend(r for r in _pool(config, journey) if wanted(r) and r not in chosen)
@@ -32,7 +30,7 @@ def matching_runbooks(
 def best_runbook(
     config: AppConfig,
     journey: Journey | None,
-    report: dict[str, Any] | None,
+    report: Report | None,
     more_faults: frozenset[str] = frozenset(),
 ) -> Runbook | None:
     """The one runbook to name as the next step: the most specific that matches (the
@@ -52,14 +50,12 @@ def _pool(config: AppConfig, journey: Journey | None) -> list[Runbook]:
 def _rules(
     config: AppConfig,
     journey: Journey | None,
-    report: dict[str, Any] | None,
+    report: Report | None,
     more_faults: frozenset[str] = frozenset(),
 ) -> list[Callable[[Runbook], bool]]:
-    candidates = (report or {}).get("candidates") or []
-    scope = (report or {}).get("scope") or {}
-    top = candidates[0]["service"] if candidates else None
-    faults = ({scope.get("level"), scope.get("kind")} | more_faults) - {None}
-    if top is not None and _released(report or {}, top):
+    top = report.candidates[0].service if report and report.candidates else None
+    faults = set(more_faults) | ({report.scope.level, report.scope.kind} if report else set())
+    if report is not None and top is not None and _released(report, top):
         faults.add("release")
     own = journey.runbooks if journey else []
     return [
@@ -69,11 +65,11 @@ def _rules(
     ]
 
 
-def _released(report: dict[str, Any], service: str) -> bool:
+def _released(report: Report, service: str) -> bool:
     """A deploy (posted, or a new version seen in the spans) of ``service`` before the burn."""
     return any(
-        c.get("service") == service
-        and c.get("kind") == "deploy"
-        and -RELEASE_AFTER_MIN <= (c.get("minutes_before") or 0) <= RELEASE_BEFORE_MIN
-        for c in report.get("changes") or []
+        c.change.service == service
+        and c.change.kind == "deploy"
+        and -RELEASE_AFTER_MIN <= c.minutes_before <= RELEASE_BEFORE_MIN
+        for c in report.changes
     )

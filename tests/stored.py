@@ -4,14 +4,35 @@ into span metrics (exemplars from kept traces), kept traces and logs written."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bot.collector.spanmetrics import SpanMetrics
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives
 from bot.store import Store
 from correlators.model import LogRecord, SpanKind, Trace
+from correlators.report import Report
 from tests.spantree import TraceBuilder
 
 S = 1_000_000_000
+
+
+def stored_report(fields: dict[str, Any]) -> Report:
+    """A report as stored, with only the ``fields`` a test is about; every other field is
+    empty (a change finding's ``minutes_before``, ``candidate_rank``, ``summary`` too)."""
+    empty = {
+        "journey": None,
+        "bottlenecks": [],
+        "attributes": [],
+        "log_changes": [],
+        "metric_anomalies": [],
+        "gaps": [],
+        "bad_traces": 0,
+        "baseline_traces": 0,
+    }
+    changes = [
+        {"minutes_before": 0.0, "candidate_rank": None, "summary": "", **c} for c in fields.get("changes", [])
+    ]
+    return Report.from_json({**empty, **fields, "changes": changes})
 
 
 def shop_config(**watcher: object) -> AppConfig:

@@ -1,10 +1,10 @@
-"""One incident per cause: the grouping rule on small hand-built reports (the JSON form
-``Report.to_json`` stores), and the groups it keeps in the database as verdicts change."""
+"""One incident per cause: the grouping rule on small hand-built reports (read from the
+JSON form ``Report.to_json`` stores), and the groups it keeps in the database as verdicts
+change."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
@@ -15,6 +15,8 @@ from bot.incidents.repository import IncidentRepository
 from bot.store import Store
 from bot.store.migrations import migrate
 from bot.store.schema import SCHEMA_VERSION
+from correlators.report import Report
+from tests.stored import stored_report
 
 T0 = 1_700_000_000.0
 
@@ -25,28 +27,33 @@ def report(
     *suspects: str,
     kind: str | None = None,
     deploys: tuple[tuple[str, str], ...] = (),
-) -> dict[str, Any]:
-    """A stored report's structured fields: the scope and the ranked candidates."""
-    return {
-        "summary": "written by the analysis; the rule never reads it",
-        "scope": {
-            "kind": kind or ("localized" if level in ("service", "instance", "dependency") else "systemic"),
-            "level": level,
-            "subject": subject,
-            "confidence": 0.7,
-            "reasons": [],
-        },
-        "candidates": [
-            {"service": s, "instance": None, "operation": None, "score": 0.5 - 0.1 * n, "evidence": []}
-            for n, s in enumerate(suspects)
-        ],
-        "changes": [
-            {"service": s, "kind": "deploy", "version": v, "time_ns": 0, "summary": ""} for s, v in deploys
-        ],
-    }
+) -> Report:
+    """A stored report with only the structured fields the rule reads: the scope, the
+    ranked candidates and the deploys."""
+    return stored_report(
+        {
+            "summary": "written by the analysis; the rule never reads it",
+            "scope": {
+                "kind": kind
+                or ("localized" if level in ("service", "instance", "dependency") else "systemic"),
+                "level": level,
+                "subject": subject,
+                "confidence": 0.7,
+                "reasons": [],
+            },
+            "candidates": [
+                {"service": s, "instance": None, "operation": None, "score": 0.5 - 0.1 * n, "evidence": []}
+                for n, s in enumerate(suspects)
+            ],
+            "changes": [
+                {"service": s, "kind": "deploy", "version": v, "time_ns": 0, "summary": ""}
+                for s, v in deploys
+            ],
+        }
+    )
 
 
-def incident(n: int, body: dict[str, Any], opened: float = 0.0, resolved: float | None = None) -> Incident:
+def incident(n: int, body: Report, opened: float = 0.0, resolved: float | None = None) -> Incident:
     return Incident(n, T0 + opened, None if resolved is None else T0 + resolved, T0 + opened - 60, body)
 
 

@@ -13,7 +13,7 @@ from bot.sources.builtin import BuiltinTraceSource
 from bot.store import Store
 from correlators.model import SpanKind
 from tests.spantree import TraceBuilder
-from tests.stored import store_telemetry
+from tests.stored import store_telemetry, stored_report
 
 BASE_MS = 1_700_000_000_000
 
@@ -35,14 +35,15 @@ def test_no_bad_request_means_no_start() -> None:
 def test_a_single_service_release_offers_the_roll_back_runbook() -> None:
     rollback = Runbook(title="Roll back a release", url="https://runbooks.example/rollback", fault="release")
     config = AppConfig(journeys=[], runbooks=[rollback])
-    report = {
-        "scope": {"kind": "localized", "level": "service", "subject": "cart"},
-        "candidates": [{"service": "cart"}],
-        "changes": [{"service": "cart", "kind": "deploy", "minutes_before": 2.0}],
+    fields = {
+        "scope": {"kind": "localized", "level": "service", "subject": "cart", "confidence": 0.7},
+        "candidates": [{"service": "cart", "score": 0.5}],
     }
+    deploy = {"kind": "deploy", "time_ns": 0, "minutes_before": 2.0}
+    report = stored_report({**fields, "changes": [{"service": "cart", **deploy}]})
     assert best_runbook(config, None, report) == rollback
     assert matching_runbooks(config, None, report) == [rollback]
-    unrelated = {**report, "changes": [{"service": "shipping", "kind": "deploy", "minutes_before": 2.0}]}
+    unrelated = stored_report({**fields, "changes": [{"service": "shipping", **deploy}]})
     assert best_runbook(config, None, unrelated) is None
 
 

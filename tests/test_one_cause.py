@@ -6,7 +6,6 @@ alone, a dependency: one cause, and the two incidents must say so, both ways."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from bot.incidents.lifecycle import Action
 from bot.incidents.repository import Applied
 from bot.server import create_app
 from bot.wiring import Bot
+from correlators.scope import Scope
 from tests.asgi import AppClient
 from tests.fixtures.fake_slack import FakeSlack
 from tests.fixtures.slack_requests import block_action
@@ -147,7 +147,7 @@ def test_a_re_investigation_rechecks_the_group_and_a_verdict_that_differs_ungrou
     )
     assert dispatch(bot, press).status == 200
     fake_slack.wait_for("chat.postMessage", count=len(fake_slack.calls_to("chat.postMessage")) + 1, ok=True)
-    found = investigated(bot, login, times=2)
+    investigated(bot, login, times=2)
     group = bot.incidents.group(login)
     assert group is not None and group.primary.id == checkout
     assert (
@@ -156,15 +156,10 @@ def test_a_re_investigation_rechecks_the_group_and_a_verdict_that_differs_ungrou
 
     # the next report of login blames auth alone: stored as any re-investigation stores
     # it, and told as the watcher tells it
-    report: dict[str, Any] = json.loads(json.dumps(found["report"]))
-    report["scope"] = {
-        "kind": "localized",
-        "level": "service",
-        "subject": "auth",
-        "confidence": 0.7,
-        "reasons": [],
-    }
-    report["candidates"] = [c for c in report["candidates"] if c["service"] == "auth"]
+    report = bot.incidents.reports(login).current
+    assert report is not None
+    report.scope = Scope("localized", "service", 0.7, [], "auth")
+    report.candidates = [c for c in report.candidates if c.service == "auth"]
     bot.incidents.store_report(login, report, bot.watcher.clock(), 1.0)
     bot.watcher._tell(Applied(login, Action.INVESTIGATED, "login"))
 

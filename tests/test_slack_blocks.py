@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -12,7 +13,9 @@ from bot.runbooks import matching_runbooks
 from bot.slack.blocks import SECTION_LIMIT, hypothesis_line, incident_message, led_by, summary_message
 from bot.slack.mrkdwn import Quote
 from correlators.analyze import AnalysisInput, analyze
+from correlators.logs import TemplateChange
 from correlators.metrics import Window
+from correlators.report import Report
 from tests.scenarios import generate
 from tests.stored import shop_config
 
@@ -35,7 +38,7 @@ def config() -> AppConfig:
     return base.model_copy(update={"journeys": [checkout, *base.journeys[1:]], "runbooks": RUNBOOKS[1:]})
 
 
-def report_of(kind: str, seed: int) -> dict:  # type: ignore[type-arg]
+def report_of(kind: str, seed: int) -> Report:
     scenario = generate(kind, seed)
     report = analyze(
         AnalysisInput(
@@ -48,7 +51,7 @@ def report_of(kind: str, seed: int) -> dict:  # type: ignore[type-arg]
             latency_threshold_ms=1500,
         )
     )
-    return report.to_json()
+    return report
 
 
 @pytest.mark.parametrize(
@@ -96,17 +99,8 @@ def test_a_generated_incident_summary_names_verdict_suspect_and_runbooks(
 
 def test_long_content_is_cut_with_a_link_never_refused() -> None:
     report = report_of("deploy_exception", 3)
-    report["scope"]["reasons"] = ["x" * 5000]
-    report["log_changes"] = [
-        {
-            "service": "cart",
-            "kind": "new",
-            "incident_count": 9,
-            "sample": "y" * 9000,
-            "template": "t",
-            "max_severity": 17,
-        }
-    ] * 3
+    report.scope = replace(report.scope, reasons=["x" * 5000])
+    report.log_changes = [TemplateChange("cart", "t", "new", 0, 9, None, 17, "y" * 9000)] * 3
     message = summary_message(
         report, runbooks=[], incident_url="https://jw/incidents/1", trace_url=None, quote=Quote()
     )
@@ -119,10 +113,9 @@ def test_info_lines_are_not_error_lines() -> None:
     """ "login ok for a free user" surges with the traffic; it is not listed among the
     error lines, the WARN line beside it is."""
     report = report_of("deploy_exception", 3)
-    change = {"service": "auth", "kind": "surging", "incident_count": 90, "template": "t"}
-    report["log_changes"] = [
-        {**change, "sample": "login ok for a free user", "max_severity": 9},
-        {**change, "sample": "token refresh slow", "max_severity": 13, "template": "u"},
+    report.log_changes = [
+        TemplateChange("auth", "t", "surging", 10, 90, 9.0, 9, "login ok for a free user"),
+        TemplateChange("auth", "u", "surging", 10, 90, 9.0, 13, "token refresh slow"),
     ]
     message = summary_message(
         report, runbooks=[], incident_url="https://jw/incidents/1", trace_url=None, quote=Quote()

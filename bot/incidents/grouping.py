@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from correlators.report import Report
+
 SUSPECTS = 3
 """How far down another report's candidates a dependency or a released service may rank
 and still be that report's cause."""
@@ -76,15 +78,9 @@ class Verdict:
     suspect: str | None
 
     @classmethod
-    def of(cls, report: Mapping[str, Any]) -> Verdict:
-        scope = report.get("scope") or {}
+    def of(cls, report: Report) -> Verdict:
         top = suspects(report)
-        return cls(
-            str(scope.get("kind") or "localized"),
-            str(scope.get("level") or "unknown"),
-            scope.get("subject"),
-            top[0] if top else None,
-        )
+        return cls(report.scope.kind, report.scope.level, report.scope.subject, top[0] if top else None)
 
     def said(self, cause: Cause) -> bool:
         """Whether this verdict was the cause itself (else it is worth showing beside it)."""
@@ -98,35 +94,34 @@ class Verdict:
         return cls(str(data["kind"]), str(data["level"]), data.get("subject"), data.get("suspect"))
 
 
-def suspects(report: Mapping[str, Any]) -> list[str]:
+def suspects(report: Report) -> list[str]:
     """The report's candidate services, best first, those that scored at all."""
-    return [str(c["service"]) for c in report.get("candidates") or () if float(c.get("score") or 0) > 0]
+    return [c.service for c in report.candidates if c.score > 0]
 
 
-def causes(report: Mapping[str, Any]) -> list[Cause]:
+def causes(report: Report) -> list[Cause]:
     """The causes a report's verdict names, broadest first."""
-    scope = report.get("scope") or {}
-    level, subject = scope.get("level"), scope.get("subject")
+    level, subject = report.scope.level, report.scope.subject
     top = suspects(report)
     found: list[Cause] = []
     if level in ("dependency", "shared_dependency") and (subject or top):
-        dependency = str(subject or top[0])
+        dependency = subject or top[0]
         found.append(Cause("shared_dependency", dependency, dependency))
     elif level == "release" and subject:
-        versions = {v.strip() for v in str(subject).split(",")}
+        versions = {v.strip() for v in subject.split(",")}
         deployed = [(s, v) for s, v in _deploys(report) if v in versions]
         found.extend(Cause("release", f"{s} {v}", s) for s, v in deployed)
         if not deployed:
-            found.append(Cause("release", str(subject)))
+            found.append(Cause("release", subject))
     elif level in ("feature_flag", "zone", "platform") and subject:
-        found.append(Cause(str(level), str(subject)))
+        found.append(Cause(level, subject))
     if top:
         found.extend(Cause("release", f"{s} {v}", s) for s, v in _deploys(report) if s == top[0])
         found.append(Cause("service", top[0], top[0]))
     return _broadest_first(found)
 
 
-def names(report: Mapping[str, Any], cause: Cause) -> bool:
+def names(report: Report, cause: Cause) -> bool:
     """Whether the report's verdict has ``cause`` for its cause: it names the cause, or
     ranks the dependency (the released service) among its first suspects."""
     named = causes(report)
@@ -137,7 +132,7 @@ def names(report: Mapping[str, Any], cause: Cause) -> bool:
     return reaches and not other_release and cause.service in suspects(report)[:SUSPECTS]
 
 
-def shared_cause(reports: Sequence[Mapping[str, Any]]) -> Cause | None:
+def shared_cause(reports: Sequence[Report]) -> Cause | None:
     """The broadest cause every report names, or None."""
     offered = _broadest_first(c for report in reports for c in causes(report))
     return next((c for c in offered if all(names(r, c) for r in reports)), None)
@@ -151,7 +146,7 @@ class Incident:
     opened_at: float
     resolved_at: float | None
     burn_start: float
-    report: Mapping[str, Any]
+    report: Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +191,11 @@ def assign(incidents: Iterable[Incident], within_s: float) -> dict[int, Assignme
     return assigned
 
 
-def _deploys(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _deploys(report: Report) -> list[tuple[str, str]]:
     return [
-        (str(c["service"]), str(c["version"]))
-        for c in report.get("changes") or ()
-        if c.get("kind") == "deploy" and c.get("version")
+        (c.change.service, c.change.version)
+        for c in report.changes
+        if c.change.kind == "deploy" and c.change.version
     ]
 
 

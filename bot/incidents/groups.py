@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.incidents.grouping import Cause, Incident, Verdict, assign
+from bot.incidents.stored import read_report
 from bot.store.state import IncidentEventRow, IncidentRow
 
 GROUPED = "grouped"
@@ -81,7 +82,7 @@ def regroup(session: Session, row: IncidentRow, within_s: float, now_s: float) -
     """Group ``row`` and the incidents around it again, recording what changed."""
     rows = _around(session, row, within_s)
     before = {r.id: (r.group_primary, r.group_cause) for r in rows}
-    assigned = assign([_incident(r) for r in rows if r.report], within_s)
+    assigned = assign([i for i in map(_incident, rows) if i is not None], within_s)
     for r in rows:
         new = assigned.get(r.id)
         r.group_primary = new.primary if new else None
@@ -147,12 +148,14 @@ def _around(session: Session, row: IncidentRow, within_s: float) -> list[Inciden
     return list(found.values())
 
 
-def _incident(row: IncidentRow) -> Incident:
-    return Incident(row.id, row.opened_at, row.resolved_at, row.burn_start, json.loads(row.report or "{}"))
+def _incident(row: IncidentRow) -> Incident | None:
+    report = read_report(row.report, owner=f"incident {row.id}")
+    return Incident(row.id, row.opened_at, row.resolved_at, row.burn_start, report) if report else None
 
 
 def _verdict(row: IncidentRow) -> Verdict | None:
-    return Verdict.of(json.loads(row.report)) if row.report else None
+    report = read_report(row.report, owner=f"incident {row.id}")
+    return Verdict.of(report) if report else None
 
 
 def _link_events(

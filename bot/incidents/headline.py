@@ -20,6 +20,7 @@ from bot.runbooks import best_runbook
 from bot.sources.base import TraceSource
 from bot.store.store import MAX_LIMIT, TraceQuery, TraceSummary
 from correlators.errors import JourneywatchError
+from correlators.report import Report
 from correlators.topology import call_graph
 
 log = logging.getLogger("journeywatch.incidents")
@@ -170,12 +171,13 @@ class Headlines:
         self.bucket_s = bucket_s
         """The span metrics' bucket: people are counted over the buckets written so far."""
 
-    def build(self, incident: dict[str, Any], burn_start_s: float, end_s: float) -> Headline:
+    def build(
+        self, incident: dict[str, Any], report: Report | None, burn_start_s: float, end_s: float
+    ) -> Headline:
         journey = self.config.journey(incident["journey"])
         latency = journey.objectives.latency if journey else None
         threshold = latency.threshold_ms if latency and incident["objective"] == "latency" else None
         impact = self.impact(incident["journey"], incident["objective"], threshold, burn_start_s, end_s)
-        report = incident.get("report") or None
         started = impact.started_s if impact else burn_start_s
         suspect = self.suspect(report, (started, end_s + 1)) if report else None
         changes, others = _changes(report, suspect, started)
@@ -256,37 +258,35 @@ class Headlines:
         graph = call_graph(found)
         return tuple(sorted(graph.callers(graph.resolve(dependency))))
 
-    def suspect(self, report: dict[str, Any], window: tuple[float, float]) -> Suspect | None:
-        candidates = report.get("candidates") or []
-        if not candidates:
+    def suspect(self, report: Report, window: tuple[float, float]) -> Suspect | None:
+        if not report.candidates:
             return None
-        top = candidates[0]
-        scope = report.get("scope") or {}
-        level = scope.get("level") or "unknown"
+        top = report.candidates[0]
+        level = report.scope.level
         shared_by: tuple[str, ...] = ()
         if level in ("shared_dependency", "dependency"):
-            shared_by = self._callers(top["service"], window)
-        added = [b["delta_ms"] for b in report.get("bottlenecks") or [] if b["service"] == top["service"]]
+            shared_by = self._callers(top.service, window)
+        added = [b.delta_ms for b in report.bottlenecks if b.service == top.service]
         return Suspect(
-            name=top["service"],
+            name=top.service,
             level=level,
-            subject=scope.get("subject"),
-            instance=top.get("instance"),
+            subject=report.scope.subject,
+            instance=top.instance,
             shared_by=shared_by,
             added_ms=sum(added) if added and sum(added) > 0 else None,
         )
 
 
 def _changes(
-    report: dict[str, Any] | None, suspect: Suspect | None, first_bad_s: float
+    report: Report | None, suspect: Suspect | None, first_bad_s: float
 ) -> tuple[tuple[ChangeNote, ...], int]:
     """The suspect's changes near the first bad request, and how many others there were."""
-    found = (report or {}).get("changes") or []
+    found = [c.change for c in report.changes] if report else []
     names = {suspect.name, suspect.subject} if suspect else set()
     mine = tuple(
-        ChangeNote(c["service"], c["kind"], c.get("version"), round((first_bad_s - c["time_ns"] / S) / 60, 1))
+        ChangeNote(c.service, c.kind, c.version, round((first_bad_s - c.time_ns / S) / 60, 1))
         for c in found
-        if c["service"] in names and first_bad_s - c["time_ns"] / S <= NEAR_S
+        if c.service in names and first_bad_s - c.time_ns / S <= NEAR_S
     )
     return mine, len(found) - len(mine)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from bot.incidents.stored import read_report
 from bot.store.state import InvestigationRow
+from correlators.report import Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,26 +21,27 @@ class OnDemand:
     asked_by: str | None
     start_s: float
     end_s: float
-    report: dict[str, Any]
+    report: Report
 
 
 class OnDemandReports:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(
-        self, journey: str, asked_by: str | None, start_s: float, end_s: float, report: dict[str, Any]
-    ) -> int:
-        row = InvestigationRow(
-            journey=journey, asked_by=asked_by, start_s=start_s, end_s=end_s, report=json.dumps(report)
-        )
+    def add(self, journey: str, asked_by: str | None, start_s: float, end_s: float, report: Report) -> int:
+        text = json.dumps(report.to_json())
+        row = InvestigationRow(journey=journey, asked_by=asked_by, start_s=start_s, end_s=end_s, report=text)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             session.add(row)
         return row.id
 
     def get(self, investigation_id: int) -> OnDemand | None:
+        """None when there is no such investigation, or its report no longer reads."""
         with Session(self.engine) as session:
             row = session.get(InvestigationRow, investigation_id)
             if row is None:
                 return None
-            return OnDemand(row.id, row.journey, row.asked_by, row.start_s, row.end_s, json.loads(row.report))
+            report = read_report(row.report, owner=f"investigation {row.id}")
+            if report is None:
+                return None
+            return OnDemand(row.id, row.journey, row.asked_by, row.start_s, row.end_s, report)

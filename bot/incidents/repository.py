@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from bot.incidents import groups
 from bot.incidents.groups import Group
 from bot.incidents.lifecycle import Action, Firing, OpenIncident
+from bot.incidents.stored import read_report
 from bot.store.state import IncidentEventRow, IncidentRow, VerdictRow
+from correlators.report import Report
 from correlators.similar import PastIncident
 
 log = logging.getLogger("journeywatch.incidents")
@@ -42,6 +44,14 @@ def _thread_in(timeline: Iterable[dict[str, Any]]) -> str | None:
     found = [e for e in timeline if e["kind"] == THREAD_EVENT]
     url = str(found[-1]["detail"].get("url") or "") if found else ""
     return url if url.startswith(("https://", "http://")) else None
+
+
+class Reports(NamedTuple):
+    """An incident's latest report and the one before it, typed (None: none yet, or one
+    that does not read)."""
+
+    current: Report | None
+    previous: Report | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,19 +219,15 @@ class IncidentRepository:
                 per[row.verdict] = per.get(row.verdict, 0) + 1
         return counts
 
-    def store_report(self, incident_id: int, report: dict[str, Any], now_s: float, took_s: float) -> None:
+    def store_report(self, incident_id: int, report: Report, now_s: float, took_s: float) -> None:
         with Session(self.engine) as session, session.begin():
             row = session.get(IncidentRow, incident_id)
             if row is None:
                 return
             row.previous_report = row.report
-            row.report = json.dumps(report)
+            row.report = json.dumps(report.to_json())
             row.investigated_at = now_s
-            detail = {
-                "summary": report.get("summary"),
-                "took_s": round(took_s, 2),
-                "missing": report.get("missing"),
-            }
+            detail = {"summary": report.summary, "took_s": round(took_s, 2), "missing": report.missing}
             session.add(_event(incident_id, now_s, "investigated", detail))
         self.regroup(incident_id, now_s)
 
@@ -291,7 +297,20 @@ class IncidentRepository:
         with Session(self.engine, expire_on_commit=False) as session:
             return session.get(IncidentRow, incident_id)
 
+    def reports(self, incident_id: int) -> Reports:
+        """The incident's latest and previous reports, typed: what the edges read."""
+        with Session(self.engine) as session:
+            row = session.get(IncidentRow, incident_id)
+            if row is None:
+                return Reports(None, None)
+            owner = f"incident {incident_id}"
+            return Reports(
+                read_report(row.report, owner=owner), read_report(row.previous_report, owner=owner)
+            )
+
     def get(self, incident_id: int) -> dict[str, Any] | None:
+        """The incident in the API's JSON form, its report as stored (``reports`` for a
+        typed one)."""
         with Session(self.engine) as session:
             row = session.get(IncidentRow, incident_id)
             if row is None:
@@ -342,7 +361,8 @@ class IncidentRepository:
             .limit(limit)
         )
         with Session(self.engine) as session:
-            return [_past(row) for row in session.scalars(statement)]
+            found = (_past(row) for row in session.scalars(statement))
+            return [p for p in found if p is not None]
 
 
 def _firing_detail(firing: Firing) -> dict[str, Any]:
@@ -414,20 +434,20 @@ def _to_json(row: IncidentRow, events: Sequence[IncidentEventRow] | None) -> dic
 
 
 def _cites(row: IncidentRow, trace_id: str) -> bool:
-    report = json.loads(row.report or "{}")
-    return trace_id in (report.get("worst_traces") or []) or trace_id in (report.get("exemplar_logs") or {})
+    report = read_report(row.report, owner=f"incident {row.id}")
+    return report is not None and (trace_id in report.worst_traces or trace_id in report.exemplar_logs)
 
 
-def _past(row: IncidentRow) -> PastIncident:
-    report = json.loads(row.report or "{}")
-    candidates = report.get("candidates") or []
-    scope = report.get("scope") or {}
+def _past(row: IncidentRow) -> PastIncident | None:
+    report = read_report(row.report, owner=f"incident {row.id}")
+    if report is None:
+        return None
     return PastIncident(
         id=row.id,
         journey=row.journey,
         opened_at_s=row.opened_at,
-        top_service=candidates[0]["service"] if candidates else None,
-        scope_level=scope.get("level"),
-        scope_subject=scope.get("subject"),
-        summary=report.get("summary", ""),
+        top_service=report.candidates[0].service if report.candidates else None,
+        scope_level=report.scope.level,
+        scope_subject=report.scope.subject,
+        summary=report.summary,
     )

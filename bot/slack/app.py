@@ -46,6 +46,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.outbox import Outbox
 from bot.wiring import Bot, public_url
 from correlators.errors import ConfigError, JourneywatchError
+from correlators.report import Report
 
 log = logging.getLogger("journeywatch.slack")
 
@@ -242,7 +243,7 @@ def _post_on_demand(
     body: dict[str, Any],
     args: commands.InvestigateArgs,
     kept: int,
-    report: dict[str, Any],
+    report: Report,
 ) -> None:
     key = f"ondemand:{uuid.uuid4().hex}"
     channel = body.get("channel_id", "")

@@ -1,5 +1,5 @@
-"""Block Kit messages built from the neutral forms: the incident JSON and the report JSON
-(``Report.to_json``), so Slack is one renderer among others (web pages, the CLI).
+"""Block Kit messages built from the neutral forms: the incident JSON and the typed
+``Report``, so Slack is one renderer among others (web pages, the CLI).
 
 Built with slack_sdk's models, which check Slack's limits when serialized; texts are cut
 to fit first (with a link to the full page), so a long report is shortened, never refused.
@@ -30,6 +30,8 @@ from bot.incidents.headline import Headline
 from bot.incidents.hypothesis import Hypothesis, Posted
 from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote, escape
+from correlators.logs import TemplateChange
+from correlators.report import Report
 
 SECTION_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -270,23 +272,18 @@ def _buttons(incident_id: int, actions: list[tuple[str, str]]) -> ActionsBlock:
 
 
 def summary_message(
-    report: dict[str, Any],
+    report: Report,
     *,
     runbooks: Sequence[Runbook],
     incident_url: str,
     trace_url: str | None,
     quote: Quote,
 ) -> SlackMessage:
-    summary = quote(report.get("summary")) or escape(say.NOTHING_STOOD_OUT)
+    summary = quote(report.summary) or escape(say.NOTHING_STOOD_OUT)
     blocks: list[Block] = [section(Mrkdwn(f"*{summary}*"), incident_url)]
-    scope = report.get("scope") or {}
-    if scope:
-        line = say.scope_line(
-            quote(scope["kind"]), quote(scope["level"]), scope["confidence"], quote(scope.get("subject"))
-        )
-        blocks.append(
-            section(say.scope_reasons(line, quote.all((scope.get("reasons") or [])[:2])), incident_url)
-        )
+    scope = report.scope
+    line = say.scope_line(quote(scope.kind), quote(scope.level), scope.confidence, quote(scope.subject))
+    blocks.append(section(say.scope_reasons(line, quote.all(scope.reasons[:2])), incident_url))
     candidates = _candidates(report, quote)
     if candidates:
         blocks.append(section(candidates, incident_url))
@@ -296,64 +293,43 @@ def summary_message(
     if runbooks:
         blocks.append(section(say.titled(say.RUNBOOKS, [say.runbook_line(r.title, r.url) for r in runbooks])))
     blocks.append(
-        context(
-            say.report_links(
-                incident_url, trace_url, report.get("bad_traces", 0), report.get("baseline_traces", 0)
-            )
-        )
+        context(say.report_links(incident_url, trace_url, report.bad_traces, report.baseline_traces))
     )
     return SlackMessage(summary, blocks=to_dicts(blocks, incident_url))
 
 
-def _candidates(report: dict[str, Any], quote: Quote) -> Mrkdwn:
+def _candidates(report: Report, quote: Quote) -> Mrkdwn:
     lines: list[Mrkdwn] = []
-    for rank, c in enumerate((report.get("candidates") or [])[:3], start=1):
-        lines.append(
-            say.candidate_line(rank, quote(c["service"]), quote(c.get("instance")), quote(c.get("operation")))
-        )
-        lines.extend(say.evidence_line(quote(e["summary"])) for e in (c.get("evidence") or [])[:2])
+    for rank, c in enumerate(report.candidates[:3], start=1):
+        lines.append(say.candidate_line(rank, quote(c.service), quote(c.instance), quote(c.operation)))
+        lines.extend(say.evidence_line(quote(e.summary)) for e in c.evidence[:2])
     return say.titled(say.TOP_SUSPECTS, lines) if lines else Mrkdwn("")
 
 
-def _evidence(report: dict[str, Any], quote: Quote) -> list[tuple[str, list[Mrkdwn]]]:
+def _evidence(report: Report, quote: Quote) -> list[tuple[str, list[Mrkdwn]]]:
     logs = [
-        say.log_template_line(
-            quote(c["service"]), quote(c["kind"]), c["incident_count"], fit(quote(c["sample"]), 200)
-        )
+        say.log_template_line(quote(c.service), quote(c.kind), c.incident_count, fit(quote(c.sample), 200))
         for c in _warnings(report)[:3]
     ]
     metrics = [
         say.metric_line(
-            quote(m["name"]),
-            quote(m.get("service")) or None,
-            quote(m["direction"]),
-            m["baseline_median"],
-            m["incident_median"],
+            quote(m.name), quote(m.service) or None, quote(m.direction), m.baseline_median, m.incident_median
         )
-        for m in (report.get("metric_anomalies") or [])[:3]
+        for m in report.metric_anomalies[:3]
     ]
     attributes = [
         say.attribute_line(
-            quote(a["key"]),
-            quote(str(a["value"])),
-            quote(a.get("service")) or None,
-            a["bad_share"],
-            a["baseline_share"],
+            quote(a.key), quote(str(a.value)), quote(a.service) or None, a.bad_share, a.baseline_share
         )
-        for a in (report.get("attributes") or [])[:3]
+        for a in report.attributes[:3]
     ]
-    changes = quote.all(c["summary"] for c in (report.get("changes") or [])[:3])
+    changes = quote.all(c.summary for c in report.changes[:3])
     hops = [
-        say.hop_line(h["share"], quote(h["service"]), quote(h["operation"]), h["errors"], h["slow"])
-        for h in (report.get("budget") or [])[:3]
+        say.hop_line(h.share, quote(h.service), quote(h.operation), h.errors, h.slow)
+        for h in report.budget[:3]
     ]
-    gaps = quote.all(
-        [g["detail"] for g in (report.get("gaps") or [])[:3]] + list(report.get("missing") or [])[:3]
-    )
-    similar = [
-        say.similar_line(s["id"], quote(s["summary"]), quote(s["why"]), s.get("link"))
-        for s in (report.get("similar") or [])
-    ]
+    gaps = quote.all([g.detail for g in report.gaps[:3]] + report.missing[:3])
+    similar = [say.similar_line(s.id, quote(s.summary), quote(s.why), s.link) for s in report.similar]
     return [
         (say.NEW_LOG_LINES, logs),
         (say.METRIC_ANOMALIES, metrics),
@@ -392,7 +368,7 @@ WARN_SEVERITY = 13
 """OTel severity number of WARN: below it a new template is news, not an error."""
 
 
-def _warnings(report: dict[str, Any]) -> list[dict[str, Any]]:
+def _warnings(report: Report) -> list[TemplateChange]:
     """The report's new or surging log templates of WARN and above: "login ok for a free
     user" surging with the traffic is not an error line."""
-    return [c for c in report.get("log_changes") or [] if c.get("max_severity", 0) >= WARN_SEVERITY]
+    return [c for c in report.log_changes if c.max_severity >= WARN_SEVERITY]

@@ -24,6 +24,7 @@ from bot.slack.mrkdwn import Quote
 from bot.wiring import Bot, public_url
 from correlators.critical_path import critical_path, time_by_operation
 from correlators.model import Trace
+from correlators.report import Report
 from correlators.traces import assemble, error_origin
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -247,9 +248,9 @@ def investigate_args(bot: Bot, args: list[str]) -> InvestigateArgs:
     return InvestigateArgs(args[0], window)
 
 
-def investigate(bot: Bot, parsed: InvestigateArgs, asked_by: str | None = None) -> tuple[int, dict[str, Any]]:
+def investigate(bot: Bot, parsed: InvestigateArgs, asked_by: str | None = None) -> tuple[int, Report]:
     """Run an on-demand investigation now and keep it; returns its id (its page is
-    ``/investigations/{id}``) and the report's JSON form."""
+    ``/investigations/{id}``) and the report."""
     journey = bot.config.journey(parsed.journey)
     assert journey is not None
     objectives = [kind for kind in ("availability", "latency") if journey.objective(kind) is not None]
@@ -257,7 +258,7 @@ def investigate(bot: Bot, parsed: InvestigateArgs, asked_by: str | None = None) 
     began = onset(bot.store, journey.name, objectives, now - parsed.window_s, now)
     objective = began.objective if began else objectives[0] if objectives else "availability"
     start_s = began.started_s if began else now - parsed.window_s
-    report = bot.investigator.investigate(Request(journey, objective, start_s, now)).to_json()
+    report = bot.investigator.investigate(Request(journey, objective, start_s, now))
     kept = OnDemandReports(bot.store.engine).add(journey.name, asked_by, now - parsed.window_s, now, report)
     return kept, report
 

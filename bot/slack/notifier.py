@@ -9,7 +9,6 @@ owns idempotency and retries.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote
 from bot.slack.outbox import Outbox
 from bot.sources.base import TraceSource
+from correlators.report import Report
 
 log = logging.getLogger("journeywatch.slack")
 LOCAL_CHANNEL = "local"
@@ -136,7 +136,8 @@ class SlackNotifier:
             return None
         end = row.resolved_at if row.resolved_at is not None else row.updated_at
         try:
-            return self.headlines.build(incident, row.burn_start, end)
+            report = self.incidents.reports(incident["id"]).current
+            return self.headlines.build(incident, report, row.burn_start, end)
         except Exception:
             log.exception("the first line of incident %s was not built", incident["id"])
             return None
@@ -151,11 +152,9 @@ class SlackNotifier:
     # --- the thread ----------------------------------------------------------------------
 
     def _post_report(self, incident: dict[str, Any]) -> None:
-        report = incident.get("report")
-        if not report:
+        report, previous = self.incidents.reports(incident["id"])
+        if report is None:
             return
-        row = self.incidents.row(incident["id"])
-        previous = json.loads(row.previous_report) if row is not None and row.previous_report else None
         count = sum(1 for e in incident.get("timeline", []) if e["kind"] == "investigated")
         if previous is None:
             self._thread(incident, f"report:{count}", self._summary(incident, report).payload())
@@ -163,10 +162,10 @@ class SlackNotifier:
         else:
             self._post_shift(incident, report, f"report:{count}")
 
-    def _summary(self, incident: dict[str, Any], report: dict[str, Any]) -> blocks.SlackMessage:
+    def _summary(self, incident: dict[str, Any], report: Report) -> blocks.SlackMessage:
         """The root-cause summary with its evidence, runbooks and links."""
         journey = self.config.journey(incident["journey"])
-        worst = (report.get("worst_traces") or [None])[0]
+        worst = report.worst_traces[0] if report.worst_traces else None
         return blocks.summary_message(
             report,
             runbooks=matching_runbooks(self.config, journey, report),
@@ -175,7 +174,7 @@ class SlackNotifier:
             quote=self.quote,
         )
 
-    def _post_shift(self, incident: dict[str, Any], report: dict[str, Any], suffix: str) -> None:
+    def _post_shift(self, incident: dict[str, Any], report: Report, suffix: str) -> None:
         """A re-investigation reaches the thread only when its hypothesis moved (the
         investigator then recorded a ``hypothesis`` event after its report): what moved
         in one line, then the evidence as the first report gives it. The parent shows the
@@ -190,13 +189,13 @@ class SlackNotifier:
             )
             self._picture_of(incident, report)
         elif asked_by_person(timeline):
-            now = Hypothesis.of_report(report)
+            now = Hypothesis.of_report(report.to_json())
             text = say.hypothesis_unchanged(blocks.hypothesis_words(now, self.quote), now.confidence)
             self._thread(incident, suffix, {"text": text, "blocks": blocks.to_dicts([blocks.section(text)])})
 
-    def _picture_of(self, incident: dict[str, Any], report: dict[str, Any]) -> None:
+    def _picture_of(self, incident: dict[str, Any], report: Report) -> None:
         """The worst trace's picture, once per trace in a thread."""
-        worst = (report.get("worst_traces") or [None])[0]
+        worst = report.worst_traces[0] if report.worst_traces else None
         picture = f"incident:{incident['id']}:picture:{worst}"
         if worst and not any(k.key == picture for k in self.outbox.kept(incident["id"])):
             self._picture(incident, worst)

@@ -1,7 +1,7 @@
 """What the incident pages show: the incident JSON (as the API gives it), its timeline
 in words, the runbooks that match the report, and in local mode the Slack messages kept
-for it. The report itself is the neutral JSON form (``correlators.report``), drawn by the
-template as it is.
+for it. The report is the typed ``Report`` read back from the stored one, drawn by the
+template field by field.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from bot.runbooks import matching_runbooks
 from bot.web import text
 from bot.web.slack_preview import MessageView, messages
 from bot.wiring import Bot
+from correlators.report import Report
 
 STATUSES = ("open", "acknowledged", "resolved")
 
@@ -38,7 +39,7 @@ class TimelineEntry:
 @dataclass(frozen=True, slots=True)
 class IncidentPage:
     incident: dict[str, Any]
-    report: dict[str, Any] | None
+    report: Report | None
     timeline: list[TimelineEntry]
     runbooks: list[Runbook]
     slack: list[MessageView] | None
@@ -64,7 +65,7 @@ def incident_page(bot: Bot, incident_id: int) -> IncidentPage | None:
     incident = bot.incidents.get(incident_id)
     if incident is None:
         return None
-    report = incident.get("report")
+    report = bot.incidents.reports(incident_id).current
     journey = bot.config.journey(incident["journey"])
     local = bot.slack is not None and bot.slack.outbox.local
     timeline = [timeline_entry(e) for e in incident.get("timeline") or ()]
