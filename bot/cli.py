@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bot.config import AppConfig, load_config
+from bot.render.report import report_json, report_text
 from correlators.errors import JourneywatchError
 
 if TYPE_CHECKING:
@@ -111,9 +112,9 @@ def analyze(
     except JourneywatchError as exc:
         raise _fail(exc) from None
     if output_format == "json":
-        typer.echo(json.dumps(report.to_json(), indent=2))
+        typer.echo(json.dumps(report_json(report), indent=2))
     else:
-        typer.echo(report.to_text())
+        typer.echo(report_text(report))
 
 
 @app.command()

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from bot.config import load_config
 from bot.edge.serving import server_config
+from bot.render.report import summary
 from bot.server import build_bot, create_app
 from bot.settings import HttpSettings, load_settings
 from bot.slack.console import ConsoleListener
@@ -260,13 +261,13 @@ def _verdict(
         "scope": scope.kind,
         "level": scope.level,
         "subject": scope.subject,
-        "summary": report.summary,
+        "summary": summary(report),
         "first_line": first_line(bot, incident),
         "parent": parent_text(bot, incident),
     }
     right_scope = scope.kind == result.truth["scope"]
     result.right = result.verdict["culprit"] == result.truth["culprit"] and right_scope
-    console.print(f"[bold]report[/] {result.report_after_s:.0f} s after the injection: {report.summary}")
+    console.print(f"[bold]report[/] {result.report_after_s:.0f} s after the injection: {summary(report)}")
     console.print(f"parent: {result.verdict['first_line']}", markup=False, highlight=False)
 
 

@@ -27,6 +27,14 @@ from dataclasses import dataclass, field
 
 from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
+from correlators.findings import (
+    CriticalPathGrowth,
+    ErrorOrigins,
+    Figures,
+    MetricMove,
+    OverRepresented,
+    SlowFromOneCaller,
+)
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
 from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span, Trace
@@ -56,9 +64,15 @@ MIN_REACHED = 5
 @dataclass(frozen=True, slots=True)
 class Evidence:
     kind: str
-    """critical_path | error_origin | log_template | metric | attribute"""
+    """critical_path | error_origin | log_template | path | metric | attribute | change"""
     summary: str
+    """The finding in words, for the kinds that have no ``figures`` yet; for those that
+    do, empty here and filled in by the edge that writes the JSON, for older readers."""
     weight: float
+    subject: str | None = None
+    """What the finding is about: a service, a dependency."""
+    figures: Figures | None = None
+    """What was found, for an edge to word (``correlators.findings``)."""
 
 
 @dataclass(slots=True)
@@ -168,14 +182,8 @@ def _latency(
     for b in bottlenecks:
         parts[b.service]["latency"] = parts[b.service].get("latency", 0.0) + b.share
         operations[b.service][b.operation] += int(b.delta_ms)
-        evidence[b.service].append(
-            Evidence(
-                "critical_path",
-                f"{b.service} {b.operation}: +{b.delta_ms:.0f} ms on the critical path "
-                f"({b.baseline_ms:.0f} -> {b.incident_ms:.0f} ms, {b.share:.0%} of the added time)",
-                b.share,
-            )
-        )
+        growth = CriticalPathGrowth(b.operation, b.delta_ms, b.baseline_ms, b.incident_ms, b.share)
+        evidence[b.service].append(Evidence("critical_path", "", b.share, b.service, growth))
 
 
 def _errors(
@@ -196,13 +204,7 @@ def _errors(
         share = n / failed
         # a handful of failures is what every system has; ten or more is a pattern
         parts[owner]["errors"] = share * min(1.0, n / 10)
-        evidence[owner].append(
-            Evidence(
-                "error_origin",
-                f"errors of {n} of {failed} failed traces originated in {owner}",
-                share,
-            )
-        )
+        evidence[owner].append(Evidence("error_origin", "", share, owner, ErrorOrigins(n, failed)))
 
 
 def error_origin_rates(traces: Sequence[Trace], tree_of: TreeOf = assemble) -> dict[str, float]:
@@ -408,16 +410,15 @@ def _metrics(
         instance = anomaly.labels.get("service.instance.id")
         if instance and instance != anomaly.service:
             instances[anomaly.service][instance] += 1
-        where = f" on {instance}" if instance and instance != anomaly.service else ""
-        evidence[anomaly.service].append(
-            Evidence(
-                "metric",
-                f"{anomaly.name}{where} went {anomaly.direction} "
-                f"({anomaly.baseline_median:.3g} -> {anomaly.incident_median:.3g}, "
-                f"score {anomaly.score:.1f})",
-                weight,
-            )
+        move = MetricMove(
+            anomaly.name,
+            instance if instance and instance != anomaly.service else None,
+            anomaly.direction,
+            anomaly.baseline_median,
+            anomaly.incident_median,
+            anomaly.score,
         )
+        evidence[anomaly.service].append(Evidence("metric", "", weight, anomaly.service, move))
 
 
 def _attributes(
@@ -451,14 +452,8 @@ def _attributes(
             parts[f.service]["attributes"] = gap
         if f.key == "service.instance":
             instances[f.service][f.value] += 10
-        evidence[f.service].append(
-            Evidence(
-                "attribute",
-                f"{f.key}={f.value} served {bad_share:.0%} of the bad traces that reached "
-                f"{f.service}, against {healthy_share:.0%} of the healthy ones",
-                gap,
-            )
-        )
+        found = OverRepresented(f.key, f.value, bad_share, healthy_share)
+        evidence[f.service].append(Evidence("attribute", "", gap, f.service, found))
 
 
 def _slow_from_one_caller(
@@ -487,14 +482,8 @@ def _slow_from_one_caller(
         parts[dependency]["latency"] = latency * (1 - top / total)
         parts[service]["latency"] = parts[service].get("latency", 0.0) + latency * top / total
         instances[service][instance] += 20
-        evidence[service].append(
-            Evidence(
-                "critical_path",
-                f"calls from {instance} to {dependency} are slow ({top / total:.0%} of the added "
-                f"time); calls from other instances are not",
-                latency * top / total,
-            )
-        )
+        slow_calls = SlowFromOneCaller(instance, dependency, top / total)
+        evidence[service].append(Evidence("critical_path", "", latency * top / total, service, slow_calls))
 
 
 def _calls_by_dependency(traces: Sequence[Trace]) -> dict[str, list[Span]]:

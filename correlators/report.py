@@ -1,9 +1,10 @@
 """The neutral report every edge renders: Slack blocks, web pages, the CLI.
 
-``to_json`` is the versioned JSON form (`journeywatch analyze --format json`, the incident
-API, the reports stored with incidents); ``from_json`` reads it back, including reports
-stored by older code, so the edges read a typed report and never look keys up in a dict;
-``to_text`` is the short form an on-call engineer reads first.
+``to_json`` is the versioned JSON form of the data; the bot writes it with its sentences
+added (``bot.render.report``: the CLI's JSON, the incident API, the reports stored with
+incidents). ``from_json`` reads it back, including reports stored by older code, so the
+edges read a typed report and never look keys up in a dict. No sentence is built here:
+the edges word the report.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from pathlib import PurePath
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -21,6 +21,7 @@ from correlators.bottleneck import Bottleneck
 from correlators.budget import HopShare
 from correlators.changes import ChangeFinding
 from correlators.errors import ReportFormatError, SchemaVersionError
+from correlators.findings import KNOWN_FINDINGS
 from correlators.gaps import Gap
 from correlators.input_gaps import InputGap
 from correlators.logs import TemplateChange
@@ -60,21 +61,11 @@ class Report:
     input_gaps: list[InputGap] = field(default_factory=list)
     """What reading each input file skipped (set by the reader's caller, not the analysis)."""
 
-    @property
-    def summary(self) -> str:
-        if not self.candidates:
-            return f"No root cause stood out ({self.scope.kind})."
-        top = self.candidates[0]
-        where = top.service + (f" ({top.instance})" if top.instance else "")
-        lead = top.evidence[0].summary if top.evidence else "no detail"
-        return f"{self.scope.kind.capitalize()} fault ({self.scope.level}); most likely {where}: {lead}"
-
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": REPORT_VERSION,
             "model_schema_version": SCHEMA_VERSION,
             "journey": self.journey,
-            "summary": self.summary,
             "scope": asdict(self.scope),
             "candidates": [_candidate(c) for c in self.candidates],
             "bottlenecks": [asdict(b) for b in self.bottlenecks],
@@ -112,64 +103,6 @@ class Report:
         except ValidationError as e:
             raise ReportFormatError(f"stored report does not read: {_first_error(e)}") from e
 
-    def to_text(self) -> str:
-        lines = [self.summary, ""]
-        lines.append(
-            f"Scope: {self.scope.kind} / {self.scope.level} (confidence {self.scope.confidence:.0%})"
-        )
-        lines.extend(f"  - {reason}" for reason in self.scope.reasons)
-        lines.append("")
-        lines.append("Candidates:")
-        for rank, c in enumerate(self.candidates, start=1):
-            detail = ", ".join(x for x in (c.instance, c.operation) if x)
-            lines.append(
-                f"  {rank}. {c.service}" + (f" [{detail}]" if detail else "") + f"  score {c.score:.2f}"
-            )
-            lines.extend(f"       {e.summary}" for e in c.evidence[:3])
-        if self.budget:
-            lines.append("")
-            lines.append("Bad requests by hop:")
-            lines.extend(
-                f"  {h.share:.0%}  {h.service} {h.operation} ({h.errors} failed, {h.slow} slow)"
-                for h in self.budget[:5]
-            )
-        if self.changes:
-            lines.append("")
-            lines.append("Changes:")
-            lines.extend(f"  - {c.summary}" for c in self.changes[:5])
-        if self.similar:
-            lines.append("")
-            lines.append("Similar past incidents:")
-            lines.extend(f"  - #{s.id}: {s.summary} ({s.why})" for s in self.similar)
-        if self.gaps:
-            lines.append("")
-            lines.append("Telemetry gaps:")
-            lines.extend(f"  - {g.detail}" for g in self.gaps)
-        if self.missing:
-            lines.append("")
-            lines.extend(f"Missing: {m}" for m in self.missing)
-        if self.input_gaps:
-            lines.append("")
-            lines.extend(_input_gap_line(g) for g in self.input_gaps)
-        lines.append("")
-        lines.append(f"{self.bad_traces} bad traces against {self.baseline_traces} baseline traces.")
-        return "\n".join(lines)
-
-
-def _input_gap_line(gap: InputGap) -> str:
-    """One line a reader takes in at a glance: how much of which file, and why."""
-    counts = [
-        _count(gap.skipped_lines, "line") if gap.skipped_lines else "",
-        _count(gap.skipped_records, "record") if gap.skipped_records else "",
-    ]
-    why = f" ({'; '.join(gap.reasons)})" if gap.reasons else ""
-    name = PurePath(gap.file).name
-    return f"Skipped {' and '.join(c for c in counts if c)} of {name}{why}; the rest was analysed."
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
 
 @cache
 def _reader() -> TypeAdapter[Report]:
@@ -190,7 +123,27 @@ def _as_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         fields["changes"] = [_change_finding(c) for c in fields["changes"]]
     if isinstance(fields.get("metric_anomalies"), list):
         fields["metric_anomalies"] = [_metric_anomaly(m) for m in fields["metric_anomalies"]]
+    if isinstance(fields.get("candidates"), list):
+        fields["candidates"] = [_candidate_fields(c) for c in fields["candidates"]]
     return fields
+
+
+def _candidate_fields(data: Any) -> Any:
+    """Figures of a kind of finding this reader does not know (a newer release's) are left
+    out: the evidence's sentence still says it."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("evidence"), list):
+        return data
+    return {**data, "evidence": [_known_figures(e) for e in data["evidence"]]}
+
+
+def _known_figures(data: Any) -> Any:
+    """Where the figures are known the sentence is the edge's to word again (it was
+    written for older readers): the report reads back as the analysis returned it."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("figures"), Mapping):
+        return data
+    if data["figures"].get("finding") in KNOWN_FINDINGS:
+        return {**data, "summary": ""}
+    return {**data, "figures": None}
 
 
 def _change_finding(data: Any) -> Any:

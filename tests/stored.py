@@ -21,6 +21,7 @@ def stored_report(fields: dict[str, Any]) -> Report:
     empty (a change finding's ``minutes_before``, ``candidate_rank``, ``summary`` too)."""
     empty = {
         "journey": None,
+        "candidates": [],
         "bottlenecks": [],
         "attributes": [],
         "log_changes": [],

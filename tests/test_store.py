@@ -25,6 +25,7 @@ from correlators.model import (
     StatusCode,
     Trace,
 )
+from tests.stored import stored_report
 
 MS = 1_000_000
 HOUR = 3600 * 1_000_000_000
@@ -502,6 +503,7 @@ def test_a_version_3_database_gains_the_investigations_table(tmp_path: Path) -> 
         connection.execute(text("DROP TABLE investigations"))  # as version 3 had it
     assert migrate(engine) == 3
     kept = OnDemandReports(engine)
-    found = kept.get(kept.add("checkout", "U0ONCALL", 10.0, 20.0, {"summary": "cart"}))
-    assert found is not None and (found.journey, found.report) == ("checkout", {"summary": "cart"})
+    report = stored_report({"scope": {"kind": "localized", "level": "service", "confidence": 0.5}})
+    found = kept.get(kept.add("checkout", "U0ONCALL", 10.0, 20.0, report))
+    assert found is not None and (found.journey, found.report) == ("checkout", report)
     engine.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from bot.incidents.lifecycle import Action, Firing
 from bot.incidents.repository import IncidentRepository
+from bot.render.report import evidence_words, report_json, summary
 from bot.server import create_app
 from bot.store import Store
 from bot.store.state import IncidentRow
@@ -44,10 +45,15 @@ def keep_text(repository: IncidentRepository, incident_id: int, text: str) -> No
 
 
 def older(report: Report) -> dict[str, Any]:
-    """The report as a release before worst traces, input gaps and metric peaks wrote it."""
-    data = report.to_json()
+    """The report as a release before worst traces, input gaps, metric peaks and the
+    evidence's figures wrote it."""
+    data = report_json(report)
     for key in ("worst_traces", "input_gaps"):
         del data[key]
+    for candidate in data["candidates"]:
+        candidate["evidence"] = [
+            {k: v for k, v in e.items() if k not in ("subject", "figures")} for e in candidate["evidence"]
+        ]
     data["metric_anomalies"] = [
         {k: v for k, v in m.items() if k != "baseline_peak"} for m in data["metric_anomalies"]
     ]
@@ -64,7 +70,7 @@ def test_the_repository_hands_out_what_was_stored_typed(any_store: Store, analys
     repository.store_report(incident_id, analysed, T0 + 20, 1.0)
     assert repository.reports(incident_id) == (analysed, analysed)
     body = repository.get(incident_id)
-    assert body is not None and body["report"] == json.loads(json.dumps(analysed.to_json()))
+    assert body is not None and body["report"] == json.loads(json.dumps(report_json(analysed)))
     trace = analysed.worst_traces[0]
     assert [i["id"] for i in repository.citing(trace)] == [incident_id]
 
@@ -75,7 +81,10 @@ def test_a_report_an_older_release_stored_reads_and_is_cited(any_store: Store, a
     keep_text(repository, incident_id, json.dumps(older(analysed)))
     report = repository.reports(incident_id).current
     assert report is not None
-    assert report.worst_traces == [] and report.candidates == analysed.candidates
+    assert report.worst_traces == [] and summary(report) == summary(analysed)
+    said = [[evidence_words(e) for e in c.evidence] for c in report.candidates]
+    assert said == [[evidence_words(e) for e in c.evidence] for c in analysed.candidates]
+    assert all(e.figures is None for c in report.candidates for e in c.evidence)
     logged = next(iter(analysed.exemplar_logs))
     assert [i["id"] for i in repository.citing(logged)] == [incident_id]
     [past] = repository.past("checkout", T0 + 1, exclude=0)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from bot.incidents.stored import read_report
+from bot.render.report import report_json
 from bot.store.state import InvestigationRow
 from correlators.report import Report
 
@@ -29,7 +30,7 @@ class OnDemandReports:
         self.engine = engine
 
     def add(self, journey: str, asked_by: str | None, start_s: float, end_s: float, report: Report) -> int:
-        text = json.dumps(report.to_json())
+        text = json.dumps(report_json(report))
         row = InvestigationRow(journey=journey, asked_by=asked_by, start_s=start_s, end_s=end_s, report=text)
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             session.add(row)

@@ -22,6 +22,7 @@ from bot.incidents import groups
 from bot.incidents.groups import Group
 from bot.incidents.lifecycle import Action, Firing, OpenIncident
 from bot.incidents.stored import read_report
+from bot.render.report import report_json, summary
 from bot.store.state import IncidentEventRow, IncidentRow, VerdictRow
 from correlators.report import Report
 from correlators.similar import PastIncident
@@ -225,9 +226,9 @@ class IncidentRepository:
             if row is None:
                 return
             row.previous_report = row.report
-            row.report = json.dumps(report.to_json())
+            row.report = json.dumps(report_json(report))
             row.investigated_at = now_s
-            detail = {"summary": report.summary, "took_s": round(took_s, 2), "missing": report.missing}
+            detail = {"summary": summary(report), "took_s": round(took_s, 2), "missing": report.missing}
             session.add(_event(incident_id, now_s, "investigated", detail))
         self.regroup(incident_id, now_s)
 
@@ -449,5 +450,5 @@ def _past(row: IncidentRow) -> PastIncident | None:
         top_service=report.candidates[0].service if report.candidates else None,
         scope_level=report.scope.level,
         scope_subject=report.scope.subject,
-        summary=report.summary,
+        summary=summary(report),
     )

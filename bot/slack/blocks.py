@@ -28,6 +28,7 @@ from bot.incidents.grouping import Cause, Verdict
 from bot.incidents.groups import Group, Mate
 from bot.incidents.headline import Headline
 from bot.incidents.hypothesis import Hypothesis, Posted
+from bot.render.report import evidence_words, summary
 from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote, escape
 from correlators.logs import TemplateChange
@@ -279,8 +280,8 @@ def summary_message(
     trace_url: str | None,
     quote: Quote,
 ) -> SlackMessage:
-    summary = quote(report.summary) or escape(say.NOTHING_STOOD_OUT)
-    blocks: list[Block] = [section(Mrkdwn(f"*{summary}*"), incident_url)]
+    verdict = quote(summary(report)) or escape(say.NOTHING_STOOD_OUT)
+    blocks: list[Block] = [section(Mrkdwn(f"*{verdict}*"), incident_url)]
     scope = report.scope
     line = say.scope_line(quote(scope.kind), quote(scope.level), scope.confidence, quote(scope.subject))
     blocks.append(section(say.scope_reasons(line, quote.all(scope.reasons[:2])), incident_url))
@@ -295,14 +296,14 @@ def summary_message(
     blocks.append(
         context(say.report_links(incident_url, trace_url, report.bad_traces, report.baseline_traces))
     )
-    return SlackMessage(summary, blocks=to_dicts(blocks, incident_url))
+    return SlackMessage(verdict, blocks=to_dicts(blocks, incident_url))
 
 
 def _candidates(report: Report, quote: Quote) -> Mrkdwn:
     lines: list[Mrkdwn] = []
     for rank, c in enumerate(report.candidates[:3], start=1):
         lines.append(say.candidate_line(rank, quote(c.service), quote(c.instance), quote(c.operation)))
-        lines.extend(say.evidence_line(quote(e.summary)) for e in c.evidence[:2])
+        lines.extend(say.evidence_line(quote(evidence_words(e))) for e in c.evidence[:2])
     return say.titled(say.TOP_SUSPECTS, lines) if lines else Mrkdwn("")
 
 

@@ -16,6 +16,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from bot.render.report import evidence_words, summary
 from bot.slack.messages import budget_left_words, format_duration
 from bot.web import text
 
@@ -50,6 +51,8 @@ def environment() -> jinja2.Environment:
         duration=lambda seconds: format_duration(seconds or 0),
         href=href,
         budget=budget,
+        evidence=evidence_words,
+        verdict=summary,
     )
     env.globals["text"] = text
     return env
