@@ -35,8 +35,16 @@ from correlators.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
-PatternName = Literal["email", "card_number", "bearer_token", "api_key"]
-BUILTIN_PATTERNS: tuple[PatternName, ...] = ("email", "card_number", "bearer_token", "api_key")
+PatternName = Literal["email", "card_number", "bearer_token", "basic_auth", "jwt", "api_key", "password"]
+BUILTIN_PATTERNS: tuple[PatternName, ...] = (
+    "email",
+    "card_number",
+    "bearer_token",
+    "basic_auth",
+    "jwt",
+    "api_key",
+    "password",
+)
 
 DEFAULT_SLO_WINDOW_S = 30 * 86400
 """The window an objective's error budget is counted over, unless the journey says."""
@@ -152,7 +160,7 @@ class RedactionRules(_Strict):
 
     enabled: bool = True
     drop_keys: list[str] = [
-        "http.request.header.authorization",
+        "*authorization",
         "http.request.header.cookie",
         "http.response.header.set-cookie",
         "*password*",

@@ -9,7 +9,8 @@ import pytest
 
 from bot.collector.lite import PairCache
 from bot.collector.otlp import decode_traces
-from bot.collector.redact import MAX_CHARS, TRUNCATED, Redactor, luhn_valid
+from bot.collector.redact import MAX_CHARS, TRUNCATED, Redactor
+from bot.collector.scrub import luhn_valid
 from bot.config import CustomPattern, RedactionRules
 from correlators.model import LogRecord, Span, SpanEvent, Trace
 from tests.otlp_json import write_traces
@@ -57,10 +58,101 @@ def span(
         ("card 4111 1111 1111 1111 2024", "card [card] 2024"),  # a year after the card
         ("id ord-4111111111111111", "id ord-4111111111111111"),  # part of an identifier
         ("é4111111111111111é", "é[card]é"),  # the search runs on bytes; text around survives
+        ("paid 4111.1111.1111.1111.", "paid [card]."),  # dotted groups
+        ("amex 3782.822463.10005", "amex [card]"),
+        ("pi 3.14159265358979 and 4111111111.111111", "pi 3.14159265358979 and 4111111111.111111"),
+        ("/reset?to=jane%40example.com&x=1", "/reset?to=[email]&x=1"),  # decoded to match only
+        ("n=4111%201111%201111%201111", "n=[card]"),
+        ("q=hello%20jane%40example.com%20bye", "q=hello%20[email]%20bye"),
+        ("100%25 done, a%2Fb", "100%25 done, a%2Fb"),  # escapes without a secret stay as sent
+        ("/login?user=bob&password=hunter2&next=/", "/login?user=bob&password=[password]&next=/"),
+        ("connect(dsn='db passwd=s3cret host=db')", "connect(dsn='db passwd=[password] host=db')"),
+        ('{"pwd": "s3cret", "user": "bob"}', '{"pwd": "[password]", "user": "bob"}'),
+        ("passwordless login enabled", "passwordless login enabled"),
+        ("Authorization: Basic dXNlcjpwYXNz\r\n", "Authorization: Basic [token]\r\n"),
+        ("basic auth failed", "basic auth failed"),
+        ("t=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln end", "t=[jwt] end"),
+        ("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", "[jwt]"),  # unsigned
+        ("Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc", "Bearer [token]"),
     ],
 )
 def test_patterns_scrub_values(text: str, expected: str) -> None:
     assert redactor().redact_text(text) == expected
+
+
+def test_card_numbers_sent_as_integers() -> None:
+    """13-19 digits that begin as card numbers do and pass Luhn; timestamps (they begin
+    with 1 until 2033) and short counters stay numbers."""
+    out = redactor().redact_attributes(
+        {"pan": 4111111111111111, "amex": 378282246310005, "neg": -5555555555554444, "ms": 1733370000000}
+        | {"ns": 1733370000000000000, "count": 42, "flag": True, "bad_luhn": 4111111111111112}
+    )
+    assert out == {
+        "pan": "[card]",
+        "amex": "[card]",
+        "neg": "[card]",
+        "ms": 1733370000000,
+        "ns": 1733370000000000000,
+        "count": 42,
+        "flag": True,
+        "bad_luhn": 4111111111111112,
+    }
+
+
+def test_nested_key_value_lists_are_judged_by_their_keys() -> None:
+    r = redactor()
+    out = r.redact_attributes(
+        {
+            "request": [
+                ["user", "bob"],
+                ["password", "hunter2"],
+                ["Authorization", "Basic dXNlcjpwYXNz"],
+                ["enduser.id", "u-1"],
+                ["inner", [["db_secret", "x"], ["mail", "a@b.io"]]],
+            ],
+            "tags": ["password", "a@b.io"],  # a plain array of text: its items are values
+        }
+    )
+    assert out["request"] == [
+        ["user", "bob"],
+        ["enduser.id", r.hash_value("u-1")],
+        ["inner", [["mail", "[email]"]]],
+    ]
+    assert out["tags"] == ["password", "[email]"]
+
+
+def test_bytes_values_are_scrubbed_as_the_text_they_hold() -> None:
+    """Decoders show bytes as hex: hex of UTF-8 text is scrubbed as that text."""
+    sent = {
+        "payload": b"to: jane@example.com".hex(),
+        "binary": bytes(range(200, 232)).hex(),
+        "clean": b"hello, world!".hex(),
+    }
+    out = redactor().redact_attributes(sent)
+    assert bytes.fromhex(str(out["payload"])).decode() == "to: [email]"
+    assert out["binary"] == sent["binary"]
+    assert out["clean"] == sent["clean"]
+
+
+def test_columns_taken_from_the_resource_and_severity_text() -> None:
+    s = span({}, {"service.name": "ops@example.com", "host.name": "4111111111111111"})
+    s.service, s.instance, s.service_version = "ops@example.com", "4111111111111111", "v1 a@b.io"
+    s.region, s.zone, s.language = "r a@b.io", "z a@b.io", "python"
+    redactor().redact_span(s)
+    assert (s.service, s.instance, s.service_version) == ("[email]", "[card]", "v1 [email]")
+    assert (s.region, s.zone, s.language) == ("r [email]", "z [email]", "python")
+    record = LogRecord(1, "ops@example.com", "x", severity_text="Bearer abcdef", instance="a@b.io")
+    redactor().redact_log(record)
+    assert (record.service, record.instance, record.severity_text) == ("[email]", "[email]", "Bearer [token]")
+
+
+def test_a_structured_log_body_is_redacted_by_its_keys() -> None:
+    record = LogRecord(1, "pay", '[["event","login"],["password","hunter2"],["to","a@b.io"]]')
+    redactor().redact_log(record)
+    assert record.body == '[["event","login"],["to","[email]"]]'
+    text = LogRecord(1, "pay", "[INFO] user a@b.io logged in")
+    redactor().redact_log(text)
+    assert text.body == "[INFO] user [email] logged in"
 
 
 def test_luhn() -> None:

@@ -6,14 +6,20 @@ Three kinds of rule, from ``config/redaction.yaml``:
 - hash keys: the value is replaced by an HMAC-SHA256 of it, keyed by a secret from the
   environment, so equal values still correlate (a user's traces can be followed) without
   the value itself being kept;
-- patterns: substrings of any string value are scrubbed — e-mail addresses, card numbers
-  that pass the Luhn check (so an order number that happens to be long is kept), bearer
-  tokens, API keys of common shapes, and custom patterns.
+- patterns (:mod:`bot.collector.scrub`): substrings of any string value are scrubbed —
+  e-mail addresses, card numbers that pass the Luhn check (so an order number that
+  happens to be long is kept), bearer and Basic credentials, JWTs, ``password=`` values,
+  API keys of common shapes, and custom patterns; URL-encoded text is decoded to be
+  matched.
+
+Every string of an item that is stored or shown goes through them: names, status and
+event names, attribute values at any depth (the keys of nested key-value lists are judged
+by the same drop and hash rules as top-level keys), the columns taken from the resource
+(service, instance, version, region, zone, language), a log's severity text and body.
+Integers that are card numbers and bytes values (hex) are scrubbed too.
 
 Telemetry text is an attacker's input. Text longer than ``max_chars`` is cut first, and
-every pattern runs in time linear in the text:
-RE2 (no backtracking; a Python ``re`` e-mail pattern took 9 s on 64 KiB of letters with no
-``@``), and the card check is a bounded scan of digit runs, not a look-around pattern.
+every pattern runs in time linear in the text.
 
 This runs for every span at ingest rate, so decisions per key and results per distinct
 string value are cached (attribute values repeat a great deal), and the resource dict the
@@ -28,11 +34,11 @@ import hmac
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
 
-import re2
+import orjson
 
 from bot.collector.lite import CACHEABLE_BYTES
+from bot.collector.scrub import CARD, card_integer, compile_scrubbers, decoded_runs, scrubbed_hex
 from bot.config import RedactionRules
 from correlators.model import Attributes, AttrValue, LogRecord, Span
 
@@ -41,40 +47,11 @@ MAX_CHARS = 32_768
 TRUNCATED = " [truncated]"
 _RESOURCE_MEMO_LIMIT = 1_024
 
-_BUILTIN: dict[str, tuple[str | bytes, str]] = {
-    "email": (r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", "[email]"),
-    "card_number": (rb"(?:^|[^\d-])((?:\d[ -]?){12,18}\d)(?:[^\d-]|$)", "[card]"),
-    "bearer_token": (r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*", "Bearer [token]"),
-    "api_key": (
-        r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
-        r"|\bAKIA[0-9A-Z]{16}\b"
-        r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"
-        r"|\bgh[pousr]_[A-Za-z0-9]{20,}"
-        r"|(?i:\b(?:x-)?api[_-]?key[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9\-._~+/]{8,}",
-        "[api_key]",
-    ),
-}
-
-
-_NOT_DIGIT = re2.compile(rb"\D")
-
 
 class _Action(Enum):
     KEEP = 0
     DROP = 1
     HASH = 2
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
 
 
 class Redactor:
@@ -90,7 +67,7 @@ class Redactor:
         self._actions: dict[str, tuple[str, _Action]] = {}
         self._values: dict[str, str] = {}
         self._resources: dict[int, tuple[Attributes, Attributes]] = {}
-        self._scrubbers = self._compile(rules) if rules.enabled else []
+        self._scrubbers = compile_scrubbers(rules) if rules.enabled else []
         self._values_bytes = 0
         self._actions_bytes = 0
 
@@ -123,12 +100,25 @@ class Redactor:
     def redact_span(self, span: Span, *, attributes: bool = True) -> None:
         """``attributes=False`` for spans whose attributes were redacted while decoding
         (through a :class:`~bot.collector.lite.PairCache` with :meth:`redact_pair`)."""
-        span.name = self.redact_text(span.name)
+        text = self.redact_text
+        span.name = text(span.name)
         if span.status_message:
-            span.status_message = self.redact_text(span.status_message)
+            span.status_message = text(span.status_message)
         if attributes:
             span.attributes = self.redact_attributes(span.attributes)
         span.resource = self._redact_resource(span.resource)
+        # taken from the resource while decoding, before it was redacted
+        span.service = text(span.service)
+        if span.instance:
+            span.instance = text(span.instance)
+        if span.service_version:
+            span.service_version = text(span.service_version)
+        if span.region:
+            span.region = text(span.region)
+        if span.zone:
+            span.zone = text(span.zone)
+        if span.language:
+            span.language = text(span.language)
         for event in span.events:
             event.name = self.redact_text(event.name)
             event.attributes = self.redact_attributes(event.attributes)
@@ -136,9 +126,15 @@ class Redactor:
             link.attributes = self.redact_attributes(link.attributes)
 
     def redact_log(self, record: LogRecord) -> None:
-        record.body = self.redact_text(record.body)
+        text = self.redact_text
+        record.body = self._redact_body(record.body)
         record.attributes = self.redact_attributes(record.attributes)
         record.resource = self._redact_resource(record.resource)
+        record.service = text(record.service)
+        if record.instance:
+            record.instance = text(record.instance)
+        if record.severity_text:
+            record.severity_text = text(record.severity_text)
 
     def redact_attributes(self, attributes: Attributes) -> Attributes:
         """A redacted copy; the input dict is left as it was."""
@@ -174,16 +170,59 @@ class Redactor:
     def _scrub(self, text: str) -> str:
         if len(text) > self.max_chars:
             text = text[: self.max_chars] + TRUNCATED
+        if not self._scrubbers:
+            return text
+        if "%" in text:
+            text = decoded_runs(text, self._patterns)
+        return self._patterns(text)
+
+    def _patterns(self, text: str) -> str:
+        """The patterns alone, on text already cut."""
         for scrub in self._scrubbers:
             text = scrub(text)
         return text
 
     def _value(self, value: AttrValue, scrub: Callable[[str], str]) -> AttrValue:
         if isinstance(value, str):
+            if self._scrubbers and 16 <= len(value) <= self.max_chars:
+                hex_scrubbed = scrubbed_hex(value, self._patterns)
+                if hex_scrubbed is not None:
+                    return hex_scrubbed
             return scrub(value)
         if isinstance(value, list):
-            return [self._value(item, scrub) for item in value]
+            return self._items(value, scrub)
+        if type(value) is int and self._scrubbers and card_integer(value):
+            return CARD
         return value
+
+    def _items(self, items: list[AttrValue], scrub: Callable[[str], str]) -> list[AttrValue]:
+        """An array's items, or a key-value list's pairs (``[key, value]``, as the decoders
+        give them), each pair judged by its key as a top-level attribute is. A plain array
+        of two-item arrays that begin with text is judged so too: wrongly dropping its
+        item is the safe mistake."""
+        out: list[AttrValue] = []
+        for item in items:
+            if type(item) is list and len(item) == 2 and type(item[0]) is str:
+                pair = self._pair(item[0], item[1], scrub)
+                if pair:
+                    out.append(list(pair))
+            else:
+                out.append(self._value(item, scrub))
+        return out
+
+    def _redact_body(self, body: str) -> str:
+        """A log body; one that was structured (an array or key-value list, written as
+        JSON by the decoders) is redacted by its structure, so nested keys are judged."""
+        if self._scrubbers and body.startswith("[") and body.endswith("]"):
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                parsed = None
+            if type(parsed) is list:
+                redacted = self._items(parsed, self._scrub)
+                if redacted != parsed:
+                    body = orjson.dumps(redacted).decode()
+        return self.redact_text(body)
 
     def _redact_resource(self, resource: Attributes) -> Attributes:
         memo = self._resources.get(id(resource))
@@ -219,45 +258,3 @@ class Redactor:
         else:
             action = _Action.KEEP
         return key, action
-
-    @staticmethod
-    def _compile(rules: RedactionRules) -> list[Callable[[str], str]]:
-        scrubbers = []
-        for name in rules.patterns:
-            regex, replacement = _BUILTIN[name]
-            if name == "card_number":
-                scrubbers.append(_card_scrubber(re2.compile(regex), replacement))
-            else:
-                scrubbers.append(_scrubber(re2.compile(regex), replacement))
-        for custom in rules.custom_patterns:
-            scrubbers.append(_scrubber(re2.compile(custom.regex), f"[{custom.name}]"))
-        return scrubbers
-
-
-def _scrubber(pattern: Any, replacement: str) -> Callable[[str], str]:
-    literal = replacement.replace("\\", "\\\\")
-    return lambda text: pattern.sub(literal, text)
-
-
-def _card_scrubber(pattern: Any, replacement: str) -> Callable[[str], str]:
-    """Card numbers: 13-19 digits, whole or grouped by single spaces or dashes, with no
-    digit or dash right before or after (``ord-4111...`` is an id), that pass the Luhn
-    check. RE2 has no look-around, so the pattern takes the characters around the number
-    too, and the next search starts at the one after it, which may begin the next number.
-    The search runs on UTF-8 bytes: given a str and a start, the binding re-encodes the
-    whole text at every call."""
-    mask = replacement.encode()
-
-    def scrub(text: str) -> str:
-        data = text.encode()
-        pieces: list[bytes] = []
-        done = at = 0
-        while (match := pattern.search(data, at)) is not None:
-            begin, end = match.span(1)
-            if luhn_valid(_NOT_DIGIT.sub(b"", match.group(1)).decode()):
-                pieces += [data[done:begin], mask]
-                done = end
-            at = end
-        return b"".join([*pieces, data[done:]]).decode() if pieces else text
-
-    return scrub
