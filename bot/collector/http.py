@@ -12,6 +12,7 @@ request's encoding.
 from __future__ import annotations
 
 import logging
+import re
 import zlib
 from collections.abc import Callable
 from typing import Literal
@@ -31,6 +32,9 @@ from correlators.errors import (
 )
 
 log = logging.getLogger("journeywatch.collector")
+
+_TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]{1,40}")
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,40}/[a-z0-9!#$&^_.+-]{1,80}")
 
 Encoding = Literal["protobuf", "json"]
 _MEDIA: dict[str, Encoding] = {
@@ -104,6 +108,15 @@ async def _zipkin(request: Request, collector: Collector, limit: int) -> Respons
     return Response(status_code=202)
 
 
+def _shown(value: str, shape: re.Pattern[str]) -> str:
+    """A header value for a refusal's message (logged, and sent back): as sent when it
+    has the shape such values have, else not at all, since a header is the sender's text
+    and the log must hold nothing raw."""
+    if not value:
+        return "(none)"
+    return repr(value) if shape.fullmatch(value) else "(not shown: not a valid value)"
+
+
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
@@ -112,7 +125,8 @@ def _encoding_of(request: Request) -> Encoding:
     media = _media_type(request)
     if media not in _MEDIA:
         raise UnsupportedMedia(
-            f"unsupported content type {media or '(none)'!r}; use application/x-protobuf or application/json"
+            f"unsupported content type {_shown(media, _MEDIA_TYPE)}; "
+            "use application/x-protobuf or application/json"
         )
     return _MEDIA[media]
 
@@ -134,7 +148,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if encoding in ("", "identity"):
         return body
     if encoding != "gzip":
-        raise UnsupportedMedia(f"unsupported content encoding {encoding!r}; use gzip or none")
+        raise UnsupportedMedia(f"unsupported content encoding {_shown(encoding, _TOKEN)}; use gzip or none")
     return _gunzip(body, limit)
 
 
