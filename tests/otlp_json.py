@@ -3,6 +3,7 @@ Lines, hex ids), and metrics as a Prometheus query_range response, for CLI tests
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -15,18 +16,23 @@ _KINDS = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer":
 _STATUS = {"unset": 0, "ok": 1, "error": 2}
 
 
-def _value(value: object) -> dict[str, object]:
+def json_value(value: object) -> dict[str, object]:
+    """An OTLP/JSON AnyValue: bytes as base64, a dict as a key-value list."""
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
         return {"intValue": str(value)}
     if isinstance(value, float):
         return {"doubleValue": value}
+    if isinstance(value, bytes):
+        return {"bytesValue": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {"kvlistValue": {"values": json_attributes(value)}}
     return {"stringValue": str(value)}
 
 
-def _attributes(attributes: dict[str, object]) -> list[dict[str, object]]:
-    return [{"key": k, "value": _value(v)} for k, v in attributes.items() if v is not None]
+def json_attributes(attributes: dict[str, object]) -> list[dict[str, object]]:
+    return [{"key": k, "value": json_value(v)} for k, v in attributes.items() if v is not None]
 
 
 def _resource(service: str, span_or_log: Span | LogRecord) -> dict[str, object]:
@@ -42,7 +48,7 @@ def _resource(service: str, span_or_log: Span | LogRecord) -> dict[str, object]:
         ):
             if value:
                 attrs[key] = value
-    return {"attributes": _attributes(attrs)}
+    return {"attributes": json_attributes(attrs)}
 
 
 def _span(span: Span) -> dict[str, object]:
@@ -53,19 +59,23 @@ def _span(span: Span) -> dict[str, object]:
         "kind": _KINDS[span.kind.value],
         "startTimeUnixNano": str(span.start_ns),
         "endTimeUnixNano": str(span.end_ns),
-        "attributes": _attributes(dict(span.attributes)),
+        "attributes": json_attributes(dict(span.attributes)),
         "status": {"code": _STATUS[span.status.value], "message": span.status_message},
     }
     if span.parent_span_id:
         out["parentSpanId"] = span.parent_span_id
     if span.events:  # only the worlds generator sets events and links: older output is unchanged
         out["events"] = [
-            {"name": e.name, "timeUnixNano": str(e.time_ns), "attributes": _attributes(dict(e.attributes))}
+            {
+                "name": e.name,
+                "timeUnixNano": str(e.time_ns),
+                "attributes": json_attributes(dict(e.attributes)),
+            }
             for e in span.events
         ]
     if span.links:
         out["links"] = [
-            {"traceId": ln.trace_id, "spanId": ln.span_id, "attributes": _attributes(dict(ln.attributes))}
+            {"traceId": ln.trace_id, "spanId": ln.span_id, "attributes": json_attributes(dict(ln.attributes))}
             for ln in span.links
         ]
     return out
@@ -136,7 +146,11 @@ def write_otlp_metrics(path: Path, series: Iterable[MetricSeries]) -> None:
         resource = {k: v for k, v in s.labels.items() if k.startswith("service.")}
         point_attributes = {k: v for k, v in s.labels.items() if k not in resource}
         points = [
-            {"timeUnixNano": str(p.time_ns), "asDouble": p.value, "attributes": _attributes(point_attributes)}
+            {
+                "timeUnixNano": str(p.time_ns),
+                "asDouble": p.value,
+                "attributes": json_attributes(point_attributes),
+            }
             for p in s.points
         ]
         lines.append(
@@ -144,7 +158,7 @@ def write_otlp_metrics(path: Path, series: Iterable[MetricSeries]) -> None:
                 {
                     "resourceMetrics": [
                         {
-                            "resource": {"attributes": _attributes(resource)},
+                            "resource": {"attributes": json_attributes(resource)},
                             "scopeMetrics": [
                                 {
                                     "metrics": [
