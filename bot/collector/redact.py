@@ -67,7 +67,8 @@ class Redactor:
         self._actions: dict[str, tuple[str, _Action]] = {}
         self._values: dict[str, str] = {}
         self._resources: dict[int, tuple[Attributes, Attributes]] = {}
-        self._scrubbers = compile_scrubbers(rules) if rules.enabled else []
+        self._patterns = compile_scrubbers(rules) if rules.enabled else None
+        """All patterns in one function; None when none applies."""
         self._values_bytes = 0
         self._actions_bytes = 0
 
@@ -170,28 +171,23 @@ class Redactor:
     def _scrub(self, text: str) -> str:
         if len(text) > self.max_chars:
             text = text[: self.max_chars] + TRUNCATED
-        if not self._scrubbers:
+        patterns = self._patterns
+        if patterns is None:
             return text
         if "%" in text:
-            text = decoded_runs(text, self._patterns)
-        return self._patterns(text)
-
-    def _patterns(self, text: str) -> str:
-        """The patterns alone, on text already cut."""
-        for scrub in self._scrubbers:
-            text = scrub(text)
-        return text
+            text = decoded_runs(text, patterns)
+        return patterns(text)
 
     def _value(self, value: AttrValue, scrub: Callable[[str], str]) -> AttrValue:
         if isinstance(value, str):
-            if self._scrubbers and 16 <= len(value) <= self.max_chars:
+            if self._patterns is not None and 16 <= len(value) <= self.max_chars:
                 hex_scrubbed = scrubbed_hex(value, self._patterns)
                 if hex_scrubbed is not None:
                     return hex_scrubbed
             return scrub(value)
         if isinstance(value, list):
             return self._items(value, scrub)
-        if type(value) is int and self._scrubbers and card_integer(value):
+        if type(value) is int and self._patterns is not None and card_integer(value):
             return CARD
         return value
 
@@ -213,7 +209,7 @@ class Redactor:
     def _redact_body(self, body: str) -> str:
         """A log body; one that was structured (an array or key-value list, written as
         JSON by the decoders) is redacted by its structure, so nested keys are judged."""
-        if self._scrubbers and body.startswith("[") and body.endswith("]"):
+        if self._patterns is not None and body.startswith("[") and body.endswith("]"):
             try:
                 parsed = orjson.loads(body)
             except orjson.JSONDecodeError:

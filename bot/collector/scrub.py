@@ -60,6 +60,7 @@ _ENCODED_RUN = re2.compile(r"[^\s?&=#/;,\"'<>]*%[0-9A-Fa-f]{2}[^\s?&=#/;,\"'<>]*
 """A run of URL text with an escape in it, between the separators of URLs and forms."""
 _KEEP_UNQUOTED = "!$'()*+,/:;=?@[]~"
 _HEX = re2.compile(r"(?:[0-9a-fA-F]{2}){8,}")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 """Hex of at least 8 bytes: shorter bytes values hold no secret these patterns know."""
 _CARD_MIN, _CARD_MAX = 10**12, 10**19
 
@@ -76,18 +77,38 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def compile_scrubbers(rules: RedactionRules) -> list[Scrub]:
-    """The rules' patterns, in their order, then the custom ones."""
-    scrubbers = []
+def compile_scrubbers(rules: RedactionRules) -> Scrub | None:
+    """One function that applies the rules' patterns in their order, then the custom ones;
+    None when there are none. Each pattern costs about 2 us a call through the binding
+    even on a short text that holds nothing, so one search for any of them comes first:
+    most texts hold no secret, and pay for that search alone."""
+    scrubbers: list[Scrub] = []
+    sources: list[str] = []
     for name in rules.patterns:
         regex, replacement = BUILTIN[name]
         if name == "card_number":
             scrubbers.append(_card_scrubber(re2.compile(regex), replacement))
         else:
             scrubbers.append(_scrubber(re2.compile(regex), replacement))
+        sources.append(regex.decode() if isinstance(regex, bytes) else regex)
     for custom in rules.custom_patterns:
         scrubbers.append(_scrubber(re2.compile(custom.regex), f"[{custom.name}]", literal=True))
-    return scrubbers
+        sources.append(custom.regex)
+    if not scrubbers:
+        return None
+    try:
+        anything = re2.compile("|".join(f"(?:{source})" for source in sources))
+    except re2.error:  # custom patterns that cannot be joined (a group name twice)
+        anything = None
+
+    def scrub(text: str) -> str:
+        if anything is not None and anything.search(text) is None:
+            return text
+        for one in scrubbers:
+            text = one(text)
+        return text
+
+    return scrub
 
 
 def decoded_runs(text: str, scrub: Scrub) -> str:
@@ -118,7 +139,7 @@ def card_integer(value: int) -> bool:
 def scrubbed_hex(value: str, scrub: Scrub) -> str | None:
     """The hex of ``value``'s bytes scrubbed, when they are UTF-8 text a scrubber changes;
     else None (not hex, binary, or nothing found)."""
-    if _HEX.fullmatch(value) is None:
+    if value[0] not in _HEX_DIGITS or value[-1] not in _HEX_DIGITS or _HEX.fullmatch(value) is None:
         return None
     try:
         plain = bytes.fromhex(value).decode()
