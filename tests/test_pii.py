@@ -5,7 +5,8 @@ where the secret sits. All rows go to one real `journeywatch serve` (shipped red
 rules, info-level log); then the raw secret (and the other forms a reader could take it
 back from: URL-encoded, hex, without separators) must appear in none of: the SQLite
 database file and its WAL, the JSON API's answers, the trace pages and home page, and the
-server's log output. Each stored row is also checked to be there, with the text around
+server's log output, nor in what the bot answers in Slack to `/journeywatch trace` (a
+fake Slack). Each stored row is also checked to be there, with the text around
 the secret kept, so an absence cannot come from the item being lost.
 """
 
@@ -32,6 +33,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from bot.collector.scrub import luhn_valid
 from tests.fixtures.bot_server import BotProcess
+from tests.fixtures.fake_slack import FakeSlack
+from tests.fixtures.slack_requests import slash_command
 from tests.otlp_json import json_attributes, json_value
 
 Value: TypeAlias = "str | int | bytes | dict[str, Value]"
@@ -420,12 +423,37 @@ def _leaks(where: str, data: bytes) -> list[str]:
     return found
 
 
+SIGNING_SECRET = "pii-test-signing-secret"
+
+
 @pytest.fixture
-def pii_bot(start_bot, keep_all_config) -> BotProcess:  # type: ignore[no-untyped-def]
-    return start_bot(keep_all_config, log_level="info")  # type: ignore[no-any-return]
+def pii_bot(start_bot, keep_all_config, fake_slack: FakeSlack) -> BotProcess:  # type: ignore[no-untyped-def]
+    """The server at info level (so refusals are logged), with Slack at the fake."""
+    return start_bot(  # type: ignore[no-any-return]
+        keep_all_config,
+        log_level="info",
+        SLACK_BOT_TOKEN=fake_slack.expected_token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        JOURNEYWATCH_SLACK_API_URL=fake_slack.api_url,
+    )
 
 
-def test_no_planted_secret_is_stored_shown_or_logged(pii_bot: BotProcess) -> None:
+def _slack_answers(bot: BotProcess, fake_slack: FakeSlack, cases: list[Case]) -> bytes:
+    """What the bot posts to Slack for `/journeywatch trace <id>` of each case."""
+    with httpx.Client(base_url=bot.url, timeout=10) as http:
+        for case in cases:
+            body, headers = slash_command(
+                SIGNING_SECRET, response_url=fake_slack.response_url(), text=f"trace {case.trace_id}"
+            )
+            assert http.post("/slack/events", content=body, headers=headers).status_code == 200
+    fake_slack.wait_for("respond", count=len(cases))
+    answers = json.dumps(fake_slack.responses)
+    for case in cases:
+        assert case.trace_id[:8] in answers, f"{case.name}: no answer about its trace"
+    return answers.encode()
+
+
+def test_no_planted_secret_is_stored_shown_or_logged(pii_bot: BotProcess, fake_slack: FakeSlack) -> None:
     bot = pii_bot
     answers: dict[str, bytes] = {}
     with httpx.Client(base_url=bot.url, timeout=10) as http:
@@ -455,6 +483,7 @@ def test_no_planted_secret_is_stored_shown_or_logged(pii_bot: BotProcess) -> Non
             service = http.get("/api/traces", params={"trace_id": case.trace_id})
             answers[f"/api/traces?trace_id={case.trace_id}"] = service.content
 
+    answers["Slack responses"] = _slack_answers(bot, fake_slack, stored)
     leaks: list[str] = []
     for path, content in answers.items():
         leaks += _leaks(path, content)
