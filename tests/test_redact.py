@@ -282,6 +282,13 @@ ADVERSARIAL = {
     "at signs": "a@" * (M // 2),
     "bearer words": "bearer " * (M // 7),
     "key prefixes": "api_key=" * (M // 8),
+    "percent escapes": "a%40" * (M // 4),
+    "encoded e-mails": "a%40b.io%20" * (M // 11),
+    "dotted digit groups": "4111." * (M // 5),
+    "JWT-like parts": "eyJa." * (M // 5),
+    "password keys": "password=" * (M // 9),
+    "basic credentials": "authorization: basic " * (M // 21),
+    "hex": "ab" * (M // 2),
 }
 
 
@@ -304,6 +311,15 @@ def test_patterns_are_linear_in_the_text_past_the_limit_too() -> None:
     began = time.perf_counter()
     assert unlimited.redact_text("a" * M + " bob@example.com") == "a" * M + " [email]"
     assert time.perf_counter() - began < 0.25
+
+
+@pytest.mark.parametrize("text", ["a%40" * (M // 4), "%41" * (M // 3), "a%2" * (M // 3)])
+def test_decoding_url_escapes_is_linear_past_the_limit_too(text: str) -> None:
+    """One run of 1 MiB of escapes, decoded, scrubbed and encoded again, in milliseconds."""
+    unlimited = Redactor(RULES, b"k1", max_chars=4 * M)
+    began = time.perf_counter()
+    unlimited.redact_text(text)
+    assert time.perf_counter() - began < 0.5
 
 
 def test_a_custom_pattern_that_needs_backtracking_is_refused_at_startup() -> None:
