@@ -10,8 +10,9 @@ import gc
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -22,7 +23,10 @@ from correlators.errors import JourneywatchError
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
+    from bot.keys import KeyRegistry
     from bot.settings import Settings
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="journeywatch",
@@ -257,6 +261,109 @@ def accuracy(
             f"{row['journey']:16} {row['verdicts']:>8} {row['right']:>7.0%} {row['within_one_hop']:>8.0%} "
             f"{row['area']:>7.0%} {row['wrong']:>7.0%}"
         )
+
+
+keys_app = typer.Typer(
+    help="Ingest keys: who may send telemetry, as which services, until when.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL.")]
+
+
+@keys_app.command("create")
+def keys_create(
+    team: Annotated[str, typer.Option(help="The team the key belongs to.")],
+    services: Annotated[
+        str | None, typer.Option(help="Comma-separated service.name values it may send; default any.")
+    ] = None,
+    expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d; default none.")] = None,
+    scopes: Annotated[str, typer.Option(help="ingest, changes (POST /api/changes), or both.")] = "ingest",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Make a key; print it once (only its hash is kept)."""
+    lifetime = _duration(expires, "--expires") if expires else None
+    names = services.split(",") if services is not None else None
+    new = _keys(
+        database_url,
+        lambda r: r.create(team, services=names, scopes=scopes.split(","), expires_in_s=lifetime),
+    )
+    typer.echo(f"key {new.info.id} for team {new.info.team}: {new.key}")
+    typer.echo("shown once: give it to the senders as the header Authorization: Bearer <key>", err=True)
+
+
+@keys_app.command("list")
+def keys_list(
+    all_keys: Annotated[bool, typer.Option("--all", help="Revoked keys too.")] = False,
+    output_format: Annotated[str, typer.Option("--format", help="json or text")] = "text",
+    database_url: DatabaseOption = None,
+) -> None:
+    """The keys, without their secrets."""
+    import time
+
+    from bot.keys.listing import key_json, key_line
+
+    found = _keys(database_url, lambda r: r.listed(include_revoked=all_keys))
+    now = time.time()
+    if output_format == "json":
+        typer.echo(json.dumps([key_json(k, now) for k in found], indent=2))
+        return
+    for info in found:
+        typer.echo(key_line(info, now))
+    if not found:
+        typer.echo("No keys: make one with `journeywatch keys create --team <team>`.")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id.")], database_url: DatabaseOption = None
+) -> None:
+    """Refuse a key from now on (servers see it within JOURNEYWATCH_INGEST_KEYS__CACHE_TTL_S)."""
+    info = _keys(database_url, lambda r: r.revoke(key_id))
+    typer.echo(f"key {info.id} of team {info.team} is revoked")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key's id.")],
+    overlap: Annotated[
+        str, typer.Option(help="How long the old key keeps working, e.g. 7d; 0 for not at all.")
+    ] = "7d",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Make a key like KEY_ID; KEY_ID keeps working for the overlap, then stops."""
+    from bot.keys.listing import when
+
+    seconds = 0.0 if overlap.strip() == "0" else _duration(overlap, "--overlap")
+    old, new = _keys(database_url, lambda r: r.rotate(key_id, overlap_s=seconds))
+    typer.echo(f"key {new.info.id} for team {new.info.team}: {new.key}")
+    typer.echo(f"key {old.id} works until {when(old.expires_at)}; move every sender before then", err=True)
+
+
+def _duration(text: str, option: str) -> float:
+    from bot.durations import parse_duration
+
+    try:
+        return float(parse_duration(text))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _keys(database_url: str | None, action: Callable[[KeyRegistry], T]) -> T:
+    """``action`` on the configured database's keys; a JourneywatchError as one line."""
+    from bot.keys import KeyRegistry
+    from bot.settings import load_settings
+    from bot.store import Store
+
+    try:
+        settings = load_settings(**({"database_url": database_url} if database_url else {}))
+        store = Store(settings.database_url)
+        try:
+            store.migrate()
+            return action(KeyRegistry(store.engine))
+        finally:
+            store.close()
+    except JourneywatchError as exc:
+        raise _fail(exc) from None
 
 
 def _run_server(asgi_app: ASGIApp, settings: Settings, log_level: str) -> None:

@@ -14,7 +14,10 @@ a clear message instead of a traceback::
     │   ├── MalformedPayload   the body does not decode (HTTP 400)
     │   ├── PayloadTooLarge    over the configured size limit (HTTP 413)
     │   ├── UnsupportedMedia   a content type or encoding we do not speak (HTTP 415)
+    │   ├── Unauthenticated    no ingest key, or one that is unknown, revoked or expired (HTTP 401)
+    │   ├── NotPermitted       a good key without the scope the request needs (HTTP 403)
     │   └── Saturated          we are behind; the sender should retry later (HTTP 503)
+    ├── IngestKeyError         an ingest key that does not exist or cannot be rotated
     └── AnalysisError          the correlators cannot answer with the data given
 
 The tree lives in ``correlators`` because that package is the base both packages import
@@ -85,6 +88,18 @@ class UnsupportedMedia(IngestError):
     status_code = 415
 
 
+class Unauthenticated(IngestError):
+    """No ingest key, or one that is unknown, revoked or expired (``bot.keys``)."""
+
+    status_code = 401
+
+
+class NotPermitted(IngestError):
+    """A valid key that lacks the scope the request needs."""
+
+    status_code = 403
+
+
 class Saturated(IngestError):
     """The collector is behind; the sender should back off for ``retry_after`` seconds."""
 
@@ -93,6 +108,10 @@ class Saturated(IngestError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class IngestKeyError(JourneywatchError):
+    """An ingest key command cannot be carried out (no such key, already revoked)."""
 
 
 class AnalysisError(JourneywatchError):

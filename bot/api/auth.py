@@ -26,20 +26,13 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bot.keys.header import bearer
+
 SEND_HEADER = "missing or wrong token; send Authorization: Bearer <token>"
 NOT_IN_ADDRESS = "the API takes its token as Authorization: Bearer <token>, never as ?token="
 FOREIGN_ORIGIN = "refused: sent from another site's page ({origin}); call the API from a script"
 NOT_JSON = "send the body as JSON, with Content-Type: application/json"
 _SAFE_FETCH_SITES = ("same-origin", "none")
-
-
-def bearer(header: str | None) -> str | None:
-    """The credentials of an ``Authorization`` header in the Bearer scheme, whose name
-    matches in any case (RFC 7235 section 2.1); None for another scheme or none."""
-    if header is None:
-        return None
-    scheme, _, credentials = header.strip().partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" else None
 
 
 def refusal(request: Request, token: SecretStr | None) -> JSONResponse | None:

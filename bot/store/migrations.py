@@ -58,12 +58,18 @@ def _add_incident_groups(connection: Connection) -> None:
             index.create(connection, checkfirst=True)
 
 
+def _add_ingest_keys(connection: Connection) -> None:
+    """Version 7: ``ingest_keys``, who may send telemetry (see ``bot.keys``)."""
+    metadata.create_all(connection, tables=[state.IngestKeyRow.__table__])  # type: ignore[list-item]
+
+
 STEPS: dict[int, Step] = {
     1: _add_bot_state,
     2: _share_resources,
     3: _add_quarantine,
     4: _add_investigations,
     5: _add_incident_groups,
+    6: _add_ingest_keys,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

@@ -193,3 +193,26 @@ class InvestigationRow(Base):
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     report: Mapped[str] = mapped_column(Text)
+
+
+class IngestKeyRow(Base):
+    """A key a team's services send telemetry with (``bot.keys``). Only a hash of its
+    secret is kept: the secret is shown once, when the key is made, and a copy of the
+    database gives no one a key."""
+
+    __tablename__ = "ingest_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """The public part of the key (``jwk_<id>_<secret>``), shown by ``keys list``."""
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    """Hex SHA-256 of the secret: 32 random bytes need no slow hash to resist guessing."""
+    team: Mapped[str] = mapped_column(String(64), index=True)
+    services: Mapped[str | None] = mapped_column(Text)
+    """JSON list of the ``service.name`` values the key may send; NULL for any."""
+    scopes: Mapped[str] = mapped_column(String(64))
+    """Comma-separated: ``ingest`` (telemetry), ``changes`` (``POST /api/changes``)."""
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+    replaced_by: Mapped[str | None] = mapped_column(String(32))
+    """The key that rotated this one out; it stays valid until its ``expires_at``."""

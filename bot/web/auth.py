@@ -6,7 +6,7 @@ token, keeping it out of the history, the address bar and any Referer. The cooki
 an HMAC of the token rather than the token itself: it opens the pages but is no bearer
 token for the API, and changing the token signs everyone out. It is HttpOnly (no script
 reads it) and SameSite=Strict (no other site's link or form sends it). The header is
-matched as the API matches it (``bot.api.auth.bearer``), which takes no ``?token=``.
+matched as the API matches it (``bot.keys.header.bearer``), which takes no ``?token=``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.api.auth import bearer
+from bot.keys.header import bearer
 from bot.web import text
 from bot.web.templating import render
 
