@@ -37,6 +37,7 @@ from bot.config import AppConfig
 from bot.edge.clients import PerClientLimit
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
+from bot.keys import KeyGate, KeyHeader, KeyRegistry, Keyring
 from bot.scheduling import Job, Scheduling
 from bot.settings import DEFAULT_DATA_DIR, Settings
 from bot.slack.app import build_slack
@@ -101,6 +102,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         investigator,
         watcher,
         Scheduling(store.engine, []),
+        build_key_gate(settings, store),
     )
     slack = bot.slack = build_slack(bot)
     watcher.listeners.append(slack.notifier)
@@ -114,6 +116,12 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         ]
     )
     return bot
+
+
+def build_key_gate(settings: Settings, store: Store) -> KeyGate:
+    keys = settings.ingest_keys
+    keyring = Keyring(KeyRegistry(store.engine), cache_bytes=keys.cache_bytes, ttl_s=keys.cache_ttl_s)
+    return KeyGate(keyring, KeyHeader(keys.header))
 
 
 def build_spool(settings: Settings) -> Spool | None:
@@ -184,6 +192,11 @@ def create_app(bot: Bot) -> Starlette:
                     "restarts": bot.writer.restarts,
                     "quarantine_reasons": list(bot.writer.quarantine_reasons),
                 },
+                "ingest_keys": {
+                    "required": bot.settings.ingest_keys.required,
+                    "cache_bytes": bot.keys.keyring.cached_bytes,
+                    "lookups": bot.keys.keyring.lookups,
+                },
                 "spool": None
                 if spool is None
                 else {
@@ -196,7 +209,11 @@ def create_app(bot: Bot) -> Starlette:
 
     routes = [
         *slack_routes(bot.slack, bot.settings),
-        *ingest_routes(bot.collector, bot.settings.collector.max_body_bytes),
+        *ingest_routes(
+            bot.collector,
+            bot.settings.collector.max_body_bytes,
+            bot.keys if bot.settings.ingest_keys.required else None,
+        ),
         *query_routes(bot.store, bot.collector.redactor, bot.settings.api_token),
         *incident_routes(bot, bot.settings.api_token),
         Route("/healthz", healthz, methods=["GET"]),

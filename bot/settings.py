@@ -122,6 +122,22 @@ class HttpSettings(BaseModel):
     """A request line and headers longer than this get 431 and the connection is closed."""
 
 
+class IngestKeySettings(BaseModel):
+    """Who may send telemetry (``bot.keys``): keys made with `journeywatch keys create`."""
+
+    required: bool = True
+    """Ingest (OTLP /v1/traces, /v1/logs, Zipkin) answers 401 to a request without a valid
+    key; false takes telemetry from anyone who reaches the port (the demo's setting)."""
+    header: str = Field(default="authorization", pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+    """The header a key comes in: ``Authorization: Bearer <key>``, or another name (then
+    ``<name>: <key>``) when a proxy in front keeps Authorization for itself."""
+    cache_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    """Memory for keys looked up (about 1 KiB each), least recently used forgotten first."""
+    cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)
+    """How long a looked-up key is trusted before it is read again: a revocation reaches
+    every server within this. Expiry (the end of a rotation's overlap) is exact."""
+
+
 class RetentionSettings(BaseModel):
     traces_hours: float = Field(default=72, gt=0)
     logs_hours: float = Field(default=72, gt=0)
@@ -158,6 +174,7 @@ class Settings(BaseSettings):
     collector: CollectorSettings = CollectorSettings()
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
+    ingest_keys: IngestKeySettings = IngestKeySettings()
     redaction_hmac_key: SecretStr | None = None
     """Key for hashing redacted values; unset means a random key per process."""
     api_token: SecretStr | None = None

@@ -15,6 +15,7 @@ from bot.collector.pipeline import Collector
 from bot.config import AppConfig
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
+from bot.keys import KeyGate
 from bot.scheduling import Scheduling
 from bot.settings import Settings
 from bot.slack.integration import SlackIntegration
@@ -40,6 +41,8 @@ class Bot:
     investigator: Investigator
     watcher: Watcher
     scheduling: Scheduling
+    keys: KeyGate
+    """Checks ingest keys: on ingest when ``ingest_keys.required``, on ``/api/changes``."""
     slack: SlackIntegration | None = None
 
 

@@ -194,7 +194,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     collector goes on taking good batches."""
     folder: Path = tmp_path_factory.mktemp("fuzz")
     settings_ = Settings(
-        database_url=f"sqlite:///{folder}/db.sqlite", collector={"max_pending_writes": 10**9}
+        ingest_keys={"required": False},  # these tests send without a key
+        database_url=f"sqlite:///{folder}/db.sqlite",
+        collector={"max_pending_writes": 10**9},
     )
     bot = build_bot(settings_, load_config(REPO / "config" / "journeys.yaml"))
     yield AppClient(create_app(bot)), bot
@@ -399,6 +401,7 @@ def stored_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     fuzzed body is decided at the next tick and followed into the store."""
     folder: Path = tmp_path_factory.mktemp("fuzz-pb")
     settings_ = Settings(
+        ingest_keys={"required": False},  # these tests send without a key
         database_url=f"sqlite:///{folder}/db.sqlite",
         collector={"max_pending_writes": 10**9, "quiet_period_s": 0, "writer_process": False},
     )

@@ -174,6 +174,7 @@ def test_bad_requests_get_documented_codes_and_good_batches_all_land(start_bot, 
 def test_saturated_store_answers_503_with_retry_after(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """In-process (no lifespan, so no writer thread): submitted spans stay pending."""
     settings = Settings(
+        ingest_keys={"required": False},  # these tests send without a key
         database_url=f"sqlite:///{tmp_path}/db.sqlite",
         collector={"max_pending_writes": 1, "quiet_period_s": 0},
     )

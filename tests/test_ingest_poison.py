@@ -98,7 +98,11 @@ def test_a_value_json_cannot_hold_is_made_text_and_a_row_none_can_build_is_quara
 
 @pytest.fixture
 def bot_in_process(tmp_path: Path):  # type: ignore[no-untyped-def]
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", collector={"quiet_period_s": 0})
+    settings = Settings(
+        ingest_keys={"required": False},  # these tests send without a key
+        database_url=f"sqlite:///{tmp_path}/db.sqlite",
+        collector={"quiet_period_s": 0},
+    )
     bot = build_bot(settings, load_config(REPO / "config" / "journeys.yaml"))
     yield bot
     bot.store.close()

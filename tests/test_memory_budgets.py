@@ -87,6 +87,7 @@ def test_the_writer_refuses_past_its_byte_budget_with_few_rows(tmp_path: Path) -
 @pytest.fixture
 def small_budget_bot(tmp_path: Path) -> Iterator[Bot]:
     settings = Settings(
+        ingest_keys={"required": False},  # these tests send without a key
         database_url=f"sqlite:///{tmp_path}/b.db",
         require_token=False,
         collector={
@@ -130,6 +131,7 @@ def test_span_metric_rows_past_their_byte_budget_are_written_at_once_future_buck
     """Spans may be stamped ten minutes ahead; each distinct long operation name makes a
     row in a bucket that closes only then. Past the budget the next tick writes them all."""
     settings = Settings(
+        ingest_keys={"required": False},  # these tests send without a key
         database_url=f"sqlite:///{tmp_path}/m.db",
         require_token=False,
         collector={"quiet_period_s": 0, "span_metrics_budget_bytes": 256 * KIB, "spool": {"enabled": False}},

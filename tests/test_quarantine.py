@@ -50,6 +50,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def bot(database_url: str) -> Iterator[Bot]:
     """In process, a writer thread, no quiet period, a token on the pages."""
     settings = Settings(
+        ingest_keys={"required": False},  # these tests send without a key
         database_url=database_url,
         api_token=SecretStr(TOKEN),
         collector={"quiet_period_s": 0, "writer_process": False, "spool": {"enabled": False}},

@@ -7,6 +7,9 @@ GET  /api/journeys, /api/journeys/{name}                   objectives, burn per 
 POST /api/changes                                          a deploy, config change or flag flip
 
 The POSTs take JSON only and no request from another origin (``bot.api.auth``).
+``POST /api/changes`` also takes an ingest key with the ``changes`` scope instead of the
+API token, so CI can post deploys without a token that reads every trace; a key bound to
+services posts changes of those services only.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from starlette.routing import Route
 
 from bot.api.auth import cross_site_refusal, refusal
 from bot.changes import ChangeIn, change_to_json
+from bot.keys import Grant
+from bot.keys.registry import PREFIX as KEY_PREFIX
 from bot.read_model import journey_json
 from bot.timeparse import parse_time_ns
 from bot.wiring import Bot, public_url
 from correlators.changes import Change
+from correlators.errors import IngestError
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -40,13 +46,27 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
 
         return wrapper
 
-    def writes(handler: Handler, *, body: bool) -> Handler:
-        """Guarded, and refused when a browser could have been made to send it."""
+    def writes(handler: Handler, *, body: bool, by_key: bool = False) -> Handler:
+        """Guarded (by the API token, or by ``by_key`` an ingest key with the ``changes``
+        scope), and refused when a browser could have been made to send it."""
 
         async def wrapper(request: Request) -> Response:
             return cross_site_refusal(request, ours, body=body) or await handler(request)
 
-        return guarded(wrapper)
+        return keyed(wrapper) if by_key else guarded(wrapper)
+
+    def keyed(handler: Handler) -> Handler:
+        async def wrapper(request: Request) -> Response:
+            presented = bot.keys.header.presented(request.headers)
+            if presented is None or not presented.startswith(KEY_PREFIX):
+                return refusal(request, token) or await handler(request)
+            try:
+                request.state.grant = await bot.keys.admit(request.headers, "changes")
+            except IngestError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+            return await handler(request)
+
+        return wrapper
 
     async def list_incidents(request: Request) -> Response:
         params = request.query_params
@@ -95,6 +115,10 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
             return _bad(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         except ValueError as exc:
             return _bad(f"time: {exc}")
+        grant: Grant | None = getattr(request.state, "grant", None)
+        if grant is not None and not grant.may_send(given.service):
+            refused = f"ingest key {grant.key_id} may not post changes of service {given.service[:100]!r}"
+            return JSONResponse({"error": refused}, status_code=403)
         change = Change(given.service, given.kind, time_ns, given.version, given.link, given.description)
         change_id = await run_in_threadpool(bot.changes.add, change)
         return JSONResponse({"id": change_id, **change_to_json(change)}, status_code=201)
@@ -107,7 +131,7 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
         ),
         Route("/api/journeys", guarded(journeys), methods=["GET"]),
         Route("/api/journeys/{name}", guarded(journey), methods=["GET"]),
-        Route("/api/changes", writes(post_change, body=True), methods=["POST"]),
+        Route("/api/changes", writes(post_change, body=True, by_key=True), methods=["POST"]),
     ]
 
 

@@ -2,11 +2,12 @@
 
 Responses follow the OTLP/HTTP specification, because SDK exporters act on them: 200 with
 ``partial_success`` when some items were rejected, 400 for a body that does not decode
-(not retried), 413 over the size limit, 415 for a media type or encoding we do not speak,
-503 with ``Retry-After`` when the store is behind or the ingest spool cannot keep the
-request (retried by the exporter). A 200/202 is sent only once the spool has what was
-accepted (see bot.collector.spool). Failure bodies are ``google.rpc.Status`` in the
-request's encoding.
+(not retried), 401 without a valid ingest key (``bot.keys``; with ``WWW-Authenticate`` and
+a message saying which header to send), 413 over the size limit, 415 for a media type or
+encoding we do not speak, 503 with ``Retry-After`` when the store is behind or the ingest
+spool cannot keep the request (retried by the exporter). A 200/202 is sent only once the
+spool has what was accepted (see bot.collector.spool). Failure bodies are
+``google.rpc.Status`` in the request's encoding.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from starlette.routing import Route
 
 from bot.collector import otlp
 from bot.collector.pipeline import Collector
+from bot.keys import KeyGate
 from correlators.errors import (
     IngestError,
     MalformedPayload,
     PayloadTooLarge,
     Saturated,
+    Unauthenticated,
     UnsupportedMedia,
 )
 
@@ -48,17 +51,18 @@ _CONTENT_TYPE: dict[Encoding, str] = {
 }
 
 
-def ingest_routes(collector: Collector, max_body_bytes: int) -> list[Route]:
-    """The three ingest routes, bound to one collector."""
+def ingest_routes(collector: Collector, max_body_bytes: int, gate: KeyGate | None) -> list[Route]:
+    """The three ingest routes, bound to one collector. ``gate``: the key check (None:
+    anyone may send, as any service)."""
 
     async def traces(request: Request) -> Response:
-        return await _otlp(request, collector, max_body_bytes, "traces")
+        return await _otlp(request, collector, max_body_bytes, "traces", gate)
 
     async def logs(request: Request) -> Response:
-        return await _otlp(request, collector, max_body_bytes, "logs")
+        return await _otlp(request, collector, max_body_bytes, "logs", gate)
 
     async def zipkin_spans(request: Request) -> Response:
-        return await _zipkin(request, collector, max_body_bytes)
+        return await _zipkin(request, collector, max_body_bytes, gate)
 
     return [
         Route("/v1/traces", traces, methods=["POST"]),
@@ -68,19 +72,24 @@ def ingest_routes(collector: Collector, max_body_bytes: int) -> list[Route]:
 
 
 async def _otlp(
-    request: Request, collector: Collector, limit: int, signal: Literal["traces", "logs"]
+    request: Request,
+    collector: Collector,
+    limit: int,
+    signal: Literal["traces", "logs"],
+    gate: KeyGate | None,
 ) -> Response:
     encoding: Encoding = _MEDIA.get(_media_type(request), "protobuf")
     try:
+        services = await _services(request, gate)
         encoding = _encoding_of(request)
         collector.check_capacity()
         body = await _read_body(request, limit)
         if signal == "traces":
-            spans = collector.ingest_otlp_traces(body, encoding)
+            spans = collector.ingest_otlp_traces(body, encoding, services)
             rejected, trimmed, errors = spans.rejected, spans.trimmed, spans.errors
             payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
         else:
-            logs = collector.ingest_otlp_logs(body, encoding)
+            logs = collector.ingest_otlp_logs(body, encoding, services)
             rejected, trimmed, errors = logs.rejected, logs.trimmed, logs.errors
             payload = otlp.encode_logs_response(rejected, "; ".join(errors), encoding)
         await collector.durable()
@@ -93,13 +102,14 @@ async def _otlp(
     return Response(payload, status_code=200, media_type=_CONTENT_TYPE[encoding])
 
 
-async def _zipkin(request: Request, collector: Collector, limit: int) -> Response:
+async def _zipkin(request: Request, collector: Collector, limit: int, gate: KeyGate | None) -> Response:
     try:
+        services = await _services(request, gate)
         if _media_type(request) != "application/json":
             raise UnsupportedMedia("Zipkin spans are accepted as application/json (v2) only")
         collector.check_capacity()
         body = await _read_body(request, limit)
-        spans = collector.ingest_zipkin(body)
+        spans = collector.ingest_zipkin(body, services)
         await collector.durable()
     except IngestError as exc:
         return _failure(exc, "json", lambda _code, msg: msg.encode())
@@ -115,6 +125,14 @@ def _shown(value: str, shape: re.Pattern[str]) -> str:
     if not value:
         return "(none)"
     return repr(value) if shape.fullmatch(value) else "(not shown: not a valid value)"
+
+
+async def _services(request: Request, gate: KeyGate | None) -> frozenset[str] | None:
+    """The services the request's key may send (None: any); checked before the body is
+    read, so a sender without a key costs no more than its headers."""
+    if gate is None:
+        return None
+    return (await gate.admit(request.headers)).services
 
 
 def _media_type(request: Request) -> str:
@@ -169,6 +187,8 @@ def _failure(exc: IngestError, encoding: Encoding, encode: Callable[[int, str], 
     headers = {}
     if isinstance(exc, Saturated):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="journeywatch ingest"'
     log.info("ingest refused (%d): %s", exc.status_code, exc)
     return Response(
         encode(exc.status_code, str(exc)),

@@ -39,7 +39,7 @@ from bot.collector.otlp import Decoded, Encoding, decode_logs, decode_traces
 from bot.collector.redact import Redactor
 from bot.collector.sampling import Decision, TailSampler
 from bot.collector.spanmetrics import SpanMetrics
-from bot.collector.spool import Kind, Record, Releases, Spool
+from bot.collector.spool import Kind, Record, Releases, Spool, bind, unbind
 from bot.collector.zipkin import decode_zipkin
 from bot.config import AppConfig
 from bot.settings import CollectorSettings
@@ -48,6 +48,7 @@ from correlators.errors import IngestError, Saturated
 from correlators.model import LogRecord, Span, Trace
 
 T = TypeVar("T")
+Item = TypeVar("Item", Span, LogRecord)
 
 log = logging.getLogger("journeywatch.collector")
 
@@ -69,6 +70,8 @@ class CollectorStats:
     """Spans of kept traces the writer failed on for a reason other than back-pressure."""
     uncounted: int = 0
     """Decided traces span metrics failed on (kept ones are stored all the same)."""
+    refused_service: int = 0
+    """Spans and logs refused because their sender's key may not send their service."""
 
 
 class Collector:
@@ -136,28 +139,51 @@ class Collector:
             self.stats.refused_saturated += 1
             raise Saturated("the ingest spool is full; retry later", retry_after=2)
 
-    def ingest_otlp_traces(self, body: bytes, encoding: Encoding) -> Decoded[Span]:
+    def ingest_otlp_traces(
+        self, body: bytes, encoding: Encoding, services: frozenset[str] | None = None
+    ) -> Decoded[Span]:
         """Decode an OTLP request and take its spans. Their attributes are redacted while
         decoding, once per distinct pair (:class:`~bot.collector.lite.PairCache`); the rest
-        of each span as in :meth:`ingest_spans`."""
-        decoded = self.admit(decode_traces(body, encoding, self._pairs, self.limits), lambda s: s.start_ns)
+        of each span as in :meth:`ingest_spans`. ``services``: the only ``service.name``
+        values the sender's key may send (None: any); other spans are refused, each."""
+        decoded = decode_traces(body, encoding, self._pairs, self.limits)
+        decoded = self.admit(self._bound(decoded, services), lambda s: s.start_ns)
         if decoded.items:
-            self._enter(_TRACE_KINDS[encoding], body)
+            self._enter(_TRACE_KINDS[encoding], body, services)
             self._take(decoded.items, redact_attributes=False)
         return decoded
 
-    def ingest_otlp_logs(self, body: bytes, encoding: Encoding) -> Decoded[LogRecord]:
-        decoded = self.admit(decode_logs(body, encoding, self.limits), lambda r: r.time_ns)
+    def ingest_otlp_logs(
+        self, body: bytes, encoding: Encoding, services: frozenset[str] | None = None
+    ) -> Decoded[LogRecord]:
+        decoded = self._bound(decode_logs(body, encoding, self.limits), services)
+        decoded = self.admit(decoded, lambda r: r.time_ns)
         if decoded.items:
-            self._enter(_LOG_KINDS[encoding], body)
+            self._enter(_LOG_KINDS[encoding], body, services)
             self.ingest_logs(decoded.items)
         return decoded
 
-    def ingest_zipkin(self, body: bytes) -> Decoded[Span]:
-        decoded = self.admit(decode_zipkin(body, self.limits), lambda s: s.start_ns)
+    def ingest_zipkin(self, body: bytes, services: frozenset[str] | None = None) -> Decoded[Span]:
+        decoded = self._bound(decode_zipkin(body, self.limits), services)
+        decoded = self.admit(decoded, lambda s: s.start_ns)
         if decoded.items:
-            self._enter(Kind.ZIPKIN_JSON, body)
+            self._enter(Kind.ZIPKIN_JSON, body, services)
             self.ingest_spans(decoded.items)
+        return decoded
+
+    def _bound(self, decoded: Decoded[Item], services: frozenset[str] | None) -> Decoded[Item]:
+        """``decoded`` less the items of services a bound key may not send, each refused
+        with the reason (a span or log names its service as ``service``)."""
+        if services is None:
+            return decoded
+        kept = [item for item in decoded.items if item.service in services]
+        if len(kept) < len(decoded.items):
+            allowed = ", ".join(sorted(services))[:200]
+            for item in decoded.items:
+                if item.service not in services:
+                    decoded.reject(f"service {item.service[:100]!r} is not one this key may send ({allowed})")
+            self.stats.refused_service += len(decoded.items) - len(kept)
+            decoded.items = kept
         return decoded
 
     async def durable(self) -> None:
@@ -166,11 +192,14 @@ class Collector:
         if self.spool is not None:
             await self.spool.durable()
 
-    def _enter(self, kind: Kind, body: bytes) -> None:
+    def _enter(self, kind: Kind, body: bytes, services: frozenset[str] | None) -> None:
         """Spool a request whose items are about to be taken (Saturated when the spool
-        cannot keep it: nothing is taken then) and make it the current epoch."""
+        cannot keep it: nothing is taken then) and make it the current epoch. A request
+        sent with a key bound to services is spooled with them (:func:`spool.bind`)."""
         if self._replaying is not None:
             self._epoch = self._replaying
+        elif self.spool is not None and services is not None:
+            self._epoch = self.spool.append(Kind.BOUND, bind(kind, services, body))
         elif self.spool is not None:
             self._epoch = self.spool.append(kind, body)
         else:
@@ -261,15 +290,18 @@ class Collector:
 
     def _replay_one(self, record: Record) -> bool:
         """False when the writer refused it for now (its logs): to be tried again."""
-        protobuf = record.kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_LOGS_PROTOBUF)
+        kind, services, payload = record.kind, None, record.payload
+        if kind == Kind.BOUND:
+            kind, services, payload = unbind(payload)
+        protobuf = kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_LOGS_PROTOBUF)
         encoding: Encoding = "protobuf" if protobuf else "json"
         try:
-            if record.kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_TRACES_JSON):
-                self.ingest_otlp_traces(record.payload, encoding)
-            elif record.kind in (Kind.OTLP_LOGS_PROTOBUF, Kind.OTLP_LOGS_JSON):
-                self.ingest_otlp_logs(record.payload, encoding)
+            if kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_TRACES_JSON):
+                self.ingest_otlp_traces(payload, encoding, services)
+            elif kind in (Kind.OTLP_LOGS_PROTOBUF, Kind.OTLP_LOGS_JSON):
+                self.ingest_otlp_logs(payload, encoding, services)
             else:
-                self.ingest_zipkin(record.payload)
+                self.ingest_zipkin(payload, services)
         except Saturated:
             return False
         except IngestError as exc:  # it decoded when it was taken: a bug, or a new rule

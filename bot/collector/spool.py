@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import struct
@@ -70,9 +71,28 @@ class Kind(IntEnum):
     OTLP_LOGS_PROTOBUF = 3
     OTLP_LOGS_JSON = 4
     ZIPKIN_JSON = 5
+    BOUND = 6
+    """A request of another kind sent with a key bound to some services (:func:`bind`):
+    replay refuses the other services' items again, as the request did."""
 
 
 _KINDS = frozenset(int(kind) for kind in Kind)
+_BOUND = struct.Struct("<BI")
+
+
+def bind(kind: Kind, services: frozenset[str], payload: bytes) -> bytes:
+    """The payload of a :attr:`Kind.BOUND` record: the request's kind, the services its
+    key may send (JSON), then the request as it came."""
+    names = json.dumps(sorted(services)).encode()
+    return _BOUND.pack(kind, len(names)) + names + payload
+
+
+def unbind(payload: bytes) -> tuple[Kind, frozenset[str], bytes]:
+    """What :func:`bind` wrapped."""
+    kind, length = _BOUND.unpack_from(payload)
+    start = _BOUND.size
+    names = frozenset(json.loads(payload[start : start + length]))
+    return Kind(kind), names, payload[start + length :]
 
 
 @dataclass(frozen=True, slots=True)
