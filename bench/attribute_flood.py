@@ -163,7 +163,7 @@ def slowest_healthz_during(
 def main() -> None:
     folder = Path(tempfile.mkdtemp())
     os.environ["JOURNEYWATCH_COLLECTOR__MAX_BODY_BYTES"] = str(64 * 1024 * 1024)
-    process, url, _ = ingest.start_server(folder, keep_all=True)
+    process, url, _, _ = ingest.start_server(folder, keep_all=True, keyed=False)
     try:
         now = time.time_ns()
         print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")

@@ -91,6 +91,7 @@ def start(checkout: Path, data: Path, config: Path, env: dict[str, str]) -> Serv
         **os.environ,
         "PYTHONPATH": str(checkout),
         "JOURNEYWATCH_REQUIRE_TOKEN": "false",
+        "JOURNEYWATCH_INGEST_KEYS__REQUIRED": "false",  # the shop sends without a key
         **env,
     }
     process, url = serve(database, config, log_path, environment, cwd=checkout, timeout_s=60)

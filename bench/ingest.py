@@ -16,7 +16,10 @@ time, several requests in flight. Reports, in one run:
 ``--json`` sends the same requests in the OTLP/JSON encoding (proto3 JSON with hex ids and
 integer enums, as the OTLP specification has it and SDKs' http/json exporters send them).
 
-Run by hand:  .venv/bin/python bench/ingest.py [--seconds 60] [--senders 4] [--json]
+Each request carries an ingest key made with `journeywatch keys create` (as `serve` requires
+by default); `--no-key` turns keys off instead, as the demo does.
+
+Run by hand:  .venv/bin/python bench/ingest.py [--seconds 60] [--senders 4] [--json] [--no-key]
 """
 
 from __future__ import annotations
@@ -174,12 +177,40 @@ def bench_config(folder: Path, keep_all: bool, watch: bool | None = None) -> Pat
     return path
 
 
-def start_server(folder: Path, keep_all: bool) -> tuple[subprocess.Popen[str], str, Path]:
+def start_server(folder: Path, keep_all: bool, keyed: bool) -> tuple[subprocess.Popen[str], str, Path, str]:
+    """The server, and the ingest key its senders present ("" with ``keyed`` false: keys
+    are then not required, as in the demo)."""
     database = folder / "ingest.db"
     env = dict(os.environ)  # default settings: 10 s quiet period, default budgets
     env["JOURNEYWATCH_REQUIRE_TOKEN"] = "false"  # the incident API, read at the end
+    key = make_key(database, env) if keyed else ""
+    if not keyed:
+        env["JOURNEYWATCH_INGEST_KEYS__REQUIRED"] = "false"
     process, url = serve(database, bench_config(folder, keep_all), folder / "serve.log", env)
-    return process, url, database
+    return process, url, database, key
+
+
+def make_key(database: Path, env: dict[str, str]) -> str:
+    """An ingest key for every service, made with the CLI as an operator would."""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "keys",
+            "create",
+            "--team",
+            "bench",
+            "--database-url",
+            f"sqlite:///{database}",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.split()[-1]
 
 
 def serve(
@@ -265,6 +296,7 @@ def send_for(
     senders: int,
     rate: float = 0,
     encoding: Encoding = "protobuf",
+    key: str = "",
 ) -> dict:
     """As fast as the server takes them, or paced to ``rate`` spans/s in all (so that
     memory can be compared at equal load on a machine whose speed varies)."""
@@ -272,6 +304,8 @@ def send_for(
     counts = {"spans": 0, "refused": 0, "errors": 0}
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
+
+    headers = {"content-type": CONTENT_TYPE[encoding], **({"authorization": f"Bearer {key}"} if key else {})}
 
     def sender(index: int) -> None:
         interval = senders * SPANS_PER_BATCH / rate if rate else 0.0
@@ -289,7 +323,7 @@ def send_for(
                 response = http.post(
                     "/v1/traces",
                     content=payload,
-                    headers={"content-type": CONTENT_TYPE[encoding]},
+                    headers=headers,
                 )
                 took = time.perf_counter() - began
                 with lock:
@@ -403,6 +437,7 @@ def main() -> None:
     parser.add_argument("--no-watch", action="store_true", help="ingest alone: no SLO evaluation")
     parser.add_argument("--timeline", action="store_true", help="print RSS and buffers every 2 s")
     parser.add_argument("--json", action="store_true", help="send OTLP/JSON instead of protobuf")
+    parser.add_argument("--no-key", action="store_true", help="ingest keys not required (the demo's setting)")
     args = parser.parse_args()
     global WATCH
     WATCH = not args.no_watch
@@ -413,7 +448,7 @@ def main() -> None:
         templates = [otlp_json(template) for template in templates]
     with tempfile.TemporaryDirectory(prefix="jw-ingest-") as tmp:
         folder = Path(tmp)
-        process, url, database = start_server(folder, args.sampling == "keep-all")
+        process, url, database, key = start_server(folder, args.sampling == "keep-all", not args.no_key)
         try:
             window = SteadyWindow(database, args.warmup, args.seconds)
             window.start()
@@ -421,7 +456,7 @@ def main() -> None:
             if args.timeline:
                 timeline.start()
             cpu_before = time.process_time()
-            sent = send_for(url, templates, args.seconds, args.senders, args.rate, encoding)
+            sent = send_for(url, templates, args.seconds, args.senders, args.rate, encoding, key)
             sender_cpu = time.process_time() - cpu_before
             timeline.done.set()
             window.join()
