@@ -48,7 +48,7 @@ class SilencedLine:
 def silenced_lines(mined: Mined, baseline: Sequence[Trace], incident: Sequence[Trace]) -> list[SilencedLine]:
     """Lines of every operation that went silent, the most regular first. Only lines tied
     to a span can say so, and only the operations that wrote one are counted."""
-    logged = {record.span_id for record, _ in mined.before if record.span_id}
+    logged = _span_ids(mined.before)
     if not logged:
         return []
     operations_before = _operations(baseline, logged)
@@ -56,9 +56,7 @@ def silenced_lines(mined: Mined, baseline: Sequence[Trace], incident: Sequence[T
     watched = {where for where, _ in wrote}
     calls_before = _calls(baseline, watched)
     calls_now = _calls(incident, watched)
-    still = set(
-        _writers(mined.during, _operations(incident, {r.span_id for r, _ in mined.during if r.span_id}))
-    )
+    still = set(_writers(mined.during, _operations(incident, _span_ids(mined.during))))
     found = []
     for (where, template), (spans, sample) in wrote.items():
         before, now = calls_before[where], calls_now[where]
@@ -66,6 +64,10 @@ def silenced_lines(mined: Mined, baseline: Sequence[Trace], incident: Sequence[T
             continue
         found.append(SilencedLine(*where, mined.templates.get(template, ""), sample, before, len(spans), now))
     return sorted(found, key=lambda s: (-s.share_before, -s.calls_now, s.service, s.operation))
+
+
+def _span_ids(records: Sequence[tuple[LogRecord, int]]) -> set[str]:
+    return {record.span_id for record, _ in records if record.span_id}
 
 
 def _operations(traces: Sequence[Trace], span_ids: set[str]) -> dict[str, Operation]:
