@@ -1,23 +1,6 @@
-"""Pictures of telemetry for the edges (Slack, the web page): plain layouts, then drawing.
+"""What the edges (Slack, the web page, the command line) show: reports, trace pictures.
 
-The layout (:func:`waterfall_rows`) is plain data any surface can draw; :func:`render_png`
-draws it with Pillow, imported only when a picture is actually made.
+Each surface imports the module it draws with (``bot.render.report``,
+``bot.render.waterfall``) and nothing more: `journeywatch analyze` words a report and never
+lays out a picture, so the package itself imports nothing.
 """
-
-from bot.render.waterfall import (
-    LatencyClass,
-    WaterfallLayout,
-    WaterfallRow,
-    figure_height_px,
-    render_png,
-    waterfall_rows,
-)
-
-__all__ = [
-    "LatencyClass",
-    "WaterfallLayout",
-    "WaterfallRow",
-    "figure_height_px",
-    "render_png",
-    "waterfall_rows",
-]
