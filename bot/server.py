@@ -37,7 +37,7 @@ from bot.config import AppConfig
 from bot.edge.clients import PerClientLimit
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
-from bot.keys import KeyGate, KeyHeader, KeyRegistry, Keyring
+from bot.keys import KeyGate, KeyHeader, KeyRates, KeyRegistry, Keyring
 from bot.scheduling import Job, Scheduling
 from bot.settings import DEFAULT_DATA_DIR, Settings
 from bot.slack.app import build_slack
@@ -121,7 +121,14 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
 def build_key_gate(settings: Settings, store: Store) -> KeyGate:
     keys = settings.ingest_keys
     keyring = Keyring(KeyRegistry(store.engine), cache_bytes=keys.cache_bytes, ttl_s=keys.cache_ttl_s)
-    return KeyGate(keyring, KeyHeader(keys.header))
+    rates = None
+    if keys.rate_bytes_per_s:
+        rates = KeyRates(
+            bytes_per_s=keys.rate_bytes_per_s,
+            burst_bytes=keys.burst_bytes,
+            memory_bytes=keys.rate_memory_bytes,
+        )
+    return KeyGate(keyring, KeyHeader(keys.header), rates)
 
 
 def build_spool(settings: Settings) -> Spool | None:
@@ -196,6 +203,8 @@ def create_app(bot: Bot) -> Starlette:
                     "required": bot.settings.ingest_keys.required,
                     "cache_bytes": bot.keys.keyring.cached_bytes,
                     "lookups": bot.keys.keyring.lookups,
+                    "rate_limited": bot.keys.rates.refused if bot.keys.rates else 0,
+                    "rate_bucket_bytes": bot.keys.rates.held_bytes if bot.keys.rates else 0,
                 },
                 "spool": None
                 if spool is None

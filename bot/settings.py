@@ -136,6 +136,18 @@ class IngestKeySettings(BaseModel):
     cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)
     """How long a looked-up key is trusted before it is read again: a revocation reaches
     every server within this. Expiry (the end of a rotation's overlap) is exact."""
+    rate_bytes_per_s: int = Field(default=8 * 1024 * 1024, ge=0)
+    """Each key's sustained share of ingest, in request body bytes a second (after gzip is
+    undone); over it the key's requests get 429 with ``Retry-After`` and other keys are
+    unaffected. 0: no limit. Set it below what the collector takes in (its
+    ``/healthz`` and bench/ingest.py tell) when teams share one, so none can starve the
+    others."""
+    burst_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    """What a key may send at once after a quiet spell (an exporter's backlog after a
+    network blip)."""
+    rate_memory_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    """Memory for the keys' rate buckets (about 400 bytes each), least recently used
+    forgotten first."""
 
 
 class RetentionSettings(BaseModel):

@@ -16,7 +16,9 @@ a clear message instead of a traceback::
     │   ├── UnsupportedMedia   a content type or encoding we do not speak (HTTP 415)
     │   ├── Unauthenticated    no ingest key, or one that is unknown, revoked or expired (HTTP 401)
     │   ├── NotPermitted       a good key without the scope the request needs (HTTP 403)
-    │   └── Saturated          we are behind; the sender should retry later (HTTP 503)
+    │   └── RetryLater         the sender should try again after ``retry_after`` seconds
+    │       ├── RateLimited    its key sent more than its share (HTTP 429)
+    │       └── Saturated      we are behind (HTTP 503)
     ├── IngestKeyError         an ingest key that does not exist or cannot be rotated
     └── AnalysisError          the correlators cannot answer with the data given
 
@@ -100,14 +102,24 @@ class NotPermitted(IngestError):
     status_code = 403
 
 
-class Saturated(IngestError):
-    """The collector is behind; the sender should back off for ``retry_after`` seconds."""
-
-    status_code = 503
+class RetryLater(IngestError):
+    """Refused for now: OTLP exporters retry a 429 or 503 after its ``Retry-After``."""
 
     def __init__(self, message: str, retry_after: int = 5) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class RateLimited(RetryLater):
+    """The request's key sent more than its rate; the others' keys are unaffected."""
+
+    status_code = 429
+
+
+class Saturated(RetryLater):
+    """The collector is behind; the sender should back off for ``retry_after`` seconds."""
+
+    status_code = 503
 
 
 class IngestKeyError(JourneywatchError):

@@ -24,12 +24,12 @@ from starlette.routing import Route
 
 from bot.collector import otlp
 from bot.collector.pipeline import Collector
-from bot.keys import KeyGate
+from bot.keys import Grant, KeyGate
 from correlators.errors import (
     IngestError,
     MalformedPayload,
     PayloadTooLarge,
-    Saturated,
+    RetryLater,
     Unauthenticated,
     UnsupportedMedia,
 )
@@ -80,10 +80,11 @@ async def _otlp(
 ) -> Response:
     encoding: Encoding = _MEDIA.get(_media_type(request), "protobuf")
     try:
-        services = await _services(request, gate)
+        grant = await _grant(request, gate)
         encoding = _encoding_of(request)
         collector.check_capacity()
         body = await _read_body(request, limit)
+        services = _charged(gate, grant, body)
         if signal == "traces":
             spans = collector.ingest_otlp_traces(body, encoding, services)
             rejected, trimmed, errors = spans.rejected, spans.trimmed, spans.errors
@@ -104,11 +105,12 @@ async def _otlp(
 
 async def _zipkin(request: Request, collector: Collector, limit: int, gate: KeyGate | None) -> Response:
     try:
-        services = await _services(request, gate)
+        grant = await _grant(request, gate)
         if _media_type(request) != "application/json":
             raise UnsupportedMedia("Zipkin spans are accepted as application/json (v2) only")
         collector.check_capacity()
         body = await _read_body(request, limit)
+        services = _charged(gate, grant, body)
         spans = collector.ingest_zipkin(body, services)
         await collector.durable()
     except IngestError as exc:
@@ -127,12 +129,21 @@ def _shown(value: str, shape: re.Pattern[str]) -> str:
     return repr(value) if shape.fullmatch(value) else "(not shown: not a valid value)"
 
 
-async def _services(request: Request, gate: KeyGate | None) -> frozenset[str] | None:
-    """The services the request's key may send (None: any); checked before the body is
-    read, so a sender without a key costs no more than its headers."""
+async def _grant(request: Request, gate: KeyGate | None) -> Grant | None:
+    """The request's key (None: keys are not required); checked before the body is read,
+    so a sender without a key, or over its rate, costs no more than its headers."""
     if gate is None:
         return None
-    return (await gate.admit(request.headers)).services
+    return await gate.admit(request.headers)
+
+
+def _charged(gate: KeyGate | None, grant: Grant | None, body: bytes) -> frozenset[str] | None:
+    """The services the request's key may send (None: any), its body counted against the
+    key's rate."""
+    if gate is None or grant is None:
+        return None
+    gate.charge(grant, len(body))
+    return grant.services
 
 
 def _media_type(request: Request) -> str:
@@ -185,7 +196,7 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 
 def _failure(exc: IngestError, encoding: Encoding, encode: Callable[[int, str], bytes]) -> Response:
     headers = {}
-    if isinstance(exc, Saturated):
+    if isinstance(exc, RetryLater):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="journeywatch ingest"'

@@ -2,12 +2,24 @@
 
 ``registry`` keeps them (hashed) in the database; ``keyring`` checks a presented key on
 each request through a cache bounded in bytes; ``header`` reads it from a request and
-``gate`` turns the two into a grant or a 401 that says how to send a key.
+``gate`` turns the two into a grant or a 401 that says how to send a key; ``rates`` keeps
+each key to its share of ingest.
 """
 
 from bot.keys.gate import KeyGate
 from bot.keys.header import KeyHeader, bearer
 from bot.keys.keyring import Grant, Keyring
+from bot.keys.rates import KeyRates
 from bot.keys.registry import KeyInfo, KeyRegistry, NewKey
 
-__all__ = ["Grant", "KeyGate", "KeyHeader", "KeyInfo", "KeyRegistry", "Keyring", "NewKey", "bearer"]
+__all__ = [
+    "Grant",
+    "KeyGate",
+    "KeyHeader",
+    "KeyInfo",
+    "KeyRates",
+    "KeyRegistry",
+    "Keyring",
+    "NewKey",
+    "bearer",
+]
