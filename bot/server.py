@@ -43,6 +43,9 @@ from bot.settings import DEFAULT_DATA_DIR, Settings
 from bot.slack.app import build_slack
 from bot.slack.console import ConsoleListener
 from bot.slack.http import slack_routes, start_socket_mode
+from bot.slack.key_reminders import KeyReminders
+from bot.slack.notifier import LOCAL_CHANNEL
+from bot.slack.outbox import Outbox
 from bot.slo.state import JourneyStates
 from bot.slo.watcher import Watcher
 from bot.sources.build import build_sources
@@ -60,6 +63,8 @@ bursts are a quarter the size: p99 170-204 ms against 248-321 ms, peak RSS 170-1
 against 179-182 MB (bench/ingest.py --rate 8000, two runs each)."""
 RETENTION_EVERY_MINUTES = 15
 OUTBOX_EVERY_S = 15
+KEY_REMINDERS_EVERY_S = 3600
+"""Expiry reminders are told in days: an hour late is on time."""
 
 
 def build_bot(settings: Settings, config: AppConfig) -> Bot:
@@ -113,9 +118,16 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
             Job("evaluate", config.watcher.evaluate_every, lambda: watcher.evaluate_all()),
             Job("slack-outbox", OUTBOX_EVERY_S, slack.outbox.flush),
             Job("retention", RETENTION_EVERY_MINUTES * 60, lambda: _retention(bot)),
+            Job("key-reminders", KEY_REMINDERS_EVERY_S, key_reminders(bot, slack.outbox).run),
         ]
     )
     return bot
+
+
+def key_reminders(bot: Bot, outbox: Outbox) -> KeyReminders:
+    keys = bot.settings.ingest_keys
+    channel = keys.reminder_channel or bot.config.slack.default_channel or LOCAL_CHANNEL
+    return KeyReminders(KeyRegistry(bot.store.engine), outbox, channel, keys.remind_before_days)
 
 
 def build_key_gate(settings: Settings, store: Store) -> KeyGate:

@@ -148,6 +148,11 @@ class IngestKeySettings(BaseModel):
     rate_memory_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
     """Memory for the keys' rate buckets (about 400 bytes each), least recently used
     forgotten first."""
+    remind_before_days: list[int] = Field(default=[14, 3], min_length=1)
+    """A key's team is told in Slack, once each, when its expiry comes within each of
+    these many days."""
+    reminder_channel: str | None = None
+    """Where expiry reminders go; unset, the Slack default channel."""
 
 
 class RetentionSettings(BaseModel):

@@ -630,3 +630,19 @@ def ungrouped_note(other: str, cause: str, own: str | None, theirs: str | None) 
     return f":heavy_minus_sign: No longer grouped with {other}: {cause} is not the cause of both any more" + (
         f" ({detail})." if detail else "."
     )
+
+
+@wording
+def key_expiry(
+    key_id: str, team: str, services: Sequence[str] | None, expires_at: float, within_days: int
+) -> str:
+    """A reminder before an ingest key stops working. The date, not "in N days", so the
+    message reads the same however late it is delivered or re-read."""
+    when = dt.datetime.fromtimestamp(expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    sends = f" (sends as {', '.join(services)})" if services else ""
+    return (
+        f":key: Ingest key `{key_id}` of team *{team}*{sends} expires on {when}, "
+        f"in less than {within_days} days. Rotate it before then: "
+        f"`journeywatch keys rotate {key_id}` makes a new key and keeps this one working "
+        "through the overlap, so the senders can switch without losing telemetry."
+    )
