@@ -16,6 +16,6 @@ USER journeywatch
 
 # Secrets (JOURNEYWATCH_REDACTION_HMAC_KEY, JOURNEYWATCH_API_TOKEN, SLACK_*) come from the
 # environment at run time, never from the image.
-EXPOSE 4318
+EXPOSE 4318 4317
 VOLUME ["/app/data"]
 CMD ["journeywatch", "serve", "--host", "0.0.0.0", "--port", "4318", "--config", "config/journeys.yaml"]

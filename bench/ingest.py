@@ -229,6 +229,7 @@ def serve(
         *("-m", "bot.cli", "serve", "--port", "0", "--log-level", "warning"),
         *("--database-url", f"sqlite:///{database}", "--config", str(config)),
     ]
+    env = {"JOURNEYWATCH_GRPC_PORT": "0", **env}  # a free port, never a busy 4317 (older trees ignore it)
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True

@@ -125,6 +125,9 @@ def analyze(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port (4318 is OTLP/HTTP's).")] = None,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="OTLP/gRPC port (4317); 0 for any free one, -1 for none.")
+    ] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
     config: Annotated[Path | None, typer.Option(help="journeys.yaml")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
@@ -139,6 +142,7 @@ def serve(
         for k, v in {
             "host": host,
             "port": port,
+            "grpc_port": grpc_port,
             "database_url": database_url,
             "config_path": config,
         }.items()
@@ -156,7 +160,12 @@ def serve(
             f"pages and API need a token; this run's is {made_up} "
             "(set JOURNEYWATCH_API_TOKEN to choose one, JOURNEYWATCH_REQUIRE_TOKEN=false for none)"
         )
-    _run_server(create_app(bot), settings, log_level)
+    _run_server(create_app(bot, announce=_say), settings, log_level)
+
+
+def _say(line: str) -> None:
+    typer.echo(line)
+    sys.stdout.flush()
 
 
 def _ensure_token(settings: Settings) -> str | None:

@@ -158,6 +158,7 @@ def _build(options: DemoOptions, port: int) -> Bot:
         config_path=options.config_path,
         redaction_hmac_key=secrets.token_hex(16),  # one run's data: no need to match later runs
         ingest_keys={"required": False},  # the shop on loopback sends as every service
+        grpc_port=-1,  # the shop sends OTLP/HTTP; 4317 may be another program's
     )
     bot = build_bot(settings, load_config(options.config_path))
     # the demo's own lines say what the console listener would, with the timings

@@ -16,9 +16,10 @@ import gc
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import grpc
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -30,6 +31,7 @@ from bot.api.incidents import incident_routes
 from bot.api.traces import query_routes
 from bot.changes import ChangeLog
 from bot.collector.http import ingest_routes
+from bot.collector.otlp_grpc import grpc_server
 from bot.collector.pipeline import Collector
 from bot.collector.redact import Redactor
 from bot.collector.spool import Spool
@@ -53,6 +55,7 @@ from bot.store import BatchWriter, Store
 from bot.store.dialect import WRITER_CACHE_MIB
 from bot.web import web_routes
 from bot.wiring import Bot, public_url
+from correlators.errors import ConfigError
 
 log = logging.getLogger("journeywatch")
 
@@ -63,6 +66,8 @@ bursts are a quarter the size: p99 170-204 ms against 248-321 ms, peak RSS 170-1
 against 179-182 MB (bench/ingest.py --rate 8000, two runs each)."""
 RETENTION_EVERY_MINUTES = 15
 OUTBOX_EVERY_S = 15
+GRPC_GRACE_S = 5.0
+"""At shutdown, how long calls under way may take to finish."""
 KEY_REMINDERS_EVERY_S = 3600
 """Expiry reminders are told in days: an hour late is on time."""
 
@@ -183,7 +188,9 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def create_app(bot: Bot) -> Starlette:
+def create_app(bot: Bot, announce: Callable[[str], None] = log.info) -> Starlette:
+    """``announce``: told where OTLP/gRPC listens once it is bound (`serve` prints it)."""
+
     async def healthz(_: Request) -> Response:
         sampler = bot.collector.sampler
         degraded = bot.collector.degraded()
@@ -211,6 +218,7 @@ def create_app(bot: Bot) -> Starlette:
                     "restarts": bot.writer.restarts,
                     "quarantine_reasons": list(bot.writer.quarantine_reasons),
                 },
+                "grpc_port": bot.grpc_port,
                 "ingest_keys": {
                     "required": bot.settings.ingest_keys.required,
                     "cache_bytes": bot.keys.keyring.cached_bytes,
@@ -243,11 +251,11 @@ def create_app(bot: Bot) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[Middleware(PerClientLimit, limit=bot.settings.http.max_requests_per_client)],
-        lifespan=_lifespan(bot),
+        lifespan=_lifespan(bot, announce),
     )
 
 
-def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
+def _lifespan(bot: Bot, announce: Callable[[str], None]):  # type: ignore[no-untyped-def]
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         bot.writer.start()
@@ -255,11 +263,14 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
         replayed = await bot.collector.replay()  # before the first request: the old ones first
         if replayed:
             log.warning("replayed %d requests from the ingest spool", replayed)
+        grpc = await _start_grpc(bot, announce)
         socket_mode = start_socket_mode(bot.slack, bot.settings)
         bot.scheduling.start()
         try:
             yield
         finally:
+            if grpc is not None:
+                await grpc.stop(GRPC_GRACE_S)
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
@@ -277,6 +288,29 @@ def _lifespan(bot: Bot):  # type: ignore[no-untyped-def]
             bot.store.close()
 
     return lifespan
+
+
+async def _start_grpc(bot: Bot, announce: Callable[[str], None]) -> grpc.aio.Server | None:
+    """OTLP/gRPC on ``grpc_port`` of the HTTP host (-1: none), bound before the first
+    request so that a port in use stops startup with a reason."""
+    settings = bot.settings
+    if settings.grpc_port < 0:
+        return None
+    server = grpc_server(
+        bot.collector, bot.keys if settings.ingest_keys.required else None, settings.collector.max_body_bytes
+    )
+    address = f"[{settings.host}]" if ":" in settings.host else settings.host
+    try:
+        port = server.add_insecure_port(f"{address}:{settings.grpc_port}")
+    except RuntimeError:
+        raise ConfigError(
+            f"OTLP/gRPC cannot listen on {address}:{settings.grpc_port} (in use?); "
+            "set JOURNEYWATCH_GRPC_PORT to another port, or -1 for no gRPC"
+        ) from None
+    await server.start()
+    bot.grpc_port = port
+    announce(f"journeywatch OTLP/gRPC listening on {address}:{port}")
+    return server
 
 
 async def _tick_forever(collector: Collector) -> None:

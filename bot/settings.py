@@ -186,6 +186,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=4318, ge=0, le=65535)
+    grpc_port: int = Field(default=4317, ge=-1, le=65535)
+    """OTLP/gRPC, on the same host; 0 picks a free port, -1 turns gRPC off."""
     database_url: str = DEFAULT_DATABASE_URL
     config_path: Path = Path("config/journeys.yaml")
     collector: CollectorSettings = CollectorSettings()

@@ -44,6 +44,8 @@ class Bot:
     keys: KeyGate
     """Checks ingest keys: on ingest when ``ingest_keys.required``, on ``/api/changes``."""
     slack: SlackIntegration | None = None
+    grpc_port: int | None = None
+    """Where OTLP/gRPC listens once started (None: not listening)."""
 
 
 def public_url(settings: Settings) -> str:

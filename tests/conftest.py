@@ -9,6 +9,7 @@ import pytest
 
 pytest_plugins: list[str] = [
     "tests.fixtures.bot_server",
+    "tests.fixtures.node_service",
     "tests.fixtures.postgres",
     "tests.fixtures.prometheus",
     "tests.fixtures.fake_backends",

@@ -8,12 +8,9 @@ it carried must never reach the database file or the API.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,8 +27,8 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from tests.fixtures.bot_server import BotProcess
+from tests.fixtures.node_service import running_node_service
 
-NODE_DIR = Path(__file__).parent / "node"
 CARD = "4111 1111 1111 1111"  # passes Luhn
 EMAIL = "jane.doe@example.com"
 PROPAGATOR = TraceContextTextMapPropagator()
@@ -73,14 +70,6 @@ class PaymentsHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def node_bin() -> str:
-    node = shutil.which("node")
-    if node is None or not (NODE_DIR / "node_modules").is_dir():
-        pytest.fail("Node and tests/node/node_modules are required: run `make setup`")
-    return node
-
-
-@pytest.fixture
 def payments(start_bot, keep_all_config) -> Iterator[tuple[BotProcess, str, TracerProvider]]:  # type: ignore[no-untyped-def]
     bot = start_bot(keep_all_config)
     tracing, logs = python_service("payments", bot.url)
@@ -99,24 +88,12 @@ def payments(start_bot, keep_all_config) -> Iterator[tuple[BotProcess, str, Trac
 def node_service(node_bin: str, payments) -> Iterator[str]:  # type: ignore[no-untyped-def]
     bot, payments_url, _ = payments
     env = {
-        "PATH": "/usr/bin:/bin",
         "SERVICE_NAME": "cart-node",
         "DOWNSTREAM_URL": payments_url,
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{bot.url}/v1/traces",
     }
-    process = subprocess.Popen(
-        [node_bin, "-r", "./tracing.js", "service.js"],
-        cwd=NODE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    port = json.loads(process.stdout.readline())["port"]
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()  # the SDK flushes its spans on SIGTERM
-    process.wait(timeout=10)
-    process.stdout.close()
+    with running_node_service(node_bin, env) as url:
+        yield url
 
 
 def test_python_node_python_is_one_trace_without_pii(payments, node_service: str) -> None:  # type: ignore[no-untyped-def]

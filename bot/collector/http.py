@@ -16,14 +16,15 @@ import logging
 import re
 import zlib
 from collections.abc import Callable
-from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.collector import otlp
+from bot.collector.otlp import Encoding
 from bot.collector.pipeline import Collector
+from bot.collector.receive import Signal, accept_otlp
 from bot.keys import Grant, KeyGate
 from correlators.errors import (
     IngestError,
@@ -39,7 +40,6 @@ log = logging.getLogger("journeywatch.collector")
 _TOKEN = re.compile(r"[a-z0-9!#$&^_.+-]{1,40}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,40}/[a-z0-9!#$&^_.+-]{1,80}")
 
-Encoding = Literal["protobuf", "json"]
 _MEDIA: dict[str, Encoding] = {
     "application/x-protobuf": "protobuf",
     "application/protobuf": "protobuf",
@@ -72,11 +72,7 @@ def ingest_routes(collector: Collector, max_body_bytes: int, gate: KeyGate | Non
 
 
 async def _otlp(
-    request: Request,
-    collector: Collector,
-    limit: int,
-    signal: Literal["traces", "logs"],
-    gate: KeyGate | None,
+    request: Request, collector: Collector, limit: int, signal: Signal, gate: KeyGate | None
 ) -> Response:
     encoding: Encoding = _MEDIA.get(_media_type(request), "protobuf")
     try:
@@ -84,22 +80,9 @@ async def _otlp(
         encoding = _encoding_of(request)
         collector.check_capacity()
         body = await _read_body(request, limit)
-        services = _charged(gate, grant, body)
-        if signal == "traces":
-            spans = collector.ingest_otlp_traces(body, encoding, services)
-            rejected, trimmed, errors = spans.rejected, spans.trimmed, spans.errors
-            payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
-        else:
-            logs = collector.ingest_otlp_logs(body, encoding, services)
-            rejected, trimmed, errors = logs.rejected, logs.trimmed, logs.errors
-            payload = otlp.encode_logs_response(rejected, "; ".join(errors), encoding)
-        await collector.durable()
+        payload = await accept_otlp(collector, signal, body, encoding, _charged(gate, grant, body))
     except IngestError as exc:
         return _failure(exc, encoding, lambda code, msg: otlp.encode_status(code, msg, encoding))
-    collector.stats.trimmed += trimmed
-    if rejected or trimmed:
-        collector.stats.rejected += rejected
-        log.info("rejected %d %s items, trimmed %d parts: %s", rejected, signal, trimmed, "; ".join(errors))
     return Response(payload, status_code=200, media_type=_CONTENT_TYPE[encoding])
 
 

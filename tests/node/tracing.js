@@ -1,14 +1,18 @@
 // OpenTelemetry set-up for the Node test service: the real JS SDK, W3C trace context,
-// spans exported as OTLP protobuf over HTTP to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.
+// spans exported as OTLP protobuf over HTTP to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or over
+// gRPC when OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is "grpc" (the SDK's own variable).
 // Loaded with `node -r ./tracing.js` so the http module is instrumented before use.
 'use strict';
 
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
 const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
-const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto');
+const { OTLPTraceExporter: ProtoExporter } = require('@opentelemetry/exporter-trace-otlp-proto');
+const { OTLPTraceExporter: GrpcExporter } = require('@opentelemetry/exporter-trace-otlp-grpc');
 const { defaultResource, resourceFromAttributes } = require('@opentelemetry/resources');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+
+const Exporter = process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL === 'grpc' ? GrpcExporter : ProtoExporter;
 
 const provider = new NodeTracerProvider({
   resource: defaultResource().merge(resourceFromAttributes({
@@ -17,7 +21,7 @@ const provider = new NodeTracerProvider({
     'service.version': process.env.SERVICE_VERSION || '1.0.0',
   })),
   spanProcessors: [
-    new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 200 }),
+    new BatchSpanProcessor(new Exporter(), { scheduledDelayMillis: 200 }),
   ],
 });
 provider.register();
