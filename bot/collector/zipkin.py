@@ -4,10 +4,21 @@ Older services (Brave, zipkin-js, Envoy) speak Zipkin; their spans land in the s
 as OTLP ones. Zipkin differs in ways that matter here: times are microseconds, 64-bit trace
 ids are allowed (left-padded to 128 bits, as OpenTelemetry's Zipkin bridge does), tags are
 all strings, and an error is an ``error`` tag rather than a status.
+
+Brave, Finagle and other Zipkin tracers give the two sides of a call one span id: the
+client reports it, the server reports it again with ``shared: true``. The model, like the
+store, keeps one span per (trace, span id), so the server half would overwrite or lose to
+the client half, and with it the server's service from the trace. As Jaeger and the
+Collector's Zipkin receiver do, the server half gets an id of its own, derived from the
+shared one (the same on every delivery, so a retried batch is still deduplicated), under
+the client half as its parent. The server's own spans in the same request, which name the
+shared id as parent, are moved under the server half; those reported in later requests
+stay under the client half, a level too high but in the trace.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -34,18 +45,50 @@ def decode_zipkin(body: bytes, limits: ItemLimits = NO_LIMITS) -> Decoded[Span]:
     if not isinstance(data, list):
         raise MalformedPayload("Zipkin v2 body must be a JSON list of spans")
     out: Decoded[Span] = Decoded([])
+    server_halves: dict[tuple[str, str], Span] = {}
     for item in data:
         try:
             span = _span(item, limits, out)
+            shared = item.get("shared") is True and span.kind is SpanKind.SERVER
         except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             out.reject(f"invalid Zipkin span: {exc}")
             continue
         reason = span_times_invalid(span)
         if reason:
             out.reject(reason)
-        else:
-            out.items.append(span)
+            continue
+        if shared:
+            key = (span.trace_id, span.span_id)
+            server_halves[key] = _own_id(span)
+        out.items.append(span)
+    _under_server_halves(out.items, server_halves)
     return out
+
+
+def server_half_id(trace_id: str, shared_id: str) -> str:
+    """The id a shared span's server half is kept under: 8 bytes derived from the shared
+    id, never zero."""
+    digest = hashlib.blake2b(f"{trace_id}:{shared_id}".encode(), digest_size=8).hexdigest()
+    return digest if digest.strip("0") else "1".rjust(16, "0")
+
+
+def _own_id(span: Span) -> Span:
+    """The server half, re-keyed under the client half."""
+    shared_id = span.span_id
+    span.span_id = server_half_id(span.trace_id, shared_id)
+    span.parent_span_id = shared_id
+    return span
+
+
+def _under_server_halves(spans: list[Span], halves: dict[tuple[str, str], Span]) -> None:
+    """Spans of the server's service that name a shared id as parent belong to the server
+    half (the client half has no children of the callee's)."""
+    if not halves:
+        return
+    for span in spans:
+        half = halves.get((span.trace_id, span.parent_span_id or ""))
+        if half is not None and span is not half and span.service == half.service:
+            span.parent_span_id = half.span_id
 
 
 def _span(item: dict[str, Any], limits: ItemLimits, out: Decoded[Span]) -> Span:
