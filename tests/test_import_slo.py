@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.config import AppConfig, load_config
+from bot.slo.documents import not_promql
 from bot.slo.importer import ImportResult, import_slo, render_journeys
 from correlators.errors import ConfigError
 
@@ -226,23 +227,7 @@ def test_ratio_over_a_histogram_bucket_is_a_latency_objective() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("histogram", "threshold_ms", "unit_warnings"),
-    [
-        ("rpc_latency_milliseconds", 250, []),
-        (
-            "rpc_latency",
-            250000,
-            [
-                "document 1 (SLO checkout): cannot tell the unit of 'rpc_latency' from its name; "
-                "read 250 as seconds (250000 ms)"
-            ],
-        ),
-    ],
-)
-def test_threshold_units_come_from_the_metric_name(
-    histogram: str, threshold_ms: int, unit_warnings: list[str]
-) -> None:
+def threshold_slo(histogram: str) -> str:
     query = f'histogram_quantile(0.99, sum by (le) (rate({histogram}_bucket{{job="rpc"}}[5m])))'
     spec = f"""
     indicator:
@@ -255,15 +240,96 @@ def test_threshold_units_come_from_the_metric_name(
     timeWindow: [{{duration: 4w, isRolling: true}}]
     objectives: [{{op: lt, value: 250, target: 0.95}}]
     """
-    journey = inline(openslo(spec)).journeys[0]
+    return openslo(spec)
+
+
+@pytest.mark.parametrize(
+    ("histogram", "threshold_ms", "sli"),
+    [
+        (
+            "rpc_latency_milliseconds",
+            250,
+            # sli.latency.histogram wants bounds in seconds; in another unit the bound is the metric's own
+            {
+                "total": 'sum(increase(rpc_latency_milliseconds_count{job="rpc"}[{window}]))',
+                "good": 'sum(increase(rpc_latency_milliseconds_bucket{job="rpc",le="250"}[{window}]))',
+            },
+        ),
+        ("rpc_latency_seconds", 250_000, {"histogram": "rpc_latency_seconds", "selector": 'job="rpc"'}),
+    ],
+)
+def test_threshold_units_come_from_the_metric_name(
+    histogram: str, threshold_ms: int, sli: dict[str, str]
+) -> None:
+    result = inline(threshold_slo(histogram))
+    journey = result.journeys[0]
     assert journey["objectives"]["latency"] == {"threshold_ms": threshold_ms, "target": 0.95}
     assert journey["slo_window"] == "28d"
-    # sli.latency.histogram wants bounds in seconds; in another unit the bound is the metric's own
-    assert journey["sli"]["latency"] == {
-        "total": f'sum(increase({histogram}_count{{job="rpc"}}[{{window}}]))',
-        "good": f'sum(increase({histogram}_bucket{{job="rpc",le="250"}}[{{window}}]))',
-    }
-    assert [w for w in inline(openslo(spec)).warnings if "unit" in w] == unit_warnings
+    assert journey["sli"]["latency"] == sli
+    assert not [w for w in result.warnings if "unit" in w]
+
+
+def test_a_threshold_without_a_unit_is_refused_with_what_to_do() -> None:
+    """500 meant as milliseconds and read as seconds is an objective 1000 times too loose."""
+    with pytest.raises(ConfigError) as caught:
+        inline(threshold_slo("rpc_latency"))
+    assert caught.value.line == 14
+    assert caught.value.reason == (
+        "document 1 (SLO checkout): spec.objectives[0]: cannot tell the unit of 'rpc_latency' from its "
+        "name, so 250 could be seconds or milliseconds; name the metric with its unit (a recording rule "
+        "ending in _seconds or _milliseconds), or write this objective in journeys.yaml by hand "
+        "(latency.threshold_ms)"
+    )
+
+
+def test_a_file_whose_every_slo_is_skipped_says_why() -> None:
+    spec = threshold_slo("rpc_latency_seconds").replace("op: lt", "op: gte")
+    with pytest.raises(ConfigError) as caught:
+        inline(spec)
+    assert caught.value.reason == (
+        "no SLO to import; skipped: document 1 (SLO checkout): op gte: a value that must stay above 250 "
+        "is not a latency objective; this SLO is not imported"
+    )
+
+
+def test_metricsql_in_a_sloth_file_is_said_to_be_no_promql() -> None:
+    sloth = """
+    version: prometheus/v1
+    service: checkout
+    slos:
+      - name: latency
+        objective: 99
+        sli:
+          events:
+            error_query: >-
+              histogram_share(0.3,
+              sum(rate(http_duration_seconds_bucket{job="a(b)"}[{{.window}}])) by (vmrange))
+            total_query: sum(rate(http_duration_seconds_count[{{.window}}]))
+    """
+    result = inline(sloth)
+    assert result.journeys[0]["name"] == "latency"
+    assert (
+        "slo latency: histogram_share is not PromQL (MetricsQL?); Prometheus cannot run these "
+        "queries: rewrite them before the journey is used"
+    ) in " | ".join(result.warnings)
+
+
+def test_promql_is_not_flagged() -> None:
+    assert (
+        not_promql(
+            [
+                'sum by (le) (rate(x_bucket{job=~"a|b"}[5m])) / ignoring (le) group_left sum(rate(y[5m]))',
+                "histogram_quantile(0.99, sum without (pod) (irate(x[1m]))) > bool 0.3",
+                "x unless on (a) absent(z)",
+                'label_replace(up, "a", "$1", "b", "(.*)") and topk(3, count_over_time(up[5m] offset 1h))',
+            ]
+        )
+        == []
+    )
+    assert not_promql(["sum(rate(x[5m])) / histogram_shar(0.3, y)", "share_le_over_time(z[5m], 2)"]) == [
+        "histogram_shar",
+        "share_le_over_time",
+    ]
 
 
 def test_what_cannot_be_counted_keeps_the_objective_on_span_metrics(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ What each field becomes, and why:
   ``spec.service`` its ``owner``: the nearest thing an SLO says about who answers for it.
 - ``objectives[0]``: ``target`` (0..1) or ``targetPercent`` (0..100) is the objective. A
   ``ratioMetric`` SLI is availability (latency when it counts a histogram bucket, see
-  ``importer.ratio_objective``); a ``thresholdMetric`` with ``op: lt|lte`` and ``value`` is
+  ``documents.ratio_objective``); a ``thresholdMetric`` with ``op: lt|lte`` and ``value`` is
   latency ``{threshold_ms, target}``, the value read in the metric's unit (seconds for
   ``*_seconds``). A journey has one objective of a kind, so further objectives are reported.
 - ``timeWindow[0].duration`` is ``slo_window``. We keep rolling windows only, so calendar
@@ -15,7 +15,7 @@ What each field becomes, and why:
 - The SLI (inline ``indicator`` or ``indicatorRef`` to a ``kind: SLI``) with Prometheus
   ``good`` or ``bad`` and ``total`` queries becomes ``sli: {source: prometheus, ...}``,
   every range selector (``[5m]``) made ``[{window}]`` so each burn-rate window reads its own
-  range, and ``rate()`` made ``increase()`` (see ``importer.ratio_objective``). A threshold
+  range, and ``rate()`` made ``increase()`` (see ``documents.ratio_objective``). A threshold
   query over a histogram becomes a latency SLI over that histogram. Other sources, ``raw``
   ratios and other threshold queries keep the objective and count events from spans
   (``sli.source: builtin``), with a warning.
@@ -35,7 +35,16 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from bot.durations import format_duration
-from bot.slo.importer import Document, Draft, Field, journey_name, milliseconds, ratio_objective, tidy
+from bot.slo.documents import (
+    Document,
+    Draft,
+    Field,
+    journey_name,
+    milliseconds,
+    ratio_objective,
+    tidy,
+    warn_unless_promql,
+)
 
 KINDS = ("SLO", "SLI", "AlertPolicy", "AlertCondition", "AlertNotificationTarget", "Service", "DataSource")
 
@@ -169,6 +178,7 @@ class Library:
             latency = {"threshold_ms": milliseconds(value, "", objective), "target": tidy(target)}
             return _builtin({"latency": latency})
         query = metric.at("metricSource", "spec", "query").text()
+        warn_unless_promql(metric, [query])
         histogram = _histogram(query)
         unit_of = histogram[0] if histogram else next(iter(_SERIES.findall(query)), "")
         latency = {"threshold_ms": milliseconds(value, unit_of, objective), "target": tidy(target)}

@@ -8,10 +8,10 @@ What each field becomes, and why:
   owned by ``service``. Sloth's SLO period is 30 days unless the ``sloth`` command is told
   otherwise, which a spec does not record, so ``slo_window`` is 30d.
 - ``objective`` (a percentage) / 100 is the objective: availability, or latency when the
-  error query counts a histogram bucket (see ``importer.ratio_objective``).
+  error query counts a histogram bucket (see ``documents.ratio_objective``).
 - ``sli.events.error_query`` and ``total_query`` are the ``bad`` and ``total`` PromQL,
   Sloth's ``{{.window}}`` becoming our ``{window}`` and ``rate()`` becoming ``increase()``
-  (see ``importer.ratio_objective``). ``sli.raw`` (a ready error ratio) and ``sli.plugin``
+  (see ``documents.ratio_objective``). ``sli.raw`` (a ready error ratio) and ``sli.plugin``
   give no counts to split, so the journey counts events from spans.
 - ``alerting.page_alert.disable`` switches our page tiers off and ``ticket_alert.disable``
   our ticket tiers: Sloth's page and ticket alerts are the same multiwindow burn-rate pairs
@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.slo.importer import Document, Draft, Field, journey_name, ratio_objective, tidy
+from bot.slo.documents import Document, Draft, Field, journey_name, ratio_objective, tidy
 from correlators.burn import DEFAULT_TIERS
 
 PAGE_TIERS = tuple(t.name for t in DEFAULT_TIERS if t.severity == "page")
