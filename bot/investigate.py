@@ -101,9 +101,9 @@ class Investigator:
             return None
         started = time.monotonic()
         report = self.investigate(request)
-        stored, now = report.to_json(), self.clock()
+        now = self.clock()
         self.incidents.store_report(incident_id, report, now, time.monotonic() - started)
-        self.incidents.record_following(incident_id, HYPOTHESIS_EVENT, lambda last: follow(last, stored), now)
+        self.incidents.record_following(incident_id, HYPOTHESIS_EVENT, lambda last: follow(last, report), now)
         return report
 
     def investigate(self, request: Request) -> Report:

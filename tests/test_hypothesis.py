@@ -1,4 +1,4 @@
-"""Whether a re-investigation's hypothesis moved, on hand-built report JSON: the rule the
+"""Whether a re-investigation's hypothesis moved, on hand-built typed reports: the rule the
 living thread posts by (``bot.incidents.hypothesis``)."""
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from bot.incidents.hypothesis import (
     follow,
     latest_shift,
 )
+from correlators.rank import Candidate
+from correlators.report import Report
+from correlators.scope import Scope
 
 
 def report(
@@ -28,18 +31,22 @@ def report(
     confidence: float = 0.7,
     instance: str | None = None,
     others: tuple[str, ...] = ("catalog",),
-) -> dict[str, Any]:
-    """Report JSON as ``Report.to_json`` writes it, reduced to what a hypothesis reads
-    plus a second suspect that must not matter."""
+) -> Report:
+    """A typed report reduced to what a hypothesis reads, plus a second suspect that must
+    not matter."""
     names = [suspect, *others] if suspect else []
-    return {
-        "summary": "…",
-        "scope": {"kind": kind, "level": level, "subject": subject, "confidence": confidence, "reasons": []},
-        "candidates": [
-            {"service": name, "instance": instance if name == suspect else None, "score": 1.0, "evidence": []}
-            for name in names
-        ],
-    }
+    return Report(
+        journey="checkout",
+        scope=Scope(kind, level, confidence, subject=subject),
+        candidates=[Candidate(name, 1.0, instance if name == suspect else None) for name in names],
+        bottlenecks=[],
+        attributes=[],
+        log_changes=[],
+        metric_anomalies=[],
+        gaps=[],
+        bad_traces=10,
+        baseline_traces=100,
+    )
 
 
 def hypothesis(suspect: str | None = "auth", **given: Any) -> Hypothesis:

@@ -160,7 +160,7 @@ def test_the_parent_turns_green_with_duration_and_budget_when_resolved() -> None
 
 def test_a_moved_hypothesis_leads_with_one_line_then_the_evidence() -> None:
     before, after = report_of("deploy_exception", 3), report_of("shared_db_slow", 5)
-    was, now = Hypothesis.of_report(before.to_json()), Hypothesis.of_report(after.to_json())
+    was, now = Hypothesis.of_report(before), Hypothesis.of_report(after)
     lead = hypothesis_line(Posted(Shift.CHANGED, now, was), Quote())
     assert lead == (
         f"*Hypothesis changed:* now postgresql:shop (shared dependency), was {was.suspect} (service)"

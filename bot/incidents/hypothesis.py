@@ -3,10 +3,10 @@
 An open incident is investigated again on a schedule and on escalation; its thread hears
 of it only when the hypothesis moved, as incident.io keeps its summary current without a
 message per refresh. A hypothesis is the top suspect, the scope (localized or systemic)
-with its level and subject, and the scope's confidence. Pure: report JSON in
-(``Report.to_json``), a :class:`Shift` or None out; the last hypothesis posted is kept as
-a ``hypothesis`` event on the incident's timeline (``HYPOTHESIS_EVENT``), so any replica
-compares against the same one and the store's schema does not change.
+with its level and subject, and the scope's confidence. Pure: a typed report in, a
+:class:`Shift` or None out; the last hypothesis posted is kept as a ``hypothesis`` event
+on the incident's timeline (``HYPOTHESIS_EVENT``), so any replica compares against the
+same one and the store's schema does not change.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from correlators.report import Report
 
 HYPOTHESIS_EVENT = "hypothesis"
 """The timeline event of a hypothesis that was new or moved: its ``detail`` is
@@ -65,19 +67,16 @@ class Hypothesis:
         return (self.suspect, self.kind, self.level, self.subject)
 
     @classmethod
-    def of_report(cls, report: dict[str, Any]) -> Hypothesis:
-        candidates = report.get("candidates") or []
-        top = candidates[0] if candidates else {}
-        scope = report.get("scope") or {}
-        return cls.of_detail(
-            {
-                "suspect": top.get("service"),
-                "instance": top.get("instance"),
-                "kind": scope.get("kind"),
-                "level": scope.get("level"),
-                "subject": scope.get("subject"),
-                "confidence": round(float(scope.get("confidence") or 0.0) * 100),
-            }
+    def of_report(cls, report: Report) -> Hypothesis:
+        top = report.candidates[0] if report.candidates else None
+        scope = report.scope
+        return cls(
+            suspect=top.service if top else None,
+            instance=top.instance if top else None,
+            kind=scope.kind,
+            level=scope.level,
+            subject=scope.subject,
+            confidence=round(scope.confidence * 100),
         )
 
     @classmethod
@@ -141,7 +140,7 @@ class Posted:
         )
 
 
-def follow(last: dict[str, Any] | None, report: dict[str, Any]) -> dict[str, Any] | None:
+def follow(last: dict[str, Any] | None, report: Report) -> dict[str, Any] | None:
     """The ``hypothesis`` event a stored report calls for, given the detail of the last
     one (None when there was none); None when the hypothesis did not move."""
     before = Hypothesis.of_detail(last) if last is not None else None

@@ -189,7 +189,7 @@ class SlackNotifier:
             )
             self._picture_of(incident, report)
         elif asked_by_person(timeline):
-            now = Hypothesis.of_report(report.to_json())
+            now = Hypothesis.of_report(report)
             text = say.hypothesis_unchanged(blocks.hypothesis_words(now, self.quote), now.confidence)
             self._thread(incident, suffix, {"text": text, "blocks": blocks.to_dicts([blocks.section(text)])})
 
