@@ -27,7 +27,7 @@ import orjson
 from bot.collector.decoding import Decoded
 from bot.collector.otlp_json import UINT64_MAX, BadValue, logs_from_json, nanos, spans_from_json
 from correlators.errors import InputFileError, MalformedPayload
-from correlators.input_gaps import MAX_REASONS, InputGap
+from correlators.input_gaps import MAX_REASONS, InputGap, Skip
 from correlators.model import LogRecord, MetricPoint, MetricSeries, Span
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -111,7 +111,7 @@ class _Skips:
         self.file = str(path)
         self.skipped_lines = 0
         self.skipped_records = 0
-        self.reasons: list[str] = []
+        self.reasons: list[Skip] = []
         self._seen: set[str] = set()
 
     def line(self, number: int, reason: str) -> None:
@@ -129,7 +129,7 @@ class _Skips:
     def _note(self, number: int, reason: str) -> None:
         if reason not in self._seen and len(self.reasons) < MAX_REASONS:
             self._seen.add(reason)
-            self.reasons.append(f"line {number}: {reason}")
+            self.reasons.append(Skip(number, reason))
 
     def gap(self) -> InputGap | None:
         if not self.skipped_lines and not self.skipped_records:

@@ -14,6 +14,7 @@ from correlators.attributes import over_represented
 from correlators.bottleneck import CriticalTimes, bottlenecks
 from correlators.budget import budget_attribution
 from correlators.changes import Change, ChangeFinding, relevant_changes
+from correlators.findings import ChangedBefore
 from correlators.flags import flag_reach
 from correlators.gaps import telemetry_gaps
 from correlators.instances import instance_skew
@@ -174,7 +175,11 @@ def _add_change_evidence(candidates: Sequence[Candidate], findings: Sequence[Cha
     for finding in findings:
         candidate = by_service.get(finding.change.service)
         if candidate is not None and finding.minutes_before >= 0:
-            candidate.evidence.append(Evidence("change", finding.summary, 0.0))
+            change = finding.change
+            changed = ChangedBefore(
+                change.kind, change.version, finding.minutes_before, finding.candidate_rank
+            )
+            candidate.evidence.append(Evidence("change", "", 0.0, change.service, changed))
 
 
 EXEMPLARS = 5

@@ -40,7 +40,6 @@ class ChangeFinding:
     """Before the burn began; negative when the change came after it began."""
     candidate_rank: int | None
     """1-based rank of the change's service among the candidates, None if not one."""
-    summary: str
 
 
 def relevant_changes(
@@ -59,18 +58,11 @@ def relevant_changes(
             continue
         minutes = (burn_start_ns - change.time_ns) / (60 * S)
         rank = ranks.get(change.service)
-        found.append(ChangeFinding(change, round(minutes, 1), rank, _summary(change, minutes, rank)))
+        found.append(ChangeFinding(change, round(minutes, 1), rank))
     return sorted(
         found,
         key=lambda f: (f.candidate_rank is None, f.candidate_rank or 0, abs(f.minutes_before)),
     )
-
-
-def _summary(change: Change, minutes: float, rank: int | None) -> str:
-    what = f"{change.kind} of {change.service}" + (f" {change.version}" if change.version else "")
-    when = f"{minutes:.0f} min before the burn" if minutes >= 0 else f"{-minutes:.0f} min into the burn"
-    suspect = f" (suspect #{rank})" if rank else ""
-    return f"{what}, {when}{suspect}"
 
 
 def version_changes(traces: Sequence[Trace], since_ns: int) -> list[Change]:

@@ -2,9 +2,8 @@
 so no sentence a person reads is built here.
 
 One small dataclass per kind of finding, told apart by its ``finding`` field, so a stored
-report reads each back as the kind it was. A kind not yet converted carries no figures,
-only the sentence in its evidence's ``summary``; reports stored before figures existed
-read the same way.
+report reads each back as the kind it was. Reports stored before figures existed carry
+only the sentence in each evidence's ``summary``, and read so.
 """
 
 from __future__ import annotations
@@ -74,12 +73,101 @@ class OverRepresented:
     finding: Literal["over_represented"] = field(default="over_represented", kw_only=True)
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorLines:
+    """The subject writes an error log template that is new or surging (``logs``)."""
+
+    kind: str
+    """"new" or "surging"."""
+    lines: int
+    """Lines of the template in the incident window."""
+    rate_ratio: float | None
+    """Incident rate over baseline rate; None for a new template."""
+    sample: str
+    relays: str | None = None
+    """The callee whose error the line only relays (then it weighs nothing for the subject)."""
+    finding: Literal["error_lines"] = field(default="error_lines", kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedBehind:
+    """A relayed error line of ``writer`` names ``named``, a failed callee of ``relayed``:
+    the evidence is the subject's, ``named`` or the node below it where failures started."""
+
+    writer: str
+    lines: int
+    named: str
+    relayed: str
+    sample: str
+    finding: Literal["named_behind"] = field(default="named_behind", kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PathEnds:
+    """Spans of one kind now end right after a call (or now call nothing) far more often
+    than they used to (``paths``); the subject is who decided it."""
+
+    service: str
+    operation: str
+    after: str | None
+    """The call after which they now end; None for "they call nothing"."""
+    share_now: float
+    share_before: float
+    finding: Literal["path_ends"] = field(default="path_ends", kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LineStopped:
+    """An operation of the subject stopped writing a line it wrote on nearly every call
+    (``silenced``): it took another path through its own code."""
+
+    operation: str
+    wrote_before: int
+    calls_before: int
+    calls_now: int
+    sample: str
+    finding: Literal["line_stopped"] = field(default="line_stopped", kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedBefore:
+    """A change of the subject (a deploy, a config change, a flag flip) before the burn
+    (``changes``)."""
+
+    kind: str
+    version: str | None
+    minutes_before: float
+    rank: int | None
+    """The subject's rank among the candidates."""
+    finding: Literal["changed_before"] = field(default="changed_before", kw_only=True)
+
+
 Figures = Annotated[
-    CriticalPathGrowth | SlowFromOneCaller | ErrorOrigins | MetricMove | OverRepresented,
+    CriticalPathGrowth
+    | SlowFromOneCaller
+    | ErrorOrigins
+    | MetricMove
+    | OverRepresented
+    | ErrorLines
+    | NamedBehind
+    | PathEnds
+    | LineStopped
+    | ChangedBefore,
     Field(discriminator="finding"),
 ]
 KNOWN_FINDINGS = frozenset(
     str(kind.__dataclass_fields__["finding"].default)
-    for kind in (CriticalPathGrowth, SlowFromOneCaller, ErrorOrigins, MetricMove, OverRepresented)
+    for kind in (
+        CriticalPathGrowth,
+        SlowFromOneCaller,
+        ErrorOrigins,
+        MetricMove,
+        OverRepresented,
+        ErrorLines,
+        NamedBehind,
+        PathEnds,
+        LineStopped,
+        ChangedBefore,
+    )
 )
 """The ``finding`` of each kind this release knows."""

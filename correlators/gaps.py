@@ -1,7 +1,8 @@
 """Telemetry gaps as findings: where the traces themselves are broken.
 
 A root cause hidden behind broken propagation is invisible to every other correlator, so
-the report lists the gaps first-class, with the service to fix:
+the report lists the gaps first-class, with the service to fix (in figures; the edges
+word them):
 
 - ``broken_propagation``: a service calls an instrumented service but the callee's spans
   start new traces (the caller did not send W3C traceparent);
@@ -30,7 +31,13 @@ class Gap:
     service: str | None
     """The service to fix; None when it cannot be known (exemplars)."""
     count: int
-    detail: str
+    callee: str | None = None
+    """For broken propagation: the service whose spans start new traces."""
+    example: str | None = None
+    """For missing exemplars: one of the trace ids not kept."""
+    detail: str = ""
+    """The gap in words, only as a report stored before ``callee`` and ``example`` existed
+    has it: empty from the analysis, filled in by the edge that writes the JSON."""
 
 
 def telemetry_gaps(traces: Sequence[Trace], exemplar_ids: Iterable[str] = ()) -> list[Gap]:
@@ -62,14 +69,7 @@ def _broken_propagation(traces: Sequence[Trace]) -> list[Gap]:
             if callee in instrumented and callee != span.service and rooted_services[callee]:
                 broken[(span.service, callee)] += 1
     return [
-        Gap(
-            "broken_propagation",
-            caller,
-            n,
-            f"{n} calls from {caller} to {callee} start new traces in {callee}: "
-            f"{caller} does not propagate W3C trace context",
-        )
-        for (caller, callee), n in broken.most_common()
+        Gap("broken_propagation", caller, n, callee=callee) for (caller, callee), n in broken.most_common()
     ]
 
 
@@ -80,10 +80,7 @@ def _orphans(traces: Sequence[Trace]) -> list[Gap]:
         for span in trace.spans:
             if span.orphan or (span.parent_span_id and span.parent_span_id not in ids):
                 counts[span.service] += 1
-    return [
-        Gap("orphans", service, n, f"{n} spans of {service} have a parent that never arrived")
-        for service, n in counts.most_common()
-    ]
+    return [Gap("orphans", service, n) for service, n in counts.most_common()]
 
 
 def _missing_service_names(traces: Sequence[Trace]) -> list[Gap]:
@@ -95,7 +92,7 @@ def _missing_service_names(traces: Sequence[Trace]) -> list[Gap]:
     )
     if not n:
         return []
-    return [Gap("missing_service_name", None, n, f"{n} spans have no service.name")]
+    return [Gap("missing_service_name", None, n)]
 
 
 def _missing_exemplars(traces: Sequence[Trace], exemplar_ids: Iterable[str]) -> list[Gap]:
@@ -103,11 +100,4 @@ def _missing_exemplars(traces: Sequence[Trace], exemplar_ids: Iterable[str]) -> 
     missing = sorted(set(exemplar_ids) - have)
     if not missing:
         return []
-    return [
-        Gap(
-            "missing_exemplars",
-            None,
-            len(missing),
-            f"{len(missing)} exemplar traces were not kept (e.g. {missing[0]})",
-        )
-    ]
+    return [Gap("missing_exemplars", None, len(missing), example=missing[0])]

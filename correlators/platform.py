@@ -15,6 +15,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from correlators.calls import Edge
 from correlators.logs import TemplateChange
@@ -59,8 +60,8 @@ class NetworkFailures:
     answered."""
     origins: int
     """Failures with a known origin."""
-    counted: str
-    """What a failure is: failed traces, or new error log lines."""
+    counted: Literal["requests", "log_lines"]
+    """What a failure is: a failed request (traces), or a new error log line."""
 
 
 def network_slowdown(
@@ -105,7 +106,7 @@ def unanswered_failures(bad: Sequence[Trace], tree_of: TreeOf) -> NetworkFailure
         callee = _unanswered_callee(tree.by_id[origin.span_id])
         if callee is not None:
             edges[(origin.service, callee)] += 1
-    return _spread(edges, origins, "failed requests")
+    return _spread(edges, origins, "requests")
 
 
 def failed_calls(
@@ -160,10 +161,12 @@ def silent_callee_failures(
         answered, unanswered = calls.get((change.service, callee), (0, 0))
         if answered <= unanswered:
             edges[(change.service, callee)] += change.incident_count
-    return _spread(edges, origins, "new error lines")
+    return _spread(edges, origins, "log_lines")
 
 
-def _spread(edges: Counter[ServiceEdge], origins: int, counted: str) -> NetworkFailures | None:
+def _spread(
+    edges: Counter[ServiceEdge], origins: int, counted: Literal["requests", "log_lines"]
+) -> NetworkFailures | None:
     """The failures, if they are enough, most of all, and no one caller's or callee's."""
     failed = edges.total()
     if failed < MIN_UNANSWERED or failed < MIN_UNANSWERED_SHARE * origins:

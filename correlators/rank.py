@@ -29,10 +29,14 @@ from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
 from correlators.findings import (
     CriticalPathGrowth,
+    ErrorLines,
     ErrorOrigins,
     Figures,
+    LineStopped,
     MetricMove,
+    NamedBehind,
     OverRepresented,
+    PathEnds,
     SlowFromOneCaller,
 )
 from correlators.logs import TemplateChange
@@ -59,6 +63,9 @@ MIN_ORIGINS = 3
 """Failed traces that started in a node before a relayed line's name is passed on to it."""
 MIN_REACHED = 5
 """Traces through a service needed before the share one instance served is evidence."""
+SAMPLE_CHARS = 160
+"""Of a log line kept as evidence: enough to recognise it, and a bound on a report's size
+(a template's whole sample is in the report's log changes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +73,8 @@ class Evidence:
     kind: str
     """critical_path | error_origin | log_template | path | metric | attribute | change"""
     summary: str
-    """The finding in words, for the kinds that have no ``figures`` yet; for those that
-    do, empty here and filled in by the edge that writes the JSON, for older readers."""
+    """The finding in words, only as a report stored before ``figures`` existed has it:
+    empty from the analysis, filled in by the edge that writes the JSON, for older readers."""
     weight: float
     subject: str | None = None
     """What the finding is about: a service, a dependency."""
@@ -248,16 +255,10 @@ def _logs(
         relayed = _relayed_from(change, origins) or _named_callee(change.sample, change.service, graph)
         weight = 0.0 if relayed else min(1.0, change.incident_count / 10)
         parts[change.service]["logs"] = max(parts[change.service].get("logs", 0.0), weight)
-        what = "new" if change.kind == "new" else f"{change.rate_ratio}x more frequent"
-        relaying = f" (relaying the errors of {relayed})" if relayed else ""
-        evidence[change.service].append(
-            Evidence(
-                "log_template",
-                f"{change.service} logs a {what} error ({change.incident_count} lines){relaying}: "
-                f"{change.sample[:160]}",
-                weight,
-            )
+        lines = ErrorLines(
+            change.kind, change.incident_count, change.rate_ratio, _sample(change.sample), relayed
         )
+        evidence[change.service].append(Evidence("log_template", "", weight, change.service, lines))
         deeper = _deepest_named(change.sample, relayed, graph) if relayed else None
         if relayed and deeper:
             _named_behind(change, relayed, deeper, _origin_below(deeper, graph, owners), parts, evidence)
@@ -277,15 +278,8 @@ def _named_behind(
     ``origin``, where the traces saw that callee's failures start."""
     weight = min(1.0, change.incident_count / 10)
     parts[origin]["logs"] = max(parts[origin].get("logs", 0.0), weight)
-    below = "" if origin == named else f", whose failures started in {origin}"
-    evidence[origin].append(
-        Evidence(
-            "log_template",
-            f"{change.service}'s new error ({change.incident_count} lines) names {named} behind "
-            f"{relayed}{below}: {change.sample[:160]}",
-            weight,
-        )
-    )
+    behind = NamedBehind(change.service, change.incident_count, named, relayed, _sample(change.sample))
+    evidence[origin].append(Evidence("log_template", "", weight, origin, behind))
 
 
 def _deepest_named(text: str, service: str, graph: CallGraph) -> str | None:
@@ -350,15 +344,8 @@ def _paths(
             continue
         parts[change.owner]["paths"] = weight
         service, operation = change.where
-        how = f"end right after calling {change.after}" if change.after else "now call nothing"
-        evidence[change.owner].append(
-            Evidence(
-                "path",
-                f"{change.share_now:.0%} of {service} {operation} spans {how} "
-                f"(usually {change.share_before:.0%})",
-                weight,
-            )
-        )
+        ends = PathEnds(service, operation, change.after, change.share_now, change.share_before)
+        evidence[change.owner].append(Evidence("path", "", weight, change.owner, ends))
 
 
 def _silenced(
@@ -374,15 +361,10 @@ def _silenced(
         weight = line.share_before
         operations[line.service][line.operation] += line.calls_now
         parts[line.service]["paths"] = max(parts[line.service].get("paths", 0.0), weight)
-        evidence[line.service].append(
-            Evidence(
-                "path",
-                f"{line.service} {line.operation} wrote a line on {line.wrote_before} of its "
-                f"{line.calls_before} calls and on none of its {line.calls_now} calls since: "
-                f"{line.sample[:160]}",
-                weight,
-            )
+        stopped = LineStopped(
+            line.operation, line.wrote_before, line.calls_before, line.calls_now, _sample(line.sample)
         )
+        evidence[line.service].append(Evidence("path", "", weight, line.service, stopped))
 
 
 def _on_the_journey(anomaly: MetricAnomaly, reached: set[str]) -> bool:
@@ -600,6 +582,10 @@ def _demote_callers(scores: dict[str, float], graph: CallGraph) -> dict[str, flo
         if any(scores.get(callee, 0.0) >= score * 0.8 for callee in callees):
             demoted[node] = score * CALLER_DEMOTION
     return demoted
+
+
+def _sample(text: str) -> str:
+    return text[:SAMPLE_CHARS]
 
 
 def _top(counter: Counter[str]) -> str | None:

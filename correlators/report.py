@@ -9,6 +9,7 @@ the edges word the report.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -23,6 +24,7 @@ from correlators.changes import ChangeFinding
 from correlators.errors import ReportFormatError, SchemaVersionError
 from correlators.findings import KNOWN_FINDINGS
 from correlators.gaps import Gap
+from correlators.grounds import KNOWN_GROUNDS
 from correlators.input_gaps import InputGap
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
@@ -90,11 +92,12 @@ class Report:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Report:
         """The report ``to_json`` wrote, typed again. Keys this reader does not know are
-        ignored (``summary``, ``lift``, ``skipped`` are derived; a newer writer may add
-        more); a field added after the report was stored takes its default, so an
-        incident's report from an older release still reads. Raises
-        :class:`ReportFormatError` when a field holds the wrong type or a required one is
-        missing, :class:`SchemaVersionError` for a report of a newer schema."""
+        ignored (``summary``, ``lift``, ``skipped`` are derived, a change's ``summary`` is
+        the edge's; a newer writer may add more); a field added after the report was
+        stored takes its default, so an incident's report from an older release still
+        reads. Raises :class:`ReportFormatError` when a field holds the wrong type or a
+        required one is missing, :class:`SchemaVersionError` for a report of a newer
+        schema."""
         version = data.get("schema_version", REPORT_VERSION)
         if not isinstance(version, int) or version > REPORT_VERSION:
             raise SchemaVersionError(f"report schema version {version!r}; this reader knows {REPORT_VERSION}")
@@ -119,6 +122,12 @@ def _as_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     flattened into it, and fields added since a report was stored get a value of its own
     (a metric's history peak is at least its median)."""
     fields = dict(data)
+    if isinstance(fields.get("scope"), Mapping):
+        fields["scope"] = _scope_fields(fields["scope"])
+    if isinstance(fields.get("gaps"), list):
+        fields["gaps"] = [_gap_fields(g) for g in fields["gaps"]]
+    if isinstance(fields.get("input_gaps"), list):
+        fields["input_gaps"] = [_input_gap_fields(g) for g in fields["input_gaps"]]
     if isinstance(fields.get("changes"), list):
         fields["changes"] = [_change_finding(c) for c in fields["changes"]]
     if isinstance(fields.get("metric_anomalies"), list):
@@ -144,6 +153,43 @@ def _known_figures(data: Any) -> Any:
     if data["figures"].get("finding") in KNOWN_FINDINGS:
         return {**data, "summary": ""}
     return {**data, "figures": None}
+
+
+def _scope_fields(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Grounds this reader knows leave the reasons to the edge to word again; a ground of a
+    kind it does not know (a newer release's) leaves them all to the stored sentences."""
+    grounds = data.get("grounds")
+    if not isinstance(grounds, list) or not grounds:
+        return data
+    if all(isinstance(g, Mapping) and g.get("ground") in KNOWN_GROUNDS for g in grounds):
+        return {**data, "reasons": []}
+    return {**data, "grounds": []}
+
+
+def _gap_fields(data: Any) -> Any:
+    """A gap written with its figures (``callee`` is written, if only as null) is worded
+    by the edge again; an older one keeps its sentence."""
+    if isinstance(data, Mapping) and "callee" in data:
+        return {**data, "detail": ""}
+    return data
+
+
+_SKIP = re.compile(r"line (\d+): (.*)", re.DOTALL)
+
+
+def _input_gap_fields(data: Any) -> Any:
+    """Reasons written as sentences ("line 3: not JSON") by a release before they were
+    kept apart."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("reasons"), list):
+        return data
+    return {**data, "reasons": [_skip(r) for r in data["reasons"]]}
+
+
+def _skip(reason: Any) -> Any:
+    if not isinstance(reason, str):
+        return reason
+    said = _SKIP.fullmatch(reason)
+    return {"line": int(said[1]), "why": said[2]} if said else {"line": None, "why": reason}
 
 
 def _change_finding(data: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Localized or systemic: how far the fault reaches, at what level, and why, in words.
+"""Localized or systemic: how far the fault reaches, at what level, and why, in figures
+(``correlators.grounds``) that the edges word.
 
 Checked from the widest cause to the narrowest, each with the evidence that names it:
 
@@ -31,8 +32,27 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from correlators.flags import FlagReach
+from correlators.grounds import (
+    CallsUnanswered,
+    EdgesSlower,
+    EdgeTimes,
+    EveryInstance,
+    FlagOn,
+    Ground,
+    InstanceWentWrong,
+    NewVersionsWentWrong,
+    NothingStoodOut,
+    OnlyOneRelease,
+    ServiceRates,
+    Surge,
+    TopDependency,
+    VersionRates,
+    WrongWithFlag,
+    ZoneWentWrong,
+)
 from correlators.instances import InstanceSkew
 from correlators.platform import NetworkFailures, NetworkSlowdown
 from correlators.rank import Candidate
@@ -51,8 +71,13 @@ class Scope:
     level: str
     confidence: float
     reasons: list[str] = field(default_factory=list)
+    """The reasons in words, only as a report stored before ``grounds`` existed has them;
+    empty from the analysis, whose reasons are its grounds (the bot fills this in when it
+    writes the JSON, for readers of the stored form that do not know the grounds)."""
     subject: str | None = None
     """What the level is about: the zone, the version, the flag, the dependency, the instance."""
+    grounds: list[Ground] = field(default_factory=list)
+    """Why, in figures a person can check (``correlators.grounds``); the edges word them."""
 
 
 def decide_scope(
@@ -69,14 +94,10 @@ def decide_scope(
     instance: InstanceSkew | None = None,
 ) -> Scope:
     if rate is not None and rate.ratio >= SURGE_FACTOR:
-        counted = "requests" if rate.source == "metrics" else "kept traces"
-        return Scope(
-            "systemic",
-            "traffic",
-            0.8,
-            [f"the journey's entry services got {rate.ratio:.1f}x their baseline {counted} per second"],
-            "traffic",
+        counted: Literal["requests", "kept_traces"] = (
+            "requests" if rate.source == "metrics" else "kept_traces"
         )
+        return Scope("systemic", "traffic", 0.8, subject="traffic", grounds=[Surge(rate.ratio, counted)])
     if skew is not None:
         return _skewed_zone(skew)
     if network is not None:
@@ -88,25 +109,14 @@ def decide_scope(
     if flag is not None and _holds(flag.services, candidates):
         return _flag(flag)
     if not candidates:
-        return Scope("localized", "unknown", 0.0, ["no candidate stood out"])
+        return Scope("localized", "unknown", 0.0, grounds=[NothingStoodOut()])
     top = candidates[0]
     if top.service in graph.dependencies:
         callers = sorted(graph.callers(top.service))
+        reason = TopDependency(top.service, callers)
         if len(callers) > 1:
-            return Scope(
-                "systemic",
-                "shared_dependency",
-                0.75,
-                [f"{top.service} is the top candidate and is shared by {', '.join(callers)}"],
-                top.service,
-            )
-        return Scope(
-            "localized",
-            "dependency",
-            0.7,
-            [f"{top.service} is the top candidate and only {', '.join(callers) or 'one service'} calls it"],
-            top.service,
-        )
+            return Scope("systemic", "shared_dependency", 0.75, subject=top.service, grounds=[reason])
+        return Scope("localized", "dependency", 0.7, subject=top.service, grounds=[reason])
     if instance is not None and instance.service == top.service:
         return _instance(instance)
     if silent is not None:
@@ -115,64 +125,40 @@ def decide_scope(
         "localized",
         "service",
         round(min(0.9, 0.4 + top.score), 2),
-        [f"{top.service} is the top candidate on all its instances"],
-        top.service,
+        subject=top.service,
+        grounds=[EveryInstance(top.service)],
     )
 
 
-def _against(rates: Mapping[str, tuple[float, float]]) -> str:
-    """ "cart 40% against 2%, web …": each service's share inside the group and outside it."""
-    return ", ".join(
-        f"{service} {inside:.0%} against {outside:.0%}"
-        for service, (inside, outside) in sorted(rates.items())
-    )
+def _rates(rates: Mapping[str, tuple[float, float]]) -> list[ServiceRates]:
+    """Each service's share inside the group and outside it, by name."""
+    return [ServiceRates(service, inside, outside) for service, (inside, outside) in sorted(rates.items())]
 
 
 def _skewed_zone(skew: ZoneSkew) -> Scope:
-    described = _against(skew.services)
     return Scope(
         "systemic",
         "zone",
         round(min(0.95, 0.5 + 0.1 * len(skew.services)), 2),
-        [
-            f"{len(skew.services)} of the {skew.eligible} services that run in several zones had far more "
-            f"bad requests in zone {skew.zone} than in their other zones: {described}"
-        ],
-        skew.zone,
+        subject=skew.zone,
+        grounds=[ZoneWentWrong(skew.zone, skew.eligible, _rates(skew.services))],
     )
 
 
 def _platform(network: NetworkSlowdown) -> Scope:
     slowest = sorted(network.grown.items(), key=lambda item: item[1][0] - item[1][1])[:3]
-    described = ", ".join(f"{a} -> {b} {was:.0f} -> {now:.0f} ms" for (a, b), (was, now) in slowest)
-    return Scope(
-        "systemic",
-        "platform",
-        0.7,
-        [
-            f"calls got slower outside their callee on {len(network.grown)} of {network.measured} "
-            f"service edges, from many callers to many callees (the network between services, "
-            f"not any one service): {described}"
-        ],
-        "service network",
-    )
+    edges = [EdgeTimes(a, b, was, now) for (a, b), (was, now) in slowest]
+    grown = EdgesSlower(len(network.grown), network.measured, edges)
+    return Scope("systemic", "platform", 0.7, subject="service network", grounds=[grown])
 
 
 def _platform_failures(failures: NetworkFailures) -> Scope:
-    failed = sum(failures.edges.values())
     callers = {caller for caller, _ in failures.edges}
     callees = {callee for _, callee in failures.edges}
-    return Scope(
-        "systemic",
-        "platform",
-        0.65,
-        [
-            f"{failed} of {failures.origins} {failures.counted} started in a call nothing answered, "
-            f"from {len(callers)} callers to {len(callees)} callees, none of them most of it "
-            "(the network between services, not any one service)"
-        ],
-        "service network",
+    unanswered = CallsUnanswered(
+        sum(failures.edges.values()), failures.origins, failures.counted, len(callers), len(callees)
     )
+    return Scope("systemic", "platform", 0.65, subject="service network", grounds=[unanswered])
 
 
 def _holds(services: Collection[str], candidates: Sequence[Candidate]) -> bool:
@@ -185,38 +171,30 @@ def _holds(services: Collection[str], candidates: Sequence[Candidate]) -> bool:
 def _release(reach: ReleaseReach) -> Scope:
     """Several services that went wrong on their new versions are the release; one is
     that service."""
-    described = ", ".join(
-        f"{service} {version} {inside:.0%} against {outside:.0%} on the old one"
-        for service, (version, inside, outside) in sorted(reach.services.items())
+    went_wrong = NewVersionsWentWrong(
+        [
+            VersionRates(service, version, inside, outside)
+            for service, (version, inside, outside) in sorted(reach.services.items())
+        ]
     )
-    reasons = [f"spans that went wrong on versions the baseline never ran: {described}"]
     if len(reach.services) >= 2:
-        return Scope("systemic", "release", 0.8, reasons, ", ".join(reach.versions))
+        return Scope("systemic", "release", 0.8, subject=", ".join(reach.versions), grounds=[went_wrong])
     service = next(iter(reach.services))
-    return Scope("localized", "service", 0.75, [*reasons, f"only {service}'s release went wrong"], service)
+    return Scope("localized", "service", 0.75, subject=service, grounds=[went_wrong, OnlyOneRelease(service)])
 
 
 def _flag(reach: FlagReach) -> Scope:
     """The flag is the level however many services went wrong behind it: it is the switch
     the on-call can turn off now; the services it broke are the reasons."""
     f = reach.finding
-    on = f"{f.key}={f.value}"
-    reasons = [
-        f"{on} is on in {f.bad_share:.0%} of bad requests against {f.baseline_share:.0%} of healthy ones",
-        f"spans that went wrong with it on, against without: {_against(reach.services)}",
+    grounds: list[Ground] = [
+        FlagOn(f.key, str(f.value), f.bad_share, f.baseline_share),
+        WrongWithFlag(_rates(reach.services)),
     ]
-    return Scope("systemic", "feature_flag", 0.75, reasons, on)
+    return Scope("systemic", "feature_flag", 0.75, subject=f"{f.key}={f.value}", grounds=grounds)
 
 
 def _instance(skew: InstanceSkew) -> Scope:
     inside, outside = skew.rates
-    return Scope(
-        "localized",
-        "instance",
-        0.75,
-        [
-            f"{inside:.0%} of {skew.instance}'s spans went wrong themselves, against {outside:.0%} "
-            f"of its {skew.siblings} siblings'"
-        ],
-        skew.instance,
-    )
+    went_wrong = InstanceWentWrong(skew.instance, inside, outside, skew.siblings)
+    return Scope("localized", "instance", 0.75, subject=skew.instance, grounds=[went_wrong])

@@ -18,7 +18,7 @@ S = 1_000_000_000
 
 def stored_report(fields: dict[str, Any]) -> Report:
     """A report as stored, with only the ``fields`` a test is about; every other field is
-    empty (a change finding's ``minutes_before``, ``candidate_rank``, ``summary`` too)."""
+    empty (a change finding's ``minutes_before`` and ``candidate_rank`` too)."""
     empty = {
         "journey": None,
         "candidates": [],
@@ -30,9 +30,7 @@ def stored_report(fields: dict[str, Any]) -> Report:
         "bad_traces": 0,
         "baseline_traces": 0,
     }
-    changes = [
-        {"minutes_before": 0.0, "candidate_rank": None, "summary": "", **c} for c in fields.get("changes", [])
-    ]
+    changes = [{"minutes_before": 0.0, "candidate_rank": None, **c} for c in fields.get("changes", [])]
     return Report.from_json({**empty, **fields, "changes": changes})
 
 

@@ -1,8 +1,10 @@
-"""Telemetry gaps: broken propagation, orphans, missing service names, lost exemplars."""
+"""Telemetry gaps: broken propagation, orphans, missing service names, lost exemplars, found in
+figures and worded by the edge."""
 
 from __future__ import annotations
 
-from correlators.gaps import telemetry_gaps
+from bot.render.report import gap_words
+from correlators.gaps import Gap, telemetry_gaps
 from correlators.model import Span, SpanKind, Trace
 
 
@@ -40,8 +42,13 @@ def test_a_caller_that_drops_trace_context() -> None:
         ],
     )
     gaps = telemetry_gaps([cart, inventory, checkout])
-    assert [(g.kind, g.service, g.count) for g in gaps] == [("broken_propagation", "cart", 1)]
-    assert "cart does not propagate W3C trace context" in gaps[0].detail
+    assert [(g.kind, g.service, g.count, g.callee) for g in gaps] == [
+        ("broken_propagation", "cart", 1, "inventory")
+    ]
+    assert gap_words(gaps[0]) == (
+        "1 calls from cart to inventory start new traces in inventory: "
+        "cart does not propagate W3C trace context"
+    )
 
 
 def test_orphans_unknown_services_and_lost_exemplars() -> None:
@@ -60,4 +67,15 @@ def test_orphans_unknown_services_and_lost_exemplars() -> None:
         ("missing_service_name", None, 1),
         ("missing_exemplars", None, 1),
     ]
-    assert "e" * 32 in gaps[2].detail
+    assert gaps[2].example == "e" * 32 and all(g.detail == "" for g in gaps)
+    assert [gap_words(g) for g in gaps] == [
+        "2 spans of payments have a parent that never arrived",
+        "1 spans have no service.name",
+        f"1 exemplar traces were not kept (e.g. {'e' * 32})",
+    ]
+
+
+def test_a_gap_stored_with_its_sentence_says_it() -> None:
+    """A report stored before gaps had figures kept only the sentence, and shows it."""
+    old = Gap("broken_propagation", "cart", 3, detail="3 calls from cart to inventory start new traces")
+    assert gap_words(old) == "3 calls from cart to inventory start new traces"

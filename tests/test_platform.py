@@ -109,7 +109,7 @@ def test_new_error_lines_about_many_silent_callees_are_the_network() -> None:
     failures = silent_callee_failures(NETWORK_LINES, GRAPH, {})
     assert failures is not None
     assert failures.origins == 70 and failures.edges[("web", "cart")] == 20
-    assert failures.counted == "new error lines"
+    assert failures.counted == "log_lines"
 
 
 def test_callers_that_gave_up_waiting_on_answering_callees_are_not_the_network() -> None:

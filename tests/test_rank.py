@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bot.render.report import evidence_words
 from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
+from correlators.findings import ErrorLines, NamedBehind, PathEnds
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
 from correlators.model import SpanKind, Trace
@@ -102,9 +104,12 @@ def test_a_path_change_points_at_the_service_that_decided_it() -> None:
         path_changes=[from_catalog, noise],
     )
     assert [c.service for c in ranked] == ["catalog", "orders"]
-    assert ranked[0].evidence[0].kind == "path"
+    evidence = ranked[0].evidence[0]
+    assert (evidence.kind, evidence.subject) == ("path", "catalog")
+    assert evidence.figures == PathEnds("web", "GET /product", "catalog Get", 0.7, 0.0)
     assert (
-        "70% of web GET /product spans end right after calling catalog Get" in ranked[0].evidence[0].summary
+        evidence_words(evidence)
+        == "70% of web GET /product spans end right after calling catalog Get (usually 0%)"
     )
 
 
@@ -212,8 +217,18 @@ def test_an_error_line_naming_a_callee_relays_it_though_no_trace_was_kept() -> N
     assert rank_candidates(bad=[], bottlenecks=[], log_changes=[relayed], anomalies=[], graph=edges) == []
     both = rank_candidates(bad=[], bottlenecks=[], log_changes=[relayed, own], anomalies=[], graph=edges)
     assert [c.service for c in both] == ["payments"]  # "provider-client" is not "provider"
-    summaries = [e.summary for e in both[0].evidence]
-    assert any("(relaying the errors of provider): Request to provider failed" in s for s in summaries)
+    relaying = [e for e in both[0].evidence if isinstance(e.figures, ErrorLines) and e.figures.relays]
+    assert [(e.subject, e.weight, e.figures) for e in relaying] == [
+        (
+            "payments",
+            0.0,
+            ErrorLines("new", 40, None, "Request to provider failed (502 Bad Gateway)", "provider"),
+        )
+    ]
+    assert evidence_words(relaying[0]) == (
+        "payments logs a new error (40 lines) (relaying the errors of provider): "
+        "Request to provider failed (502 Bad Gateway)"
+    )
 
 
 def test_an_error_line_naming_a_callee_whose_calls_did_not_fail_is_the_callers_own() -> None:
@@ -293,7 +308,9 @@ def test_a_relayed_error_naming_the_callees_own_failed_call_points_past_it() -> 
         graph=edges,
     )
     assert [c.service for c in found] == ["redis", "cart"]
-    assert found[0].evidence[0].summary.startswith("web's new error (40 lines) names redis behind cart")
+    named = found[0].evidence[0]
+    assert named.figures == NamedBehind("web", 40, "redis", "cart", relayed.sample)
+    assert evidence_words(named) == f"web's new error (40 lines) names redis behind cart: {relayed.sample}"
 
 
 def test_a_named_callee_whose_failures_started_further_down_passes_the_name_on() -> None:
@@ -314,11 +331,12 @@ def test_a_named_callee_whose_failures_started_further_down_passes_the_name_on()
         bad=bad, bottlenecks=[], log_changes=[relayed], anomalies=[], graph=call_graph(bad)
     )
     assert found[0].service == "provider"
-    assert any(
-        e.summary.startswith(
-            "web's new error (30 lines) names cart behind api, whose failures started in provider"
-        )
-        for e in found[0].evidence
+    named = [e for e in found[0].evidence if isinstance(e.figures, NamedBehind)]
+    assert [(e.subject, e.figures) for e in named] == [
+        ("provider", NamedBehind("web", 30, "cart", "api", relayed.sample))
+    ]
+    assert evidence_words(named[0]).startswith(
+        "web's new error (30 lines) names cart behind api, whose failures started in provider: "
     )
 
 
@@ -329,7 +347,10 @@ def test_a_relayed_line_is_followed_down_as_far_as_it_names_failed_callees() -> 
     )
     found = rank_candidates(bad=[], bottlenecks=[], log_changes=[line], anomalies=[], graph=edges)
     assert [c.service for c in found] == ["redis"]
-    assert found[0].evidence[0].summary.startswith("web's new error (20 lines) names redis behind api")
+    assert found[0].evidence[0].figures == NamedBehind("web", 20, "redis", "api", line.sample)
+    assert evidence_words(found[0].evidence[0]).startswith(
+        "web's new error (20 lines) names redis behind api"
+    )
 
 
 def test_a_callee_the_traces_saw_fail_once_does_not_take_the_name() -> None:

@@ -1,25 +1,60 @@
-"""The edges word the findings: each converted kind of evidence reads as it always did,
-the correlators build no sentence for it, and a report stored before figures existed says
-what it said then."""
+"""The edges word the findings: each kind of evidence, scope ground, change and gap reads as
+it did when the correlators wrote the sentence, the correlators build none, and a report
+stored before figures existed says what it said then."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from bot.render.report import evidence_words, report_json, report_text, summary
+from bot.render.report import (
+    change_words,
+    evidence_words,
+    gap_words,
+    ground_words,
+    report_json,
+    report_text,
+    scope_reasons,
+    summary,
+)
 from correlators.analyze import analyze
+from correlators.changes import Change, ChangeFinding
 from correlators.findings import (
+    ChangedBefore,
     CriticalPathGrowth,
+    ErrorLines,
     ErrorOrigins,
     Figures,
+    LineStopped,
     MetricMove,
+    NamedBehind,
     OverRepresented,
+    PathEnds,
     SlowFromOneCaller,
 )
+from correlators.grounds import (
+    CallsUnanswered,
+    EdgesSlower,
+    EdgeTimes,
+    EveryInstance,
+    FlagOn,
+    Ground,
+    InstanceWentWrong,
+    NewVersionsWentWrong,
+    NothingStoodOut,
+    OnlyOneRelease,
+    ServiceRates,
+    Surge,
+    TopDependency,
+    VersionRates,
+    WrongWithFlag,
+)
 from correlators.rank import Evidence
+from correlators.scope import Scope
 from tests.scenarios import generate
 
-CONVERTED = ("critical_path", "error_origin", "metric", "attribute")
+S = 1_000_000_000
 
 
 @pytest.mark.parametrize(
@@ -58,6 +93,57 @@ CONVERTED = ("critical_path", "error_origin", "metric", "attribute")
             "service.instance=catalog-2 served 90% of the bad traces that reached catalog, "
             "against 33% of the healthy ones",
         ),
+        (
+            "log_template",
+            "payments",
+            ErrorLines("new", 40, None, "Request to provider failed", "provider"),
+            "payments logs a new error (40 lines) (relaying the errors of provider): "
+            "Request to provider failed",
+        ),
+        (
+            "log_template",
+            "auth",
+            ErrorLines("surging", 90, 4.5, "token refresh failed", None),
+            "auth logs a 4.5x more frequent error (90 lines): token refresh failed",
+        ),
+        (
+            "log_template",
+            "provider",
+            NamedBehind("web", 30, "cart", "api", "call to api failed: cart failed"),
+            "web's new error (30 lines) names cart behind api, whose failures started in provider: "
+            "call to api failed: cart failed",
+        ),
+        (
+            "log_template",
+            "redis",
+            NamedBehind("web", 20, "redis", "api", "connect to redis failed"),
+            "web's new error (20 lines) names redis behind api: connect to redis failed",
+        ),
+        (
+            "path",
+            "catalog",
+            PathEnds("web", "GET /product", "catalog Get", 0.7, 0.05),
+            "70% of web GET /product spans end right after calling catalog Get (usually 5%)",
+        ),
+        (
+            "path",
+            "web",
+            PathEnds("web", "GET /product", None, 0.7, 0.0),
+            "70% of web GET /product spans now call nothing (usually 0%)",
+        ),
+        (
+            "path",
+            "pricing",
+            LineStopped("quote", 98, 100, 40, "applying discount rules"),
+            "pricing quote wrote a line on 98 of its 100 calls and on none of its 40 calls since: "
+            "applying discount rules",
+        ),
+        (
+            "change",
+            "catalog",
+            ChangedBefore("deploy", "2.0.0", 0.4, 1),
+            "deploy of catalog 2.0.0, 0 min before the burn (suspect #1)",
+        ),
     ],
 )
 def test_each_kind_is_worded_from_its_figures(kind: str, subject: str, figures: Figures, words: str) -> None:
@@ -72,16 +158,91 @@ def test_evidence_without_figures_says_what_the_analysis_wrote() -> None:
 
 @pytest.mark.parametrize("kind", ["instance_cpu", "deploy_exception", "shared_db_slow", "instance_network"])
 def test_the_analysis_returns_figures_and_the_edges_the_words(kind: str) -> None:
-    report = analyze(generate(kind, 1).analysis_input())
+    deploy = Change("cart", "deploy", 0, "1.5.0", source="spans")
+    scenario = generate(kind, 1)
+    report = analyze(scenario.analysis_input([replace(deploy, time_ns=scenario.incident[0] - 60 * S)]))
     evidence = [e for c in report.candidates for e in c.evidence]
-    converted = [e for e in evidence if e.kind in CONVERTED]
-    assert converted
-    assert all(e.summary == "" and e.figures is not None and e.subject for e in converted)
-    assert all(e.summary and e.figures is None for e in evidence if e.kind not in CONVERTED)
+    assert evidence and all(e.summary == "" and e.figures is not None and e.subject for e in evidence)
+    assert report.scope.reasons == [] and report.scope.grounds
+    assert all(g.detail == "" for g in report.gaps)
 
     written = report_json(report)
     said = [e["summary"] for c in written["candidates"] for e in c["evidence"]]
     assert said == [evidence_words(e) for e in evidence] and all(said)
     assert written["summary"] == summary(report)
+    assert written["scope"]["reasons"] == scope_reasons(report.scope) and all(written["scope"]["reasons"])
+    assert [c["summary"] for c in written["changes"]] == [change_words(c) for c in report.changes]
+    assert [g["detail"] for g in written["gaps"]] == [gap_words(g) for g in report.gaps]
     text = report_text(report)
     assert text.startswith(summary(report)) and f"       {said[0]}" in text
+    assert all(f"  - {r}" in text for r in scope_reasons(report.scope))
+
+
+@pytest.mark.parametrize(
+    ("ground", "words"),
+    [
+        (
+            Surge(2.5, "kept_traces"),
+            "the journey's entry services got 2.5x their baseline kept traces per second",
+        ),
+        (
+            EdgesSlower(9, 11, [EdgeTimes("web", "cart", 2.0, 41.0)]),
+            "calls got slower outside their callee on 9 of 11 service edges, from many callers to many "
+            "callees (the network between services, not any one service): web -> cart 2 -> 41 ms",
+        ),
+        (
+            CallsUnanswered(40, 52, "requests", 4, 5),
+            "40 of 52 failed requests started in a call nothing answered, from 4 callers to 5 callees, "
+            "none of them most of it (the network between services, not any one service)",
+        ),
+        (
+            CallsUnanswered(70, 70, "log_lines", 4, 5),
+            "70 of 70 new error lines started in a call nothing answered, from 4 callers to 5 callees, "
+            "none of them most of it (the network between services, not any one service)",
+        ),
+        (
+            NewVersionsWentWrong([VersionRates("cart", "1.5.0", 0.45, 0.0)]),
+            "spans that went wrong on versions the baseline never ran: "
+            "cart 1.5.0 45% against 0% on the old one",
+        ),
+        (OnlyOneRelease("cart"), "only cart's release went wrong"),
+        (
+            FlagOn("feature_flag.new_pricing", "on", 0.9, 0.1),
+            "feature_flag.new_pricing=on is on in 90% of bad requests against 10% of healthy ones",
+        ),
+        (
+            WrongWithFlag([ServiceRates("catalog", 0.4, 0.01)]),
+            "spans that went wrong with it on, against without: catalog 40% against 1%",
+        ),
+        (
+            TopDependency("sqlite:shop", ["auth", "catalog"]),
+            "sqlite:shop is the top candidate and is shared by auth, catalog",
+        ),
+        (TopDependency("redis", ["cart"]), "redis is the top candidate and only cart calls it"),
+        (
+            InstanceWentWrong("catalog-2", 0.6, 0.02, 2),
+            "60% of catalog-2's spans went wrong themselves, against 2% of its 2 siblings'",
+        ),
+        (EveryInstance("cart"), "cart is the top candidate on all its instances"),
+        (NothingStoodOut(), "no candidate stood out"),
+    ],
+)
+def test_each_ground_is_worded_from_its_figures(ground: Ground, words: str) -> None:
+    assert ground_words(ground) == words
+
+
+def test_a_scope_stored_before_grounds_says_its_reasons() -> None:
+    old = Scope("localized", "service", 0.7, ["cart is the top candidate on all its instances"], "cart")
+    assert scope_reasons(old) == ["cart is the top candidate on all its instances"]
+
+
+def test_a_change_is_timed_against_the_burn_and_ranked() -> None:
+    deploy = Change("catalog", "deploy", 0, "2.0.0")
+    assert (
+        change_words(ChangeFinding(deploy, 3.2, 1))
+        == "deploy of catalog 2.0.0, 3 min before the burn (suspect #1)"
+    )
+    flag = Change("web", "flag", 0)
+    assert change_words(ChangeFinding(flag, -2.0, None)) == "flag of web, 2 min into the burn"
+    evidence = Evidence("change", "", 0.0, "catalog", ChangedBefore("deploy", "2.0.0", 3.2, 1))
+    assert evidence_words(evidence) == "deploy of catalog 2.0.0, 3 min before the burn (suspect #1)"

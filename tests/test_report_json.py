@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from bot.render.report import evidence_words, report_json, summary
+from bot.render.report import evidence_words, gap_words, report_json, scope_reasons, skip_words, summary
 from correlators.analyze import analyze
 from correlators.changes import Change
 from correlators.errors import ReportFormatError, SchemaVersionError
-from correlators.input_gaps import InputGap
+from correlators.gaps import Gap
+from correlators.input_gaps import InputGap, Skip
 from correlators.report import Report
 from correlators.similar import SimilarIncident
 from tests import scenarios, worlds
@@ -27,7 +28,8 @@ CASES = [
 
 def analysed(case: Any) -> Report:
     """A generated case analysed as an investigation does it: with a deploy of the top
-    suspect, similar past incidents and input gaps, so every part of the report is set."""
+    suspect, similar past incidents, telemetry and input gaps, so every part of the report
+    is set."""
     make, kind, seed = case
     scenario = make(kind, seed)
     deploy = Change("catalog", "deploy", scenario.incident[0] - 60 * S, "2.0.0", "https://ci/1", "rollout")
@@ -35,7 +37,11 @@ def analysed(case: Any) -> Report:
     report.similar = [
         SimilarIncident(7, 1.7e9, "an earlier one", "same top suspect (catalog)", "https://x/7")
     ]
-    report.input_gaps = [InputGap("/in/traces.jsonl", 2, 1, ["line 3: not JSON"])]
+    report.input_gaps = [InputGap("/in/traces.jsonl", 2, 1, [Skip(3, "not JSON")])]
+    report.gaps += [
+        Gap("broken_propagation", "cart", 3, callee="inventory"),
+        Gap("missing_exemplars", None, 2, example="e" * 32),
+    ]
     return report
 
 
@@ -115,3 +121,32 @@ def test_a_newer_schema_is_refused() -> None:
     data["schema_version"] = 2
     with pytest.raises(SchemaVersionError, match="2"):
         Report.from_json(data)
+
+
+def test_reasons_gaps_and_skips_stored_as_sentences_still_say_them() -> None:
+    """A release before grounds and gap figures stored only the sentences: they read back
+    as they were written, and an edge says them as they are."""
+    data = stored(analysed(CASES[0]))
+    del data["scope"]["grounds"]
+    for gap in data["gaps"]:
+        del gap["callee"], gap["example"]
+    data["input_gaps"][0]["reasons"] = ["line 3: not JSON", "no line number"]
+    old = Report.from_json(data)
+    assert old.scope.grounds == [] and scope_reasons(old.scope) == data["scope"]["reasons"]
+    assert [gap_words(g) for g in old.gaps] == [g["detail"] for g in data["gaps"]]
+    assert [g.detail for g in old.gaps] == [
+        "3 calls from cart to inventory start new traces in inventory: "
+        "cart does not propagate W3C trace context",
+        f"2 exemplar traces were not kept (e.g. {'e' * 32})",
+    ]
+    assert old.input_gaps[0].reasons == [Skip(3, "not JSON"), Skip(None, "no line number")]
+    assert [skip_words(r) for r in old.input_gaps[0].reasons] == ["line 3: not JSON", "no line number"]
+    assert report_json(old)["scope"]["reasons"] == data["scope"]["reasons"]
+
+
+def test_a_ground_it_does_not_know_leaves_the_reasons_to_the_sentences() -> None:
+    data = stored(analysed(CASES[0]))
+    said = data["scope"]["reasons"]
+    data["scope"]["grounds"].append({"ground": "moon_phase", "phase": "full"})
+    scope = Report.from_json(data).scope
+    assert scope.grounds == [] and scope_reasons(scope) == said

@@ -13,6 +13,7 @@ from bot.runbooks import matching_runbooks
 from bot.slack.blocks import SECTION_LIMIT, hypothesis_line, incident_message, led_by, summary_message
 from bot.slack.mrkdwn import Quote
 from correlators.analyze import AnalysisInput, analyze
+from correlators.grounds import EveryInstance
 from correlators.logs import TemplateChange
 from correlators.metrics import Window
 from correlators.report import Report
@@ -99,7 +100,7 @@ def test_a_generated_incident_summary_names_verdict_suspect_and_runbooks(
 
 def test_long_content_is_cut_with_a_link_never_refused() -> None:
     report = report_of("deploy_exception", 3)
-    report.scope = replace(report.scope, reasons=["x" * 5000])
+    report.scope = replace(report.scope, grounds=[EveryInstance("x" * 5000)])
     report.log_changes = [TemplateChange("cart", "t", "new", 0, 9, None, 17, "y" * 9000)] * 3
     message = summary_message(
         report, runbooks=[], incident_url="https://jw/incidents/1", trace_url=None, quote=Quote()

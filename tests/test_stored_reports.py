@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from bot.incidents.lifecycle import Action, Firing
 from bot.incidents.repository import IncidentRepository
-from bot.render.report import evidence_words, report_json, summary
+from bot.render.report import evidence_words, report_json, scope_reasons, summary
 from bot.server import create_app
 from bot.store import Store
 from bot.store.state import IncidentRow
@@ -45,11 +45,12 @@ def keep_text(repository: IncidentRepository, incident_id: int, text: str) -> No
 
 
 def older(report: Report) -> dict[str, Any]:
-    """The report as a release before worst traces, input gaps, metric peaks and the
-    evidence's figures wrote it."""
+    """The report as a release before worst traces, input gaps, metric peaks, the
+    evidence's figures and the scope's grounds wrote it."""
     data = report_json(report)
     for key in ("worst_traces", "input_gaps"):
         del data[key]
+    del data["scope"]["grounds"]
     for candidate in data["candidates"]:
         candidate["evidence"] = [
             {k: v for k, v in e.items() if k not in ("subject", "figures")} for e in candidate["evidence"]
@@ -85,6 +86,7 @@ def test_a_report_an_older_release_stored_reads_and_is_cited(any_store: Store, a
     said = [[evidence_words(e) for e in c.evidence] for c in report.candidates]
     assert said == [[evidence_words(e) for e in c.evidence] for c in analysed.candidates]
     assert all(e.figures is None for c in report.candidates for e in c.evidence)
+    assert report.scope.grounds == [] and scope_reasons(report.scope) == scope_reasons(analysed.scope)
     logged = next(iter(analysed.exemplar_logs))
     assert [i["id"] for i in repository.citing(logged)] == [incident_id]
     [past] = repository.past("checkout", T0 + 1, exclude=0)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.telemetry_files import read_logs, read_metrics, read_spans
 from correlators.errors import InputFileError
+from correlators.input_gaps import Skip
 from tests.otlp_json import write_case
 from tests.scenarios import generate
 
@@ -222,9 +223,9 @@ def test_a_flawed_file_gives_every_good_span_and_says_what_it_skipped(tmp_path: 
         assert read.gap is not None
         assert (read.gap.file, read.gap.skipped_lines, read.gap.skipped_records) == (str(path), 2, 1)
         assert read.gap.reasons == [
-            "line 2: not JSON",
-            "line 3: span with a time out of range",
-            "line 5: truncated last line",
+            Skip(2, "not JSON"),
+            Skip(3, "span with a time out of range"),
+            Skip(5, "truncated last line"),
         ]
 
 
@@ -247,11 +248,11 @@ def test_bad_ids_and_wrong_types_cost_only_their_own_record(tmp_path: Path) -> N
     assert read.gap is not None
     assert (read.gap.skipped_lines, read.gap.skipped_records) == (2, 3)
     assert read.gap.reasons == [
-        "line 1: span with an invalid span id (need 8 non-zero bytes)",
-        "line 1: span with an invalid trace id (need 16 non-zero bytes)",
-        "line 1: span with a text field that is not a string",
-        "line 2: not a JSON object",
-        "line 3: JSON body is not an OTLP request: resourceSpans is not a list of objects",
+        Skip(1, "span with an invalid span id (need 8 non-zero bytes)"),
+        Skip(1, "span with an invalid trace id (need 16 non-zero bytes)"),
+        Skip(1, "span with a text field that is not a string"),
+        Skip(2, "not a JSON object"),
+        Skip(3, "JSON body is not an OTLP request: resourceSpans is not a list of objects"),
     ]
 
 
@@ -275,7 +276,7 @@ def test_a_log_record_with_an_impossible_time_is_skipped_alone(tmp_path: Path) -
     assert [r.body for r in read.items] == ["kept"]
     assert read.gap is not None
     assert (read.gap.skipped_lines, read.gap.skipped_records) == (0, 1)
-    assert read.gap.reasons == ["line 1: log record with a time out of range"]
+    assert read.gap.reasons == [Skip(1, "log record with a time out of range")]
 
 
 def test_metrics_skip_what_they_cannot_read(tmp_path: Path) -> None:
@@ -294,10 +295,10 @@ def test_metrics_skip_what_they_cannot_read(tmp_path: Path) -> None:
     assert read.gap is not None
     assert (read.gap.skipped_lines, read.gap.skipped_records) == (1, 3)
     assert read.gap.reasons == [
-        "line 1: data point with a time out of range",
-        "line 1: data point that is not valid OTLP",
-        "line 1: metric without a name",
-        "line 2: truncated last line",
+        Skip(1, "data point with a time out of range"),
+        Skip(1, "data point that is not valid OTLP"),
+        Skip(1, "metric without a name"),
+        Skip(2, "truncated last line"),
     ]
 
 
@@ -316,7 +317,10 @@ def test_analyze_on_flawed_files_reports_what_it_skipped(tmp_path: Path) -> None
             "file": str(traces),
             "skipped_lines": 1,
             "skipped_records": 1,
-            "reasons": [f"line {lines - 1}: not JSON", f"line {lines}: span with a time out of range"],
+            "reasons": [
+                {"line": lines - 1, "why": "not JSON"},
+                {"line": lines, "why": "span with a time out of range"},
+            ],
             "skipped": 2,
         }
     ]

@@ -1,32 +1,75 @@
 """A report in words, for every edge: the evidence's sentences, the one-line summary, the
 CLI's text form, and the JSON the bot writes (stored with incidents, served, printed).
 
-The correlators return findings in figures (``correlators.findings``); Slack, the pages
-and the CLI all word them here, so a finding reads the same wherever it is shown. The
-JSON keeps each finding's sentence in ``summary`` for readers of the stored form that do
-not know the figures.
+The correlators return findings, scope grounds, changes and gaps in figures
+(``correlators.findings``, ``correlators.grounds``); Slack, the pages and the CLI all word
+them here, so a finding reads the same wherever it is shown. The JSON keeps each one's
+sentence (an evidence's and a change's ``summary``, the scope's ``reasons``, a gap's
+``detail``) for readers of the stored form that do not know the figures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
+from correlators.changes import ChangeFinding
 from correlators.findings import (
+    ChangedBefore,
     CriticalPathGrowth,
+    ErrorLines,
     ErrorOrigins,
+    LineStopped,
     MetricMove,
+    NamedBehind,
     OverRepresented,
+    PathEnds,
     SlowFromOneCaller,
 )
-from correlators.input_gaps import InputGap
+from correlators.gaps import Gap
+from correlators.grounds import (
+    CallsUnanswered,
+    EdgesSlower,
+    EveryInstance,
+    FlagOn,
+    Ground,
+    InstanceWentWrong,
+    NewVersionsWentWrong,
+    NothingStoodOut,
+    OnlyOneRelease,
+    ServiceRates,
+    Surge,
+    TopDependency,
+    WrongWithFlag,
+    ZoneWentWrong,
+)
+from correlators.input_gaps import InputGap, Skip
 from correlators.rank import Evidence
 from correlators.report import Report
+from correlators.scope import Scope
+
+LEVEL_WORDS = {
+    "shared_dependency": "shared dependency",
+    "dependency": "dependency",
+    "feature_flag": "feature flag",
+    "release": "release",
+    "instance": "instance",
+    "zone": "zone",
+    "platform": "platform",
+    "traffic": "traffic surge",
+    "service": "service",
+}
+"""A scope's level as people name it."""
+
+
+def level_words(level: str) -> str:
+    return LEVEL_WORDS.get(level, level.replace("_", " "))
 
 
 def evidence_words(evidence: Evidence) -> str:
-    """The finding as one sentence; a kind without figures (or a report stored before it
-    had them) says what the analysis wrote."""
+    """The finding as one sentence; a report stored before figures existed says what the
+    analysis wrote then."""
     subject = evidence.subject or ""
     match evidence.figures:
         case CriticalPathGrowth() as f:
@@ -52,8 +95,140 @@ def evidence_words(evidence: Evidence) -> str:
                 f"{f.key}={f.value} served {f.bad_share:.0%} of the bad traces that reached "
                 f"{subject}, against {f.healthy_share:.0%} of the healthy ones"
             )
+        case ErrorLines() as f:
+            what = "new" if f.kind == "new" else f"{f.rate_ratio}x more frequent"
+            relaying = f" (relaying the errors of {f.relays})" if f.relays else ""
+            return f"{subject} logs a {what} error ({f.lines} lines){relaying}: {f.sample}"
+        case NamedBehind() as f:
+            below = "" if subject == f.named else f", whose failures started in {subject}"
+            return (
+                f"{f.writer}'s new error ({f.lines} lines) names {f.named} behind {f.relayed}{below}: "
+                f"{f.sample}"
+            )
+        case PathEnds() as f:
+            how = f"end right after calling {f.after}" if f.after else "now call nothing"
+            return (
+                f"{f.share_now:.0%} of {f.service} {f.operation} spans {how} (usually {f.share_before:.0%})"
+            )
+        case LineStopped() as f:
+            return (
+                f"{subject} {f.operation} wrote a line on {f.wrote_before} of its {f.calls_before} calls "
+                f"and on none of its {f.calls_now} calls since: {f.sample}"
+            )
+        case ChangedBefore() as f:
+            return _change(f.kind, subject, f.version, f.minutes_before, f.rank)
         case None:
             return evidence.summary
+
+
+def change_words(finding: ChangeFinding) -> str:
+    """A change around the burn: "deploy of catalog 2.0.0, 3 min before the burn (suspect #1)"."""
+    change = finding.change
+    return _change(
+        change.kind, change.service, change.version, finding.minutes_before, finding.candidate_rank
+    )
+
+
+def _change(kind: str, service: str, version: str | None, minutes: float, rank: int | None) -> str:
+    what = f"{kind} of {service}" + (f" {version}" if version else "")
+    when = f"{minutes:.0f} min before the burn" if minutes >= 0 else f"{-minutes:.0f} min into the burn"
+    suspect = f" (suspect #{rank})" if rank else ""
+    return f"{what}, {when}{suspect}"
+
+
+def scope_reasons(scope: Scope) -> list[str]:
+    """Why the scope is what it is, one sentence per ground; a report stored before
+    grounds existed says what the analysis wrote then."""
+    return [ground_words(g) for g in scope.grounds] if scope.grounds else list(scope.reasons)
+
+
+def ground_words(ground: Ground) -> str:
+    match ground:
+        case Surge() as g:
+            counted = "requests" if g.counted == "requests" else "kept traces"
+            return f"the journey's entry services got {g.ratio:.1f}x their baseline {counted} per second"
+        case ZoneWentWrong() as g:
+            return (
+                f"{len(g.rates)} of the {g.eligible} services that run in several zones had far more "
+                f"bad requests in zone {g.zone} than in their other zones: {_against(g.rates)}"
+            )
+        case EdgesSlower() as g:
+            slowest = ", ".join(
+                f"{e.caller} -> {e.callee} {e.before_ms:.0f} -> {e.now_ms:.0f} ms" for e in g.slowest
+            )
+            return (
+                f"calls got slower outside their callee on {g.grown} of {g.measured} service edges, "
+                f"from many callers to many callees (the network between services, not any one "
+                f"service): {slowest}"
+            )
+        case CallsUnanswered() as g:
+            counted = "failed requests" if g.counted == "requests" else "new error lines"
+            return (
+                f"{g.failed} of {g.origins} {counted} started in a call nothing answered, from "
+                f"{g.callers} callers to {g.callees} callees, none of them most of it (the network "
+                "between services, not any one service)"
+            )
+        case NewVersionsWentWrong() as g:
+            described = ", ".join(
+                f"{v.service} {v.version} {v.inside:.0%} against {v.outside:.0%} on the old one"
+                for v in g.services
+            )
+            return f"spans that went wrong on versions the baseline never ran: {described}"
+        case OnlyOneRelease() as g:
+            return f"only {g.service}'s release went wrong"
+        case FlagOn() as g:
+            return (
+                f"{g.key}={g.value} is on in {g.bad_share:.0%} of bad requests against "
+                f"{g.healthy_share:.0%} of healthy ones"
+            )
+        case WrongWithFlag() as g:
+            return f"spans that went wrong with it on, against without: {_against(g.rates)}"
+        case TopDependency() as g:
+            if len(g.callers) > 1:
+                return f"{g.dependency} is the top candidate and is shared by {', '.join(g.callers)}"
+            only = ", ".join(g.callers) or "one service"
+            return f"{g.dependency} is the top candidate and only {only} calls it"
+        case InstanceWentWrong() as g:
+            return (
+                f"{g.inside:.0%} of {g.instance}'s spans went wrong themselves, against {g.outside:.0%} "
+                f"of its {g.siblings} siblings'"
+            )
+        case EveryInstance() as g:
+            return f"{g.service} is the top candidate on all its instances"
+        case NothingStoodOut():
+            return "no candidate stood out"
+
+
+def _against(rates: Sequence[ServiceRates]) -> str:
+    """ "cart 40% against 2%, web …": each service's share inside the group and outside it."""
+    return ", ".join(f"{r.service} {r.inside:.0%} against {r.outside:.0%}" for r in rates)
+
+
+def gap_words(gap: Gap) -> str:
+    """A telemetry gap, with what to fix; a report stored before gaps had figures says
+    what the analysis wrote then."""
+    if gap.detail:
+        return gap.detail
+    match gap.kind:
+        case "broken_propagation":
+            callee = gap.callee or "the service it calls"
+            return (
+                f"{gap.count} calls from {gap.service} to {callee} start new traces in {callee}: "
+                f"{gap.service} does not propagate W3C trace context"
+            )
+        case "orphans":
+            return f"{gap.count} spans of {gap.service} have a parent that never arrived"
+        case "missing_service_name":
+            return f"{gap.count} spans have no service.name"
+        case "missing_exemplars":
+            example = f" (e.g. {gap.example})" if gap.example else ""
+            return f"{gap.count} exemplar traces were not kept{example}"
+        case _:
+            return f"{gap.count} {gap.kind.replace('_', ' ')}" + (f" ({gap.service})" if gap.service else "")
+
+
+def skip_words(skip: Skip) -> str:
+    return f"line {skip.line}: {skip.why}" if skip.line is not None else skip.why
 
 
 def summary(report: Report) -> str:
@@ -71,9 +246,14 @@ def report_json(report: Report) -> dict[str, Any]:
     summary, and each piece of evidence's."""
     data = report.to_json()
     data["summary"] = summary(report)
+    data["scope"]["reasons"] = scope_reasons(report.scope)
     for candidate, written in zip(report.candidates, data["candidates"], strict=True):
         for evidence, out in zip(candidate.evidence, written["evidence"], strict=True):
             out["summary"] = evidence_words(evidence)
+    for change, out in zip(report.changes, data["changes"], strict=True):
+        out["summary"] = change_words(change)
+    for gap, out in zip(report.gaps, data["gaps"], strict=True):
+        out["detail"] = gap_words(gap)
     return data
 
 
@@ -82,7 +262,7 @@ def report_text(report: Report) -> str:
     scope = report.scope
     lines = [summary(report), ""]
     lines.append(f"Scope: {scope.kind} / {scope.level} (confidence {scope.confidence:.0%})")
-    lines.extend(f"  - {reason}" for reason in scope.reasons)
+    lines.extend(f"  - {reason}" for reason in scope_reasons(scope))
     lines.append("")
     lines.append("Candidates:")
     for rank, c in enumerate(report.candidates, start=1):
@@ -99,7 +279,7 @@ def report_text(report: Report) -> str:
     if report.changes:
         lines.append("")
         lines.append("Changes:")
-        lines.extend(f"  - {c.summary}" for c in report.changes[:5])
+        lines.extend(f"  - {change_words(c)}" for c in report.changes[:5])
     if report.similar:
         lines.append("")
         lines.append("Similar past incidents:")
@@ -107,7 +287,7 @@ def report_text(report: Report) -> str:
     if report.gaps:
         lines.append("")
         lines.append("Telemetry gaps:")
-        lines.extend(f"  - {g.detail}" for g in report.gaps)
+        lines.extend(f"  - {gap_words(g)}" for g in report.gaps)
     if report.missing:
         lines.append("")
         lines.extend(f"Missing: {m}" for m in report.missing)
@@ -125,7 +305,7 @@ def _input_gap_line(gap: InputGap) -> str:
         _count(gap.skipped_lines, "line") if gap.skipped_lines else "",
         _count(gap.skipped_records, "record") if gap.skipped_records else "",
     ]
-    why = f" ({'; '.join(gap.reasons)})" if gap.reasons else ""
+    why = f" ({'; '.join(skip_words(r) for r in gap.reasons)})" if gap.reasons else ""
     name = PurePath(gap.file).name
     return f"Skipped {' and '.join(c for c in counts if c)} of {name}{why}; the rest was analysed."
 

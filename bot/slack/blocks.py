@@ -28,7 +28,7 @@ from bot.incidents.grouping import Cause, Verdict
 from bot.incidents.groups import Group, Mate
 from bot.incidents.headline import Headline
 from bot.incidents.hypothesis import Hypothesis, Posted
-from bot.render.report import evidence_words, summary
+from bot.render.report import change_words, evidence_words, gap_words, scope_reasons, summary
 from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote, escape
 from correlators.logs import TemplateChange
@@ -284,7 +284,7 @@ def summary_message(
     blocks: list[Block] = [section(Mrkdwn(f"*{verdict}*"), incident_url)]
     scope = report.scope
     line = say.scope_line(quote(scope.kind), quote(scope.level), scope.confidence, quote(scope.subject))
-    blocks.append(section(say.scope_reasons(line, quote.all(scope.reasons[:2])), incident_url))
+    blocks.append(section(say.scope_reasons(line, quote.all(scope_reasons(scope)[:2])), incident_url))
     candidates = _candidates(report, quote)
     if candidates:
         blocks.append(section(candidates, incident_url))
@@ -324,12 +324,12 @@ def _evidence(report: Report, quote: Quote) -> list[tuple[str, list[Mrkdwn]]]:
         )
         for a in report.attributes[:3]
     ]
-    changes = quote.all(c.summary for c in report.changes[:3])
+    changes = quote.all(change_words(c) for c in report.changes[:3])
     hops = [
         say.hop_line(h.share, quote(h.service), quote(h.operation), h.errors, h.slow)
         for h in report.budget[:3]
     ]
-    gaps = quote.all([g.detail for g in report.gaps[:3]] + report.missing[:3])
+    gaps = quote.all([gap_words(g) for g in report.gaps[:3]] + report.missing[:3])
     similar = [say.similar_line(s.id, quote(s.summary), quote(s.why), s.link) for s in report.similar]
     return [
         (say.NEW_LOG_LINES, logs),

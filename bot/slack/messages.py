@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from bot.render.report import LEVEL_WORDS, level_words
 from bot.slack.mrkdwn import Mrkdwn, join, link, mention, wording
 
 SEVERITY_EMOJI = {"page": ":rotating_light:", "ticket": ":warning:"}
@@ -98,17 +99,6 @@ def window_words(seconds: int) -> str:
 
 # --- the parent's first line: how bad, since when, where, what changed, what to do -------------
 
-LEVEL_WORDS = {
-    "shared_dependency": "shared dependency",
-    "dependency": "dependency",
-    "feature_flag": "feature flag",
-    "release": "release",
-    "instance": "instance",
-    "zone": "zone",
-    "platform": "platform",
-    "traffic": "traffic surge",
-    "service": "service",
-}
 CHANGE_VERBS = {"deploy": "deployed", "config": "config changed", "flag": "flag flipped"}
 INVESTIGATING_SHORT = "investigating…"
 NO_RECENT_DEPLOYS = "no recent deploys"
@@ -277,7 +267,7 @@ def hypothesis_name(suspect: str | None, level: str, subject: str | None) -> str
     the pages too; Slack's is :func:`hypothesis_words`."""
     if not suspect:
         return "no suspect"
-    words = LEVEL_WORDS.get(level, level.replace("_", " "))
+    words = level_words(level)
     about = f": {subject}" if subject and subject != suspect else ""
     return f"{suspect} ({words}{about})" if level != "unknown" else suspect
 

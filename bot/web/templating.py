@@ -16,7 +16,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from bot.render.report import evidence_words, summary
+from bot.render.report import change_words, evidence_words, gap_words, scope_reasons, summary
 from bot.slack.messages import budget_left_words, format_duration
 from bot.web import text
 
@@ -52,6 +52,9 @@ def environment() -> jinja2.Environment:
         href=href,
         budget=budget,
         evidence=evidence_words,
+        reasons=scope_reasons,
+        change=change_words,
+        gap=gap_words,
         verdict=summary,
     )
     env.globals["text"] = text

@@ -12,7 +12,8 @@ from typing import Any
 from bot.incidents.grouping import Cause, Verdict
 from bot.incidents.hypothesis import HYPOTHESIS_EVENT, Posted, Shift
 from bot.render import waterfall as _picture
-from bot.slack.messages import LEVEL_WORDS, VERDICTS, budget_share_words, format_duration, hypothesis_name
+from bot.render.report import LEVEL_WORDS
+from bot.slack.messages import VERDICTS, budget_share_words, format_duration, hypothesis_name
 
 # The waterfall's words, as the PNG in Slack says them.
 LEGEND_CRITICAL = _picture.LEGEND_CRITICAL
