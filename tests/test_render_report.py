@@ -1,6 +1,7 @@
 """The edges word the findings: each kind of evidence, scope ground, change and gap reads as
 it did when the correlators wrote the sentence, the correlators build none, and a report
-stored before figures existed says what it said then."""
+stored before figures existed says what it said then. The one-line summary names a
+systemic verdict's cause, and an instance only when the instance is the finding."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from bot.render.report import (
+    LEVEL_WORDS,
     change_words,
     evidence_words,
     gap_words,
@@ -50,7 +52,8 @@ from correlators.grounds import (
     VersionRates,
     WrongWithFlag,
 )
-from correlators.rank import Evidence
+from correlators.rank import Candidate, Evidence
+from correlators.report import Report
 from correlators.scope import Scope
 from tests.scenarios import generate
 
@@ -246,3 +249,97 @@ def test_a_change_is_timed_against_the_burn_and_ranked() -> None:
     assert change_words(ChangeFinding(flag, -2.0, None)) == "flag of web, 2 min into the burn"
     evidence = Evidence("change", "", 0.0, "catalog", ChangedBefore("deploy", "2.0.0", 3.2, 1))
     assert evidence_words(evidence) == "deploy of catalog 2.0.0, 3 min before the burn (suspect #1)"
+
+
+def report_with(scope: Scope, candidates: list[Candidate]) -> Report:
+    return Report("checkout", scope, candidates, [], [], [], [], [], 10, 100)
+
+
+GROWTH = Evidence(
+    "critical_path", "", 0.9, "sqlite:shop", CriticalPathGrowth("SELECT", 700.0, 5.0, 705.0, 0.9)
+)
+CART = Evidence("error_origin", "", 0.9, "cart", ErrorOrigins(9, 10))
+
+
+@pytest.mark.parametrize(
+    ("scope", "top", "line"),
+    [
+        (
+            Scope("systemic", "shared_dependency", 0.75, subject="sqlite:shop"),
+            Candidate("sqlite:shop", 0.9, "sqlite-1", evidence=[GROWTH]),
+            "Systemic fault (shared dependency): sqlite:shop; sqlite:shop SELECT: +700 ms on the critical "
+            "path (5 -> 705 ms, 90% of the added time)",
+        ),
+        (
+            Scope("systemic", "feature_flag", 0.75, subject="feature_flag.new_pricing=on"),
+            Candidate("cart", 0.9, "cart-2", evidence=[CART]),
+            "Systemic fault (feature flag): feature_flag.new_pricing=on; most affected cart: errors of 9 of "
+            "10 failed traces originated in cart",
+        ),
+        (
+            Scope("systemic", "release", 0.8, subject="2.0.0"),
+            Candidate("cart", 0.9, "cart-2", evidence=[CART]),
+            "Systemic fault (release): 2.0.0; most affected cart: errors of 9 of 10 failed traces "
+            "originated in cart",
+        ),
+        (
+            Scope("systemic", "zone", 0.8, subject="eu-1a"),
+            Candidate("cart", 0.9, "cart-2", evidence=[CART]),
+            "Systemic fault (zone): eu-1a; most affected cart: errors of 9 of 10 failed traces "
+            "originated in cart",
+        ),
+        (
+            Scope("systemic", "traffic", 0.8, subject="traffic"),
+            Candidate("cart", 0.9, "cart-2", evidence=[CART]),
+            "Systemic fault (traffic surge); most affected cart: errors of 9 of 10 failed traces "
+            "originated in cart",
+        ),
+        (
+            Scope("localized", "service", 0.8, subject="cart"),
+            Candidate("cart", 0.9, "cart-2", evidence=[CART]),
+            "Localized fault (service); most likely cart: errors of 9 of 10 failed traces originated in cart",
+        ),
+        (
+            Scope("localized", "instance", 0.75, subject="cart-2"),
+            Candidate("cart", 0.9, "cart-2", evidence=[CART]),
+            "Localized fault (instance); most likely cart (cart-2): errors of 9 of 10 failed traces "
+            "originated in cart",
+        ),
+    ],
+)
+def test_the_summary_names_the_cause_and_an_instance_only_when_it_is_the_finding(
+    scope: Scope, top: Candidate, line: str
+) -> None:
+    assert summary(report_with(scope, [top])) == line
+
+
+def test_a_systemic_verdict_leads_with_evidence_not_about_one_instance() -> None:
+    on_one = Evidence("metric", "", 0.9, "cart", MetricMove("error_rate", "cart-2", "up", 0.0, 0.2, 90.0))
+    zone = Scope("systemic", "zone", 0.8, subject="eu-1a")
+    assert summary(report_with(zone, [Candidate("cart", 0.9, "cart-2", evidence=[on_one, CART])])) == (
+        "Systemic fault (zone): eu-1a; most affected cart: errors of 9 of 10 failed traces originated in cart"
+    )
+    assert summary(report_with(zone, [Candidate("cart", 0.9, "cart-2", evidence=[on_one])])) == (
+        "Systemic fault (zone): eu-1a; most affected cart: no detail"
+    )
+
+
+@pytest.mark.parametrize(
+    "kind", ["shared_db_slow", "zone_loss", "release_multi", "flag_across", "traffic_surge"]
+)
+def test_generated_systemic_verdicts_name_their_cause_and_no_instance(kind: str) -> None:
+    report = analyze(generate(kind, 2).analysis_input())
+    scope = report.scope
+    assert scope.kind == "systemic" and scope.subject
+    line = summary(report)
+    assert line.startswith(f"Systemic fault ({LEVEL_WORDS[scope.level]})")
+    assert scope.level == "traffic" or scope.subject in line
+    instances = {c.instance for c in report.candidates if c.instance}
+    assert instances and not any(instance in line for instance in instances)
+
+
+def test_a_systemic_verdict_without_a_suspect_still_names_its_cause() -> None:
+    zone = Scope("systemic", "zone", 0.8, subject="eu-1a")
+    assert summary(report_with(zone, [])) == "Systemic fault (zone): eu-1a; no single suspect stood out."
+    nothing = Scope("localized", "unknown", 0.0)
+    assert summary(report_with(nothing, [])) == "No root cause stood out (localized)."

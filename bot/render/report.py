@@ -232,13 +232,41 @@ def skip_words(skip: Skip) -> str:
 
 
 def summary(report: Report) -> str:
-    """The verdict in one line: scope, level, the top suspect and its strongest evidence."""
+    """The verdict in one line: scope and level, the top suspect and its strongest
+    evidence. A systemic verdict names its cause (the shared dependency, the release,
+    the flag and value, the zone) before the service it hit hardest; an instance is named
+    only when the instance is the finding, since the busiest instance of a service, a
+    release or a flag would send the on-call to one pod of a fault that is not one pod's
+    (so a systemic verdict leads with the strongest evidence not about one instance)."""
+    scope = report.scope
+    level = level_words(scope.level)
+    subject = scope.subject if scope.subject and scope.subject != scope.level else None
     if not report.candidates:
-        return f"No root cause stood out ({report.scope.kind})."
+        if scope.kind == "systemic":
+            about = f": {subject}" if subject else ""
+            return f"Systemic fault ({level}){about}; no single suspect stood out."
+        return f"No root cause stood out ({scope.kind})."
     top = report.candidates[0]
-    where = top.service + (f" ({top.instance})" if top.instance else "")
-    lead = evidence_words(top.evidence[0]) if top.evidence else "no detail"
-    return f"{report.scope.kind.capitalize()} fault ({report.scope.level}); most likely {where}: {lead}"
+    if scope.kind != "systemic":
+        lead = evidence_words(top.evidence[0]) if top.evidence else "no detail"
+        where = top.service + (f" ({top.instance})" if top.instance and scope.level == "instance" else "")
+        return f"{scope.kind.capitalize()} fault ({level}); most likely {where}: {lead}"
+    shared = [e for e in top.evidence if not _of_one_instance(e)]
+    lead = evidence_words(shared[0]) if shared else "no detail"
+    if subject == top.service:
+        return f"Systemic fault ({level}): {subject}; {lead}"
+    about = f": {subject}" if subject else ""
+    return f"Systemic fault ({level}){about}; most affected {top.service}: {lead}"
+
+
+def _of_one_instance(evidence: Evidence) -> bool:
+    match evidence.figures:
+        case MetricMove(instance=str()) | SlowFromOneCaller():
+            return True
+        case OverRepresented(key="service.instance"):
+            return True
+        case _:
+            return False
 
 
 def report_json(report: Report) -> dict[str, Any]:
