@@ -4,11 +4,12 @@ release that began just before a burn."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.store.state import ChangeRow
@@ -31,8 +32,10 @@ class ChangeIn(BaseModel):
 
 
 class ChangeLog:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+        """``clock``: when a change is recorded (``arrived_at``), which retention goes by."""
         self.engine = engine
+        self.clock = clock
 
     def add(self, change: Change) -> int:
         row = ChangeRow(
@@ -43,10 +46,21 @@ class ChangeLog:
             link=change.link,
             source=change.source,
             description=change.description,
+            arrived_at=self.clock(),
         )
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             session.add(row)
         return row.id
+
+    def purge(self, before_s: float) -> int:
+        """Delete changes recorded before ``before_s``, whatever time their poster gave."""
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(delete(ChangeRow).where(ChangeRow.arrived_at < before_s))
+            return int(getattr(result, "rowcount", 0))
+
+    def count(self) -> int:
+        with Session(self.engine) as session:
+            return int(session.execute(select(func.count()).select_from(ChangeRow)).scalar_one())
 
     def between(self, start_s: float, end_s: float, services: Sequence[str] | None = None) -> list[Change]:
         statement = (

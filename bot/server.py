@@ -15,7 +15,6 @@ import dataclasses
 import gc
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -37,9 +36,11 @@ from bot.collector.redact import Redactor
 from bot.collector.spool import Spool
 from bot.config import AppConfig
 from bot.edge.clients import PerClientLimit
+from bot.incidents.expiry import IncidentExpiry
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
 from bot.keys import KeyGate, KeyHeader, KeyRates, KeyRegistry, Keyring
+from bot.retention import Retention, RetentionRun
 from bot.scheduling import Job, Scheduling
 from bot.settings import DEFAULT_DATA_DIR, Settings
 from bot.slack.app import build_slack
@@ -113,6 +114,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         watcher,
         Scheduling(store.engine, []),
         build_key_gate(settings, store),
+        Retention(settings.retention, store, IncidentExpiry(store.engine), changes, states),
     )
     slack = bot.slack = build_slack(bot)
     watcher.listeners.append(slack.notifier)
@@ -122,7 +124,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         [
             Job("evaluate", config.watcher.evaluate_every, lambda: watcher.evaluate_all()),
             Job("slack-outbox", OUTBOX_EVERY_S, slack.outbox.flush),
-            Job("retention", RETENTION_EVERY_MINUTES * 60, lambda: _retention(bot)),
+            Job("retention", RETENTION_EVERY_MINUTES * 60, bot.retention.run),
             Job("key-reminders", KEY_REMINDERS_EVERY_S, key_reminders(bot, slack.outbox).run),
         ]
     )
@@ -226,6 +228,7 @@ def create_app(bot: Bot, announce: Callable[[str], None] = log.info) -> Starlett
                     "rate_limited": bot.keys.rates.refused if bot.keys.rates else 0,
                     "rate_bucket_bytes": bot.keys.rates.held_bytes if bot.keys.rates else 0,
                 },
+                "retention": _retention_json(bot.retention.last),
                 "spool": None
                 if spool is None
                 else {
@@ -322,17 +325,12 @@ async def _tick_forever(collector: Collector) -> None:
             log.exception("collector tick failed")
 
 
-def _retention(bot: Bot) -> None:
-    now_ns = time.time_ns()
-    hour_ns = 3600 * 1_000_000_000
-    retention = bot.settings.retention
-    deleted = bot.store.purge(
-        traces_before_ns=now_ns - int(retention.traces_hours * hour_ns),
-        logs_before_ns=now_ns - int(retention.logs_hours * hour_ns),
-        metrics_before_s=int(now_ns / 1e9 - retention.span_metrics_hours * 3600),
-    )
-    deleted["burn_history"] = bot.states.purge(now_ns / 1e9 - retention.span_metrics_hours * 3600)
-    log.info("retention: deleted %s", deleted)
+def _retention_json(run: RetentionRun | None) -> dict[str, object] | None:
+    """Rows per tier as the last retention run counted them (every 15 minutes: counting a
+    large spans table at each probe would cost more than the probe)."""
+    if run is None:
+        return None
+    return {"at": run.at_s, "rows": run.sizes, "deleted": run.deleted, "failed": run.failed}
 
 
 def _hmac_key(settings: Settings) -> bytes:

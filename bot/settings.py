@@ -156,10 +156,34 @@ class IngestKeySettings(BaseModel):
 
 
 class RetentionSettings(BaseModel):
+    """How long each tier is kept (``bot.retention``), counted from when the store took a
+    row, never from the sender's stamps."""
+
     traces_hours: float = Field(default=72, gt=0)
+    """Full traces (spans, resources, quarantine entries). Ingest also refuses spans
+    stamped further back than this, as it refuses those ahead of its clock."""
+    cited_traces_days: float = Field(default=30, gt=0)
+    """The traces an incident's report cites (its worst traces, those whose logs it shows)
+    and their logs, counted from the incident's opening; then the incident keeps only
+    summaries of its reports and Slack messages."""
     logs_hours: float = Field(default=72, gt=0)
-    span_metrics_hours: float = Field(default=24 * 35, gt=0)
-    """Long enough for a 30-day SLO window plus margin."""
+    span_metrics_hours: float = Field(default=24 * 396, gt=0)
+    """Span metrics in all (13 months), merged into wider buckets as they age."""
+    span_metrics_raw_hours: float = Field(default=72, gt=0)
+    """The collector's own buckets (``collector.metrics_bucket_s``, 10 s) with their
+    exemplars; older ones are merged into 5-minute buckets without exemplars (their
+    traces are gone by then)."""
+    span_metrics_5m_hours: float = Field(default=24 * 35, gt=0)
+    """5-minute buckets, long enough for a 30-day SLO window; older ones are merged into
+    hours."""
+    burn_history_hours: float = Field(default=24 * 35, gt=0)
+    """Each evaluation's burn rates, for the journey pages' sparklines."""
+    incidents_days: float = Field(default=396, gt=0)
+    """Resolved incidents with their timelines, verdicts and Slack messages, counted from
+    their resolution; on-demand investigations from the end of their window. Open ones
+    are never deleted."""
+    changes_days: float = Field(default=396, gt=0)
+    """Deploys, config changes and flag flips, counted from when they were recorded."""
 
 
 class SourceCredentials(BaseModel):

@@ -16,6 +16,7 @@ from bot.config import AppConfig
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
 from bot.keys import KeyGate
+from bot.retention import Retention
 from bot.scheduling import Scheduling
 from bot.settings import Settings
 from bot.slack.integration import SlackIntegration
@@ -43,6 +44,7 @@ class Bot:
     scheduling: Scheduling
     keys: KeyGate
     """Checks ingest keys: on ingest when ``ingest_keys.required``, on ``/api/changes``."""
+    retention: Retention
     slack: SlackIntegration | None = None
     grpc_port: int | None = None
     """Where OTLP/gRPC listens once started (None: not listening)."""

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from bot.collector.spanmetrics import LATENCY_BOUNDS_MS, SpanMetricRow
 from bot.incidents.ondemand import OnDemandReports
 from bot.store import Store, TraceQuery
+from bot.store.expiry import Expiry
 from bot.store.migrations import migrate
 from bot.store.schema import SCHEMA_VERSION, metadata
 from correlators.errors import DataSourceError, SchemaVersionError
@@ -321,23 +322,42 @@ def test_span_metric_rows_of_one_key_are_summed_on_read(store: Store) -> None:
     assert len(store.span_metrics(journey=None, start_s=110, end_s=111)) == 1
 
 
-def test_purge_by_age_per_table(store: Store) -> None:
-    store.write_traces(
-        [
-            Trace(tid(40), [span(tid(40), "1", start=0)]),
-            Trace(tid(41), [span(tid(41), "1", start=10_000)]),
-        ]
+def cutoffs(now: int, traces: int = 0, logs: int = 0, resources: int = 0, metrics_s: int = 0) -> Expiry:
+    return Expiry(
+        now_ns=now,
+        traces_before_ns=traces,
+        logs_before_ns=logs,
+        resources_before_ns=resources,
+        metrics_before_s=metrics_s,
     )
-    store.write_logs([LogRecord(T0, "a", "old"), LogRecord(T0 + 10_000 * MS, "a", "new")])
+
+
+def test_purge_by_arrival_per_table(store: Store) -> None:
+    """Rows go by when the store took them: the first trace and log arrived at T0, the
+    second ones ten seconds later, whatever their stamps say (the first are stamped later)."""
+    store.clock = lambda: T0
+    store.write_traces([Trace(tid(40), [span(tid(40), "1", start=10_000)])])
+    store.write_logs([LogRecord(T0 + 10_000 * MS, "a", "first")])
+    store.clock = lambda: T0 + 10_000 * MS
+    store.write_traces([Trace(tid(41), [span(tid(41), "1", start=0)])])
+    store.write_logs([LogRecord(T0, "a", "second")])
     store.write_span_metrics(
         [SpanMetricRow(100, "j", "s", "o", True), SpanMetricRow(200, "j", "s", "o", True)]
     )
-    deleted = store.purge(
-        traces_before_ns=T0 + 5_000 * MS, logs_before_ns=T0 + 5_000 * MS, metrics_before_s=150
-    )
-    assert deleted == {"traces": 1, "spans": 1, "logs": 1, "span_metrics": 1, "resources": 0, "quarantine": 0}
+    half = T0 + 5_000 * MS
+    deleted = store.purge(cutoffs(T0 + 10_000 * MS, traces=half, logs=half, metrics_s=150))
+    assert deleted == {
+        "traces": 1,
+        "spans": 1,
+        "logs": 1,
+        "span_metrics": 1,
+        "resources": 0,
+        "quarantine": 0,
+        "span_metrics_merged": 0,
+    }
     assert [s.trace_id for s in store.find_traces(TraceQuery())] == [tid(41)]
     assert store.get_trace(tid(40)) is None
+    assert [r.body for r in store.logs(service="a", start_ns=0, end_ns=2 * T0, limit=10)] == ["second"]
 
 
 def test_a_resource_is_stored_once_and_goes_when_no_span_has_named_it_for_long(store: Store) -> None:
@@ -361,9 +381,9 @@ def test_a_resource_is_stored_once_and_goes_when_no_span_has_named_it_for_long(s
     assert {s.resource["service.instance.id"] for s in read.spans} == {"cart-1", "cart-2"}
 
     now = time.time_ns()
-    kept = store.purge(traces_before_ns=now - HOUR, logs_before_ns=0, metrics_before_s=0)
-    assert kept["resources"] == 0 and kept["traces"] == 2  # the spans are 2023's
-    expired = store.purge(traces_before_ns=now + 2 * DAY, logs_before_ns=0, metrics_before_s=0)
+    kept = store.purge(cutoffs(now, traces=now - HOUR, resources=now - HOUR))
+    assert kept["resources"] == 0 and kept["traces"] == 0  # stamped 2023, arrived now
+    expired = store.purge(cutoffs(now, traces=now + 2 * DAY, resources=now + 2 * DAY))
     assert expired["resources"] == 2
 
 

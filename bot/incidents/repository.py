@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bot.incidents import groups
 from bot.incidents.groups import Group
 from bot.incidents.lifecycle import Action, Firing, OpenIncident
-from bot.incidents.stored import read_report
+from bot.incidents.stored import cited, read_report
 from bot.render.report import report_json, summary
 from bot.store.state import IncidentEventRow, IncidentRow, VerdictRow
 from correlators.report import Report
@@ -436,7 +436,7 @@ def _to_json(row: IncidentRow, events: Sequence[IncidentEventRow] | None) -> dic
 
 def _cites(row: IncidentRow, trace_id: str) -> bool:
     report = read_report(row.report, owner=f"incident {row.id}")
-    return report is not None and (trace_id in report.worst_traces or trace_id in report.exemplar_logs)
+    return report is not None and trace_id in cited(report)
 
 
 def _past(row: IncidentRow) -> PastIncident | None:

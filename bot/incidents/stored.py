@@ -30,3 +30,9 @@ def read_report(text: str | None, *, owner: str) -> Report | None:
     except (ValueError, ReportFormatError, SchemaVersionError) as exc:
         log.warning("the report of %s does not read, shown as none: %s", owner, exc)
         return None
+
+
+def cited(report: Report) -> set[str]:
+    """The trace ids a report points at: its worst traces and those whose logs it shows
+    (the trace page links back to it; retention keeps them with the incident)."""
+    return {*report.worst_traces, *report.exemplar_logs}

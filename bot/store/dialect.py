@@ -93,7 +93,8 @@ def trace_upsert(engine: Engine) -> Any:
     """Insert trace rows; a trace already stored (late spans) is merged: its window and
     error flag widened, its counts and root recomputed from the spans table, which the
     same transaction has just written, so re-sent spans are never counted twice. The
-    sampling decision and the first journey, session and user seen are kept."""
+    sampling decision and the first journey, session and user seen are kept; the arrival
+    is the latest write's, so a trace still taking late spans is never purged half-way."""
     is_postgres = engine.dialect.name == "postgresql"
     statement = (postgresql.insert if is_postgres else sqlite.insert)(traces)
     new = statement.excluded
@@ -112,6 +113,7 @@ def trace_upsert(engine: Engine) -> Any:
             "root_service": _root(spans.c.service),
             "root_name": _root(spans.c.name),
             "error": traces.c.error | new.error,
+            "arrived_ns": greatest(func.coalesce(traces.c.arrived_ns, 0), new.arrived_ns),
             "journey": func.coalesce(traces.c.journey, new.journey),
             "session_id": func.coalesce(traces.c.session_id, new.session_id),
             "user_id": func.coalesce(traces.c.user_id, new.user_id),

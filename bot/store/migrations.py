@@ -6,13 +6,25 @@ against it could misread or damage data, so startup stops with a clear error ins
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, insert, inspect, select, update
+from sqlalchemy import BigInteger, Column, Connection, Engine, Table, case, insert, inspect, select, update
 from sqlalchemy.schema import CreateColumn
 
 from bot.store import state
-from bot.store.schema import SCHEMA_VERSION, metadata, quarantine, resources, schema_meta, spans
+from bot.store.schema import (
+    SCHEMA_VERSION,
+    logs,
+    metadata,
+    quarantine,
+    resources,
+    schema_meta,
+    span_metrics,
+    spans,
+    traces,
+)
 from correlators.errors import SchemaVersionError
 
 Step = Callable[[Connection], None]
@@ -63,6 +75,41 @@ def _add_ingest_keys(connection: Connection) -> None:
     metadata.create_all(connection, tables=[state.IngestKeyRow.__table__])  # type: ignore[list-item]
 
 
+def _date_arrivals(connection: Connection) -> None:
+    """Version 8: retention by arrival (``bot.retention``). Traces and logs get
+    ``arrived_ns`` (traces ``kept_until_ns`` too), changes ``arrived_at``, dated for rows
+    already stored by their own stamp (what retention went by until now) but never later
+    than now, so a row stamped in the far future expires in its tier's time like any
+    other; span metrics get ``resolution_s`` (merged buckets), incidents and
+    investigations ``reduced_at``."""
+    now_ns = time.time_ns()
+    bot_tables = metadata.tables
+    added: list[tuple[Table, Column[Any], Column[Any], float]] = [
+        (traces, traces.c.arrived_ns, traces.c.end_ns, now_ns),
+        (logs, logs.c.arrived_ns, logs.c.time_ns, now_ns),
+    ]
+    changes = bot_tables[state.ChangeRow.__tablename__]
+    added.append((changes, changes.c.arrived_at, changes.c.at, now_ns / 1e9))
+    for table, column, stamp, now in added:
+        _add_column(connection, table, column.name)
+        dated = case((stamp < now, stamp), else_=now)
+        connection.execute(update(table).where(column.is_(None)).values({column.name: dated}))
+    _add_column(connection, traces, "kept_until_ns")
+    _add_column(connection, span_metrics, "resolution_s")
+    for name in (state.IncidentRow.__tablename__, state.InvestigationRow.__tablename__):
+        _add_column(connection, bot_tables[name], "reduced_at")
+    for table in (traces, logs, changes):
+        for index in table.indexes:
+            if {"arrived_ns", "arrived_at"} & {c.name for c in index.columns}:
+                index.create(connection, checkfirst=True)
+
+
+def _add_column(connection: Connection, table: Table, name: str) -> None:
+    if name not in {c["name"] for c in inspect(connection).get_columns(table.name)}:
+        column = CreateColumn(table.c[name]).compile(dialect=connection.dialect)
+        connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column}")
+
+
 STEPS: dict[int, Step] = {
     1: _add_bot_state,
     2: _share_resources,
@@ -70,6 +117,7 @@ STEPS: dict[int, Step] = {
     4: _add_investigations,
     5: _add_incident_groups,
     6: _add_ingest_keys,
+    7: _date_arrivals,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

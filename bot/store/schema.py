@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bumped with a migration step in ``bot.store.migrations`` whenever a table changes."""
 
 metadata = MetaData()
@@ -52,7 +52,13 @@ traces = Table(
     Column("sampling_weight", Float, nullable=False),
     Column("sampling_reason", String(255)),
     Column("orphan_count", Integer, nullable=False),
+    # when the store last took spans of it (the writer's clock): retention goes by it,
+    # never by the sender's stamps (schema 8; NULL only in rows the migration could not date)
+    Column("arrived_ns", BigInteger),
+    # set while an incident cites the trace: kept until then past the traces' own tier
+    Column("kept_until_ns", BigInteger),
     Index("ix_traces_journey_start", "journey", "start_ns"),
+    Index("ix_traces_arrived", "arrived_ns"),
     Index("ix_traces_start", "start_ns"),
     Index("ix_traces_session", "session_id"),
     Index("ix_traces_user", "user_id"),
@@ -102,9 +108,12 @@ logs = Table(
     Column("span_id", String(16)),
     Column("body", Text, nullable=False),
     Column("data", Text, nullable=False),
+    # when the store took it (schema 8): retention goes by it, as for traces
+    Column("arrived_ns", BigInteger),
     Index("ix_logs_trace", "trace_id"),
     Index("ix_logs_service_time", "service", "time_ns"),
     Index("ix_logs_time", "time_ns"),
+    Index("ix_logs_arrived", "arrived_ns"),
 )
 
 span_metrics = Table(
@@ -122,6 +131,9 @@ span_metrics = Table(
     Column("duration_sum_ms", Float, nullable=False),
     Column("histogram", Text, nullable=False),
     Column("exemplars", Text, nullable=False),
+    # the bucket's width in seconds once retention merged it (300, 3600; schema 8); NULL
+    # for the collector's own buckets (``collector.metrics_bucket_s``)
+    Column("resolution_s", Integer),
     Index("ix_span_metrics_journey_bucket", "journey", "bucket_start_s"),
     Index("ix_span_metrics_bucket", "bucket_start_s"),
 )

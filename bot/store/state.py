@@ -60,6 +60,9 @@ class IncidentRow(Base):
     NULL when it shares its cause with no other open incident (``bot.incidents.groups``)."""
     group_cause: Mapped[str | None] = mapped_column(Text)
     """The group's shared cause as JSON (``bot.incidents.grouping.Cause``)."""
+    reduced_at: Mapped[float | None] = mapped_column(Float)
+    """When retention cut its reports down to summaries, its telemetry gone (schema 8;
+    ``bot.retention``); NULL while they still hold trace ids and log lines."""
 
 
 class IncidentEventRow(Base):
@@ -123,6 +126,8 @@ class ChangeRow(Base):
     source: Mapped[str] = mapped_column(String(16))
     """"api" or "spans"."""
     description: Mapped[str | None] = mapped_column(Text)
+    arrived_at: Mapped[float | None] = mapped_column(Float, index=True)
+    """When it was recorded (schema 8): retention goes by it, since ``at`` is the poster's."""
     __table_args__ = (Index("ix_changes_at", "at"), Index("ix_changes_service_at", "service", "at"))
 
 
@@ -193,6 +198,8 @@ class InvestigationRow(Base):
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     report: Mapped[str] = mapped_column(Text)
+    reduced_at: Mapped[float | None] = mapped_column(Float)
+    """As ``IncidentRow.reduced_at`` (schema 8)."""
 
 
 class IngestKeyRow(Base):

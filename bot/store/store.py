@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import case, delete, exists, func, or_, select
+from sqlalchemy import case, delete, exists, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.collector.spanmetrics import SpanMetricRow
+from bot.store import expiry
 from bot.store.dialect import (
     READ_CACHE_MIB,
-    RESOURCE_REFRESH_NS,
     insert_ignore_sql,
     make_engine,
     resource_upsert_sql,
@@ -42,7 +42,6 @@ from correlators.errors import DataSourceError
 from correlators.model import LogRecord, Trace
 
 MAX_LIMIT = 1000
-RESOURCE_MARGIN_NS = 24 * 3600 * 1_000_000_000
 ID_CHUNK = 500
 """Ids per IN (...) list: well under SQLite's bound-parameter limit."""
 MAX_QUARANTINE_ROWS = 10_000
@@ -87,14 +86,28 @@ class TraceSummary:
     orphan_count: int
 
 
+_SUMMARY_COLUMNS = [traces.c[f.name] for f in fields(TraceSummary)]
+"""A trace row's columns a summary shows (not retention's own)."""
+
+
 class Store:
     """Persists kept traces, logs and span metrics; answers the queries the bot needs.
 
     Thread-safe: every call takes its own connection from the engine's pool.
     """
 
-    def __init__(self, url: str, *, echo: bool = False, page_cache_mib: int = READ_CACHE_MIB) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        page_cache_mib: int = READ_CACHE_MIB,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        """``clock``: the arrival time written with each row (nanoseconds), which retention
+        ages rows by; a test passes a fake one."""
         self.url = url
+        self.clock = clock
         self.engine = make_engine(url, echo=echo, page_cache_mib=page_cache_mib)
         self._insert_spans_sql = insert_ignore_sql(self.engine, spans.name, SPAN_COLUMNS)
         self._resource_upsert_sql = resource_upsert_sql(self.engine)
@@ -125,12 +138,17 @@ class Store:
         self.write_rows(to_rows(metric_rows=rows))
 
     def write_rows(self, rows: Rows) -> None:
-        """Everything in one transaction: the writer coalesces submissions into this."""
+        """Everything in one transaction: the writer coalesces submissions into this.
+        Trace and log rows are stamped with their arrival here, by the store's clock."""
 
         def write() -> None:
+            now = self.clock()
+            for row in rows.traces:
+                row["arrived_ns"] = now
+            for row in rows.logs:
+                row["arrived_ns"] = now
             with self.engine.begin() as connection:
                 if rows.resources:  # before the spans that name them (see resource_upsert_sql)
-                    now = time.time_ns()
                     upsert = [(row_id, now, data) for row_id, data in rows.resources.items()]
                     connection.exec_driver_sql(self._resource_upsert_sql, upsert)
                 if rows.spans:  # first: the trace upsert counts from the spans table
@@ -218,7 +236,7 @@ class Store:
         ]
 
     def find_traces(self, query: TraceQuery) -> list[TraceSummary]:
-        statement = select(traces)
+        statement = select(*_SUMMARY_COLUMNS)
         c = traces.c
         if query.journey:
             statement = statement.where(c.journey == query.journey)
@@ -241,7 +259,7 @@ class Store:
         """Traces of one session or one user (the key is tried as both), oldest first:
         a user's path through the journeys, as the bot tells it."""
         statement = (
-            select(traces)
+            select(*_SUMMARY_COLUMNS)
             .where(or_(traces.c.session_id == key, traces.c.user_id == key))
             .order_by(traces.c.start_ns, traces.c.trace_id)
             .limit(MAX_LIMIT)
@@ -386,37 +404,62 @@ class Store:
 
     # --- retention -----------------------------------------------------------------------
 
-    def purge(self, *, traces_before_ns: int, logs_before_ns: int, metrics_before_s: int) -> dict[str, int]:
-        """Delete what retention has expired; returns the rows deleted per table. A trace
-        goes by its end, so one still receiving late spans is not cut in half. A resource
-        goes once no span naming it has been written for the traces' retention plus a day,
-        which outlasts any trace still stored whose clock is less than a day off ours.
-        Quarantine entries are kept as long as traces."""
+    def purge(self, cutoffs: expiry.Expiry) -> dict[str, int]:
+        """Delete what retention has expired and merge aged span metrics (``bot.store.expiry``);
+        returns the rows deleted per table."""
+        return self._guard("purge", lambda: expiry.purge(self.engine, cutoffs))
 
-        def run() -> dict[str, int]:
+    def pin_traces(self, until_ns: dict[str, int]) -> int:
+        """Keep each trace id until its time at least (an incident cites it); returns the
+        stored traces pinned. A pin is only ever moved later."""
+
+        def run() -> int:
+            pinned = 0
+            by_time: dict[int, list[str]] = {}
+            for trace_id, until in until_ns.items():
+                by_time.setdefault(until, []).append(trace_id)
             with self.engine.begin() as connection:
-                old = select(traces.c.trace_id).where(traces.c.end_ns < traces_before_ns)
-                deleted_spans = connection.execute(delete(spans).where(spans.c.trace_id.in_(old)))
-                deleted_traces = connection.execute(delete(traces).where(traces.c.end_ns < traces_before_ns))
-                deleted_logs = connection.execute(delete(logs).where(logs.c.time_ns < logs_before_ns))
-                deleted_metrics = connection.execute(
-                    delete(span_metrics).where(span_metrics.c.bucket_start_s < metrics_before_s)
-                )
-                unseen = resources.c.seen_ns < traces_before_ns - RESOURCE_REFRESH_NS - RESOURCE_MARGIN_NS
-                deleted_resources = connection.execute(delete(resources).where(unseen))
-                deleted_quarantine = connection.execute(
-                    delete(quarantine).where(quarantine.c.at_ns < traces_before_ns)
-                )
-            return {
-                "traces": deleted_traces.rowcount,
-                "spans": deleted_spans.rowcount,
-                "logs": deleted_logs.rowcount,
-                "span_metrics": deleted_metrics.rowcount,
-                "resources": deleted_resources.rowcount,
-                "quarantine": deleted_quarantine.rowcount,
-            }
+                for until, ids in by_time.items():
+                    for lo in range(0, len(ids), ID_CHUNK):
+                        later = or_(traces.c.kept_until_ns.is_(None), traces.c.kept_until_ns < until)
+                        statement = (
+                            update(traces)
+                            .where(traces.c.trace_id.in_(ids[lo : lo + ID_CHUNK]), later)
+                            .values(kept_until_ns=until)
+                        )
+                        pinned += connection.execute(statement).rowcount
+            return pinned
 
-        return self._guard("purge", run)
+        return self._guard(f"pin_traces ({len(until_ns)} ids)", run)
+
+    def tier_sizes(self, now_ns: int) -> dict[str, int]:
+        """Rows per retention tier: traces (pinned ones apart), spans, logs, span-metric
+        buckets by width (0: the collector's own), resources, quarantine entries."""
+
+        def read() -> dict[str, int]:
+            pinned = traces.c.kept_until_ns >= now_ns
+            counted = {
+                "traces": select(func.count())
+                .select_from(traces)
+                .where(or_(traces.c.kept_until_ns.is_(None), ~pinned)),
+                "traces_cited": select(func.count()).select_from(traces).where(pinned),
+                "spans": select(func.count()).select_from(spans),
+                "logs": select(func.count()).select_from(logs),
+                "resources": select(func.count()).select_from(resources),
+                "quarantine": select(func.count()).select_from(quarantine),
+            }
+            width = func.coalesce(span_metrics.c.resolution_s, 0)
+            with self.engine.connect() as connection:
+                sizes = {name: int(connection.execute(q).scalar_one()) for name, q in counted.items()}
+                for resolution, count in connection.execute(
+                    select(width, func.count()).group_by(width).order_by(width)
+                ):
+                    sizes[f"span_metrics_{int(resolution)}s" if resolution else "span_metrics_raw"] = int(
+                        count
+                    )
+            return sizes
+
+        return self._guard("tier_sizes", read)
 
     # --- helpers -------------------------------------------------------------------------
 
