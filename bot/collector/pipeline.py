@@ -208,20 +208,25 @@ class Collector:
     def admit(self, decoded: Decoded[T], time_of: Callable[[T], int]) -> Decoded[T]:
         """``decoded`` less the items stamped outside the times this server keeps (older
         than retention, or ahead of its clock by more than ``max_future_s``), each
-        refused with the reason."""
+        refused with the reason. A span that starts in time but ends past that is cut
+        there: the store's windows are of event time and no stamp may sit in 2262. A
+        request replayed from the spool was taken when it came and is not refused for its
+        age now (the store ages it from its arrival)."""
         now = self._wall()
-        oldest = int((now - self._max_age_s) * 1e9)
+        oldest = int((now - self._max_age_s) * 1e9) if self._replaying is None else None
         latest = int((now + self.settings.max_future_s) * 1e9)
         kept = []
         for item in decoded.items:
             at = time_of(item)
-            if at < oldest:
+            if oldest is not None and at < oldest:
                 decoded.reject("item older than the store keeps data (retention)")
             elif at > latest:
                 decoded.reject(
                     f"item stamped more than {self.settings.max_future_s:.0f} s ahead of the server's clock"
                 )
             else:
+                if isinstance(item, Span) and item.end_ns > latest:
+                    item.end_ns = latest
                 kept.append(item)
         decoded.items = kept
         return decoded
