@@ -13,7 +13,7 @@ from the incidents' reports) and outlives its tier until then; so do its logs.
 
 Span metrics are merged into wider buckets as they age (10 s → 5 min → 1 h, each
 :class:`MetricTier`), one window at a time in its own transaction, so a first run over
-weeks of fine rows never holds the writer up for long. A merged row sums its rows'
+weeks of fine rows never holds the writer up for long (bench/retention.py). A merged row sums its rows'
 counts and histograms (``bot.store.rows.sum_rows``) and carries no exemplars: by then
 their traces are gone, and an exemplar that points at nothing is only a dangling id.
 """
@@ -31,8 +31,11 @@ from bot.store.schema import logs, quarantine, resources, span_metrics, spans, t
 
 RESOURCE_MARGIN_NS = 24 * 3600 * 1_000_000_000
 """A resource outlives the last span that named it by this (clocks a day apart)."""
-MERGE_WINDOW_BUCKETS = 288
-"""Target buckets merged per transaction: a day of 5-minute buckets, twelve days of hours."""
+MERGE_WINDOW_BUCKETS = 12
+"""Wider buckets merged per transaction: an hour of 5-minute buckets (360 rows a series),
+half a day of hours. With 20 series, a day of 5-minute buckets a transaction held SQLite's
+write lock for up to 5.6 s, an hour for up to 0.29 s (bench/retention.py, on a loaded
+machine), which the writer waits out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,23 +106,24 @@ def _delete_expired(connection: Connection, expiry: Expiry) -> dict[str, int]:
 
 def downsample(engine: Engine, tier: MetricTier) -> int:
     """Merge the rows finer than ``tier`` whose wider bucket lies wholly before its
-    ``before_s``, window by window; returns the rows merged away (read less written)."""
+    ``before_s``, window by window from the oldest; returns the rows merged away (read
+    less written)."""
     width = tier.resolution_s
     end = tier.before_s // width * width
     finer = func.coalesce(span_metrics.c.resolution_s, 0) < width
+    oldest = select(func.min(span_metrics.c.bucket_start_s)).where(finer, span_metrics.c.bucket_start_s < end)
+    with engine.connect() as connection:
+        first = connection.execute(oldest).scalar()
+    if first is None:
+        return 0
     merged = 0
-    while True:
+    start = int(first) // width * width
+    while start < end:
+        stop = min(start + MERGE_WINDOW_BUCKETS * width, end)
         with engine.begin() as connection:
-            first = connection.execute(
-                select(func.min(span_metrics.c.bucket_start_s)).where(
-                    finer, span_metrics.c.bucket_start_s < end
-                )
-            ).scalar()
-            if first is None:
-                return merged
-            start = int(first) // width * width
-            stop = min(start + MERGE_WINDOW_BUCKETS * width, end)
             merged += _merge_window(connection, width, start, stop)
+        start = stop
+    return merged
 
 
 def _merge_window(connection: Connection, width: int, start: int, stop: int) -> int:
