@@ -108,8 +108,8 @@ class Retention:
         return run
 
     def _pin(self, now_s: float, cited_s: float) -> dict[str, int]:
-        citations = self.incidents.citations(now_s - cited_s)
-        until = {trace_id: int((opened_s + cited_s) * S_NS) for trace_id, opened_s in citations.items()}
+        citations = self.incidents.citations(now_s - cited_s, now_s)
+        until = {trace_id: int((since_s + cited_s) * S_NS) for trace_id, since_s in citations.items()}
         return {"traces_pinned": self.store.pin_traces(until)}
 
     def _burn_history(self, now_s: float) -> dict[str, int]:

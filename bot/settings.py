@@ -164,8 +164,8 @@ class RetentionSettings(BaseModel):
     stamped further back than this, as it refuses those ahead of its clock."""
     cited_traces_days: float = Field(default=30, gt=0)
     """The traces an incident's report cites (its worst traces, those whose logs it shows)
-    and their logs, counted from the incident's opening; then the incident keeps only
-    summaries of its reports and Slack messages."""
+    and their logs, counted from its latest investigation (kept while it is open); then a
+    resolved incident keeps only summaries of its reports, timeline and Slack messages."""
     logs_hours: float = Field(default=72, gt=0)
     span_metrics_hours: float = Field(default=24 * 396, gt=0)
     """Span metrics in all (13 months), merged into wider buckets as they age."""

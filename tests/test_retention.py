@@ -244,9 +244,13 @@ def stored_text(world: World, incident_id: int) -> str:
 
 
 def test_the_traces_an_incident_cites_outlive_their_tier_then_it_keeps_summaries(world: World) -> None:
+    """Checkout's incident, resolved after a day, keeps the traces it cites (and their
+    logs) 30 days past its investigation, then only summaries; login's, still open, keeps
+    its traces and reports whole."""
     cited = [tid("worst"), tid("exemplar")]
+    still_cited = [tid("open-worst"), tid("open-exemplar")]
     world.store.write_traces(
-        [trace("worst", STAMPS["now"]), trace("exemplar", STAMPS["now"]), trace("plain", STAMPS["now"])]
+        [trace(name, STAMPS["now"]) for name in ("worst", "exemplar", "plain", "open-worst", "open-exemplar")]
     )
     world.store.write_logs(
         [
@@ -255,18 +259,21 @@ def test_the_traces_an_incident_cites_outlive_their_tier_then_it_keeps_summaries
         ]
     )
     incident = open_incident(world, "checkout", cited, ARRIVAL)
+    world.incidents.apply("checkout", Action.RESOLVE, None, ARRIVAL + DAY)
+    still_open = open_incident(world, "login", still_cited, ARRIVAL)
 
     world.run_at(ARRIVAL + 73 * HOUR)
-    assert world.trace_ids() == set(cited), "the ordinary trace went with its tier"
+    assert world.trace_ids() == {*cited, *still_cited}, "the ordinary trace went with its tier"
     assert world.log_bodies() == {SAMPLE}, "the cited trace's log stayed with it"
-    assert world.retention.last is not None and world.retention.last.sizes["traces_cited"] == 2
+    assert world.retention.last is not None and world.retention.last.sizes["traces_cited"] == 4
 
     world.run_at(ARRIVAL + 30 * DAY - HOUR)
-    assert world.trace_ids() == set(cited)
+    assert world.trace_ids() == {*cited, *still_cited}
     assert TEMPLATE in stored_text(world, incident)
 
     done = world.run_at(ARRIVAL + 30 * DAY + HOUR)
-    assert world.trace_ids() == set() and world.log_bodies() == set()
+    assert world.trace_ids() == set(still_cited) and world.log_bodies() == set()
+    assert TEMPLATE in stored_text(world, still_open) and still_cited[0] in stored_text(world, still_open)
     assert done["incidents_reduced"] == 1 and done["slack_messages_reduced"] == 2
     kept = stored_text(world, incident)
     for raw in (*cited, tid("gone"), TEMPLATE, SAMPLE, "4111", "PNG"):

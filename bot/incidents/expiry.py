@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.incidents.stored import cited, read_report
@@ -133,13 +133,19 @@ def _scrub_events(session: Session, incident_id: int, raw: set[str]) -> int:
 
 def _reduce_messages(session: Session, incident_id: int, now_s: float) -> int:
     """Sent or local copies only: a message still to post is the outbox's to finish. The
-    blocks quote evidence in Slack's escaping, so they are replaced whole."""
+    blocks quote evidence in Slack's escaping, so they are replaced whole; never marked
+    for an update, so the line replaces our copy, not the message in Slack."""
     statement = (
         update(SlackMessageRow)
         .where(SlackMessageRow.incident_id == incident_id, SlackMessageRow.status != "pending")
-        .values(payload=json.dumps(_REDUCED_MESSAGE), content=None, updated_at=now_s)
+        .values(payload=json.dumps(_REDUCED_MESSAGE), content=None, dirty=False, updated_at=now_s)
     )
     return _rowcount(session.execute(statement))
+
+
+def _looked_at() -> ColumnElement[float]:
+    """When an incident last read telemetry: its latest investigation, else its opening."""
+    return func.coalesce(IncidentRow.investigated_at, IncidentRow.opened_at)
 
 
 class IncidentExpiry:
@@ -148,27 +154,35 @@ class IncidentExpiry:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def citations(self, since_s: float) -> dict[str, float]:
-        """Trace id -> the time of the latest incident opened since ``since_s`` (and not yet
-        reduced) that cites it: what the store is to keep, and from when."""
+    def citations(self, since_s: float, now_s: float) -> dict[str, float]:
+        """Trace id -> when the incident citing it last looked at telemetry (its latest
+        investigation, else its opening), for incidents that did so since ``since_s``, or
+        ``now_s`` for those still open: what the store is to keep, and from when. A long
+        open incident is investigated again and again; its traces stay while it does."""
         statement = select(
-            IncidentRow.id, IncidentRow.opened_at, IncidentRow.report, IncidentRow.previous_report
+            IncidentRow.id,
+            _looked_at(),
+            IncidentRow.resolved_at,
+            IncidentRow.report,
+            IncidentRow.previous_report,
         ).where(
-            IncidentRow.opened_at >= since_s,
+            or_(_looked_at() >= since_s, IncidentRow.resolved_at.is_(None)),
             IncidentRow.reduced_at.is_(None),
             IncidentRow.report.is_not(None),
         )
         found: dict[str, float] = {}
         with Session(self.engine) as session:
-            for incident_id, opened_at, *texts in session.execute(statement):
+            for incident_id, looked_at, resolved_at, *texts in session.execute(statement):
+                since = now_s if resolved_at is None else looked_at
                 for text in texts:
                     report = read_report(text, owner=f"incident {incident_id}")
                     for trace_id in cited(report) if report is not None else ():
-                        found[trace_id] = max(found.get(trace_id, opened_at), opened_at)
+                        found[trace_id] = max(found.get(trace_id, since), since)
         return found
 
     def reduce(self, before_s: float, now_s: float) -> dict[str, int]:
-        """Cut the reports of incidents opened before ``before_s`` (and of investigations
+        """Cut the reports of resolved incidents that last looked at telemetry before
+        ``before_s`` (see :meth:`citations`; and of investigations
         whose window ended before it) to summaries, scrub their timelines and replace
         their kept Slack messages by a line saying so: each row once (``reduced_at``),
         an incident in one transaction with its timeline and messages."""
@@ -176,7 +190,9 @@ class IncidentExpiry:
         done["slack_messages_reduced"] = 0
         with Session(self.engine) as session, session.begin():
             old = select(IncidentRow).where(
-                IncidentRow.opened_at < before_s, IncidentRow.reduced_at.is_(None)
+                IncidentRow.resolved_at.is_not(None),
+                _looked_at() < before_s,
+                IncidentRow.reduced_at.is_(None),
             )
             for incident in session.scalars(old):
                 raw = _reduce(incident, ("report", "previous_report"), now_s, unreadable=None)
