@@ -205,13 +205,13 @@ def open_incident(world: World, journey: str, cited: list[str], at_s: float) -> 
     world.incidents.store_report(applied.incident_id, report, at_s, 1.0)
     world.incidents.record_verdict(applied.incident_id, "U1", "right", at_s)
     with Session(world.store.engine) as session, session.begin():
-        for kind, payload, content in (
-            ("parent", {"text": f"{TEMPLATE} in {cited[0]}"}, None),
-            ("file", {"name": f"{cited[0]}.png"}, b"\x89PNG waterfall"),
+        for kind, key, payload, content in (
+            ("parent", "parent", {"text": f"{TEMPLATE} in {cited[0]}"}, None),
+            ("file", f"picture:{cited[0]}", {"title": "waterfall"}, b"\x89PNG waterfall"),
         ):
             session.add(
                 SlackMessageRow(
-                    key=f"incident:{applied.incident_id}:{kind}",
+                    key=f"incident:{applied.incident_id}:{key}",
                     incident_id=applied.incident_id,
                     kind=kind,
                     channel="#checkout",
@@ -238,7 +238,7 @@ def stored_text(world: World, incident_id: int) -> str:
         ).all()
         return " ".join(
             [row.report or "", row.previous_report or ""]
-            + [m.payload + (m.content or b"").decode(errors="replace") for m in messages]
+            + [m.key + m.payload + (m.content or b"").decode(errors="replace") for m in messages]
             + [e.detail for e in events]
         )
 

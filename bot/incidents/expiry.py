@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.incidents.stored import cited, read_report
@@ -134,13 +134,20 @@ def _scrub_events(session: Session, incident_id: int, raw: set[str]) -> int:
 def _reduce_messages(session: Session, incident_id: int, now_s: float) -> int:
     """Sent or local copies only: a message still to post is the outbox's to finish. The
     blocks quote evidence in Slack's escaping, so they are replaced whole; never marked
-    for an update, so the line replaces our copy, not the message in Slack."""
-    statement = (
-        update(SlackMessageRow)
-        .where(SlackMessageRow.incident_id == incident_id, SlackMessageRow.status != "pending")
-        .values(payload=json.dumps(_REDUCED_MESSAGE), content=None, dirty=False, updated_at=now_s)
+    for an update, so the line replaces our copy, not the message in Slack. A picture's
+    key names its trace (``incident:7:picture:<trace id>``): the id goes too."""
+    statement = select(SlackMessageRow).where(
+        SlackMessageRow.incident_id == incident_id, SlackMessageRow.status != "pending"
     )
-    return _rowcount(session.execute(statement))
+    reduced = 0
+    for message in session.scalars(statement):
+        message.payload = json.dumps(_REDUCED_MESSAGE)
+        message.content = None
+        message.dirty = False
+        message.updated_at = now_s
+        message.key = _TRACE_ID.sub(f"expired-{message.id}", message.key)
+        reduced += 1
+    return reduced
 
 
 def _looked_at() -> ColumnElement[float]:
