@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from sqlalchemy import select, text
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.changes import ChangeLog
 from bot.collector.spanmetrics import SpanMetricRow
-from bot.incidents.expiry import IncidentExpiry
+from bot.incidents.expiry import QUOTING, IncidentExpiry
 from bot.incidents.lifecycle import Action, Firing
 from bot.incidents.repository import IncidentRepository
 from bot.incidents.stored import read_report
@@ -32,6 +33,7 @@ from bot.store.migrations import migrate
 from bot.store.schema import SCHEMA_VERSION
 from bot.store.state import IncidentEventRow, SlackMessageRow, VerdictRow
 from correlators.changes import Change
+from correlators.findings import Figures
 from correlators.model import LogRecord, Span, SpanKind, Trace, log_to_dict
 from tests.stored import stored_report
 
@@ -188,7 +190,20 @@ def open_incident(world: World, journey: str, cited: list[str], at_s: float) -> 
                             "summary": f"payments logs a new error (9 lines): {SAMPLE}",
                             "weight": 0.5,
                             "subject": "payments",
-                        }
+                        },
+                        {
+                            "kind": "log_template",
+                            "summary": "",
+                            "weight": 0.4,
+                            "subject": "payments",
+                            "figures": {
+                                "finding": "error_lines",
+                                "kind": "surging",
+                                "lines": 12,
+                                "rate_ratio": 6.0,
+                                "sample": f"again: {SAMPLE}",
+                            },
+                        },
                     ],
                 }
             ],
@@ -198,7 +213,8 @@ def open_incident(world: World, journey: str, cited: list[str], at_s: float) -> 
                     "service": None,
                     "count": 1,
                     "detail": f"1 exemplar traces were not kept (e.g. {tid('gone')})",
-                }
+                },
+                {"kind": "missing_exemplars", "service": None, "count": 2, "example": tid("gone-too")},
             ],
         }
     )
@@ -276,7 +292,7 @@ def test_the_traces_an_incident_cites_outlive_their_tier_then_it_keeps_summaries
     assert TEMPLATE in stored_text(world, still_open) and still_cited[0] in stored_text(world, still_open)
     assert done["incidents_reduced"] == 1 and done["slack_messages_reduced"] == 2
     kept = stored_text(world, incident)
-    for raw in (*cited, tid("gone"), TEMPLATE, SAMPLE, "4111", "PNG"):
+    for raw in (*cited, tid("gone"), tid("gone-too"), TEMPLATE, SAMPLE, "4111", "PNG"):
         assert raw not in kept
     assert "payments logs a new error (9 lines): [expired]" in kept
     row = world.incidents.row(incident)
@@ -417,3 +433,8 @@ def test_a_schema_7_store_is_dated_by_its_stamps_but_never_later_than_now(
     assert before <= traces[tid("ahead")] <= after and before <= logs["ahead"] <= after
     assert before / S - 1 <= changes["ahead"] <= after / S + 1
     store.close()
+
+
+def test_every_finding_that_quotes_a_log_line_is_cut_when_an_incident_is_summarized() -> None:
+    quoting = {kind for kind in get_args(get_args(Figures)[0]) if "sample" in {f.name for f in fields(kind)}}
+    assert quoting == set(QUOTING)

@@ -32,6 +32,7 @@ from bot.store.state import (
     SlackMessageRow,
     VerdictRow,
 )
+from correlators.findings import ErrorLines, Figures, LineStopped, NamedBehind
 from correlators.rank import Candidate
 from correlators.report import Report
 
@@ -58,6 +59,12 @@ def raw_texts(report: Report) -> set[str]:
         found |= {change.template, change.sample, change.sample[:SAMPLE_CHARS], *change.trace_ids}
     for records in report.exemplar_logs.values():
         found |= {record.body for record in records}
+    for candidate in report.candidates:
+        for evidence in candidate.evidence:
+            if isinstance(evidence.figures, QUOTING):
+                sample = evidence.figures.sample
+                found |= {sample, sample[:SAMPLE_CHARS]}
+    found |= {gap.example for gap in report.gaps if gap.example}
     return {text for text in found if len(text) >= MIN_RAW_CHARS}
 
 
@@ -80,14 +87,28 @@ def summarize(report: Report) -> Report:
         exemplar_logs={},
         log_changes=[replace(c, template=EXPIRED, sample=EXPIRED, trace_ids=[]) for c in report.log_changes],
         candidates=[_candidate(c, raw) for c in report.candidates],
-        gaps=[replace(gap, detail=scrub(gap.detail, raw)) for gap in report.gaps],
+        gaps=[replace(gap, detail=scrub(gap.detail, raw), example=None) for gap in report.gaps],
     )
 
 
 def _candidate(candidate: Candidate, raw: set[str]) -> Candidate:
     return replace(
-        candidate, evidence=[replace(e, summary=scrub(e.summary, raw)) for e in candidate.evidence]
+        candidate,
+        evidence=[
+            replace(e, summary=scrub(e.summary, raw), figures=_figures(e.figures)) for e in candidate.evidence
+        ],
     )
+
+
+QUOTING = (ErrorLines, NamedBehind, LineStopped)
+"""The findings whose figures quote a log line (``sample``)."""
+
+
+def _figures(figures: Figures | None) -> Figures | None:
+    """A finding's figures without the log line it quotes."""
+    if isinstance(figures, QUOTING):
+        return replace(figures, sample=EXPIRED)
+    return figures
 
 
 def _scrub_json(value: Any, raw: set[str]) -> Any:
