@@ -27,6 +27,7 @@ from bot.sources.config import ElasticsearchConfig
 from bot.sources.elasticsearch import (
     SAMPLE_SLICES,
     ElasticsearchLogSource,
+    lookup,
     parse_time_ns,
     severity_number,
     time_slices,
@@ -129,6 +130,71 @@ def test_logs_for_traces_sends_a_terms_filter_and_a_range_and_reads_ecs_document
     assert body["sort"] == [{"@timestamp": {"order": "asc", "unmapped_type": "date"}}]
     assert body["size"] == 50
     assert "trace.id" in body["_source"] and "host.name" in body["_source"]
+
+
+def test_the_otel_mapping_reads_what_the_collectors_exporter_writes_in_its_default_mode(
+    es_fake: ElasticsearchFake,
+) -> None:
+    """Documents shaped as the Collector's elasticsearch exporter writes them with
+    ``mapping.mode: otel`` (its default): attribute keys with dots inside
+    ``resource.attributes``, the body under ``body.text`` or ``body.structured``, ids as
+    ``trace_id``/``span_id``; ECS names exist only as aliases, outside ``_source``."""
+    documents: list[dict[str, Any]] = [
+        {
+            "@timestamp": "2024-05-01T12:00:01.123456789Z",
+            "observed_timestamp": "2024-05-01T12:00:01.2Z",
+            "trace_id": TRACE_A,
+            "span_id": "00f067aa0ba902b7",
+            "severity_text": "ERROR",
+            "severity_number": 17,
+            "body": {"text": "payment declined"},
+            "attributes": {"http.route": "/pay"},
+            "resource": {
+                "attributes": {"service.name": "checkout", "service.instance.id": "checkout-7d9f"},
+                "dropped_attributes_count": 0,
+            },
+            "scope": {"name": "checkout.logger"},
+            "data_stream": {"type": "logs", "dataset": "generic.otel", "namespace": "default"},
+        },
+        {
+            "@timestamp": START_MS + 2500,
+            "trace_id": TRACE_B,
+            "severity_text": "WARN",
+            "body": {"structured": {"retry": 2}},
+            "resource": {"attributes": {"service.name": "payments", "host.name": "ip-10-0-3-7"}},
+        },
+    ]
+    es_fake.route("POST", SEARCH, Reply(200, es_hits(documents)))
+
+    logs = source(es_fake, mapping="otel").logs_for_traces([TRACE_A, TRACE_B], START, END, 50)
+
+    assert [
+        (log.service, log.instance, log.severity_number, log.body, log.trace_id, log.span_id) for log in logs
+    ] == [
+        ("checkout", "checkout-7d9f", 17, "payment declined", TRACE_A, "00f067aa0ba902b7"),
+        ("payments", "ip-10-0-3-7", 13, '{"retry":2}', TRACE_B, None),
+    ]
+    body = es_fake.requests[0].json()
+    assert body["query"]["bool"]["filter"][0] == {"terms": {"trace_id": [TRACE_B, TRACE_A]}}
+    assert set(body["_source"]) == {
+        "@timestamp",
+        "trace_id",
+        "span_id",
+        "severity_text",
+        "body.text",
+        "body.structured",
+        "resource.attributes.service.name",
+        "resource.attributes.service.instance.id",
+        "resource.attributes.host.name",
+    }
+
+
+def test_ecs_names_find_nothing_in_an_otel_document() -> None:
+    """The reason for the map: read by ECS names, an otel document has no service, body
+    or trace id."""
+    doc = {"trace_id": TRACE_A, "body": {"text": "x"}, "resource": {"attributes": {"service.name": "a"}}}
+    assert lookup(doc, "trace.id") is None and lookup(doc, "message") is None
+    assert lookup(doc, "resource.attributes.service.name") == "a" and lookup(doc, "body.text") == "x"
 
 
 def test_the_size_is_capped_and_the_window_is_cut_to_the_nanosecond(es_fake: ElasticsearchFake) -> None:

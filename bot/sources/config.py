@@ -28,9 +28,13 @@ class PrometheusConfig(_Strict):
 class ElasticsearchConfig(_Strict):
     url: str = "http://127.0.0.1:9200"
     index: str = "logs-*"
+    mapping: Literal["ecs", "otel"] = "ecs"
+    """The documents' field names: ``ecs`` (trace.id, span.id, service.name, log.level,
+    message, @timestamp), or ``otel``, what the OpenTelemetry Collector's elasticsearch
+    exporter writes in its default mapping mode (trace_id, body.text,
+    resource.attributes.service.name, ...)."""
     fields: dict[str, str] = {}
-    """Model field -> document field; ECS names by default (trace.id, span.id,
-    service.name, log.level, message, @timestamp)."""
+    """Model field -> document field, renames on top of ``mapping``."""
     max_logs: int = Field(default=2000, gt=0)
 
 

@@ -1,12 +1,22 @@
 """Logs from Elasticsearch, through the official client and its real transport.
 
-Documents are read by the Elastic Common Schema names (``@timestamp``, ``trace.id``,
-``span.id``, ``service.name``, ``log.level``, ``message``; ``service.node.name`` else
-``host.name`` for the instance), which is what Elastic's APM agents, Filebeat's ECS
-loggers and the OpenTelemetry Collector's ``ecs`` mapping write. Teams that write
-something else rename fields in ``sources.elasticsearch.fields`` (model field -> document
-field, e.g. ``{"trace_id": "traceId"}``). A document may spell a dotted field flat
-(``"trace.id": ...``) or nested (``"trace": {"id": ...}``); both are read.
+Documents are read by one of two field maps (``sources.elasticsearch.mapping``):
+
+- ``ecs``, the Elastic Common Schema names (``@timestamp``, ``trace.id``, ``span.id``,
+  ``service.name``, ``log.level``, ``message``; ``service.node.name`` else ``host.name``
+  for the instance), which Elastic's APM agents, Filebeat's ECS loggers and the
+  OpenTelemetry Collector's ``ecs`` mapping mode write;
+- ``otel``, what the Collector's ``elasticsearch`` exporter writes in its default ``otel``
+  mapping mode: ``trace_id``, ``span_id``, ``severity_text``, ``body.text`` (else
+  ``body.structured``), ``resource.attributes.service.name`` and
+  ``resource.attributes.service.instance.id`` (else ``...host.name``). ECS names such as
+  ``trace.id`` are only aliases there, absent from ``_source``, so an ``ecs`` read of such
+  an index finds nothing.
+
+Teams that write something else rename fields on top of either in
+``sources.elasticsearch.fields`` (model field -> document field, e.g.
+``{"trace_id": "traceId"}``). A document may spell a dotted field flat (``"trace.id":
+...``), nested (``"trace": {"id": ...}``) or half of each; all are read.
 
 OpenSearch is read the same way through its own client (``sources.logs: opensearch``);
 see :mod:`bot.sources.search_wire` for what differs on the wire and why.
@@ -21,6 +31,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import pairwise
@@ -50,7 +61,30 @@ DEFAULT_FIELDS: dict[str, str] = {
     "body": "message",
     "instance": "service.node.name",
 }
-_INSTANCE_FALLBACK = "host.name"
+"""The ECS map; every map names these model fields."""
+OTEL_FIELDS: dict[str, str] = {
+    "time_ns": "@timestamp",
+    "trace_id": "trace_id",
+    "span_id": "span_id",
+    "service": "resource.attributes.service.name",
+    "severity_text": "severity_text",
+    "body": "body.text",
+    "instance": "resource.attributes.service.instance.id",
+}
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    fields: dict[str, str]
+    fallbacks: dict[str, str]
+    """Model field -> the document field read when the first is absent (unless the model
+    field was renamed in the config)."""
+
+
+MAPPINGS: dict[str, FieldMap] = {
+    "ecs": FieldMap(DEFAULT_FIELDS, {"instance": "host.name"}),
+    "otel": FieldMap(OTEL_FIELDS, {"instance": "resource.attributes.host.name", "body": "body.structured"}),
+}
 
 SEVERITY_NUMBERS: dict[str, int] = {
     "trace": 1,
@@ -91,7 +125,12 @@ class ElasticsearchLogSource:
     ) -> None:
         self.name = flavor
         self._config = config
-        self._fields = resolve_fields(config.fields)
+        self._fields = resolve_fields(config.fields, config.mapping)
+        self._fallbacks = {
+            field: document
+            for field, document in MAPPINGS[config.mapping].fallbacks.items()
+            if field not in config.fields
+        }
         self._timeout = timeout
         self._source = f"{flavor} {config.url}"
         self._wire = open_wire(flavor, config.url, credentials or SourceCredentials(), timeout)
@@ -166,10 +205,7 @@ class ElasticsearchLogSource:
         }
 
     def _source_fields(self) -> list[str]:
-        fields = list(dict.fromkeys(self._fields.values()))
-        if "instance" not in self._config.fields:
-            fields.append(_INSTANCE_FALLBACK)
-        return fields
+        return list(dict.fromkeys([*self._fields.values(), *self._fallbacks.values()]))
 
     def _sample(
         self, query: Mapping[str, Any], start_ns: int, end_ns: int, size: int, what: str, deadline: float
@@ -218,36 +254,40 @@ class ElasticsearchLogSource:
         return records
 
     def _record(self, doc: Mapping[str, Any]) -> LogRecord | None:
-        f = self._fields
-        time_ns = parse_time_ns(lookup(doc, f["time_ns"]))
+        time_ns = parse_time_ns(self._read(doc, "time_ns"))
         if time_ns is None:
             return None
-        service = _text(lookup(doc, f["service"])) or UNKNOWN_SERVICE
-        level = _text(lookup(doc, f["severity_text"])) or ""
-        instance = _text(lookup(doc, f["instance"]))
-        if instance is None and "instance" not in self._config.fields:
-            instance = _text(lookup(doc, _INSTANCE_FALLBACK))
+        service = _text(self._read(doc, "service")) or UNKNOWN_SERVICE
+        level = _text(self._read(doc, "severity_text")) or ""
+        instance = _text(self._read(doc, "instance"))
         resource: dict[str, Any] = {"service.name": service}
         if instance:
             resource["service.instance.id"] = instance
         return LogRecord(
             time_ns=time_ns,
             service=service,
-            body=_body_text(lookup(doc, f["body"])),
+            body=_body_text(self._read(doc, "body")),
             severity_text=level,
             severity_number=severity_number(level),
-            trace_id=_lower(lookup(doc, f["trace_id"])),
-            span_id=_lower(lookup(doc, f["span_id"])),
+            trace_id=_lower(self._read(doc, "trace_id")),
+            span_id=_lower(self._read(doc, "span_id")),
             instance=instance,
             resource=resource,
         )
+
+    def _read(self, doc: Mapping[str, Any], field: str) -> Any:
+        """A model field of a document: its mapped field, else the map's fallback."""
+        value = lookup(doc, self._fields[field])
+        if value is None and field in self._fallbacks:
+            value = lookup(doc, self._fallbacks[field])
+        return value
 
 
 # --- helpers, public for tests and for other sources -------------------------------------
 
 
-def resolve_fields(overrides: Mapping[str, str]) -> dict[str, str]:
-    """The ECS defaults with the configured renames; an unknown model field is a
+def resolve_fields(overrides: Mapping[str, str], mapping: str = "ecs") -> dict[str, str]:
+    """The mapping's fields with the configured renames; an unknown model field is a
     ConfigError, so a typo in journeys.yaml is not silently ignored."""
     unknown = sorted(set(overrides) - set(DEFAULT_FIELDS))
     if unknown:
@@ -255,7 +295,7 @@ def resolve_fields(overrides: Mapping[str, str]) -> dict[str, str]:
             f"sources.elasticsearch.fields: unknown model field(s) {', '.join(unknown)}; "
             f"known: {', '.join(DEFAULT_FIELDS)}"
         )
-    return {**DEFAULT_FIELDS, **overrides}
+    return {**MAPPINGS[mapping].fields, **overrides}
 
 
 def millis(start_ns: int, end_ns: int) -> tuple[int, int]:
