@@ -184,6 +184,10 @@ class RetentionSettings(BaseModel):
     are never deleted."""
     changes_days: float = Field(default=396, gt=0)
     """Deploys, config changes and flag flips, counted from when they were recorded."""
+    audit_hours: float = Field(default=24 * 400, gt=0)
+    """The audit trail (``bot.audit``), counted from when each row was written: its own
+    period, since who read a trace matters long after the trace is gone (a year's review
+    plus a month's margin by default)."""
 
 
 class SourceCredentials(BaseModel):

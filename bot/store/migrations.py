@@ -110,6 +110,12 @@ def _add_column(connection: Connection, table: Table, name: str) -> None:
         connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column}")
 
 
+def _add_audit_log(connection: Connection) -> None:
+    """Version 9: ``audit_log``, who read and did what (see ``bot.audit``), with the
+    trigger that refuses updates (created with the table)."""
+    metadata.create_all(connection, tables=[state.AuditRow.__table__])  # type: ignore[list-item]
+
+
 STEPS: dict[int, Step] = {
     1: _add_bot_state,
     2: _share_resources,
@@ -118,6 +124,7 @@ STEPS: dict[int, Step] = {
     5: _add_incident_groups,
     6: _add_ingest_keys,
     7: _date_arrivals,
+    8: _add_audit_log,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

@@ -1,5 +1,5 @@
 """The bot's own state, beside the telemetry in the same database: incidents and their
-timelines, per-journey burn state, change events, leases.
+timelines, per-journey burn state, change events, leases, ingest keys, the audit trail.
 
 ORM models (``Mapped[]`` with ``mapped_column``): these rows are few and edited one at a
 time, so the identity map and typed attributes earn their cost here, unlike telemetry.
@@ -11,7 +11,7 @@ nanoseconds.
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import DDL, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.store.schema import metadata
@@ -223,3 +223,47 @@ class IngestKeyRow(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float)
     replaced_by: Mapped[str | None] = mapped_column(String(32))
     """The key that rotated this one out; it stays valid until its ``expires_at``."""
+
+
+class AuditRow(Base):
+    """One thing someone did or read, or one message the bot posted (``bot.audit``).
+
+    Append-only: ``bot.audit.AuditTrail`` offers no update or delete but the retention
+    purge, and the database itself refuses an UPDATE (a trigger on both dialects), so a
+    row says what happened as it was first written. Ids and names only: the trail
+    redacts a free-text subject before it is written, and never stores telemetry text."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    """When the row was written (the server's clock): retention counts from here."""
+    actor: Mapped[str] = mapped_column(String(255))
+    """A Slack user id, ``api-token``, ``key:<id>``, ``anonymous``, ``cli``, ``journeywatch``."""
+    via: Mapped[str] = mapped_column(String(16))
+    """api, page, slack, cli or bot."""
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(32))
+    """What was acted on: trace, session, incident, ingest_key, slack_message, ..."""
+    subject_id: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON of a few ids and names (a channel, a thread ts, a verdict)."""
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+_REFUSE_UPDATE = "audit_log is append-only"
+for _dialect, _statements in {
+    "sqlite": [
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log "
+        f"BEGIN SELECT RAISE(ABORT, '{_REFUSE_UPDATE}'); END"
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$body$ BEGIN RAISE EXCEPTION '{_REFUSE_UPDATE}'; END $body$",
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+    ],
+}.items():
+    for _statement in _statements:
+        _ddl = DDL(_statement).execute_if(dialect=_dialect)  # type: ignore[no-untyped-call]
+        event.listen(AuditRow.__table__, "after_create", _ddl)
