@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -23,8 +23,10 @@ from correlators.errors import JourneywatchError
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-    from bot.keys import KeyRegistry
+    from bot.audit import AuditTrail
+    from bot.keys import KeyInfo, KeyRegistry, NewKey
     from bot.settings import Settings
+    from bot.store import Store
 
 T = TypeVar("T")
 
@@ -295,6 +297,7 @@ def keys_create(
     new = _keys(
         database_url,
         lambda r: r.create(team, services=names, scopes=scopes.split(","), expires_in_s=lifetime),
+        _audit_created,
     )
     typer.echo(f"key {new.info.id} for team {new.info.team}: {new.key}")
     typer.echo("shown once: give it to the senders as the header Authorization: Bearer <key>", err=True)
@@ -327,7 +330,7 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id.")], database_url: DatabaseOption = None
 ) -> None:
     """Refuse a key from now on (servers see it within JOURNEYWATCH_INGEST_KEYS__CACHE_TTL_S)."""
-    info = _keys(database_url, lambda r: r.revoke(key_id))
+    info = _keys(database_url, lambda r: r.revoke(key_id), _audit_revoked)
     typer.echo(f"key {info.id} of team {info.team} is revoked")
 
 
@@ -343,7 +346,7 @@ def keys_rotate(
     from bot.keys.listing import when
 
     seconds = 0.0 if overlap.strip() == "0" else _duration(overlap, "--overlap")
-    old, new = _keys(database_url, lambda r: r.rotate(key_id, overlap_s=seconds))
+    old, new = _keys(database_url, lambda r: r.rotate(key_id, overlap_s=seconds), _audit_rotated)
     typer.echo(f"key {new.info.id} for team {new.info.team}: {new.key}")
     typer.echo(f"key {old.id} works until {when(old.expires_at)}; move every sender before then", err=True)
 
@@ -357,9 +360,28 @@ def _duration(text: str, option: str) -> float:
         raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
-def _keys(database_url: str | None, action: Callable[[KeyRegistry], T]) -> T:
-    """``action`` on the configured database's keys; a JourneywatchError as one line."""
+def _keys(
+    database_url: str | None,
+    action: Callable[[KeyRegistry], T],
+    audited: Callable[[AuditTrail, T], object] | None = None,
+) -> T:
+    """``action`` on the configured database's keys, then ``audited`` of its result (a
+    key made, revoked or rotated); a JourneywatchError as one line."""
     from bot.keys import KeyRegistry
+
+    def run(store: Store, trail: AuditTrail) -> T:
+        result = action(KeyRegistry(store.engine))
+        if audited is not None:
+            audited(trail, result)
+        return result
+
+    return _with_store(database_url, run)
+
+
+def _with_store(database_url: str | None, action: Callable[[Store, AuditTrail], T]) -> T:
+    """``action`` on the configured database, migrated, with its audit trail (the CLI's
+    entries are by ``cli``); a JourneywatchError as one line."""
+    from bot.audit import AuditTrail
     from bot.settings import load_settings
     from bot.store import Store
 
@@ -368,11 +390,93 @@ def _keys(database_url: str | None, action: Callable[[KeyRegistry], T]) -> T:
         store = Store(settings.database_url)
         try:
             store.migrate()
-            return action(KeyRegistry(store.engine))
+            trail = AuditTrail(store.engine, retention_s=settings.retention.audit_hours * 3600)
+            return action(store, trail)
         finally:
             store.close()
     except JourneywatchError as exc:
         raise _fail(exc) from None
+
+
+def _audit_created(trail: AuditTrail, new: NewKey) -> None:
+    from bot.audit import CLI
+
+    info = new.info
+    services = None if info.services is None else ",".join(sorted(info.services))
+    trail.record(
+        CLI,
+        "cli",
+        "create",
+        "ingest_key",
+        info.id,
+        team=info.team,
+        services=services,
+        scopes=",".join(sorted(info.scopes)),
+        expires_at=info.expires_at,
+    )
+
+
+def _audit_revoked(trail: AuditTrail, info: KeyInfo) -> None:
+    from bot.audit import CLI
+
+    trail.record(CLI, "cli", "revoke", "ingest_key", info.id, team=info.team)
+
+
+def _audit_rotated(trail: AuditTrail, keys: tuple[KeyInfo, NewKey]) -> None:
+    from bot.audit import CLI
+
+    old, new = keys
+    detail = {"team": old.team, "new": new.info.id, "old_expires_at": old.expires_at}
+    trail.record(CLI, "cli", "rotate", "ingest_key", old.id, **detail)
+
+
+@app.command("audit-log")
+def audit_log(
+    since: Annotated[str, typer.Option(help="How far back, e.g. 7d or 12h, or a time (RFC 3339).")] = "7d",
+    output_format: Annotated[str, typer.Option("--format", help="json or text")] = "text",
+    limit: Annotated[int, typer.Option(help="At most this many, the newest.", min=1, max=10_000)] = 1000,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Who read which trace, session or incident, who acted on incidents and keys, and
+    what the bot posted where; oldest first. Reading it is recorded too."""
+    import time
+
+    from bot.audit import CLI
+    from bot.audit.listing import entry_json, entry_line
+
+    if output_format not in ("json", "text"):
+        raise typer.BadParameter("use json or text", param_hint="--format")
+    start_s = _since(since, time.time())
+
+    def read(_: Store, trail: AuditTrail) -> list[Any]:
+        found = trail.since(start_s, limit=limit)
+        trail.record(CLI, "cli", "read", "audit_log", shown=len(found))
+        return found
+
+    found = list(reversed(_with_store(database_url, read)))
+    if output_format == "json":
+        typer.echo(json.dumps([entry_json(r) for r in found], indent=2))
+        return
+    for record in found:
+        typer.echo(entry_line(record))
+    if not found:
+        typer.echo(f"Nothing recorded since {since}.")
+
+
+def _since(text: str, now_s: float) -> float:
+    """The start of ``--since``: a duration back from now, or a time."""
+    from bot.durations import parse_duration
+    from bot.timeparse import parse_time_ns
+
+    try:
+        return now_s - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_time_ns(text) / 1e9
+    except ValueError:
+        reason = f"{text!r} is neither a duration (7d, 12h) nor a time"
+        raise typer.BadParameter(reason, param_hint="--since") from None
 
 
 def _run_server(asgi_app: ASGIApp, settings: Settings, log_level: str) -> None:

@@ -3,7 +3,8 @@
 One run, in this order: pin the traces young incidents cite (so the purge spares them),
 cut incidents whose pin has ended down to summaries, delete and thin the telemetry
 (``bot.store.expiry``), delete resolved incidents, investigations and changes past their
-own period, and the burn history; then count what each tier holds, for ``/healthz``.
+own period, the burn history and the audit trail past its own; then count what each tier
+holds, for ``/healthz``.
 Each step commits on its own: one that fails is logged and the others still run, since a
 purge that stopped at the first error would let every other tier grow.
 """
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.audit import AuditTrail
 from bot.changes import ChangeLog
 from bot.incidents.expiry import IncidentExpiry
 from bot.settings import RetentionSettings
@@ -50,6 +52,7 @@ class Retention:
         changes: ChangeLog,
         states: JourneyStates,
         *,
+        audit: AuditTrail | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -57,6 +60,8 @@ class Retention:
         self.incidents = incidents
         self.changes = changes
         self.states = states
+        self.audit = audit
+        """The audit trail, aged by its own period (``audit_hours``) from when rows were written."""
         self.clock = clock
         self.last: RetentionRun | None = None
         """The latest run, shown on ``/healthz``; None before the first."""
@@ -90,6 +95,7 @@ class Retention:
             ("incidents", lambda: self.incidents.purge(now_s - r.incidents_days * DAY_S)),
             ("changes", lambda: {"changes": self.changes.purge(now_s - r.changes_days * DAY_S)}),
             ("burn_history", lambda: self._burn_history(now_s)),
+            ("audit", self._audit),
             ("sizes", lambda: self._sizes(now_s)),
         ]
         for name, step in steps:
@@ -114,6 +120,9 @@ class Retention:
 
     def _burn_history(self, now_s: float) -> dict[str, int]:
         return {"burn_history": self.states.purge(now_s - self.settings.burn_history_hours * HOUR_S)}
+
+    def _audit(self) -> dict[str, int]:
+        return {"audit_log": self.audit.expire()} if self.audit is not None else {}
 
     def _sizes(self, now_s: float) -> dict[str, int]:
         return {

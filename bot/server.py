@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from bot.api.incidents import incident_routes
 from bot.api.traces import query_routes
+from bot.audit import AuditTrail
 from bot.changes import ChangeLog
 from bot.collector.http import ingest_routes
 from bot.collector.otlp_grpc import grpc_server
@@ -100,6 +101,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
     changes = ChangeLog(store.engine)
     investigator = Investigator(config, sources, incidents, changes, link_base=public_url(settings))
     watcher = Watcher(config, sources, incidents, states, investigator)
+    audit = AuditTrail(store.engine, retention_s=settings.retention.audit_hours * 3600, hasher=redactor)
     bot = Bot(
         settings,
         config,
@@ -114,7 +116,8 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         watcher,
         Scheduling(store.engine, []),
         build_key_gate(settings, store),
-        Retention(settings.retention, store, IncidentExpiry(store.engine), changes, states),
+        Retention(settings.retention, store, IncidentExpiry(store.engine), changes, states, audit=audit),
+        audit,
     )
     slack = bot.slack = build_slack(bot)
     watcher.listeners.append(slack.notifier)
@@ -229,6 +232,7 @@ def create_app(bot: Bot, announce: Callable[[str], None] = log.info) -> Starlett
                     "rate_bucket_bytes": bot.keys.rates.held_bytes if bot.keys.rates else 0,
                 },
                 "retention": _retention_json(bot.retention.last),
+                "audit": dataclasses.asdict(bot.audit.stats),
                 "spool": None
                 if spool is None
                 else {
@@ -246,7 +250,7 @@ def create_app(bot: Bot, announce: Callable[[str], None] = log.info) -> Starlett
             bot.settings.collector.max_body_bytes,
             bot.keys if bot.settings.ingest_keys.required else None,
         ),
-        *query_routes(bot.store, bot.collector.redactor, bot.settings.api_token),
+        *query_routes(bot.store, bot.collector.redactor, bot.settings.api_token, bot.audit),
         *incident_routes(bot, bot.settings.api_token),
         Route("/healthz", healthz, methods=["GET"]),
         *web_routes(bot),

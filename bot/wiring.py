@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.audit import AuditTrail
 from bot.changes import ChangeLog
 from bot.collector.pipeline import Collector
 from bot.config import AppConfig
@@ -45,6 +46,8 @@ class Bot:
     keys: KeyGate
     """Checks ingest keys: on ingest when ``ingest_keys.required``, on ``/api/changes``."""
     retention: Retention
+    audit: AuditTrail
+    """Who read and did what; every edge records into it (``bot.audit``)."""
     slack: SlackIntegration | None = None
     grpc_port: int | None = None
     """Where OTLP/gRPC listens once started (None: not listening)."""

@@ -6,7 +6,9 @@ POST /api/incidents/{id}/investigate                       investigate again, no
 GET  /api/journeys, /api/journeys/{name}                   objectives, burn per tier, budget
 POST /api/changes                                          a deploy, config change or flag flip
 
-The POSTs take JSON only and no request from another origin (``bot.api.auth``).
+The POSTs take JSON only and no request from another origin (``bot.api.auth``). Reading
+one incident, asking for an investigation and posting a change are written to the audit
+trail, by ``api-token``, ``anonymous`` (no token configured) or ``key:<id>``.
 ``POST /api/changes`` also takes an ingest key with the ``changes`` scope instead of the
 API token, so CI can post deploys without a token that reads every trace; a key bound to
 services posts changes of those services only.
@@ -25,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.api.auth import cross_site_refusal, refusal
+from bot.audit import token_actor
 from bot.changes import ChangeIn, change_to_json
 from bot.keys import Grant
 from bot.keys.registry import PREFIX as KEY_PREFIX
@@ -39,6 +42,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
     ours = public_url(bot.settings)
+    actor = token_actor(token is not None)
+
+    async def audited(who: str, action: str, subject: str, subject_id: str, **detail: str) -> None:
+        await run_in_threadpool(bot.audit.record, who, "api", action, subject, subject_id, **detail)
 
     def guarded(handler: Handler) -> Handler:
         async def wrapper(request: Request) -> Response:
@@ -88,6 +95,7 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
         found = await run_in_threadpool(bot.incidents.get, incident_id)
         if found is None:
             return JSONResponse({"error": f"incident {incident_id} not found"}, status_code=404)
+        await audited(actor, "read", "incident", str(incident_id))
         return JSONResponse(found)
 
     async def reinvestigate(request: Request) -> Response:
@@ -95,6 +103,7 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
         if incident_id is None or await run_in_threadpool(bot.incidents.row, incident_id) is None:
             return JSONResponse({"error": "no such incident"}, status_code=404)
         bot.watcher.investigate_later(incident_id)
+        await audited(actor, "reinvestigate", "incident", str(incident_id))
         return JSONResponse({"incident": incident_id, "status": "investigating"}, status_code=202)
 
     async def journeys(_: Request) -> Response:
@@ -121,6 +130,8 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
             return JSONResponse({"error": refused}, status_code=403)
         change = Change(given.service, given.kind, time_ns, given.version, given.link, given.description)
         change_id = await run_in_threadpool(bot.changes.add, change)
+        who = actor if grant is None else f"key:{grant.key_id}"
+        await audited(who, "create", "change", str(change_id), service=given.service, kind=given.kind)
         return JSONResponse({"id": change_id, **change_to_json(change)}, status_code=201)
 
     return [

@@ -1,7 +1,9 @@
 """GET /api/traces/{id}, GET /api/traces?..., GET /api/sessions/{id}.
 
 Blocking store calls run in Starlette's thread pool so a slow query never stalls ingest,
-which shares the event loop.
+which shares the event loop. Each read is written to the audit trail (``bot.audit``):
+a trace read when it was found, a search with how many traces it returned, a session
+(by the hash of its key, which may be a person's id) whatever it found.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.api.auth import refusal
+from bot.audit import AuditTrail, token_actor
 from bot.collector.redact import Redactor
 from bot.store import Store, TraceQuery
 from bot.timeparse import parse_time_ns
@@ -34,7 +37,12 @@ class BadQuery(ValueError):
     """A query parameter we cannot use; becomes a 400 with the reason."""
 
 
-def query_routes(store: Store, redactor: Redactor, token: SecretStr | None) -> list[Route]:
+def query_routes(store: Store, redactor: Redactor, token: SecretStr | None, audit: AuditTrail) -> list[Route]:
+    actor = token_actor(token is not None)
+
+    async def audited(action: str, subject: str, subject_id: str = "", **detail: int) -> None:
+        await run_in_threadpool(audit.record, actor, "api", action, subject, subject_id, **detail)
+
     def guarded(handler: Handler) -> Handler:
         async def wrapper(request: Request) -> Response:
             denied = refusal(request, token)
@@ -57,11 +65,13 @@ def query_routes(store: Store, redactor: Redactor, token: SecretStr | None) -> l
         body = trace_to_dict(trace)
         logs = await run_in_threadpool(store.logs_for_trace, trace_id)
         body["logs"] = [log_to_dict(record) for record in logs]
+        await audited("read", "trace", trace_id)
         return JSONResponse(body)
 
     async def find_traces(request: Request) -> Response:
         query = trace_query(dict(request.query_params))
         found = await run_in_threadpool(store.find_traces, query)
+        await audited("search", "trace", results=len(found))
         return JSONResponse(_summaries(found))
 
     async def get_session(request: Request) -> Response:
@@ -73,6 +83,7 @@ def query_routes(store: Store, redactor: Redactor, token: SecretStr | None) -> l
             found.extend(await run_in_threadpool(store.session, candidate))
         unique = {summary.trace_id: summary for summary in found}
         ordered = sorted(unique.values(), key=lambda s: s.start_ns)
+        await audited("read", "session", key, traces=len(ordered))
         return JSONResponse({"session": key, **_summaries(ordered)})
 
     return [

@@ -9,6 +9,10 @@ ahead of our clock. Every listener acks at once; the slow part (reading traces,
 investigating) runs after the ack, in Bolt's listener thread, and answers through the
 command's response_url or the outbox. Without SLACK_BOT_TOKEN there is no app: messages
 are kept locally (see ``bot.slack.outbox``) and shown by the console and the web pages.
+
+What a person reads or does through Slack is written to the audit trail with their Slack
+user id (``bot.audit``): a trace read or shared, an investigation asked for, each button
+pressed; the outbox records what the bot posted where.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackInt
     settings = bot.settings
     app = bolt_app(settings, clock=clock)
     client = tune(app.client, settings.slack_api_url) if app is not None else None
-    outbox = Outbox(bot.store.engine, client, clock=clock)
+    outbox = Outbox(bot.store.engine, client, clock=clock, audit=bot.audit)
     notifier = SlackNotifier(
         bot.config,
         bot.incidents,
@@ -189,6 +193,7 @@ def _answer(
     body: dict[str, Any],
     respond: Callable[..., Any],
 ) -> None:
+    user, channel = body.get("user_id", ""), body.get("channel_id", "")
     if parsed.name == "trace":
         args = commands.trace_args(parsed.args)
         found = bot.sources.traces.get_traces([args.trace_id])
@@ -198,8 +203,10 @@ def _answer(
         message = commands.trace_message(bot, found[0], notifier.quote)
         if args.share:
             _share_trace(bot, notifier, body, found[0], message)
+            bot.audit.record(user, "slack", "share", "trace", args.trace_id, channel=channel)
             respond(response_type="ephemeral", delete_original=True)
         else:
+            bot.audit.record(user, "slack", "read", "trace", args.trace_id, channel=channel)
             respond(response_type="ephemeral", replace_original=True, **message.payload())
     elif parsed.name == "journey":
         respond(
@@ -216,6 +223,9 @@ def _answer(
     elif parsed.name == "investigate":
         wanted = commands.investigate_args(bot, parsed.args)
         kept, report = commands.investigate(bot, wanted, body.get("user_id"))
+        bot.audit.record(
+            user, "slack", "investigate", "investigation", str(kept), journey=wanted.journey, channel=channel
+        )
         _post_on_demand(bot, notifier, body, wanted, kept, report)
         respond(response_type="ephemeral", delete_original=True)
 
@@ -310,24 +320,32 @@ def _button_handler(
 
 
 def press(bot: Bot, incident_id: int, action_id: str, user: str) -> Mrkdwn | None:
-    """Carry out a button press on the incident; returns the line for the thread."""
+    """Carry out a button press on the incident; returns the line for the thread. The
+    press is audited after it took effect; ``changed`` is false for an acknowledge or
+    resolve of an incident already resolved, which changes nothing."""
     now = time.time()
-    if action_id == "incident_ack":
-        return (
-            say.acknowledged_by(user)
-            if bot.incidents.set_status(incident_id, "acknowledged", user, now)
-            else None
-        )
-    if action_id == "incident_resolve":
-        return say.resolved_by(user) if bot.incidents.set_status(incident_id, "resolved", user, now) else None
+
+    def audited(action: str, **detail: str | int | bool) -> None:
+        bot.audit.record(user, "slack", action, "incident", str(incident_id), **detail)
+
+    if action_id in ("incident_ack", "incident_resolve"):
+        status = "acknowledged" if action_id == "incident_ack" else "resolved"
+        changed = bot.incidents.set_status(incident_id, status, user, now)
+        audited("acknowledge" if status == "acknowledged" else "resolve", changed=changed)
+        if not changed:
+            return None
+        return say.acknowledged_by(user) if status == "acknowledged" else say.resolved_by(user)
     if action_id == "incident_reinvestigate":
         bot.incidents.record(incident_id, "reinvestigation_requested", user, {}, now)
         bot.watcher.investigate_later(incident_id)
+        audited("reinvestigate")
         return escape(say.INVESTIGATING)
     if action_id in ("incident_mute_1h", "incident_mute_4h"):
         hours = 1 if action_id.endswith("1h") else 4
         bot.incidents.mute(incident_id, now + hours * 3600, user, now)
+        audited("mute", hours=hours)
         return say.muted_until(user, hours)
     verdict = action_id.removeprefix("verdict_")
     bot.incidents.record_verdict(incident_id, user, verdict, now)
+    audited("grade", verdict=verdict)
     return say.verdict_recorded(user, verdict)

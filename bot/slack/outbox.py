@@ -8,6 +8,10 @@ files. A failure leaves the row pending with a next attempt time: Retry-After fo
 exponential backoff for 5xx and network errors; the outbox job retries it. Nothing is
 dropped. Without a Slack client (local mode) messages are kept as ``local`` for the
 console and the web pages.
+
+Each message Slack took is written to the audit trail as the bot's (``journeywatch``):
+posted, updated or uploaded, with its channel, ts and thread ts and the kind of message
+(its key says which: ``incident:7:parent``, ``share:...``, ``ondemand:...``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.audit import BOT, AuditTrail
 from bot.store.state import SlackMessageRow
 
 log = logging.getLogger("journeywatch.slack")
@@ -52,11 +57,17 @@ class Kept:
 
 class Outbox:
     def __init__(
-        self, engine: Engine, client: WebClient | None, *, clock: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        client: WebClient | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.engine = engine
         self.client = client
         self.clock = clock
+        self.audit = audit
         self._lock = threading.Lock()
 
     @property
@@ -182,7 +193,7 @@ class Outbox:
                 return 0
             sent = row.payload
             try:
-                self._send(row, parent)
+                verb = self._send(row, parent)
             except SlackApiError as exc:
                 self._failed(
                     row, exc.response.status_code, exc.response.headers, str(exc.response.get("error"))
@@ -192,8 +203,28 @@ class Outbox:
                 self._failed(row, None, {}, f"{type(exc).__name__}: {exc}")
                 return 0
             row.attempts, row.last_error, row.next_attempt_at = 0, None, 0.0
+        self._audit(verb, row, parent)
         self._redirty_if_changed(row_id, sent)
         return 1
+
+    def _audit(self, verb: str, row: SlackMessageRow, parent: SlackMessageRow | None) -> None:
+        """After the delivery's commit: the audit row has a transaction of its own."""
+        if self.audit is None:
+            return
+        thread_ts = row.thread_ts if row.kind != "file" else (parent.ts if parent is not None else None)
+        channel = parent.channel if row.kind == "file" and parent is not None else row.channel
+        self.audit.record(
+            BOT,
+            "bot",
+            verb,
+            "slack_message",
+            row.key,
+            kind=row.kind,
+            channel=channel,
+            ts=row.ts,
+            thread_ts=thread_ts,
+            incident=row.incident_id,
+        )
 
     def _redirty_if_changed(self, row_id: int, sent: str) -> None:
         """A ``put`` that landed while this message was being sent changed the payload
@@ -210,7 +241,8 @@ class Outbox:
             return None
         return session.scalars(select(SlackMessageRow).where(SlackMessageRow.key == row.parent_key)).first()
 
-    def _send(self, row: SlackMessageRow, parent: SlackMessageRow | None) -> None:
+    def _send(self, row: SlackMessageRow, parent: SlackMessageRow | None) -> str:
+        """Deliver the row; returns what was done: post, update or upload."""
         client = self.client
         assert client is not None
         payload = json.loads(row.payload)
@@ -225,15 +257,17 @@ class Outbox:
                 initial_comment=payload.get("comment"),
             )
             row.status = "sent"
-        elif row.status == "sent" and row.dirty:
+            return "upload"
+        if row.status == "sent" and row.dirty:
             client.chat_update(channel=row.channel, ts=row.ts or "", **payload)
             row.dirty = False
-        else:
-            thread_ts = parent.ts if parent is not None else None
-            channel = parent.channel if parent is not None else row.channel
-            answer = client.chat_postMessage(channel=channel, thread_ts=thread_ts, **payload)
-            row.ts, row.channel, row.thread_ts = answer["ts"], answer["channel"], thread_ts
-            row.status, row.dirty = "sent", False
+            return "update"
+        thread_ts = parent.ts if parent is not None else None
+        channel = parent.channel if parent is not None else row.channel
+        answer = client.chat_postMessage(channel=channel, thread_ts=thread_ts, **payload)
+        row.ts, row.channel, row.thread_ts = answer["ts"], answer["channel"], thread_ts
+        row.status, row.dirty = "sent", False
+        return "post"
 
     def _failed(self, row: SlackMessageRow, status: int | None, headers: Any, reason: str) -> None:
         row.attempts += 1

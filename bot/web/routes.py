@@ -8,7 +8,11 @@ GET /traces/{id}[.png]    the waterfall with span details and logs; the PNG for 
 GET /sessions/{key}       a user's or session's journeys and traces, in order
 GET /quarantine           what the database refused to store, with its reasons
 GET /investigations/{id}  an on-demand investigation's report
+GET /audit                the audit trail; an admin page: only with the API token configured
 /static/...               the stylesheet and script (not guarded: nothing in them is private)
+
+Each page that shows a trace, a session, an incident, an investigation, the quarantine
+or the audit trail is written to the audit trail once it has been read (``bot.audit``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.audit import AuditTrail, token_actor
+from bot.durations import parse_duration
 from bot.incidents.ondemand import OnDemandReports
 from bot.render.waterfall import render_png
 from bot.web import text
@@ -43,6 +49,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 MAX_ID_DIGITS = 18
 """Longer ids cannot be incidents, and would overflow the database's integer."""
 QUARANTINE_SHOWN = 200
+AUDIT_SHOWN = 1000
+AUDIT_DEFAULT_SINCE = "7d"
 
 
 def web_routes(bot: Bot) -> list[BaseRoute]:
@@ -73,6 +81,7 @@ def web_routes(bot: Bot) -> list[BaseRoute]:
         Route("/sessions/{key}", page(pages.session), methods=["GET"]),
         Route("/quarantine", page(pages.quarantine), methods=["GET"]),
         Route("/investigations/{investigation_id}", page(pages.investigation), methods=["GET"]),
+        Route("/audit", page(pages.audit), methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="web-static"),
     ]
 
@@ -82,6 +91,11 @@ class Pages:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        self.actor = token_actor(bot.settings.api_token is not None)
+
+    async def _audited(self, action: str, subject: str, subject_id: str = "", **detail: str | int) -> None:
+        trail: AuditTrail = self.bot.audit
+        await run_in_threadpool(trail.record, self.actor, "page", action, subject, subject_id, **detail)
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse(f"{request.scope.get('root_path', '')}/journeys", status_code=302)
@@ -118,6 +132,7 @@ class Pages:
         found = await run_in_threadpool(incident_page, self.bot, int(given)) if valid else None
         if found is None:
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"incident {given}"))
+        await self._audited("read", "incident", given)
         return render(request, "incident.html", title=f"Incident #{given}", page=found)
 
     async def investigation(self, request: Request) -> Response:
@@ -127,6 +142,7 @@ class Pages:
         found = await run_in_threadpool(reports.get, int(given)) if valid else None
         if found is None:
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"investigation {given}"))
+        await self._audited("read", "investigation", given)
         return render(request, "investigation.html", title=f"Investigation #{given}", page=found)
 
     async def trace(self, request: Request) -> Response:
@@ -139,6 +155,7 @@ class Pages:
         if view is None:
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"kept trace {trace_id}"))
         incidents = await run_in_threadpool(self.bot.incidents.citing, trace_id)
+        await self._audited("read", "trace", trace_id)
         return render(request, "trace.html", title=f"Trace {trace_id[:16]}", view=view, incidents=incidents)
 
     async def trace_png(self, request: Request) -> Response:
@@ -149,6 +166,7 @@ class Pages:
         if found is None or not found.spans:
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"kept trace {trace_id}"))
         png = await run_in_threadpool(render_png, found)
+        await self._audited("read", "trace", trace_id, picture=1)
         # late spans may still join a kept trace, so caches keep the picture only briefly
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
@@ -157,11 +175,30 @@ class Pages:
         view = await run_in_threadpool(
             read_session, self.bot.store, self.bot.collector.redactor, key, self.bot.config
         )
+        await self._audited("read", "session", key, traces=len(view.traces))
         return render(request, "session.html", title=f"Session {key}", view=view)
 
     async def quarantine(self, request: Request) -> Response:
         total, entries = await run_in_threadpool(self.bot.store.quarantined, QUARANTINE_SHOWN)
+        await self._audited("read", "quarantine", shown=len(entries))
         return render(request, "quarantine.html", title=text.QUARANTINE_TITLE, total=total, entries=entries)
+
+    async def audit(self, request: Request) -> Response:
+        """An admin page: the pages' guard alone would open it to anyone when no token is
+        configured (the demo's setting), so it wants a token to exist as well."""
+        if self.bot.settings.api_token is None:
+            return error_page(request, 403, text.AUDIT_ADMIN_ONLY_TITLE, text.AUDIT_ADMIN_ONLY)
+        given = request.query_params.get("since") or AUDIT_DEFAULT_SINCE
+        try:
+            since_s = parse_duration(given)
+        except ValueError:
+            given, since_s = AUDIT_DEFAULT_SINCE, parse_duration(AUDIT_DEFAULT_SINCE)
+        now = self.bot.audit.clock()
+        entries = await run_in_threadpool(self.bot.audit.since, now - since_s, limit=AUDIT_SHOWN)
+        await self._audited("read", "audit_log", shown=len(entries))
+        return render(
+            request, "audit.html", title=text.AUDIT_TITLE, entries=entries, since=given, shown=AUDIT_SHOWN
+        )
 
 
 def _relative(url: URL) -> str:

@@ -63,6 +63,18 @@ QUARANTINE_WHY = (
 )
 QUARANTINE_ROWS = "rows"
 NO_QUARANTINE = "Nothing quarantined: the database has taken every row."
+AUDIT_TITLE = "Audit trail"
+AUDIT_WHY = (
+    "Who read which trace, session or incident, who acknowledged, resolved, muted or graded, "
+    "who made, revoked or rotated ingest keys, and what journeywatch posted to Slack. "
+    "Ids and names only; a session's key is shown as its hash."
+)
+AUDIT_ADMIN_ONLY_TITLE = "This page needs an API token"
+AUDIT_ADMIN_ONLY = (
+    "The audit trail is an admin page: it opens only when journeywatch has an API token "
+    "(JOURNEYWATCH_API_TOKEN). Without one, read it with `journeywatch audit-log --since 7d`."
+)
+NO_AUDIT = "Nothing recorded in this period."
 STATUS_FILTERS = {"": "All", "open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
 
 
@@ -170,3 +182,8 @@ def grouping_line(kind: str, detail: dict[str, Any]) -> str:
         else ""
     )
     return f"No longer grouped with {other}: {cause} is not the cause of both any more{now}"
+
+
+def audit_count(count: int, shown: int, since: str) -> str:
+    more = f", the newest {shown} shown" if count >= shown else ""
+    return f"{count} entries in the last {since}{more}."
