@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from bot.store.state import AuditRow
@@ -118,7 +118,7 @@ class AuditTrail:
         try:
             with Session(self.engine) as session, session.begin():
                 session.add(row)
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # whatever it was, the action it records goes on
             with self._lock:
                 self.stats.failed += 1
             reason = exc.orig if isinstance(exc, DBAPIError) else type(exc).__name__
