@@ -28,7 +28,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.audit import AuditTrail, token_actor
+from bot.audit import token_actor
 from bot.durations import parse_duration
 from bot.incidents.ondemand import OnDemandReports
 from bot.render.waterfall import render_png
@@ -94,8 +94,9 @@ class Pages:
         self.actor = token_actor(bot.settings.api_token is not None)
 
     async def _audited(self, action: str, subject: str, subject_id: str = "", **detail: str | int) -> None:
-        trail: AuditTrail = self.bot.audit
-        await run_in_threadpool(trail.record, self.actor, "page", action, subject, subject_id, **detail)
+        """After the page's read, before it is sent; never fails the page (``AuditTrail.record``)."""
+        audit = self.bot.audit.record
+        await run_in_threadpool(audit, self.actor, "page", action, subject, subject_id, **detail)
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse(f"{request.scope.get('root_path', '')}/journeys", status_code=302)
