@@ -25,9 +25,10 @@ def entry_line(record: AuditRecord) -> str:
 
 
 def entry_json(record: AuditRecord) -> dict[str, Any]:
+    """``at`` in RFC 3339 for scripts, ``at_s`` as stored."""
     return {
         "id": record.id,
-        "at": when(record.at),
+        "at": dt.datetime.fromtimestamp(record.at, dt.UTC).isoformat(timespec="milliseconds"),
         "at_s": record.at,
         "actor": record.actor,
         "via": record.via,
