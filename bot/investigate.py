@@ -30,7 +30,7 @@ from correlators.changes import Change, version_changes
 from correlators.errors import JourneywatchError
 from correlators.metrics import Window
 from correlators.model import LogRecord, MetricSeries, Trace
-from correlators.report import Report
+from correlators.report import Missing, Report
 from correlators.similar import SimilarIncident, similar_incidents
 
 log = logging.getLogger("journeywatch.investigate")
@@ -58,7 +58,7 @@ class Evidence:
     logs: list[LogRecord] | None = None
     metrics: list[MetricSeries] | None = None
     changes: list[Change] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
 
 
 class Investigator:
@@ -276,12 +276,12 @@ class Investigator:
             return future.result(timeout=self.timeout_s)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            reason = f"{label}: no answer within {self.timeout_s} s"
+            reason = Missing("source_timeout", source=label, seconds=self.timeout_s)
         except JourneywatchError as exc:
-            reason = f"{label}: {exc}"
+            reason = Missing("source_failed", source=label, error=str(exc))
         except Exception as exc:  # a source bug must not lose the whole report
             log.exception("source call failed: %s", label)
-            reason = f"{label}: {type(exc).__name__}: {exc}"
+            reason = Missing("source_failed", source=label, error=f"{type(exc).__name__}: {exc}")
         if reason not in evidence.missing:
             evidence.missing.append(reason)
         return None

@@ -30,7 +30,7 @@ from correlators.platform import (
 )
 from correlators.rank import Candidate, Evidence, error_origin_rates, rank_candidates
 from correlators.releases import release_reach, with_new_versions
-from correlators.report import Report
+from correlators.report import Missing, Report
 from correlators.scope import decide_scope
 from correlators.silenced import silenced_lines
 from correlators.topology import call_graph
@@ -248,18 +248,16 @@ def _log_changes(given: AnalysisInput, mined: Mined) -> list[TemplateChange]:
     )
 
 
-def _missing(given: AnalysisInput, baseline: Sequence[Trace], bad: Sequence[Trace]) -> list[str]:
+def _missing(given: AnalysisInput, baseline: Sequence[Trace], bad: Sequence[Trace]) -> list[Missing]:
     missing = []
     if given.logs is None:
-        missing.append("no logs were given: new error lines could not be compared")
+        missing.append(Missing("no_logs"))
     if given.metrics is None:
-        missing.append("no metrics were given: resource faults show only through latency")
+        missing.append(Missing("no_metrics"))
     if not baseline:
-        missing.append("the baseline window has no traces of this journey")
+        missing.append(Missing("no_baseline"))
     elif len(baseline) < THIN_BASELINE:
-        missing.append(
-            f"the baseline is thin ({len(baseline)} traces): latency was judged against its slowest trace"
-        )
+        missing.append(Missing("thin_baseline", traces=len(baseline)))
     if not bad:
-        missing.append("the incident window has no failed or slow traces of this journey")
+        missing.append(Missing("no_bad_traces"))
     return missing

@@ -36,6 +36,25 @@ from correlators.similar import SimilarIncident
 REPORT_VERSION = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """A signal the analysis lacked, for the edges to word."""
+
+    what: str
+    """no_logs | no_metrics | no_baseline | thin_baseline | no_bad_traces (the analysis);
+    source_timeout | source_failed (a source an investigation asked)."""
+    traces: int | None = None
+    """thin_baseline: how many baseline traces there were."""
+    source: str | None = None
+    """The source call that failed, as the investigation names it."""
+    seconds: float | None = None
+    """source_timeout: how long it was given."""
+    error: str | None = None
+    """source_failed: what the source said."""
+    said: str = ""
+    """The whole thing in words, only as a report stored before these fields existed has it."""
+
+
 @dataclass(slots=True)
 class Report:
     journey: str | None
@@ -48,10 +67,10 @@ class Report:
     gaps: list[Gap]
     bad_traces: int
     baseline_traces: int
-    missing: list[str] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
+    """Signals the analysis lacked."""
     budget: list[HopShare] = field(default_factory=list)
     """Each bad event charged to one hop; shares sum to 1."""
-    """Signals the analysis lacked, in words ("no logs were given")."""
     exemplar_logs: dict[str, list[LogRecord]] = field(default_factory=dict)
     """The logs of a few bad traces, by trace id, in time order."""
     changes: list[ChangeFinding] = field(default_factory=list)
@@ -85,7 +104,7 @@ class Report:
             "worst_traces": self.worst_traces,
             "bad_traces": self.bad_traces,
             "baseline_traces": self.baseline_traces,
-            "missing": self.missing,
+            "missing_signals": [asdict(m) for m in self.missing],
             "input_gaps": [{**asdict(g), "skipped": g.skipped} for g in self.input_gaps],
         }
 
@@ -134,7 +153,21 @@ def _as_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         fields["metric_anomalies"] = [_metric_anomaly(m) for m in fields["metric_anomalies"]]
     if isinstance(fields.get("candidates"), list):
         fields["candidates"] = [_candidate_fields(c) for c in fields["candidates"]]
+    if isinstance(fields.get("missing_signals"), list):
+        fields["missing"] = fields["missing_signals"]
+    elif isinstance(fields.get("missing"), list):
+        fields["missing"] = [{"what": "", "said": m} if isinstance(m, str) else m for m in fields["missing"]]
+    if isinstance(fields.get("similar"), list):
+        fields["similar"] = [_similar_fields(s) for s in fields["similar"]]
     return fields
+
+
+def _similar_fields(data: Any) -> Any:
+    """A past incident written with what it shares (``same``) is worded by the edge again;
+    an older one keeps its sentence."""
+    if isinstance(data, Mapping) and data.get("same") is not None:
+        return {**data, "why": ""}
+    return data
 
 
 def _candidate_fields(data: Any) -> Any:

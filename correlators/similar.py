@@ -5,7 +5,8 @@ before, and what did we do then"; the bot answers with links, not a guess at cau
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 MAX_SIMILAR = 3
 
@@ -27,8 +28,14 @@ class SimilarIncident:
     id: int
     opened_at_s: float
     summary: str
-    why: str
+    why: str = ""
+    """Why it is similar in words, only as a report stored before ``same`` existed has it."""
     link: str | None = None
+    same: Literal["suspect", "scope"] | None = None
+    """What it shares with this incident: its top suspect, or its scope."""
+    suspect: str | None = None
+    level: str | None = None
+    subject: str | None = None
 
 
 def similar_incidents(
@@ -44,13 +51,12 @@ def similar_incidents(
     for incident in past:
         if incident.journey != journey:
             continue
+        base = SimilarIncident(incident.id, incident.opened_at_s, incident.summary, link=incident.link)
         if top_service and incident.top_service == top_service:
-            why, order = f"same top suspect ({top_service})", 0
+            found, order = replace(base, same="suspect", suspect=top_service), 0
         elif scope_level and incident.scope_level == scope_level and incident.scope_subject == scope_subject:
-            subject = f" {scope_subject}" if scope_subject else ""
-            why, order = f"same scope ({scope_level}{subject})", 1
+            found, order = replace(base, same="scope", level=scope_level, subject=scope_subject), 1
         else:
             continue
-        found = SimilarIncident(incident.id, incident.opened_at_s, incident.summary, why, incident.link)
         matches.append((order, -incident.opened_at_s, found))
     return [m[2] for m in sorted(matches, key=lambda m: (m[0], m[1]))[:MAX_SIMILAR]]

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.changes import ChangeLog
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator, Request, SpanBudget
+from bot.render.report import missing_words
 from bot.settings import Settings
 from bot.sources.build import build_sources
 from bot.store import Store
@@ -67,10 +68,11 @@ def test_a_hanging_log_source_and_a_failing_metric_source_leave_a_report(tmp_pat
     took = time.monotonic() - started
 
     assert took < 4  # the two log calls are each given up after 1 s
-    assert any(
-        "logs (elasticsearch http://logs.example:9200): no answer within 1 s" in m for m in report.missing
-    )
-    assert any("connection refused" in m and "prometheus" in m for m in report.missing)
+    said = [missing_words(m) for m in report.missing]
+    assert "logs (elasticsearch http://logs.example:9200): no answer within 1 s" in said
+    assert any(m.what == "source_timeout" and m.seconds == 1 for m in report.missing)
+    assert any(m.what == "source_failed" and "connection refused" in (m.error or "") for m in report.missing)
+    assert any("connection refused" in m and "prometheus" in m for m in said)
     assert report.candidates[0].service == "postgresql:shop"
     assert report.scope.kind == "systemic"
     investigator.close()

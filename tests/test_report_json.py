@@ -8,13 +8,22 @@ from typing import Any
 
 import pytest
 
-from bot.render.report import evidence_words, gap_words, report_json, scope_reasons, skip_words, summary
+from bot.render.report import (
+    evidence_words,
+    gap_words,
+    missing_words,
+    report_json,
+    scope_reasons,
+    similar_words,
+    skip_words,
+    summary,
+)
 from correlators.analyze import analyze
 from correlators.changes import Change
 from correlators.errors import ReportFormatError, SchemaVersionError
 from correlators.gaps import Gap
 from correlators.input_gaps import InputGap, Skip
-from correlators.report import Report
+from correlators.report import Missing, Report
 from correlators.similar import SimilarIncident
 from tests import scenarios, worlds
 
@@ -35,7 +44,8 @@ def analysed(case: Any) -> Report:
     deploy = Change("catalog", "deploy", scenario.incident[0] - 60 * S, "2.0.0", "https://ci/1", "rollout")
     report = analyze(scenario.analysis_input([deploy]))
     report.similar = [
-        SimilarIncident(7, 1.7e9, "an earlier one", "same top suspect (catalog)", "https://x/7")
+        SimilarIncident(7, 1.7e9, "an earlier one", link="https://x/7", same="suspect", suspect="catalog"),
+        SimilarIncident(5, 1.6e9, "an older one", same="scope", level="shared_dependency", subject="redis"),
     ]
     report.input_gaps = [InputGap("/in/traces.jsonl", 2, 1, [Skip(3, "not JSON")])]
     report.gaps += [
@@ -150,3 +160,43 @@ def test_a_ground_it_does_not_know_leaves_the_reasons_to_the_sentences() -> None
     data["scope"]["grounds"].append({"ground": "moon_phase", "phase": "full"})
     scope = Report.from_json(data).scope
     assert scope.grounds == [] and scope_reasons(scope) == said
+
+
+def test_missing_signals_and_similar_incidents_are_figures_the_edges_word() -> None:
+    """``missing`` stays the list of sentences the API has always given; the figures are
+    ``missing_signals``. A past incident says what it shares; the sentence is the edge's."""
+    report = analysed(CASES[0])
+    report.missing = [
+        Missing("thin_baseline", traces=5),
+        Missing("source_timeout", source="logs (es)", seconds=1.0),
+    ]
+    data = stored(report)
+    assert data["missing"] == [
+        "the baseline is thin (5 traces): latency was judged against its slowest trace",
+        "logs (es): no answer within 1 s",
+    ]
+    assert data["missing_signals"][0] == {
+        "what": "thin_baseline",
+        "traces": 5,
+        "source": None,
+        "seconds": None,
+        "error": None,
+        "said": "",
+    }
+    assert [s["why"] for s in data["similar"]] == [
+        "same top suspect (catalog)",
+        "same scope (shared dependency redis)",
+    ]
+    assert Report.from_json(data) == report
+
+
+def test_missing_signals_and_similar_incidents_stored_as_sentences_still_say_them() -> None:
+    data = stored(analysed(CASES[0]))
+    del data["missing_signals"]
+    data["missing"] = ["no logs were given: new error lines could not be compared"]
+    for similar in data["similar"]:
+        del similar["same"], similar["suspect"], similar["level"], similar["subject"]
+    old = Report.from_json(data)
+    assert [missing_words(m) for m in old.missing] == data["missing"]
+    assert [similar_words(s) for s in old.similar] == [s["why"] for s in data["similar"]]
+    assert report_json(old)["missing"] == data["missing"]

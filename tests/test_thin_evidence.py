@@ -5,6 +5,7 @@ from __future__ import annotations
 from correlators.analyze import AnalysisInput, analyze
 from correlators.metrics import Window
 from correlators.model import SpanKind, Trace
+from correlators.report import Missing
 from tests.spantree import TraceBuilder
 
 S = 1_000_000_000
@@ -31,7 +32,7 @@ def test_one_slow_trace_against_five_baseline_traces_names_the_service_that_grew
     report = analyze(AnalysisInput(traces=[*baseline, slow], baseline=BASELINE, incident=INCIDENT))
     assert report.bad_traces == 1
     assert report.candidates[0].service == "index"
-    assert any("thin" in m and "5 traces" in m for m in report.missing)
+    assert Missing("thin_baseline", traces=5) in report.missing
 
 
 def test_no_failure_and_a_thin_baseline_still_names_the_service_that_grew() -> None:
@@ -44,4 +45,4 @@ def test_no_failure_and_a_thin_baseline_still_names_the_service_that_grew() -> N
     assert report.candidates[0].service == "index"
     top = report.bottlenecks[0]
     assert (top.service, top.operation) == ("index", "Lookup")
-    assert not any("no failed or slow traces" in m for m in report.missing)
+    assert not any(m.what == "no_bad_traces" for m in report.missing)

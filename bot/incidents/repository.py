@@ -22,7 +22,7 @@ from bot.incidents import groups
 from bot.incidents.groups import Group
 from bot.incidents.lifecycle import Action, Firing, OpenIncident
 from bot.incidents.stored import cited, read_report
-from bot.render.report import report_json, summary
+from bot.render.report import missing_words, report_json, summary
 from bot.store.state import IncidentEventRow, IncidentRow, VerdictRow
 from correlators.report import Report
 from correlators.similar import PastIncident
@@ -228,7 +228,8 @@ class IncidentRepository:
             row.previous_report = row.report
             row.report = json.dumps(report_json(report))
             row.investigated_at = now_s
-            detail = {"summary": summary(report), "took_s": round(took_s, 2), "missing": report.missing}
+            missing = [missing_words(m) for m in report.missing]
+            detail = {"summary": summary(report), "took_s": round(took_s, 2), "missing": missing}
             session.add(_event(incident_id, now_s, "investigated", detail))
         self.regroup(incident_id, now_s)
 

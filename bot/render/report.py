@@ -46,8 +46,9 @@ from correlators.grounds import (
 )
 from correlators.input_gaps import InputGap, Skip
 from correlators.rank import Evidence
-from correlators.report import Report
+from correlators.report import Missing, Report
 from correlators.scope import Scope
+from correlators.similar import SimilarIncident
 
 LEVEL_WORDS = {
     "shared_dependency": "shared dependency",
@@ -227,6 +228,40 @@ def gap_words(gap: Gap) -> str:
             return f"{gap.count} {gap.kind.replace('_', ' ')}" + (f" ({gap.service})" if gap.service else "")
 
 
+def missing_words(missing: Missing) -> str:
+    """A signal the analysis lacked, and what that cost it."""
+    if missing.said:
+        return missing.said
+    match missing.what:
+        case "no_logs":
+            return "no logs were given: new error lines could not be compared"
+        case "no_metrics":
+            return "no metrics were given: resource faults show only through latency"
+        case "no_baseline":
+            return "the baseline window has no traces of this journey"
+        case "thin_baseline":
+            thin = f"the baseline is thin ({missing.traces} traces)"
+            return f"{thin}: latency was judged against its slowest trace"
+        case "no_bad_traces":
+            return "the incident window has no failed or slow traces of this journey"
+        case "source_timeout":
+            return f"{missing.source}: no answer within {missing.seconds:g} s"
+        case "source_failed":
+            return f"{missing.source}: {missing.error}"
+        case _:
+            return missing.what.replace("_", " ")
+
+
+def similar_words(similar: SimilarIncident) -> str:
+    """Why a past incident is shown: what it shares with this one."""
+    if similar.why:
+        return similar.why
+    if similar.same == "suspect":
+        return f"same top suspect ({similar.suspect})"
+    subject = f" {similar.subject}" if similar.subject else ""
+    return f"same scope ({LEVEL_WORDS.get(similar.level or '', similar.level)}{subject})"
+
+
 def skip_words(skip: Skip) -> str:
     return f"line {skip.line}: {skip.why}" if skip.line is not None else skip.why
 
@@ -271,7 +306,8 @@ def _of_one_instance(evidence: Evidence) -> bool:
 
 def report_json(report: Report) -> dict[str, Any]:
     """``Report.to_json`` with the sentences older readers of the stored form read: the
-    summary, and each piece of evidence's."""
+    summary, each piece of evidence's, and ``missing`` as the list of sentences it has
+    always been (its figures are ``missing_signals``)."""
     data = report.to_json()
     data["summary"] = summary(report)
     data["scope"]["reasons"] = scope_reasons(report.scope)
@@ -282,6 +318,9 @@ def report_json(report: Report) -> dict[str, Any]:
         out["summary"] = change_words(change)
     for gap, out in zip(report.gaps, data["gaps"], strict=True):
         out["detail"] = gap_words(gap)
+    for similar, out in zip(report.similar, data["similar"], strict=True):
+        out["why"] = similar_words(similar)
+    data["missing"] = [missing_words(m) for m in report.missing]
     return data
 
 
@@ -311,14 +350,14 @@ def report_text(report: Report) -> str:
     if report.similar:
         lines.append("")
         lines.append("Similar past incidents:")
-        lines.extend(f"  - #{s.id}: {s.summary} ({s.why})" for s in report.similar)
+        lines.extend(f"  - #{s.id}: {s.summary} ({similar_words(s)})" for s in report.similar)
     if report.gaps:
         lines.append("")
         lines.append("Telemetry gaps:")
         lines.extend(f"  - {gap_words(g)}" for g in report.gaps)
     if report.missing:
         lines.append("")
-        lines.extend(f"Missing: {m}" for m in report.missing)
+        lines.extend(f"Missing: {missing_words(m)}" for m in report.missing)
     if report.input_gaps:
         lines.append("")
         lines.extend(_input_gap_line(g) for g in report.input_gaps)

@@ -28,7 +28,15 @@ from bot.incidents.grouping import Cause, Verdict
 from bot.incidents.groups import Group, Mate
 from bot.incidents.headline import Headline
 from bot.incidents.hypothesis import Hypothesis, Posted
-from bot.render.report import change_words, evidence_words, gap_words, scope_reasons, summary
+from bot.render.report import (
+    change_words,
+    evidence_words,
+    gap_words,
+    missing_words,
+    scope_reasons,
+    similar_words,
+    summary,
+)
 from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote, escape
 from correlators.logs import TemplateChange
@@ -329,8 +337,10 @@ def _evidence(report: Report, quote: Quote) -> list[tuple[str, list[Mrkdwn]]]:
         say.hop_line(h.share, quote(h.service), quote(h.operation), h.errors, h.slow)
         for h in report.budget[:3]
     ]
-    gaps = quote.all([gap_words(g) for g in report.gaps[:3]] + report.missing[:3])
-    similar = [say.similar_line(s.id, quote(s.summary), quote(s.why), s.link) for s in report.similar]
+    gaps = quote.all([gap_words(g) for g in report.gaps[:3]] + [missing_words(m) for m in report.missing[:3]])
+    similar = [
+        say.similar_line(s.id, quote(s.summary), quote(similar_words(s)), s.link) for s in report.similar
+    ]
     return [
         (say.NEW_LOG_LINES, logs),
         (say.METRIC_ANOMALIES, metrics),

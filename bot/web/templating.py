@@ -16,7 +16,15 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from bot.render.report import change_words, evidence_words, gap_words, scope_reasons, summary
+from bot.render.report import (
+    change_words,
+    evidence_words,
+    gap_words,
+    missing_words,
+    scope_reasons,
+    similar_words,
+    summary,
+)
 from bot.slack.messages import budget_left_words, format_duration
 from bot.web import text
 
@@ -55,6 +63,8 @@ def environment() -> jinja2.Environment:
         reasons=scope_reasons,
         change=change_words,
         gap=gap_words,
+        missing=missing_words,
+        similar=similar_words,
         verdict=summary,
     )
     env.globals["text"] = text
