@@ -118,14 +118,22 @@ class PathEnds:
 
 @dataclass(frozen=True, slots=True)
 class LineStopped:
-    """An operation of the subject stopped writing a line it wrote on nearly every call
-    (``silenced``): it took another path through its own code."""
+    """An operation of the subject stopped doing what its calls did on nearly every call
+    (``silenced``): writing a line, writing any line, writing two lines as often as each
+    other. It took another path through its own code."""
 
     operation: str
     wrote_before: int
+    """Baseline calls on which the regularity held."""
     calls_before: int
     calls_now: int
     sample: str
+    broke: str = "line"
+    """line | any line | in step"""
+    paired_sample: str = ""
+    """For "in step": the line the sample was written as often as."""
+    caller: str | None = None
+    """The calling operation, when only the calls from it broke the regularity."""
     finding: Literal["line_stopped"] = field(default="line_stopped", kw_only=True)
 
 

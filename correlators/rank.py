@@ -354,15 +354,23 @@ def _silenced(
     evidence: dict[str, list[Evidence]],
     operations: dict[str, Counter[str]],
 ) -> None:
-    """An operation that stopped writing a line it wrote on nearly every call took another
-    path through its own code (``silenced``): a path change decided by its own service,
-    weighed by the share of calls that wrote the line."""
+    """An operation whose calls stopped writing what they wrote on nearly every call (a
+    line, any line, two lines in step) took another path through its own code
+    (``silenced``): a path change decided by its own service, weighed by the share of
+    calls on which the regularity held."""
     for line in lines:
         weight = line.share_before
         operations[line.service][line.operation] += line.calls_now
         parts[line.service]["paths"] = max(parts[line.service].get("paths", 0.0), weight)
         stopped = LineStopped(
-            line.operation, line.wrote_before, line.calls_before, line.calls_now, _sample(line.sample)
+            line.operation,
+            line.wrote_before,
+            line.calls_before,
+            line.calls_now,
+            _sample(line.sample),
+            broke=line.broke,
+            paired_sample=_sample(line.paired_sample),
+            caller=line.caller,
         )
         evidence[line.service].append(Evidence("path", "", weight, line.service, stopped))
 

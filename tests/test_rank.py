@@ -425,16 +425,46 @@ def test_cpu_that_grew_with_the_services_requests_is_load_not_saturation() -> No
 def test_an_operation_that_went_silent_outranks_callers_that_only_got_slower() -> None:
     """routes stopped writing the line it wrote on 35 of 36 calls: its own code took
     another path. web, which calls it, only got a little slower."""
-    found = rank_candidates(
+    found = rank_silenced_against_a_slower_caller(
+        SilencedLine("routes", "GET /routes", "queried <*> routes", "queried 3 routes", 36, 35, 30)
+    )
+    assert [c.service for c in found][:2] == ["routes", "web"]
+    assert found[0].operation == "GET /routes"
+    assert found[0].parts == {"paths": round(35 / 36, 4)}
+
+
+def test_lines_out_of_step_from_one_caller_name_both_lines_and_the_caller() -> None:
+    found = rank_silenced_against_a_slower_caller(
+        SilencedLine(
+            "routes",
+            "quote",
+            "seat <*> has tickets left",
+            "seat 3 has tickets left",
+            22,
+            22,
+            11,
+            "in step",
+            "priced seat <*> at its distance",
+            "priced seat 3 at its distance",
+            "POST /batch",
+        )
+    )
+    assert found[0].service == "routes"
+    assert found[0].parts == {"paths": 1.0}
+    assert found[0].evidence[0].summary == (
+        "routes quote (called from POST /batch) wrote two lines as often as each other on 22 of "
+        "its 22 calls and on none of its 11 calls since: "
+        "seat 3 has tickets left / priced seat 3 at its distance"
+    )
+
+
+def rank_silenced_against_a_slower_caller(line: SilencedLine) -> list[Candidate]:
+    """web, which calls routes, only got a little slower."""
+    return rank_candidates(
         bad=[],
         bottlenecks=[Bottleneck("web", "GET /trip", 10, 14, 4, 1.0)],
         log_changes=[],
         anomalies=[],
         graph=graph(("web", "routes")),
-        silenced=[
-            SilencedLine("routes", "GET /routes", "queried <*> routes", "queried 3 routes", 36, 35, 30)
-        ],
+        silenced=[line],
     )
-    assert [c.service for c in found][:2] == ["routes", "web"]
-    assert found[0].operation == "GET /routes"
-    assert found[0].parts == {"paths": round(35 / 36, 4)}

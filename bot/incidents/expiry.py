@@ -62,8 +62,9 @@ def raw_texts(report: Report) -> set[str]:
     for candidate in report.candidates:
         for evidence in candidate.evidence:
             if isinstance(evidence.figures, QUOTING):
-                sample = evidence.figures.sample
-                found |= {sample, sample[:SAMPLE_CHARS]}
+                found |= {
+                    text for sample in _quoted(evidence.figures) for text in (sample, sample[:SAMPLE_CHARS])
+                }
     found |= {gap.example for gap in report.gaps if gap.example}
     return {text for text in found if len(text) >= MIN_RAW_CHARS}
 
@@ -101,11 +102,19 @@ def _candidate(candidate: Candidate, raw: set[str]) -> Candidate:
 
 
 QUOTING = (ErrorLines, NamedBehind, LineStopped)
-"""The findings whose figures quote a log line (``sample``)."""
+"""The findings whose figures quote log lines (``sample``, ``paired_sample``)."""
+
+
+def _quoted(figures: ErrorLines | NamedBehind | LineStopped) -> list[str]:
+    if isinstance(figures, LineStopped):
+        return [text for text in (figures.sample, figures.paired_sample) if text]
+    return [figures.sample]
 
 
 def _figures(figures: Figures | None) -> Figures | None:
     """A finding's figures without the log line it quotes."""
+    if isinstance(figures, LineStopped):
+        return replace(figures, sample=EXPIRED, paired_sample=EXPIRED if figures.paired_sample else "")
     if isinstance(figures, QUOTING):
         return replace(figures, sample=EXPIRED)
     return figures

@@ -112,14 +112,21 @@ def evidence_words(evidence: Evidence) -> str:
                 f"{f.share_now:.0%} of {f.service} {f.operation} spans {how} (usually {f.share_before:.0%})"
             )
         case LineStopped() as f:
-            return (
-                f"{subject} {f.operation} wrote a line on {f.wrote_before} of its {f.calls_before} calls "
-                f"and on none of its {f.calls_now} calls since: {f.sample}"
-            )
+            return _stopped(subject, f)
         case ChangedBefore() as f:
             return _change(f.kind, subject, f.version, f.minutes_before, f.rank)
         case None:
             return evidence.summary
+
+
+def _stopped(subject: str, f: LineStopped) -> str:
+    calls = f"{subject} {f.operation}" + (f" (called from {f.caller})" if f.caller else "")
+    counts = f"on {f.wrote_before} of its {f.calls_before} calls and on none of its {f.calls_now} calls since"
+    if f.broke == "in step":
+        return f"{calls} wrote two lines as often as each other {counts}: {f.sample} / {f.paired_sample}"
+    if f.broke == "any line":
+        return f"{calls} logged {counts}, such as: {f.sample}"
+    return f"{calls} wrote a line {counts}: {f.sample}"
 
 
 def change_words(finding: ChangeFinding) -> str:
