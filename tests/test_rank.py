@@ -468,3 +468,13 @@ def rank_silenced_against_a_slower_caller(line: SilencedLine) -> list[Candidate]
         graph=graph(("web", "routes")),
         silenced=[line],
     )
+
+
+def test_calls_that_stopped_logging_altogether_say_so_with_one_of_their_lines() -> None:
+    found = rank_silenced_against_a_slower_caller(
+        SilencedLine("routes", "quote", "query price of <*>", "query price of [3, 4]", 36, 35, 23, "any line")
+    )
+    assert found[0].evidence[0].summary == (
+        "routes quote logged on 35 of its 36 calls and on none of its 23 calls since, "
+        "such as: query price of [3, 4]"
+    )
