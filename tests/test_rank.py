@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.render.report import evidence_words
 from correlators.attributes import AttributeFinding
 from correlators.bottleneck import Bottleneck
-from correlators.findings import ErrorLines, NamedBehind, PathEnds
+from correlators.findings import ErrorLines, LineStopped, NamedBehind, PathEnds
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
 from correlators.model import SpanKind, Trace
@@ -451,7 +451,9 @@ def test_lines_out_of_step_from_one_caller_name_both_lines_and_the_caller() -> N
     )
     assert found[0].service == "routes"
     assert found[0].parts == {"paths": 1.0}
-    assert found[0].evidence[0].summary == (
+    figures = found[0].evidence[0].figures
+    assert isinstance(figures, LineStopped) and (figures.broke, figures.caller) == ("in step", "POST /batch")
+    assert evidence_words(found[0].evidence[0]) == (
         "routes quote (called from POST /batch) wrote two lines as often as each other on 22 of "
         "its 22 calls and on none of its 11 calls since: "
         "seat 3 has tickets left / priced seat 3 at its distance"
@@ -474,7 +476,7 @@ def test_calls_that_stopped_logging_altogether_say_so_with_one_of_their_lines() 
     found = rank_silenced_against_a_slower_caller(
         SilencedLine("routes", "quote", "query price of <*>", "query price of [3, 4]", 36, 35, 23, "any line")
     )
-    assert found[0].evidence[0].summary == (
+    assert evidence_words(found[0].evidence[0]) == (
         "routes quote logged on 35 of its 36 calls and on none of its 23 calls since, "
         "such as: query price of [3, 4]"
     )
