@@ -15,17 +15,21 @@ time, several requests in flight. Reports, in one run:
 
 ``--json`` sends the same requests in the OTLP/JSON encoding (proto3 JSON with hex ids and
 integer enums, as the OTLP specification has it and SDKs' http/json exporters send them).
+``--protocol grpc`` sends the protobuf requests over OTLP/gRPC (``TraceService/Export``,
+one channel per sender, the key in the metadata) instead of HTTP.
 
 Each request carries an ingest key made with `journeywatch keys create` (as `serve` requires
 by default); `--no-key` turns keys off instead, as the demo does.
 
 Run by hand:  .venv/bin/python bench/ingest.py [--seconds 60] [--senders 4] [--json] [--no-key]
+                  [--protocol http|grpc]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import platform
 import re
@@ -38,9 +42,11 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
+import grpc
 import httpx
 import orjson
 import yaml
@@ -234,11 +240,16 @@ def serve(
         process = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True
         )
+    return process, _announced(process, log_path, r"listening on (http://\S+)", timeout_s)
+
+
+def _announced(process: subprocess.Popen[str], log_path: Path, pattern: str, timeout_s: float = 30) -> str:
+    """What the server's log says where ``pattern`` matches, once it does."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        found = re.search(r"listening on (http://\S+)", log_path.read_text())
+        found = re.search(pattern, log_path.read_text())
         if found:
-            return process, found.group(1)
+            return found.group(1)
         if process.poll() is not None:
             break
         time.sleep(0.05)
@@ -290,6 +301,44 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in found]
 
 
+Sent = tuple[Literal["ok", "refused", "error"], float]
+"""How a request went, and for a refusal how long to wait before the next."""
+_GRPC_TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+_GRPC_RETRIED = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
+
+
+@contextlib.contextmanager
+def _transport(
+    url: str, grpc_target: str | None, headers: dict[str, str]
+) -> Iterator[Callable[[bytes], Sent]]:
+    """One sender's connection: an HTTP client, or a gRPC channel when ``grpc_target``."""
+    if grpc_target is None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+
+            def over_http(payload: bytes) -> Sent:
+                response = http.post("/v1/traces", content=payload, headers=headers)
+                if response.status_code == 200:
+                    return "ok", 0.0
+                if response.status_code in (429, 503):
+                    return "refused", float(response.headers.get("retry-after", "1"))
+                return "error", 0.0
+
+            yield over_http
+        return
+    metadata = [(k, v) for k, v in headers.items() if k == "authorization"]
+    with grpc.insecure_channel(grpc_target, options=[("grpc.max_send_message_length", 64 << 20)]) as channel:
+        export = channel.unary_unary(_GRPC_TRACES)
+
+        def over_grpc(payload: bytes) -> Sent:
+            try:
+                export(payload, metadata=metadata, timeout=30)
+            except grpc.RpcError as exc:
+                return ("refused", 1.0) if exc.code() in _GRPC_RETRIED else ("error", 0.0)
+            return "ok", 0.0
+
+        yield over_grpc
+
+
 def send_for(
     url: str,
     templates: list[Template],
@@ -298,6 +347,7 @@ def send_for(
     rate: float = 0,
     encoding: Encoding = "protobuf",
     key: str = "",
+    grpc_target: str | None = None,
 ) -> dict:
     """As fast as the server takes them, or paced to ``rate`` spans/s in all (so that
     memory can be compared at equal load on a machine whose speed varies)."""
@@ -310,7 +360,7 @@ def send_for(
 
     def sender(index: int) -> None:
         interval = senders * SPANS_PER_BATCH / rate if rate else 0.0
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with _transport(url, grpc_target, headers) as send:
             n = index
             due = time.monotonic()
             while time.monotonic() < stop_at:
@@ -321,22 +371,18 @@ def send_for(
                 n += senders
                 payload = fresh(body, ids)
                 began = time.perf_counter()
-                response = http.post(
-                    "/v1/traces",
-                    content=payload,
-                    headers=headers,
-                )
+                status, retry_after = send(payload)
                 took = time.perf_counter() - began
                 with lock:
-                    if response.status_code == 200:
+                    if status == "ok":
                         latencies.append(took)
                         counts["spans"] += SPANS_PER_BATCH
-                    elif response.status_code in (429, 503):
+                    elif status == "refused":
                         counts["refused"] += 1
                     else:
                         counts["errors"] += 1
-                if response.status_code in (429, 503):
-                    time.sleep(float(response.headers.get("retry-after", "1")))
+                if status == "refused":
+                    time.sleep(retry_after)
 
     threads = [threading.Thread(target=sender, args=(i,)) for i in range(senders)]
     began = time.monotonic()
@@ -439,7 +485,10 @@ def main() -> None:
     parser.add_argument("--timeline", action="store_true", help="print RSS and buffers every 2 s")
     parser.add_argument("--json", action="store_true", help="send OTLP/JSON instead of protobuf")
     parser.add_argument("--no-key", action="store_true", help="ingest keys not required (the demo's setting)")
+    parser.add_argument("--protocol", choices=["http", "grpc"], default="http", help="OTLP over HTTP or gRPC")
     args = parser.parse_args()
+    if args.protocol == "grpc" and args.json:
+        parser.error("--json is an HTTP encoding; gRPC sends protobuf")
     global WATCH
     WATCH = not args.no_watch
     encoding: Encoding = "json" if args.json else "protobuf"
@@ -457,7 +506,9 @@ def main() -> None:
             if args.timeline:
                 timeline.start()
             cpu_before = time.process_time()
-            sent = send_for(url, templates, args.seconds, args.senders, args.rate, encoding, key)
+            target = _announced(process, folder / "serve.log", r"OTLP/gRPC listening on (\S+)")
+            grpc_target = target if args.protocol == "grpc" else None
+            sent = send_for(url, templates, args.seconds, args.senders, args.rate, encoding, key, grpc_target)
             sender_cpu = time.process_time() - cpu_before
             timeline.done.set()
             window.join()
@@ -480,7 +531,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
         f"sent for {sent['elapsed']:.1f}s with {args.senders} senders, 512-span {encoding} batches "
-        f"({statistics.mean(len(body) for body, _ in templates) / 1024:.0f} KiB each), "
+        f"over {args.protocol} ({statistics.mean(len(body) for body, _ in templates) / 1024:.0f} KiB each), "
         f"sampling {args.sampling}" + (f", offered {args.rate:,.0f} spans/s" if args.rate else "")
     )
     print(
