@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.durations import Duration
+from bot.sources.conventions import Unit, error_matchers, histogram_unit, request_matchers
 from correlators.burn import DEFAULT_TIERS, Tier
 
 
@@ -72,11 +73,19 @@ class PrometheusSli(_Strict):
     """PromQL for one objective. ``{window}`` in a query becomes the window (``5m``).
 
     Either ``total`` with ``bad`` (or ``good``), or ``histogram`` (a histogram's base
-    name, e.g. ``http_server_request_duration_seconds``) with an optional ``selector``
-    (label matchers, ``service_name="frontend",http_route="/checkout"``): availability
-    then counts ``..._count`` series whose ``error_selector`` matches as bad, latency
-    counts requests over the objective's threshold as bad (the threshold must be one of
-    the histogram's bucket bounds).
+    name, e.g. ``http_server_request_duration_seconds``,
+    ``traces_span_metrics_duration_milliseconds``) with an optional ``selector`` (label
+    matchers, ``service_name="frontend",http_route="/checkout"``): availability then
+    counts ``..._count`` series whose ``error_selector`` matches as bad, latency counts
+    requests over the objective's threshold as bad (the threshold must be one of the
+    histogram's bucket bounds, in the histogram's own unit).
+
+    The unit comes from the name (``_seconds``, ``_milliseconds``, ``_ms``) or from
+    ``unit``; a name that gives none needs ``unit``, since reading milliseconds as seconds
+    (or the reverse) would count every request as slow, or none. ``error_selector``
+    defaults by the histogram's family (``bot.sources.conventions``): the HTTP status, the
+    gRPC server codes for ``rpc_server_*``, the span status for span metrics; a span
+    metrics histogram counts server spans unless ``selector`` names a ``span_kind``.
     """
 
     total: str | None = None
@@ -84,13 +93,40 @@ class PrometheusSli(_Strict):
     good: str | None = None
     histogram: str | None = None
     selector: str = ""
-    error_selector: str = 'http_response_status_code=~"5.."'
+    error_selector: str | None = None
+    unit: Unit | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> PrometheusSli:
         if self.histogram is None and (self.total is None or (self.bad is None) == (self.good is None)):
             raise ValueError("give `histogram`, or `total` with exactly one of `bad` and `good`")
+        if self.histogram is not None and self.unit is None and histogram_unit(self.histogram) is None:
+            raise ValueError(
+                f"histogram {self.histogram}: its name gives no unit (_seconds, _milliseconds); "
+                "add `unit: s` or `unit: ms`"
+            )
         return self
+
+    @property
+    def histogram_unit(self) -> Unit:
+        """The histogram's bucket unit: ``unit`` if given, else its name's."""
+        return self.unit or histogram_unit(self.histogram or "") or "s"
+
+    @property
+    def requests(self) -> str:
+        """``selector`` with what keeps a family's series to requests served: span
+        metrics count every span, so their SLI reads server spans unless the selector
+        names a ``span_kind`` itself."""
+        return ",".join(
+            m for m in (self.selector, request_matchers(self.histogram or "", self.selector)) if m
+        )
+
+    @property
+    def errors(self) -> str:
+        """``error_selector``, or the histogram family's error matchers."""
+        if self.error_selector is not None:
+            return self.error_selector
+        return error_matchers(self.histogram or "")
 
 
 class SliConfig(_Strict):

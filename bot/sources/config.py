@@ -19,10 +19,15 @@ class PrometheusConfig(_Strict):
     url: str = "http://127.0.0.1:9090"
     queries: dict[str, str] = {}
     """Extra or replacement PromQL templates for service metrics, by series name;
-    ``{service}`` and ``{step}`` are filled in. See ``bot.sources.prometheus``."""
-    service_label: str = "service_name"
-    """The label that names the service in the RED metrics (OpenTelemetry's
-    ``service.name`` becomes ``service_name``; ``job`` for classic exporters)."""
+    ``{match}`` (the service's matcher), ``{service}``, ``{label}``, ``{range}`` and
+    ``{step}`` are filled in. See ``bot.sources.promql``."""
+    service_label: str = Field(default="service_name", pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+    """The label that names the service in the RED and runtime metrics: ``service_name``
+    where ``service.name`` became a label (span metrics, Prometheus' own OTLP receiver,
+    the Collector's exporter with ``resource_to_telemetry_conversion``), or ``job``, which
+    the Collector's Prometheus exporter sets by default (``<namespace>/<name>`` with a
+    service namespace, which is matched too) and which needs ``honor_labels: true`` in
+    the scrape config to survive the scrape."""
 
 
 class ElasticsearchConfig(_Strict):

@@ -68,12 +68,14 @@ class _JourneySlis:
             )
         return sli
 
-    def _threshold_s(self, query: SliQuery) -> float:
+    def _threshold(self, query: SliQuery, sli: PrometheusSli) -> float:
+        """The latency threshold in the histogram's own unit: its ``le`` bound."""
         if query.latency_threshold_ms is None:
             raise DataSourceError(
                 self.client.source, f"sli.latency of journey {query.journey}", "no latency threshold given"
             )
-        return query.latency_threshold_ms / 1000
+        ms = query.latency_threshold_ms
+        return ms / 1000 if sli.histogram_unit == "s" else ms
 
     def _value(self, promql_text: str, end_s: int) -> float | None:
         """Sum of the answer's samples; None when Prometheus has no series at all."""
@@ -102,23 +104,24 @@ class PrometheusSliSource(_JourneySlis):
             else:
                 bad = total - (self._value(promql.fill(sli.good or "", window=window), end_s) or 0.0)
             return _clamped(total, bad)
-        counted = promql.histogram_count(sli.histogram, promql.selector(sli.selector), window)
+        counted = promql.histogram_count(sli.histogram, promql.selector(sli.requests), window)
         total_value = self._value(counted, end_s)
         total = total_value or 0.0
         if query.objective == "availability":
-            matchers = promql.selector(sli.selector, sli.error_selector)
+            matchers = promql.selector(sli.requests, sli.errors)
             bad = self._value(promql.histogram_count(sli.histogram, matchers, window), end_s) or 0.0
             return _clamped(total, bad)
-        threshold = self._threshold_s(query)
-        matchers = promql.selector(sli.selector, promql.le_matcher(threshold))
+        threshold = self._threshold(query, sli)
+        matchers = promql.selector(sli.requests, promql.le_matcher(threshold))
         within = promql.histogram_bucket(sli.histogram, matchers, window)
         good = self._value(within, end_s)
         if good is None and total_value is not None:
             raise DataSourceError(
                 self.client.source,
                 within,
-                f"{sli.histogram} has no bucket le={promql.go_float(threshold)}: the latency "
-                "threshold must be one of the histogram's bucket bounds",
+                f"{sli.histogram} has no bucket le={promql.go_float(threshold)} "
+                f"({query.latency_threshold_ms:g} ms in {_UNIT_NAMES[sli.histogram_unit]}): the "
+                "latency threshold must be one of the histogram's bucket bounds",
             )
         return _clamped(total, total - (good or 0.0))
 
@@ -146,34 +149,41 @@ class PrometheusExemplarSource(_JourneySlis):
                 )
             text = promql.fill(sli.bad, window=promql.duration(max(1, (end_ns - start_ns) // S)))
         elif query.objective == "availability":
-            text = f"{sli.histogram}_bucket{promql.selector(sli.selector, sli.error_selector)}"
+            text = f"{sli.histogram}_bucket{promql.selector(sli.requests, sli.errors)}"
         else:
-            threshold = self._threshold_s(query)
-            text = f"{sli.histogram}_bucket{promql.selector(sli.selector)}"
+            threshold = self._threshold(query, sli)
+            text = f"{sli.histogram}_bucket{promql.selector(sli.requests)}"
         found = self.client.exemplars(text, start_ns / S, end_ns / S, self.timeout_s)
         wanted = (
             e for e in found if start_ns <= e.time_ns < end_ns and (threshold is None or _above(e, threshold))
         )
-        return _newest_unique(wanted, limit)
+        per_second = 1000.0 if sli.histogram is not None and sli.histogram_unit == "ms" else 1.0
+        return _newest_unique(wanted, limit, per_second)
 
 
-def _above(exemplar: SeriesExemplar, threshold_s: float) -> bool:
-    """Over the threshold: in a bucket above it, and (the bucket is coarse) by its own value."""
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds"}
+
+
+def _above(exemplar: SeriesExemplar, threshold: float) -> bool:
+    """Over the threshold (in the histogram's unit): in a bucket above it, and (the bucket
+    is coarse) by its own value."""
     try:
         bound = float(exemplar.series.get("le", "+Inf"))
     except ValueError:
         return False
-    return bound > threshold_s and exemplar.value > threshold_s
+    return bound > threshold and exemplar.value > threshold
 
 
-def _newest_unique(found: Iterable[SeriesExemplar], limit: int) -> list[Exemplar]:
+def _newest_unique(found: Iterable[SeriesExemplar], limit: int, per_second: float = 1.0) -> list[Exemplar]:
+    """The newest exemplar of each trace, its value in seconds (``per_second``: the
+    histogram's units in a second)."""
     seen: set[str] = set()
     out: list[Exemplar] = []
     for e in sorted(found, key=lambda e: e.time_ns, reverse=True):
         trace_id = next((e.labels[k] for k in TRACE_ID_LABELS if e.labels.get(k)), None)
         if trace_id and trace_id not in seen:
             seen.add(trace_id)
-            out.append(Exemplar(trace_id, e.time_ns, e.value))
+            out.append(Exemplar(trace_id, e.time_ns, e.value / per_second))
             if len(out) >= limit:
                 break
     return out
@@ -219,8 +229,13 @@ class PrometheusMetricSource:
         series: list[MetricSeries] = []
         for service in services:
             escaped = promql.quote(service)[1:-1]
+            per_service = {
+                "service": escaped,
+                "match": promql.service_matcher(self.service_label, service),
+                "job": promql.quote(promql.job_regex(service))[1:-1],
+            }
             for name, template in self.queries.items():
-                text = promql.fill(template, service=escaped, **values)
+                text = promql.fill(template, **per_service, **values)
                 for found in self.client.range(text, start_ns / S, end_ns / S, step_s, self.timeout_s):
                     series.append(self._series(name, service, found, start_ns, end_ns))
         return series
