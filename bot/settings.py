@@ -200,6 +200,12 @@ class SourceCredentials(BaseModel):
     elasticsearch_password: SecretStr | None = None
     jaeger_token: SecretStr | None = None
     tempo_token: SecretStr | None = None
+    loki_token: SecretStr | None = None
+    """Sent as a bearer token; it wins over basic auth when both are set."""
+    loki_username: str | None = None
+    """Basic auth for Loki behind a proxy, or Grafana Cloud (the stack's user id, and an
+    access policy token as the password)."""
+    loki_password: SecretStr | None = None
 
 
 class Settings(BaseSettings):

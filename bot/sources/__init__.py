@@ -1,5 +1,5 @@
 """Where each signal comes from, chosen by configuration (``sources:`` in journeys.yaml):
-the built-in store by default; Prometheus, Elasticsearch/OpenSearch, Jaeger or Tempo when
+the built-in store by default; Prometheus, Elasticsearch/OpenSearch, Loki, Jaeger or Tempo when
 a team already runs them. See ``bot.sources.base`` for the interfaces."""
 
 from __future__ import annotations

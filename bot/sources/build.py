@@ -75,6 +75,12 @@ def _traces(config: AppConfig, settings: Settings, store: Store) -> TraceSource:
 
 def _logs(config: AppConfig, settings: Settings, store: Store) -> LogSource:
     kind = config.sources.logs
+    if kind == "loki":
+        from bot.sources.loki import LokiLogSource
+
+        return LokiLogSource(
+            config.sources.loki, settings.sources, timeout=float(config.watcher.source_timeout)
+        )
     if kind == "elasticsearch" or kind == "opensearch":
         from bot.sources.elasticsearch import ElasticsearchLogSource
 

@@ -43,6 +43,37 @@ class ElasticsearchConfig(_Strict):
     max_logs: int = Field(default=2000, gt=0)
 
 
+_LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+class LokiConfig(_Strict):
+    url: str = "http://127.0.0.1:3100"
+    tenant: str | None = None
+    """Sent as ``X-Scope-OrgID`` (``a|b`` reads several tenants): a multi-tenant Loki
+    answers 401 "no org id" without it."""
+    service_label: str = Field(default="service_name", pattern=_LABEL)
+    """The stream label that names the service: ``service_name`` is what Loki makes of
+    OTLP's ``service.name`` (and what it derives for other senders); ``app``, ``job`` or
+    ``container`` for Promtail/Alloy streams labelled otherwise."""
+    instance_label: str = Field(default="service_instance_id", pattern=_LABEL)
+    """The label of the instance; ``pod`` and ``host_name`` are read when it is absent."""
+    trace_id_label: str = Field(default="trace_id", pattern=_LABEL)
+    """Where a line's trace id is: structured metadata (Loki's OTLP ingest writes
+    ``trace_id``) or a stream label of that name, filtered as ``| trace_id=~"..."``."""
+    trace_selector: str = Field(default='{service_name=~".+"}', pattern=r"^\{.*\}$")
+    """The streams a search by trace id reads (LogQL needs a stream selector that is not
+    empty); narrow it (``{namespace="shop"}``) on a large Loki."""
+    line_filter_fallback: bool = True
+    """When the trace id filter finds nothing, search the lines' text for the ids
+    (``|~ "id1|id2"``): loggers that print the id in the message but never set it as
+    metadata. Costs a second, slower query for traces that wrote no logs."""
+    max_logs: int = Field(default=2000, gt=0, le=5000)
+    """Lines read per call; 5,000 is Loki's default ``max_entries_limit_per_query``."""
+    max_response_bytes: int = Field(default=32 * 1024 * 1024, ge=64 * 1024)
+    """An answer longer than this is given up with an error (long lines times
+    ``max_logs`` could otherwise fill the bot's memory)."""
+
+
 class JaegerConfig(_Strict):
     url: str = "http://127.0.0.1:16686"
 
@@ -55,12 +86,13 @@ class TempoConfig(_Strict):
 
 class SourcesConfig(_Strict):
     traces: Literal["builtin", "jaeger", "tempo"] = "builtin"
-    logs: Literal["builtin", "elasticsearch", "opensearch"] = "builtin"
+    logs: Literal["builtin", "elasticsearch", "opensearch", "loki"] = "builtin"
     metrics: Literal["builtin", "prometheus"] = "builtin"
     exemplars: Literal["builtin", "prometheus"] = "builtin"
     prometheus: PrometheusConfig = PrometheusConfig()
     elasticsearch: ElasticsearchConfig = ElasticsearchConfig()
     opensearch: ElasticsearchConfig = ElasticsearchConfig()
     """The same settings for an OpenSearch cluster (its own client; see bot.sources.search_wire)."""
+    loki: LokiConfig = LokiConfig()
     jaeger: JaegerConfig = JaegerConfig()
     tempo: TempoConfig = TempoConfig()
