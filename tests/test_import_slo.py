@@ -249,11 +249,7 @@ def threshold_slo(histogram: str) -> str:
         (
             "rpc_latency_milliseconds",
             250,
-            # sli.latency.histogram wants bounds in seconds; in another unit the bound is the metric's own
-            {
-                "total": 'sum(increase(rpc_latency_milliseconds_count{job="rpc"}[{window}]))',
-                "good": 'sum(increase(rpc_latency_milliseconds_bucket{job="rpc",le="250"}[{window}]))',
-            },
+            {"histogram": "rpc_latency_milliseconds", "selector": 'job="rpc"'},
         ),
         ("rpc_latency_seconds", 250_000, {"histogram": "rpc_latency_seconds", "selector": 'job="rpc"'}),
     ],

@@ -8,8 +8,8 @@ What each field becomes, and why:
 - ``objectives[0]``: ``target`` (0..1) or ``targetPercent`` (0..100) is the objective. A
   ``ratioMetric`` SLI is availability (latency when it counts a histogram bucket, see
   ``documents.ratio_objective``); a ``thresholdMetric`` with ``op: lt|lte`` and ``value`` is
-  latency ``{threshold_ms, target}``, the value read in the metric's unit (seconds for
-  ``*_seconds``). A journey has one objective of a kind, so further objectives are reported.
+  latency ``{threshold_ms, target}``, the value read in the unit the metric's name gives
+  (``_seconds``, ``_milliseconds``; refused without one). A journey has one objective of a kind, so further objectives are reported.
 - ``timeWindow[0].duration`` is ``slo_window``. We keep rolling windows only, so calendar
   windows (and ``M``, ``Q``, ``Y``: 30, 90, 365 days) become rolling ones of that length.
 - The SLI (inline ``indicator`` or ``indicatorRef`` to a ``kind: SLI``) with Prometheus
@@ -362,22 +362,15 @@ def _windowed(metric: Field) -> str:
 
 
 def _histogram_sli(metric: Field, histogram: str, selector: str, value: float) -> dict[str, str]:
-    """The latency SLI over the histogram a threshold query reads. Our ``histogram`` form
-    takes bucket bounds in seconds; a histogram in another unit gets the same counts as
-    PromQL, the bound in the metric's own unit."""
+    """The latency SLI over the histogram a threshold query reads, in our ``histogram``
+    form: its bucket bounds are in the unit its name gives (a name without one was refused
+    by :func:`~bot.slo.documents.milliseconds` already)."""
     le = f'le="{tidy(value)}"'
     metric.warn(
         f"the query compares one value per time slice with {tidy(value)}; journeywatch counts "
         f"requests slower than that in {histogram} instead, so {le} must be one of its buckets"
     )
-    if histogram.endswith("_seconds"):
-        return {"histogram": histogram} | ({"selector": selector} if selector else {})
-    every = f"{{{selector}}}" if selector else ""
-    within = "{" + ",".join(m for m in (selector, le) if m) + "}"
-    return {
-        "total": f"sum(increase({histogram}_count{every}[{{window}}]))",
-        "good": f"sum(increase({histogram}_bucket{within}[{{window}}]))",
-    }
+    return {"histogram": histogram} | ({"selector": selector} if selector else {})
 
 
 def _histogram(query: str) -> tuple[str, str] | None:
