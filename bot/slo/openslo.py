@@ -9,7 +9,8 @@ What each field becomes, and why:
   ``ratioMetric`` SLI is availability (latency when it counts a histogram bucket, see
   ``documents.ratio_objective``); a ``thresholdMetric`` with ``op: lt|lte`` and ``value`` is
   latency ``{threshold_ms, target}``, the value read in the unit the metric's name gives
-  (``_seconds``, ``_milliseconds``; refused without one). A journey has one objective of a kind, so further objectives are reported.
+  (``_seconds``, ``_milliseconds``; refused without one). A journey has one objective of a
+  kind, so further objectives are reported.
 - ``timeWindow[0].duration`` is ``slo_window``. We keep rolling windows only, so calendar
   windows (and ``M``, ``Q``, ``Y``: 30, 90, 365 days) become rolling ones of that length.
 - The SLI (inline ``indicator`` or ``indicatorRef`` to a ``kind: SLI``) with Prometheus
