@@ -275,7 +275,8 @@ def accuracy(
 
 
 keys_app = typer.Typer(
-    help="Ingest keys: who may send telemetry, as which services, until when.", no_args_is_help=True
+    help="Keys: who may send telemetry as which services, who may read which journeys, until when.",
+    no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
 DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL.")]
@@ -288,19 +289,40 @@ def keys_create(
         str | None, typer.Option(help="Comma-separated service.name values it may send; default any.")
     ] = None,
     expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d; default none.")] = None,
-    scopes: Annotated[str, typer.Option(help="ingest, changes (POST /api/changes), or both.")] = "ingest",
+    scopes: Annotated[
+        str | None,
+        typer.Option(help="ingest, changes (POST /api/changes), or both; default ingest, none with --role."),
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="An access key for the API and pages: viewer, responder or admin."),
+    ] = None,
+    journeys: Annotated[
+        str | None,
+        typer.Option(help="With --role: journeys it reads besides its team's (owner), or * for all."),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Make a key; print it once (only its hash is kept)."""
     lifetime = _duration(expires, "--expires") if expires else None
     names = services.split(",") if services is not None else None
+    wanted = scopes.split(",") if scopes is not None else None
+    journey_names = journeys.split(",") if journeys is not None else None
     new = _keys(
         database_url,
-        lambda r: r.create(team, services=names, scopes=scopes.split(","), expires_in_s=lifetime),
+        lambda r: r.create(
+            team,
+            services=names,
+            scopes=wanted,
+            expires_in_s=lifetime,
+            role=role,
+            journeys=journey_names,
+        ),
         _audit_created,
     )
     typer.echo(f"key {new.info.id} for team {new.info.team}: {new.key}")
-    typer.echo("shown once: give it to the senders as the header Authorization: Bearer <key>", err=True)
+    use = "readers" if new.info.role is not None else "senders"
+    typer.echo(f"shown once: give it to the {use} as the header Authorization: Bearer <key>", err=True)
 
 
 @keys_app.command("list")
@@ -413,7 +435,16 @@ def _audit_created(trail: AuditTrail, new: NewKey) -> None:
         services=services,
         scopes=",".join(sorted(info.scopes)),
         expires_at=info.expires_at,
+        **_access_detail(info),
     )
+
+
+def _access_detail(info: KeyInfo) -> dict[str, str]:
+    """An access key's role and journeys, for the audit trail (nothing for an ingest key)."""
+    if info.role is None:
+        return {}
+    journeys = "*" if info.journeys is None else ",".join(sorted(info.journeys))
+    return {"role": info.role.label, "journeys": journeys}
 
 
 def _audit_revoked(trail: AuditTrail, info: KeyInfo) -> None:

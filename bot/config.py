@@ -208,6 +208,11 @@ class AppConfig(_Strict):
     def journey(self, name: str) -> Journey | None:
         return next((j for j in self.journeys if j.name == name), None)
 
+    def owners(self) -> dict[str, str | None]:
+        """Each journey's owner team: whose journeys an access key or Slack rule of a
+        team reads (``bot.policy.scope_of``)."""
+        return {j.name: j.owner for j in self.journeys}
+
 
 # --- loading with line numbers ---------------------------------------------------------
 

@@ -74,30 +74,48 @@ class Keyring:
     async def check(self, presented: str | None, scope: str) -> Grant:
         """The grant of ``presented``, or :class:`Unauthenticated` (no key, unknown, wrong
         secret, revoked, expired) / :class:`NotPermitted` (no ``scope``) saying which."""
+        info = await self.identify(presented, kind="ingest key")
+        if scope not in info.scopes:
+            raise NotPermitted(f"ingest key {info.id} has no {scope!r} scope")
+        return Grant(info.id, info.team, info.services)
+
+    async def identify(self, presented: str | None, *, kind: str = "key") -> KeyInfo:
+        """The active key ``presented`` is, or :class:`Unauthenticated` saying why not
+        (``kind`` names the key in the message)."""
         if not presented:
-            raise Unauthenticated("no ingest key")
+            raise Unauthenticated(f"no {kind}")
         parts = split_key(presented)
         if parts is None:
-            raise Unauthenticated("not a journeywatch ingest key")
+            raise Unauthenticated(f"not a journeywatch {kind}")
         key_id, secret = parts
+        entry = await self._entry(key_id)
+        if entry is None or not hmac.compare_digest(entry[1], secret_hash(secret)):
+            raise Unauthenticated(f"unknown or wrong {kind}")
+        return self._active(entry[0], kind)
+
+    async def active(self, key_id: str, *, kind: str = "key") -> KeyInfo:
+        """The key of ``key_id`` while it is active, without its secret: for a credential
+        we issued after its secret was checked (the pages' cookie), which must still end
+        when the key is revoked or expires."""
+        entry = await self._entry(key_id)
+        if entry is None:
+            raise Unauthenticated(f"unknown {kind}")
+        return self._active(entry[0], kind)
+
+    async def _entry(self, key_id: str) -> Entry:
         entry = self._cache.get(key_id, _MISSING)
         if entry is _MISSING:
             entry = await asyncio.to_thread(self.registry.lookup, key_id)
             self.lookups += 1
             with contextlib.suppress(ValueError):  # larger than the whole cache: not kept
                 self._cache[key_id] = entry
-        return self._grant(entry, secret, scope)
+        return entry  # type: ignore[no-any-return]
 
-    def _grant(self, entry: Entry, secret: str, scope: str) -> Grant:
-        if entry is None or not hmac.compare_digest(entry[1], secret_hash(secret)):
-            raise Unauthenticated("unknown or wrong ingest key")
-        info = entry[0]
+    def _active(self, info: KeyInfo, kind: str) -> KeyInfo:
         state = info.state(self.clock())
         if state != "active":
-            raise Unauthenticated(f"ingest key {info.id} is {state}")
-        if scope not in info.scopes:
-            raise NotPermitted(f"ingest key {info.id} has no {scope!r} scope")
-        return Grant(info.id, info.team, info.services)
+            raise Unauthenticated(f"{kind} {info.id} is {state}")
+        return info
 
 
 def _entry_size(entry: Entry) -> int:
@@ -114,4 +132,6 @@ def _entry_size(entry: Entry) -> int:
         + sys.getsizeof(names)
         + sum(sys.getsizeof(n) for n in names)
         + sys.getsizeof(info.scopes)
+        + sys.getsizeof(info.journeys or frozenset())
+        + sum(sys.getsizeof(j) for j in info.journeys or ())
     )

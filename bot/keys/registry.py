@@ -7,8 +7,16 @@ backup) lets no one send. A fast hash is enough here: a slow one (bcrypt, argon2
 protects guessable passwords, and nobody guesses 256 random bits; it would also cost
 every uncached ingest request tens of milliseconds.
 
-Rotation makes a new key with the same team, services and scopes and cuts the old one's
-life to the overlap, so senders can be moved over one by one; after the overlap the old
+An access key has a role (``viewer``, ``responder``, ``admin``: see ``bot.policy``) and
+reads the API and pages as its team: the journeys the team owns in journeys.yaml, plus
+any it names, or every journey (``*``; an admin's always). The role is a column of its
+own rather than one more scope: scopes are independent grants a key may hold any of,
+while a key has one role, each holding the one below, and a role set beside another
+would leave every check to find the highest. Its journeys are another axis than the
+services an ingest key is bound to (what it may read, not what it may send).
+
+Rotation makes a new key with the same team, services, scopes, role and journeys and
+cuts the old one's life to the overlap, so senders can be moved over one by one; after the overlap the old
 key is refused as any expired one (see the README's "Ingest keys" runbook).
 """
 
@@ -25,6 +33,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from bot.policy import ROLE_NAMES, Role, role_named
 from bot.store.state import IngestKeyRow
 from correlators.errors import IngestKeyError
 
@@ -32,6 +41,8 @@ PREFIX = "jwk_"
 SCOPES = ("ingest", "changes")
 """``ingest``: send spans and logs; ``changes``: post to ``/api/changes``."""
 _ID = re.compile(r"^[0-9a-f]{12}$")
+EVERY_JOURNEY = "*"
+"""The ``journeys`` column of an access key that reads every journey."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,10 @@ class KeyInfo:
     expires_at: float | None
     revoked_at: float | None
     replaced_by: str | None
+    role: Role | None = None
+    """An access key's role; None for a key that only sends."""
+    journeys: frozenset[str] | None = frozenset()
+    """An access key's journeys besides its team's; None for every journey."""
 
     def state(self, now: float) -> str:
         """active, revoked or expired (at ``now``, seconds since the epoch)."""
@@ -91,20 +106,27 @@ class KeyRegistry:
         team: str,
         *,
         services: Iterable[str] | None = None,
-        scopes: Iterable[str] = ("ingest",),
+        scopes: Iterable[str] | None = None,
         expires_in_s: float | None = None,
+        role: str | None = None,
+        journeys: Iterable[str] | None = None,
     ) -> NewKey:
+        """``scopes`` default to ``ingest``, or to none for an access key (``role``);
+        ``journeys`` are the ones an access key reads besides its team's, ``["*"]`` for
+        every one."""
         team = team.strip()
         if not team or len(team) > 64:
             raise IngestKeyError("a key needs a team name of 1 to 64 characters")
         bound = _services(services)
-        wanted = _scopes(scopes)
+        access = _access(role, journeys)
+        default = ("ingest",) if access is None else ()
+        wanted = _scopes(default if scopes is None else scopes, empty_ok=access is not None)
         if expires_in_s is not None and expires_in_s <= 0:
             raise IngestKeyError("a key's lifetime must be positive")
         now = self.clock()
         expires_at = None if expires_in_s is None else now + expires_in_s
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            return _insert(session, team, bound, wanted, now, expires_at)
+            return _insert(session, team, bound, wanted, now, expires_at, access)
 
     def listed(self, *, include_revoked: bool = False) -> list[KeyInfo]:
         statement = select(IngestKeyRow).order_by(IngestKeyRow.team, IngestKeyRow.created_at)
@@ -148,6 +170,7 @@ class KeyRegistry:
                 old.scopes,
                 now,
                 None if lifetime is None else now + lifetime,
+                None if old.role is None else (old.role, old.journeys),
             )
             cut = now + overlap_s
             row.expires_at = cut if row.expires_at is None else min(row.expires_at, cut)
@@ -162,8 +185,10 @@ def _insert(
     scopes: frozenset[str],
     now: float,
     expires_at: float | None,
+    access: Access | None = None,
 ) -> NewKey:
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    role, journeys = access if access is not None else (None, frozenset())
     row = IngestKeyRow(
         id=key_id,
         secret_sha256=secret_hash(secret),
@@ -172,6 +197,8 @@ def _insert(
         scopes=",".join(sorted(scopes)),
         created_at=now,
         expires_at=expires_at,
+        role=None if role is None else role.label,
+        journeys=None if role is None else _journeys_column(journeys),
     )
     session.add(row)
     session.flush()
@@ -197,10 +224,47 @@ def _services(services: Iterable[str] | None) -> frozenset[str] | None:
     return names
 
 
-def _scopes(scopes: Iterable[str]) -> frozenset[str]:
+Access = tuple[Role, frozenset[str] | None]
+"""An access key's role and journeys (None: every journey)."""
+
+
+def _access(role: str | None, journeys: Iterable[str] | None) -> Access | None:
+    if role is None:
+        if journeys is not None:
+            raise IngestKeyError("--journeys is for access keys: give a --role too")
+        return None
+    found = role_named(role.strip().lower())
+    if found is None:
+        raise IngestKeyError(f"roles are {', '.join(ROLE_NAMES)}; not {role[:40]!r}")
+    names = frozenset(j.strip() for j in journeys or () if j.strip())
+    if found is Role.ADMIN:
+        if names - {EVERY_JOURNEY}:
+            raise IngestKeyError("an admin reads every journey; leave out --journeys")
+        return found, None
+    if EVERY_JOURNEY in names:
+        return found, None
+    if journeys is not None and not names:
+        raise IngestKeyError("--journeys names no journey; leave it out for the team's journeys alone")
+    if any(len(name) > 64 for name in names):
+        raise IngestKeyError("a journey name is at most 64 characters")
+    return found, names
+
+
+def _journeys_column(journeys: frozenset[str] | None) -> str:
+    return EVERY_JOURNEY if journeys is None else json.dumps(sorted(journeys))
+
+
+def _journeys_read(column: str | None) -> frozenset[str] | None:
+    """NULL reads as none besides the team's: a row that says nothing opens nothing."""
+    if column == EVERY_JOURNEY:
+        return None
+    return frozenset(json.loads(column)) if column else frozenset()
+
+
+def _scopes(scopes: Iterable[str], *, empty_ok: bool = False) -> frozenset[str]:
     wanted = frozenset(s.strip() for s in scopes if s.strip())
     unknown = sorted(wanted - set(SCOPES))
-    if unknown or not wanted:
+    if unknown or not (wanted or empty_ok):
         raise IngestKeyError(f"scopes are {', '.join(SCOPES)}; not {', '.join(unknown) or 'none'}")
     return wanted
 
@@ -210,9 +274,11 @@ def _info(row: IngestKeyRow) -> KeyInfo:
         id=row.id,
         team=row.team,
         services=None if row.services is None else frozenset(json.loads(row.services)),
-        scopes=frozenset(row.scopes.split(",")),
+        scopes=frozenset(s for s in row.scopes.split(",") if s),
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         replaced_by=row.replaced_by,
+        role=None if row.role is None else role_named(row.role),
+        journeys=_journeys_read(row.journeys),
     )

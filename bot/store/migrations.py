@@ -116,6 +116,14 @@ def _add_audit_log(connection: Connection) -> None:
     metadata.create_all(connection, tables=[state.AuditRow.__table__])  # type: ignore[list-item]
 
 
+def _add_key_roles(connection: Connection) -> None:
+    """Version 10: access keys, ``ingest_keys.role`` and ``journeys`` (see ``bot.policy``);
+    the keys made before read nothing, as before."""
+    table = metadata.tables[state.IngestKeyRow.__tablename__]
+    for name in ("role", "journeys"):
+        _add_column(connection, table, name)
+
+
 STEPS: dict[int, Step] = {
     1: _add_bot_state,
     2: _share_resources,
@@ -125,6 +133,7 @@ STEPS: dict[int, Step] = {
     6: _add_ingest_keys,
     7: _date_arrivals,
     8: _add_audit_log,
+    9: _add_key_roles,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

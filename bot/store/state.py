@@ -203,7 +203,8 @@ class InvestigationRow(Base):
 
 
 class IngestKeyRow(Base):
-    """A key a team's services send telemetry with (``bot.keys``). Only a hash of its
+    """A key a team's services send telemetry with, or a person or script reads with
+    (``bot.keys``, an access key when it has a ``role``). Only a hash of its
     secret is kept: the secret is shown once, when the key is made, and a copy of the
     database gives no one a key."""
 
@@ -223,6 +224,12 @@ class IngestKeyRow(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float)
     replaced_by: Mapped[str | None] = mapped_column(String(32))
     """The key that rotated this one out; it stays valid until its ``expires_at``."""
+    role: Mapped[str | None] = mapped_column(String(16))
+    """``viewer``, ``responder`` or ``admin`` for an access key (reads the API and pages,
+    ``bot.policy``); NULL for a key that only sends (schema 10)."""
+    journeys: Mapped[str | None] = mapped_column(Text)
+    """An access key's journeys besides its team's: a JSON list, or ``*`` for every
+    journey; NULL reads as the team's alone (schema 10)."""
 
 
 class AuditRow(Base):
