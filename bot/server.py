@@ -40,7 +40,7 @@ from bot.edge.clients import PerClientLimit
 from bot.incidents.expiry import IncidentExpiry
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
-from bot.keys import KeyGate, KeyHeader, KeyRates, KeyRegistry, Keyring
+from bot.keys import KeyGate, KeyHeader, KeyRates, KeyRegistry, Keyring, Readers
 from bot.retention import Retention, RetentionRun
 from bot.scheduling import Job, Scheduling
 from bot.settings import DEFAULT_DATA_DIR, Settings
@@ -243,6 +243,7 @@ def create_app(bot: Bot, announce: Callable[[str], None] = log.info) -> Starlett
             }
         )
 
+    readers = Readers(bot.keys.keyring, bot.settings.api_token, lambda: bot.config.owners())
     routes = [
         *slack_routes(bot.slack, bot.settings),
         *ingest_routes(
@@ -250,10 +251,10 @@ def create_app(bot: Bot, announce: Callable[[str], None] = log.info) -> Starlett
             bot.settings.collector.max_body_bytes,
             bot.keys if bot.settings.ingest_keys.required else None,
         ),
-        *query_routes(bot.store, bot.collector.redactor, bot.settings.api_token, bot.audit),
-        *incident_routes(bot, bot.settings.api_token),
+        *query_routes(bot.store, bot.collector.redactor, readers, bot.audit),
+        *incident_routes(bot, readers),
         Route("/healthz", healthz, methods=["GET"]),
-        *web_routes(bot),
+        *web_routes(bot, readers),
     ]
     return Starlette(
         routes=routes,

@@ -34,6 +34,7 @@ from bot.web.auth import COOKIE
 from bot.wiring import Bot
 from correlators.model import SpanKind
 from tests.asgi import AppClient
+from tests.cli import cli_at
 from tests.spantree import TraceBuilder
 from tests.stored import shop_config, store_telemetry, stored_report
 
@@ -70,13 +71,6 @@ def rows(trail: AuditTrail, after: int = 0) -> list[Row]:
 def last_id(trail: AuditTrail) -> int:
     found = trail.since(0, limit=1)
     return found[0].id if found else 0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/jw.db"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 # --- the trail itself, on both databases ------------------------------------------------------
@@ -366,12 +360,7 @@ def test_without_a_token_reads_are_by_anonymous(tmp_path: Path) -> None:
 
 def test_key_commands_are_audited_and_audit_log_prints_them(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/jw.db"
-    runner = CliRunner()
-
-    def run(*args: str) -> str:
-        result = runner.invoke(cli, [*args, "--database-url", url])
-        assert result.exit_code == 0, result.output
-        return result.stdout
+    run = cli_at(url)
 
     made = run("keys", "create", "--team", "payments", "--services", "payments,ledger", "--expires", "90d")
     key_id = made.split()[1]
@@ -399,7 +388,7 @@ def test_key_commands_are_audited_and_audit_log_prints_them(tmp_path: Path) -> N
     )
     assert "read" in lines[3] and "audit_log" in lines[3] and "shown=3" in lines[3]
 
-    bad = runner.invoke(cli, ["audit-log", "--since", "yesterday-ish", "--database-url", url])
+    bad = CliRunner().invoke(cli, ["audit-log", "--since", "yesterday-ish", "--database-url", url])
     assert bad.exit_code == 2 and "--since" in bad.output
 
 

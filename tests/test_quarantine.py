@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,13 +36,6 @@ from tests.test_ingest_http import NOW_NS, PROTOBUF, otlp_logs, otlp_request
 TOKEN = "quarantine-test-token"
 GOOD_TRACES = 50
 SPANS_PER_TRACE = 4
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/q.db"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

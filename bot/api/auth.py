@@ -1,8 +1,10 @@
 """The guards of the API: who may call it, and what a browser cannot be made to send.
 
 Ingest endpoints are not guarded here: SDKs on the same host or network send to them,
-and they only accept data. Reads expose traces, so they take the token, as an
-``Authorization: Bearer`` header only: a token in the address (``?token=``) is written
+and they only accept data. Reads expose traces, so they take a credential (the API
+token, an admin, or an access key with a role: ``bot.keys.readers``), as an
+``Authorization: Bearer`` header only; what the principal may then read or do is
+``bot.policy``'s to say, and the handlers ask it: a token in the address (``?token=``) is written
 to access logs, proxies and shell history, and only the pages take one, once, for a
 person following a link (``bot.web.auth``). The pages match the header with
 :func:`bearer` too, so both take what RFC 7235 allows (the scheme in any case).
@@ -19,31 +21,51 @@ request from another origin is refused, and so is a body not declared
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bot.keys.header import bearer
+from bot.keys.readers import Readers
+from bot.policy import Principal
+from correlators.errors import NotPermitted, Unauthenticated
 
-SEND_HEADER = "missing or wrong token; send Authorization: Bearer <token>"
+SEND = "send Authorization: Bearer <token>"
+SEND_HEADER = f"missing or wrong token; {SEND}"
 NOT_IN_ADDRESS = "the API takes its token as Authorization: Bearer <token>, never as ?token="
 FOREIGN_ORIGIN = "refused: sent from another site's page ({origin}); call the API from a script"
 NOT_JSON = "send the body as JSON, with Content-Type: application/json"
 _SAFE_FETCH_SITES = ("same-origin", "none")
 
 
-def refusal(request: Request, token: SecretStr | None) -> JSONResponse | None:
-    """A 401 response when the request lacks the configured token, else None."""
-    if token is None:
-        return None
+async def admitted(request: Request, readers: Readers) -> Principal | JSONResponse:
+    """Who the request is from, or the 401 (no, a wrong, revoked or expired credential)
+    or 403 (a key that only sends) to answer instead."""
     given = bearer(request.headers.get("authorization"))
-    if given and hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-        return None
-    hint = NOT_IN_ADDRESS if "token" in request.query_params and not given else SEND_HEADER
-    return JSONResponse({"error": hint}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    try:
+        found = await readers.presenting(given)
+    except Unauthenticated as exc:
+        return _unauthenticated(f"{exc}; {SEND}")
+    except NotPermitted as exc:
+        return JSONResponse({"error": str(exc)}, status_code=403)
+    if found is not None:
+        return found
+    in_address = "token" in request.query_params and not given
+    return _unauthenticated(NOT_IN_ADDRESS if in_address else SEND_HEADER)
+
+
+def not_found(what: str) -> JSONResponse:
+    """A read out of the principal's scope answers as one of nothing (``bot.policy``)."""
+    return JSONResponse({"error": f"{what} not found"}, status_code=404)
+
+
+def forbidden(reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=403)
+
+
+def _unauthenticated(reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
 def cross_site_refusal(request: Request, public_url: str, *, body: bool) -> JSONResponse | None:

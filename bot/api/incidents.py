@@ -8,10 +8,13 @@ POST /api/changes                                          a deploy, config chan
 
 The POSTs take JSON only and no request from another origin (``bot.api.auth``). Reading
 one incident, asking for an investigation and posting a change are written to the audit
-trail, by ``api-token``, ``anonymous`` (no token configured) or ``key:<id>``.
-``POST /api/changes`` also takes an ingest key with the ``changes`` scope instead of the
-API token, so CI can post deploys without a token that reads every trace; a key bound to
-services posts changes of those services only.
+trail, by ``api-token``, ``anonymous`` (no token configured) or ``key:<id>`` (with its
+role). What a reader sees and may do is ``bot.policy``'s: incidents and journeys out of
+its scope answer 404 and are left out of lists; re-investigating takes a responder in
+scope (403 for a viewer who may read the incident). ``POST /api/changes`` takes an
+unscoped responder or admin, or an ingest key with the ``changes`` scope, so CI can post
+deploys without a token that reads every trace; a key bound to services posts changes of
+those services only.
 """
 
 from __future__ import annotations
@@ -20,17 +23,18 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.api.auth import cross_site_refusal, refusal
-from bot.audit import token_actor
+from bot.api.auth import admitted, cross_site_refusal, forbidden, not_found
 from bot.changes import ChangeIn, change_to_json
 from bot.keys import Grant
+from bot.keys.readers import Readers, audit_detail, key_actor
 from bot.keys.registry import PREFIX as KEY_PREFIX
+from bot.policy import Principal, Role, may_act, may_post_changes, may_read, readable
 from bot.read_model import journey_json
 from bot.timeparse import parse_time_ns
 from bot.wiring import Bot, public_url
@@ -38,44 +42,59 @@ from correlators.changes import Change
 from correlators.errors import IngestError
 
 Handler = Callable[[Request], Awaitable[Response]]
+PrincipalHandler = Callable[[Request, Principal], Awaitable[Response]]
 
 
-def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
+def incident_routes(bot: Bot, readers: Readers) -> list[Route]:
     ours = public_url(bot.settings)
-    actor = token_actor(token is not None)
 
-    async def audited(who: str, action: str, subject: str, subject_id: str, **detail: str) -> None:
-        await run_in_threadpool(bot.audit.record, who, "api", action, subject, subject_id, **detail)
+    async def audited(who: Principal, action: str, subject: str, subject_id: str, **detail: str) -> None:
+        await run_in_threadpool(bot.audit.record, who.actor, "api", action, subject, subject_id, **detail)
 
-    def guarded(handler: Handler) -> Handler:
+    def guarded(handler: PrincipalHandler) -> Handler:
         async def wrapper(request: Request) -> Response:
-            return refusal(request, token) or await handler(request)
+            who = await admitted(request, readers)
+            return who if isinstance(who, Response) else await handler(request, who)
 
         return wrapper
 
-    def writes(handler: Handler, *, body: bool, by_key: bool = False) -> Handler:
-        """Guarded (by the API token, or by ``by_key`` an ingest key with the ``changes``
-        scope), and refused when a browser could have been made to send it."""
+    def writes(handler: PrincipalHandler, *, body: bool) -> Handler:
+        """Guarded, and refused when a browser could have been made to send it."""
+        inner = guarded(handler)
 
         async def wrapper(request: Request) -> Response:
-            return cross_site_refusal(request, ours, body=body) or await handler(request)
+            return cross_site_refusal(request, ours, body=body) or await inner(request)
 
-        return keyed(wrapper) if by_key else guarded(wrapper)
+        return wrapper
 
-    def keyed(handler: Handler) -> Handler:
+    def keyed(handler: PrincipalHandler) -> Handler:
+        """As :func:`writes`, taking an ingest key with the ``changes`` scope as well: such
+        a request is by the key, whose grant the handler finds on ``request.state``."""
+        by_reader = writes(handler, body=True)
+
         async def wrapper(request: Request) -> Response:
             presented = bot.keys.header.presented(request.headers)
             if presented is None or not presented.startswith(KEY_PREFIX):
-                return refusal(request, token) or await handler(request)
+                return await by_reader(request)
+            denied = cross_site_refusal(request, ours, body=True)
+            if denied is not None:
+                return denied
             try:
-                request.state.grant = await bot.keys.admit(request.headers, "changes")
+                grant = request.state.grant = await bot.keys.admit(request.headers, "changes")
             except IngestError as exc:
+                if exc.status_code == 403 and await _has_role(presented):  # an access key's turn
+                    return await by_reader(request)
                 return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
-            return await handler(request)
+            return await handler(request, Principal(key_actor(grant.key_id), Role.VIEWER, frozenset()))
 
         return wrapper
 
-    async def list_incidents(request: Request) -> Response:
+    async def _has_role(presented: str) -> bool:
+        """Whether a key without the ``changes`` scope is an access key (cached: it was
+        just looked up)."""
+        return (await bot.keys.keyring.identify(presented)).role is not None
+
+    async def list_incidents(request: Request, who: Principal) -> Response:
         params = request.query_params
         status = params.get("status")
         if status not in (None, "", "open", "acknowledged", "resolved"):
@@ -84,38 +103,52 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
         if not limit.isdigit() or not 1 <= int(limit) <= 500:
             return _bad("limit must be a whole number from 1 to 500")
         found = await run_in_threadpool(
-            bot.incidents.find, status=status or None, journey=params.get("journey") or None, limit=int(limit)
+            bot.incidents.find,
+            status=status or None,
+            journey=params.get("journey") or None,
+            journeys=who.journeys,
+            limit=int(limit),
         )
         return JSONResponse({"incidents": found})
 
-    async def get_incident(request: Request) -> Response:
+    async def get_incident(request: Request, who: Principal) -> Response:
         incident_id = _id(request)
         if incident_id is None:
             return _bad("incident id must be a whole number")
         found = await run_in_threadpool(bot.incidents.get, incident_id)
-        if found is None:
-            return JSONResponse({"error": f"incident {incident_id} not found"}, status_code=404)
-        await audited(actor, "read", "incident", str(incident_id))
+        if found is None or not may_read(who, found["journey"]):
+            return not_found(f"incident {incident_id}")
+        await audited(who, "read", "incident", str(incident_id), **audit_detail(who))
         return JSONResponse(found)
 
-    async def reinvestigate(request: Request) -> Response:
+    async def reinvestigate(request: Request, who: Principal) -> Response:
         incident_id = _id(request)
-        if incident_id is None or await run_in_threadpool(bot.incidents.row, incident_id) is None:
+        row = None if incident_id is None else await run_in_threadpool(bot.incidents.row, incident_id)
+        if incident_id is None or row is None or not may_read(who, row.journey):
             return JSONResponse({"error": "no such incident"}, status_code=404)
+        if not may_act(who, row.journey):
+            return forbidden(f"a {who.role.label} may read incident {incident_id} but not act on it")
         bot.watcher.investigate_later(incident_id)
-        await audited(actor, "reinvestigate", "incident", str(incident_id))
+        await audited(who, "reinvestigate", "incident", str(incident_id), **audit_detail(who))
         return JSONResponse({"incident": incident_id, "status": "investigating"}, status_code=202)
 
-    async def journeys(_: Request) -> Response:
-        return JSONResponse({"journeys": await run_in_threadpool(_journeys, bot)})
+    async def journeys(_: Request, who: Principal) -> Response:
+        names = readable(who, (j.name for j in bot.config.journeys))
+        return JSONResponse({"journeys": await run_in_threadpool(_journeys, bot, names)})
 
-    async def journey(request: Request) -> Response:
+    async def journey(request: Request, who: Principal) -> Response:
         name = request.path_params["name"]
-        if bot.config.journey(name) is None:
+        if bot.config.journey(name) is None or not may_read(who, name):
             return JSONResponse({"error": f"no journey {name!r}"}, status_code=404)
         return JSONResponse(await run_in_threadpool(journey_json, bot, name))
 
-    async def post_change(request: Request) -> Response:
+    async def post_change(request: Request, who: Principal) -> Response:
+        grant: Grant | None = getattr(request.state, "grant", None)
+        if grant is None and not may_post_changes(who):
+            return forbidden(
+                f"a {who.role.label} of some journeys posts no changes; use an unscoped "
+                "responder or an ingest key with the changes scope"
+            )
         try:
             given = ChangeIn.model_validate_json(await request.body())
             time_ns = parse_time_ns(str(given.time)) if given.time is not None else time.time_ns()
@@ -124,14 +157,13 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
             return _bad(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         except ValueError as exc:
             return _bad(f"time: {exc}")
-        grant: Grant | None = getattr(request.state, "grant", None)
         if grant is not None and not grant.may_send(given.service):
             refused = f"ingest key {grant.key_id} may not post changes of service {given.service[:100]!r}"
             return JSONResponse({"error": refused}, status_code=403)
         change = Change(given.service, given.kind, time_ns, given.version, given.link, given.description)
         change_id = await run_in_threadpool(bot.changes.add, change)
-        who = actor if grant is None else f"key:{grant.key_id}"
-        await audited(who, "create", "change", str(change_id), service=given.service, kind=given.kind)
+        role = audit_detail(who) if grant is None else {}  # an ingest key has no role
+        await audited(who, "create", "change", str(change_id), service=given.service, kind=given.kind, **role)
         return JSONResponse({"id": change_id, **change_to_json(change)}, status_code=201)
 
     return [
@@ -142,12 +174,12 @@ def incident_routes(bot: Bot, token: SecretStr | None) -> list[Route]:
         ),
         Route("/api/journeys", guarded(journeys), methods=["GET"]),
         Route("/api/journeys/{name}", guarded(journey), methods=["GET"]),
-        Route("/api/changes", writes(post_change, body=True, by_key=True), methods=["POST"]),
+        Route("/api/changes", keyed(post_change), methods=["POST"]),
     ]
 
 
-def _journeys(bot: Bot) -> list[dict[str, Any]]:
-    return [journey_json(bot, j.name) for j in bot.config.journeys]
+def _journeys(bot: Bot, names: list[str]) -> list[dict[str, Any]]:
+    return [journey_json(bot, name) for name in names]
 
 
 def _id(request: Request) -> int | None:

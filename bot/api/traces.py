@@ -4,6 +4,10 @@ Blocking store calls run in Starlette's thread pool so a slow query never stalls
 which shares the event loop. Each read is written to the audit trail (``bot.audit``):
 a trace read when it was found, a search with how many traces it returned, a session
 (by the hash of its key, which may be a person's id) whatever it found.
+
+What a reader sees is its scope's (``bot.policy``): a trace of another journey, or of
+none for a scoped reader, answers 404 as a trace not kept does; a search and a session
+list only the traces in scope.
 """
 
 from __future__ import annotations
@@ -14,15 +18,16 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.api.auth import refusal
-from bot.audit import AuditTrail, token_actor
+from bot.api.auth import admitted, not_found
+from bot.audit import AuditTrail
 from bot.collector.redact import Redactor
+from bot.keys.readers import Readers, audit_detail
+from bot.policy import Principal, may_read
 from bot.store import Store, TraceQuery
 from bot.timeparse import parse_time_ns
 from correlators.model import MAX_TIME_NS, SCHEMA_VERSION, log_to_dict, trace_to_dict
@@ -37,53 +42,53 @@ class BadQuery(ValueError):
     """A query parameter we cannot use; becomes a 400 with the reason."""
 
 
-def query_routes(store: Store, redactor: Redactor, token: SecretStr | None, audit: AuditTrail) -> list[Route]:
-    actor = token_actor(token is not None)
+def query_routes(store: Store, redactor: Redactor, readers: Readers, audit: AuditTrail) -> list[Route]:
+    async def audited(who: Principal, action: str, subject: str, subject_id: str = "", **detail: int) -> None:
+        await run_in_threadpool(
+            audit.record, who.actor, "api", action, subject, subject_id, **detail, **audit_detail(who)
+        )
 
-    async def audited(action: str, subject: str, subject_id: str = "", **detail: int) -> None:
-        await run_in_threadpool(audit.record, actor, "api", action, subject, subject_id, **detail)
-
-    def guarded(handler: Handler) -> Handler:
+    def guarded(handler: Callable[[Request, Principal], Awaitable[Response]]) -> Handler:
         async def wrapper(request: Request) -> Response:
-            denied = refusal(request, token)
-            if denied is not None:
-                return denied
+            who = await admitted(request, readers)
+            if isinstance(who, Response):
+                return who
             try:
-                return await handler(request)
+                return await handler(request, who)
             except BadQuery as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
 
         return wrapper
 
-    async def get_trace(request: Request) -> Response:
+    async def get_trace(request: Request, who: Principal) -> Response:
         trace_id = request.path_params["trace_id"].lower()
         if not _TRACE_ID.match(trace_id):
             raise BadQuery("trace id must be 32 hex characters")
         trace = await run_in_threadpool(store.get_trace, trace_id)
-        if trace is None:
-            return JSONResponse({"error": f"trace {trace_id} not found"}, status_code=404)
+        if trace is None or not may_read(who, trace.journey):
+            return not_found(f"trace {trace_id}")
         body = trace_to_dict(trace)
         logs = await run_in_threadpool(store.logs_for_trace, trace_id)
         body["logs"] = [log_to_dict(record) for record in logs]
-        await audited("read", "trace", trace_id)
+        await audited(who, "read", "trace", trace_id)
         return JSONResponse(body)
 
-    async def find_traces(request: Request) -> Response:
-        query = trace_query(dict(request.query_params))
+    async def find_traces(request: Request, who: Principal) -> Response:
+        query = dataclasses.replace(trace_query(dict(request.query_params)), journeys=who.journeys)
         found = await run_in_threadpool(store.find_traces, query)
-        await audited("search", "trace", results=len(found))
+        await audited(who, "search", "trace", results=len(found))
         return JSONResponse(_summaries(found))
 
-    async def get_session(request: Request) -> Response:
+    async def get_session(request: Request, who: Principal) -> Response:
         key = request.path_params["key"]
         # enduser.id is stored hashed; a caller asks with the raw id, so look up both.
         keys = dict.fromkeys([key, redactor.hash_value(key)])
         found = []
         for candidate in keys:
             found.extend(await run_in_threadpool(store.session, candidate))
-        unique = {summary.trace_id: summary for summary in found}
+        unique = {summary.trace_id: summary for summary in found if may_read(who, summary.journey)}
         ordered = sorted(unique.values(), key=lambda s: s.start_ns)
-        await audited("read", "session", key, traces=len(ordered))
+        await audited(who, "read", "session", key, traces=len(ordered))
         return JSONResponse({"session": key, **_summaries(ordered)})
 
     return [

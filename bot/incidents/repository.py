@@ -323,9 +323,17 @@ class IncidentRepository:
         return body
 
     def find(
-        self, *, status: str | None = None, journey: str | None = None, limit: int = 50
+        self,
+        *,
+        status: str | None = None,
+        journey: str | None = None,
+        journeys: frozenset[str] | None = None,
+        limit: int = 50,
     ) -> list[dict[str, Any]]:
+        """Newest first; ``journeys``: only incidents of these (a reader's scope), None: any."""
         statement = select(IncidentRow).order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+        if journeys is not None:
+            statement = statement.where(IncidentRow.journey.in_(sorted(journeys)))
         if status == "open":
             statement = statement.where(IncidentRow.status.in_(OPEN_STATUSES))
         elif status:

@@ -56,6 +56,9 @@ class TraceQuery:
     trace's start, half-open: ``start_ns <= start < end_ns``."""
 
     journey: str | None = None
+    journeys: frozenset[str] | None = None
+    """Only traces of these journeys (a reader's scope, ``bot.policy``); None: any,
+    traces of no journey too."""
     service: str | None = None
     """The trace has at least one span of this service."""
     start_ns: int | None = None
@@ -240,6 +243,8 @@ class Store:
         c = traces.c
         if query.journey:
             statement = statement.where(c.journey == query.journey)
+        if query.journeys is not None:
+            statement = statement.where(c.journey.in_(sorted(query.journeys)))
         if query.service:
             statement = statement.where(
                 exists().where(spans.c.trace_id == c.trace_id, spans.c.service == query.service)

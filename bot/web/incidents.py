@@ -95,5 +95,8 @@ def timeline_entry(event: dict[str, Any]) -> TimelineEntry:
     )
 
 
-def incident_list(bot: Bot, status: str | None, journey: str | None) -> list[dict[str, Any]]:
-    return bot.incidents.find(status=status, journey=journey, limit=200)
+def incident_list(
+    bot: Bot, status: str | None, journey: str | None, journeys: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
+    """``journeys``: a reader's scope (None: every journey)."""
+    return bot.incidents.find(status=status, journey=journey, journeys=journeys, limit=200)

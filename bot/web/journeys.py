@@ -61,8 +61,9 @@ class JourneyView:
         return text.journey_status(self.firing, self.evaluated_at is not None)
 
 
-def journey_views(bot: Bot) -> list[JourneyView]:
-    return [journey_view(bot, j.name) for j in bot.config.journeys]
+def journey_views(bot: Bot, names: list[str]) -> list[JourneyView]:
+    """The views of ``names`` (the journeys a reader may see), in their order."""
+    return [journey_view(bot, name) for name in names]
 
 
 def journey_view(bot: Bot, name: str) -> JourneyView:

@@ -8,11 +8,14 @@ GET /traces/{id}[.png]    the waterfall with span details and logs; the PNG for 
 GET /sessions/{key}       a user's or session's journeys and traces, in order
 GET /quarantine           what the database refused to store, with its reasons
 GET /investigations/{id}  an on-demand investigation's report
-GET /audit                the audit trail; an admin page: only with the API token configured
+GET /audit                the audit trail; an admin page: the API token or an admin key
 /static/...               the stylesheet and script (not guarded: nothing in them is private)
 
 Each page that shows a trace, a session, an incident, an investigation, the quarantine
 or the audit trail is written to the audit trail once it has been read (``bot.audit``).
+What a page shows is its reader's scope (``bot.policy``), as the API's answers are: a
+journey, incident, investigation or trace out of it is "not found" (404), and lists
+leave out what is.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.audit import token_actor
 from bot.durations import parse_duration
 from bot.incidents.ondemand import OnDemandReports
+from bot.keys.readers import Readers, audit_detail
+from bot.policy import Principal, may_administer, may_read, readable
 from bot.render.waterfall import render_png
 from bot.web import text
 from bot.web.auth import PageGuard
@@ -46,6 +50,7 @@ log = logging.getLogger("journeywatch.web")
 
 STATIC = Path(__file__).parent / "static"
 Handler = Callable[[Request], Awaitable[Response]]
+PageHandler = Callable[[Request, Principal], Awaitable[Response]]
 MAX_ID_DIGITS = 18
 """Longer ids cannot be incidents, and would overflow the database's integer."""
 QUARANTINE_SHOWN = 200
@@ -53,17 +58,17 @@ AUDIT_SHOWN = 1000
 AUDIT_DEFAULT_SINCE = "7d"
 
 
-def web_routes(bot: Bot) -> list[BaseRoute]:
-    guard = PageGuard(bot.settings.api_token)
+def web_routes(bot: Bot, readers: Readers) -> list[BaseRoute]:
+    guard = PageGuard(readers)
     pages = Pages(bot)
 
-    def page(handler: Handler) -> Handler:
+    def page(handler: PageHandler) -> Handler:
         async def guarded(request: Request) -> Response:
-            denied = guard.check(request)
-            if denied is not None:
-                return denied
+            who = await guard.check(request)
+            if isinstance(who, Response):
+                return who
             try:
-                return await handler(request)
+                return await handler(request, who)
             except DataSourceError:
                 log.exception("page %s failed", request.url.path)
                 return error_page(request, 503, text.STORE_FAILED_TITLE, text.STORE_FAILED)
@@ -87,38 +92,41 @@ def web_routes(bot: Bot) -> list[BaseRoute]:
 
 
 class Pages:
-    """One handler per page, sharing the bot."""
+    """One handler per page, sharing the bot; each is given who reads it."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
-        self.actor = token_actor(bot.settings.api_token is not None)
 
-    async def _audited(self, action: str, subject: str, subject_id: str = "", **detail: str | int) -> None:
+    async def _audited(
+        self, who: Principal, action: str, subject: str, subject_id: str = "", **detail: str | int
+    ) -> None:
         """After the page's read, before it is sent; never fails the page (``AuditTrail.record``)."""
         audit = self.bot.audit.record
-        await run_in_threadpool(audit, self.actor, "page", action, subject, subject_id, **detail)
+        detail.update(audit_detail(who))
+        await run_in_threadpool(audit, who.actor, "page", action, subject, subject_id, **detail)
 
-    async def home(self, request: Request) -> Response:
+    async def home(self, request: Request, _: Principal) -> Response:
         return RedirectResponse(f"{request.scope.get('root_path', '')}/journeys", status_code=302)
 
-    async def journeys(self, request: Request) -> Response:
-        views = await run_in_threadpool(journey_views, self.bot)
+    async def journeys(self, request: Request, who: Principal) -> Response:
+        names = readable(who, (j.name for j in self.bot.config.journeys))
+        views = await run_in_threadpool(journey_views, self.bot, names)
         return render(request, "journeys.html", title="Journeys", journeys=views)
 
-    async def journey(self, request: Request) -> Response:
+    async def journey(self, request: Request, who: Principal) -> Response:
         name = request.path_params["name"]
-        if self.bot.config.journey(name) is None:
+        if self.bot.config.journey(name) is None or not may_read(who, name):
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"journey {name!r}"))
         view = await run_in_threadpool(journey_view, self.bot, name)
-        found = await run_in_threadpool(incident_list, self.bot, None, name)
+        found = await run_in_threadpool(incident_list, self.bot, None, name, who.journeys)
         return render(request, "journey.html", title=f"Journey {name}", journey=view, incidents=found)
 
-    async def incidents(self, request: Request) -> Response:
+    async def incidents(self, request: Request, who: Principal) -> Response:
         status = request.query_params.get("status") or None
         if status is not None and status not in STATUSES:
             status = None
         journey = request.query_params.get("journey") or None
-        found = await run_in_threadpool(incident_list, self.bot, status, journey)
+        found = await run_in_threadpool(incident_list, self.bot, status, journey, who.journeys)
         filters = [
             (label, _relative(request.url.include_query_params(status=value)), value == (status or ""))
             for value, label in text.STATUS_FILTERS.items()
@@ -127,67 +135,71 @@ class Pages:
             request, "incidents.html", title="Incidents", incidents=found, filters=filters, journey=journey
         )
 
-    async def incident(self, request: Request) -> Response:
+    async def incident(self, request: Request, who: Principal) -> Response:
         given = request.path_params["incident_id"]
         valid = given.isdigit() and len(given) <= MAX_ID_DIGITS
         found = await run_in_threadpool(incident_page, self.bot, int(given)) if valid else None
-        if found is None:
+        if found is None or not may_read(who, found.incident["journey"]):
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"incident {given}"))
-        await self._audited("read", "incident", given)
+        await self._audited(who, "read", "incident", given)
         return render(request, "incident.html", title=f"Incident #{given}", page=found)
 
-    async def investigation(self, request: Request) -> Response:
+    async def investigation(self, request: Request, who: Principal) -> Response:
         given = request.path_params["investigation_id"]
         valid = given.isdigit() and len(given) <= MAX_ID_DIGITS
         reports = OnDemandReports(self.bot.store.engine)
         found = await run_in_threadpool(reports.get, int(given)) if valid else None
-        if found is None:
+        if found is None or not may_read(who, found.journey):
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"investigation {given}"))
-        await self._audited("read", "investigation", given)
+        await self._audited(who, "read", "investigation", given)
         return render(request, "investigation.html", title=f"Investigation #{given}", page=found)
 
-    async def trace(self, request: Request) -> Response:
+    async def trace(self, request: Request, who: Principal) -> Response:
         trace_id = request.path_params["trace_id"].lower()
         view = (
             await run_in_threadpool(read_trace, self.bot.store, trace_id)
             if TRACE_ID.match(trace_id)
             else None
         )
-        if view is None:
+        if view is None or not may_read(who, view.trace.journey):
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"kept trace {trace_id}"))
-        incidents = await run_in_threadpool(self.bot.incidents.citing, trace_id)
-        await self._audited("read", "trace", trace_id)
+        citing = await run_in_threadpool(self.bot.incidents.citing, trace_id)
+        incidents = [i for i in citing if may_read(who, i["journey"])]
+        await self._audited(who, "read", "trace", trace_id)
         return render(request, "trace.html", title=f"Trace {trace_id[:16]}", view=view, incidents=incidents)
 
-    async def trace_png(self, request: Request) -> Response:
+    async def trace_png(self, request: Request, who: Principal) -> Response:
         trace_id = request.path_params["trace_id"].lower()
         found = (
             await run_in_threadpool(self.bot.store.get_trace, trace_id) if TRACE_ID.match(trace_id) else None
         )
-        if found is None or not found.spans:
+        if found is None or not found.spans or not may_read(who, found.journey):
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"kept trace {trace_id}"))
         png = await run_in_threadpool(render_png, found)
-        await self._audited("read", "trace", trace_id, picture=1)
+        await self._audited(who, "read", "trace", trace_id, picture=1)
         # late spans may still join a kept trace, so caches keep the picture only briefly
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
-    async def session(self, request: Request) -> Response:
+    async def session(self, request: Request, who: Principal) -> Response:
         key = request.path_params["key"]
         view = await run_in_threadpool(
-            read_session, self.bot.store, self.bot.collector.redactor, key, self.bot.config
+            read_session, self.bot.store, self.bot.collector.redactor, key, self.bot.config, who
         )
-        await self._audited("read", "session", key, traces=len(view.traces))
+        await self._audited(who, "read", "session", key, traces=len(view.traces))
         return render(request, "session.html", title=f"Session {key}", view=view)
 
-    async def quarantine(self, request: Request) -> Response:
+    async def quarantine(self, request: Request, who: Principal) -> Response:
+        """Rows of no journey yet (refused before a journey was known): every journey's reader's."""
+        if not may_read(who, None):
+            return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found("quarantine"))
         total, entries = await run_in_threadpool(self.bot.store.quarantined, QUARANTINE_SHOWN)
-        await self._audited("read", "quarantine", shown=len(entries))
+        await self._audited(who, "read", "quarantine", shown=len(entries))
         return render(request, "quarantine.html", title=text.QUARANTINE_TITLE, total=total, entries=entries)
 
-    async def audit(self, request: Request) -> Response:
-        """An admin page: the pages' guard alone would open it to anyone when no token is
-        configured (the demo's setting), so it wants a token to exist as well."""
-        if self.bot.settings.api_token is None:
+    async def audit(self, request: Request, who: Principal) -> Response:
+        """An admin page: the API token's or an admin key's. With no token configured (the
+        demo's setting) the open pages' anonymous reader is no admin, so it stays shut."""
+        if not may_administer(who):
             return error_page(request, 403, text.AUDIT_ADMIN_ONLY_TITLE, text.AUDIT_ADMIN_ONLY)
         given = request.query_params.get("since") or AUDIT_DEFAULT_SINCE
         try:
@@ -196,7 +208,7 @@ class Pages:
             given, since_s = AUDIT_DEFAULT_SINCE, parse_duration(AUDIT_DEFAULT_SINCE)
         now = self.bot.audit.clock()
         entries = await run_in_threadpool(self.bot.audit.since, now - since_s, limit=AUDIT_SHOWN)
-        await self._audited("read", "audit_log", shown=len(entries))
+        await self._audited(who, "read", "audit_log", shown=len(entries))
         return render(
             request, "audit.html", title=text.AUDIT_TITLE, entries=entries, since=given, shown=AUDIT_SHOWN
         )

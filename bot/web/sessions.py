@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from bot.collector.redact import Redactor
 from bot.config import AppConfig
+from bot.policy import Principal, may_read
 from bot.store import Store
 from bot.store.store import TraceSummary
 
@@ -52,12 +53,15 @@ class SessionView:
         return sum(1 for s in self.traces if self.outcome(s) == "slow")
 
 
-def read_session(store: Store, redactor: Redactor, key: str, config: AppConfig) -> SessionView:
+def read_session(
+    store: Store, redactor: Redactor, key: str, config: AppConfig, reader: Principal
+) -> SessionView:
     """Blocking. ``enduser.id`` is stored hashed and a person asks with the raw id, so
-    both the key and its hash are looked up (as the API does)."""
+    both the key and its hash are looked up (as the API does). Only the traces in the
+    reader's scope are shown."""
     found: dict[str, TraceSummary] = {}
     for candidate in dict.fromkeys([key, redactor.hash_value(key)]):
-        found.update((s.trace_id, s) for s in store.session(candidate))
+        found.update((s.trace_id, s) for s in store.session(candidate) if may_read(reader, s.journey))
     thresholds = {
         j.name: j.objectives.latency.threshold_ms for j in config.journeys if j.objectives.latency is not None
     }

@@ -69,10 +69,11 @@ AUDIT_WHY = (
     "who made, revoked or rotated ingest keys, and what journeywatch posted to Slack. "
     "Ids and names only; a session's key is shown as its hash."
 )
-AUDIT_ADMIN_ONLY_TITLE = "This page needs an API token"
+AUDIT_ADMIN_ONLY_TITLE = "This page is for admins"
 AUDIT_ADMIN_ONLY = (
-    "The audit trail is an admin page: it opens only when journeywatch has an API token "
-    "(JOURNEYWATCH_API_TOKEN). Without one, read it with `journeywatch audit-log --since 7d`."
+    "The audit trail is an admin page: it opens with the API token (JOURNEYWATCH_API_TOKEN) "
+    "or an admin access key (`journeywatch keys create --role admin`), never on open pages. "
+    "On the bot's machine, read it with `journeywatch audit-log --since 7d`."
 )
 NO_AUDIT = "Nothing recorded in this period."
 STATUS_FILTERS = {"": "All", "open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
