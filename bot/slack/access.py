@@ -4,6 +4,12 @@ A channel rule names channels (``#checkout-oncall`` or ``C0123``); a user-group 
 Slack user groups (``S0123`` or ``@oncall``), whose members are read with
 usergroups.users.list and cached for a few minutes, so a busy channel does not hit
 Slack's rate limits. When the group cannot be read the command is refused (fail closed).
+
+A person the rule lets in becomes a principal of ``bot.policy``, as a request with a
+token or key does on the API and pages: the role the command needs (a responder for the
+buttons and ``investigate``, a viewer for the rest) over the rule's journeys (those it
+names and those its teams own; every journey when it names neither), so the same
+decisions say which traces, incidents and journeys they see and which buttons work.
 """
 
 from __future__ import annotations
@@ -11,23 +17,46 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.policy import Principal, Role, scope_of
 from bot.slack.config import SlackConfig
 
 log = logging.getLogger("journeywatch.slack")
 CACHE_S = 300.0
+RESPONDER_COMMANDS: frozenset[str] = frozenset({"buttons", "investigate"})
+"""Commands that act (on an incident, or by starting an investigation); the rest read."""
 
 
 class AccessCheck:
-    def __init__(self, config: SlackConfig, client: WebClient | None) -> None:
+    """``owners``: each journey's owner team (journeys.yaml), for rules that name teams."""
+
+    def __init__(
+        self,
+        config: SlackConfig,
+        client: WebClient | None,
+        owners: Callable[[], Mapping[str, str | None]] = dict,
+    ) -> None:
         self.config = config
         self.client = client
+        self.owners = owners
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._handles: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def principal(self, command: str, channel_id: str, channel_name: str, user: str) -> Principal | str:
+        """Who ``user`` is for ``command`` here, or the reason they may not use it."""
+        denied = self.refusal(command, channel_id, channel_name, user)
+        if denied is not None:
+            return denied
+        role = Role.RESPONDER if command in RESPONDER_COMMANDS else Role.VIEWER
+        rule = self.config.access.get(command)  # type: ignore[call-overload]
+        if rule is None or not (rule.journeys or rule.teams):
+            return Principal(user, role)
+        return Principal(user, role, scope_of(self.owners(), rule.teams, rule.journeys))
 
     def refusal(self, command: str, channel_id: str, channel_name: str, user: str) -> str | None:
         """None when allowed, else the reason in words (said privately to the user)."""

@@ -10,6 +10,11 @@ investigating) runs after the ack, in Bolt's listener thread, and answers throug
 command's response_url or the outbox. Without SLACK_BOT_TOKEN there is no app: messages
 are kept locally (see ``bot.slack.outbox``) and shown by the console and the web pages.
 
+Who may do what is ``bot.policy``'s, as on the API and pages: ``bot.slack.access`` makes
+the person a principal through the command's ``slack.access`` rule (a viewer for the
+reading commands, a responder for ``investigate`` and the buttons, over the rule's
+journeys), and a trace or journey out of scope reads as one that does not exist.
+
 What a person reads or does through Slack is written to the audit trail with their Slack
 user id (``bot.audit``): a trace read or shared, an investigation asked for, each button
 pressed; the outbox records what the bot posted where.
@@ -35,6 +40,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.durations import format_duration
 from bot.incidents.headline import Headlines
 from bot.incidents.repository import thread_url
+from bot.policy import Principal, may_act, may_read
 from bot.render.waterfall import render_png
 from bot.runbooks import matching_runbooks
 from bot.settings import Settings
@@ -99,7 +105,7 @@ def build_slack(bot: Bot, *, clock: Callable[[], float] = time.time) -> SlackInt
         clock=clock,
     )
     if app is not None:
-        _register(app, bot, notifier, AccessCheck(bot.config.slack, client))
+        _register(app, bot, notifier, AccessCheck(bot.config.slack, client, lambda: bot.config.owners()))
     return SlackIntegration(outbox, notifier, app, client)
 
 
@@ -158,23 +164,23 @@ def _register(app: App, bot: Bot, notifier: SlackNotifier, access: AccessCheck) 
         except Usage as exc:
             ack(response_type="ephemeral", text=say.bad_argument(command, str(exc)))
             return
-        denied = access.refusal(
+        who = access.principal(
             parsed.name, body.get("channel_id", ""), body.get("channel_name", ""), body.get("user_id", "")
         )
-        if denied:
-            ack(response_type="ephemeral", text=say.refused(f"{command} {parsed.name}", denied))
+        if isinstance(who, str):
+            ack(response_type="ephemeral", text=say.refused(f"{command} {parsed.name}", who))
             return
         if parsed.name == "help":
             ack(response_type="ephemeral", text=say.usage(command))
             return
         try:
-            commands.check(bot, parsed)  # cheap: a bad argument is answered in the ack itself
+            commands.check(bot, parsed, who)  # cheap: a bad argument is answered in the ack itself
         except Usage as exc:
             ack(response_type="ephemeral", text=say.bad_argument(command, str(exc)))
             return
         ack(response_type="ephemeral", text=say.WORKING)
         try:
-            _answer(bot, notifier, parsed, body, respond)
+            _answer(bot, notifier, parsed, who, body, respond)
         except Usage as exc:
             respond(
                 response_type="ephemeral", replace_original=True, text=say.bad_argument(command, str(exc))
@@ -190,6 +196,7 @@ def _answer(
     bot: Bot,
     notifier: SlackNotifier,
     parsed: commands.Parsed,
+    who: Principal,
     body: dict[str, Any],
     respond: Callable[..., Any],
 ) -> None:
@@ -197,7 +204,7 @@ def _answer(
     if parsed.name == "trace":
         args = commands.trace_args(parsed.args)
         found = bot.sources.traces.get_traces([args.trace_id])
-        if not found:
+        if not found or not may_read(who, found[0].journey):
             respond(response_type="ephemeral", replace_original=True, text=say.trace_not_found(args.trace_id))
             return
         message = commands.trace_message(bot, found[0], notifier.quote)
@@ -212,16 +219,16 @@ def _answer(
         respond(
             response_type="ephemeral",
             replace_original=True,
-            **commands.journey_message(bot, parsed.args).payload(),
+            **commands.journey_message(bot, parsed.args, who).payload(),
         )
     elif parsed.name == "incidents":
         respond(
             response_type="ephemeral",
             replace_original=True,
-            **commands.incidents_message(bot, _permalinks(bot, notifier)).payload(),
+            **commands.incidents_message(bot, _permalinks(bot, notifier, who), who).payload(),
         )
     elif parsed.name == "investigate":
-        wanted = commands.investigate_args(bot, parsed.args)
+        wanted = commands.investigate_args(bot, parsed.args, who)
         kept, report = commands.investigate(bot, wanted, body.get("user_id"))
         bot.audit.record(
             user, "slack", "investigate", "investigation", str(kept), journey=wanted.journey, channel=channel
@@ -278,11 +285,11 @@ def _post_on_demand(
     notifier.outbox.flush()
 
 
-def _permalinks(bot: Bot, notifier: SlackNotifier) -> dict[int, str]:
+def _permalinks(bot: Bot, notifier: SlackNotifier, who: Principal) -> dict[int, str]:
     """Each open incident's thread: Slack's permalink once kept, else one built from the
     parent's ts (before Slack answered chat.getPermalink)."""
     links = {}
-    for incident in bot.incidents.find(status="open", limit=20):
+    for incident in bot.incidents.find(status="open", journeys=who.journeys, limit=20):
         full = bot.incidents.get(incident["id"])
         kept = thread_url(full) if full else None
         if kept:
@@ -307,8 +314,10 @@ def _button_handler(
         value = str(action.get("value", ""))
         if not value.isdigit() or len(value) > 18:  # not an incident id (64-bit)
             return
-        denied = access.refusal("buttons", channel, "", user)
-        if denied:
+        who = access.principal("buttons", channel, "", user)
+        row = None if isinstance(who, str) else bot.incidents.row(int(value))
+        if isinstance(who, str) or row is None or not may_act(who, row.journey):
+            denied = who if isinstance(who, str) else say.NOT_YOUR_JOURNEY
             respond(
                 response_type="ephemeral", replace_original=False, text=say.refused("this button", denied)
             )

@@ -16,6 +16,7 @@ from bot.durations import format_duration, parse_duration
 from bot.incidents.headline import onset
 from bot.incidents.ondemand import OnDemandReports
 from bot.investigate import Request
+from bot.policy import Principal, readable
 from bot.read_model import journey_json
 from bot.slack import blocks
 from bot.slack import messages as say
@@ -55,14 +56,14 @@ def parse(text: str) -> Parsed:
     return Parsed(name, words[1:])
 
 
-def check(bot: Bot, parsed: Parsed) -> None:
+def check(bot: Bot, parsed: Parsed, who: Principal) -> None:
     """Raise :class:`Usage` for a bad argument, without doing the command's work."""
     if parsed.name == "trace":
         trace_args(parsed.args)
     elif parsed.name == "investigate":
-        investigate_args(bot, parsed.args)
+        investigate_args(bot, parsed.args, who)
     elif parsed.name == "journey":
-        journey_arg(bot, parsed.args)
+        journey_arg(bot, parsed.args, who)
     elif parsed.name == "incidents" and parsed.args:
         raise Usage("`incidents` takes no arguments.")
 
@@ -137,9 +138,14 @@ def _services(trace: Trace) -> list[str]:
 # --- journey, incidents ---------------------------------------------------------------------------
 
 
-def journey_arg(bot: Bot, args: list[str]) -> str | None:
+def journey_names(bot: Bot, who: Principal) -> list[str]:
+    """The journeys ``who`` may see: one out of scope is named as one that does not exist."""
+    return readable(who, (j.name for j in bot.config.journeys))
+
+
+def journey_arg(bot: Bot, args: list[str], who: Principal) -> str | None:
     """The journey named, None for all of them, or :class:`Usage`."""
-    names = [j.name for j in bot.config.journeys]
+    names = journey_names(bot, who)
     if len(args) > 1:
         raise Usage("`journey` takes at most one journey name.")
     if args and args[0] not in names:
@@ -147,10 +153,10 @@ def journey_arg(bot: Bot, args: list[str]) -> str | None:
     return args[0] if args else None
 
 
-def journey_message(bot: Bot, args: list[str]) -> SlackMessage:
-    name = journey_arg(bot, args)
+def journey_message(bot: Bot, args: list[str], who: Principal) -> SlackMessage:
+    name = journey_arg(bot, args, who)
     if name is None:
-        rows = [_journey_line(journey_json(bot, j.name)) for j in bot.config.journeys]
+        rows = [_journey_line(journey_json(bot, n)) for n in journey_names(bot, who)]
         text = say.titled(say.JOURNEYS, rows or [say.NONE_CONFIGURED])
         return SlackMessage(say.JOURNEYS, blocks=blocks.to_dicts([section(text)]))
     state = journey_json(bot, name)
@@ -200,8 +206,8 @@ def _journey_blocks(bot: Bot, state: dict[str, Any]) -> list[Any]:
     return parts
 
 
-def incidents_message(bot: Bot, permalinks: dict[int, str]) -> SlackMessage:
-    found = bot.incidents.find(status="open", limit=20)
+def incidents_message(bot: Bot, permalinks: dict[int, str], who: Principal) -> SlackMessage:
+    found = bot.incidents.find(status="open", journeys=who.journeys, limit=20)
     if not found:
         return SlackMessage(say.NO_OPEN_INCIDENTS, blocks=blocks.to_dicts([section(say.NO_OPEN_INCIDENTS)]))
     lines = [
@@ -231,8 +237,8 @@ class InvestigateArgs:
     window_s: int
 
 
-def investigate_args(bot: Bot, args: list[str]) -> InvestigateArgs:
-    names = [j.name for j in bot.config.journeys]
+def investigate_args(bot: Bot, args: list[str], who: Principal) -> InvestigateArgs:
+    names = journey_names(bot, who)
     if not args or len(args) > 2:
         raise Usage("`investigate` takes a journey and optionally a window such as `30m`.")
     if args[0] not in names:

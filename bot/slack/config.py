@@ -18,12 +18,17 @@ class _Strict(BaseModel):
 
 
 class CommandAccess(_Strict):
-    """Where and by whom a command may be used; empty lists mean anywhere, anyone.
-    Channels by name (``#checkout-oncall``) or id (``C0123``); user groups by id
-    (``S0123``) or handle (``@oncall``)."""
+    """Where and by whom a command may be used, and over which journeys; empty lists mean
+    anywhere, anyone, every journey. Channels by name (``#checkout-oncall``) or id
+    (``C0123``); user groups by id (``S0123``) or handle (``@oncall``); journeys by name,
+    or by the teams that own them (``owner`` of a journey). Those the rule lets in get the
+    role its command needs (``bot.slack.access``): a viewer for ``trace``, ``journey`` and
+    ``incidents``, a responder for ``investigate`` and ``buttons``."""
 
     channels: list[str] = []
     user_groups: list[str] = []
+    journeys: list[str] = []
+    teams: list[str] = []
 
 
 class SlackConfig(_Strict):

@@ -334,6 +334,9 @@ def refused(command: str, reason: str) -> str:
     return f"Sorry, `{command}` is not allowed {reason}."
 
 
+NOT_YOUR_JOURNEY = "for you on this incident (its journey is not one your access rule covers)"
+
+
 WORKING = "Working on it…"
 NO_OPEN_INCIDENTS = ":white_check_mark: No open incidents."
 
