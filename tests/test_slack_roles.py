@@ -3,8 +3,8 @@ rule of ``slack.access`` makes its members principals over the rule's journeys (
 or owned by its teams), with the role its command needs. Driven as tests/test_slack.py
 drives the app: signed requests through Bolt's dispatch, the fake Slack Web API
 answering. A responder rule over checkout resolves checkout's incident; one over login
-is refused on it and changes nothing; a reader of login finds checkout's trace, journey
-and incidents as if they did not exist."""
+is refused on it and changes nothing, and so is a viewer of checkout; a reader of login
+finds checkout's trace, journey and incidents as if they did not exist."""
 
 from __future__ import annotations
 
@@ -78,19 +78,25 @@ def test_a_responder_rule_over_checkout_resolves_checkouts_incident(
 def test_a_responder_rule_over_login_cannot_press_checkouts_buttons(
     make_bot: Callable[..., Bot], fake_slack: FakeSlack, release: Scenario
 ) -> None:
-    fake_slack.usergroups[ONCALL] = [MEMBER, "U0BOB"]
-    bot = make_bot(owned(buttons=CommandAccess(user_groups=[ONCALL], journeys=["login"])))
+    fake_slack.usergroups[ONCALL] = [MEMBER]
+    fake_slack.usergroups["S0VIEWERS"] = ["U0VIEWER"]
+    bot = make_bot(
+        owned(
+            buttons=CommandAccess(user_groups=[ONCALL], journeys=["login"]),
+            trace=CommandAccess(user_groups=["S0VIEWERS"], teams=["payments"]),  # checkout's viewers
+        )
+    )
     incident = opened_incident(bot, release)
     press(bot, fake_slack, incident, MEMBER)
     fake_slack.wait_for("respond", count=1)
     refused = json.dumps(fake_slack.responses[-1])
     assert "not allowed for you on this incident" in refused and '"ephemeral"' in refused
-    press(bot, fake_slack, incident, "U0MALLORY")  # not in the group at all
+    press(bot, fake_slack, incident, "U0VIEWER")  # reads checkout, presses nothing
     fake_slack.wait_for("respond", count=2)
     assert "it is for members of S0ONCALL" in json.dumps(fake_slack.responses[-1])
     row = bot.incidents.row(incident)
     assert row is not None and row.status == "open"
-    assert pressed_by(bot, MEMBER) == [] and pressed_by(bot, "U0MALLORY") == []
+    assert pressed_by(bot, MEMBER) == [] and pressed_by(bot, "U0VIEWER") == []
 
 
 def test_a_reader_of_login_finds_nothing_of_checkout(
