@@ -8,6 +8,10 @@ trail for the "before" (``--tree`` imports journeywatch from there):
 
     .venv/bin/python bench/audit.py --tree /work/main     # before
     .venv/bin/python bench/audit.py                       # after
+
+``--key viewer`` (or ``responder``, ``admin``) reads with an access key of that role
+scoped to checkout instead of the API token: what the policy and the keyring's cached
+lookup add to a read (the trace is checkout's, so it is found).
 """
 
 from __future__ import annotations
@@ -31,14 +35,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--url", help="SQLAlchemy URL of an empty database; default a temporary SQLite file")
     parser.add_argument("--tree", type=Path, default=REPO, help="import journeywatch from this checkout")
+    parser.add_argument("--key", help="read with an access key of this role (viewer, responder, admin)")
     args = parser.parse_args()
     sys.path.insert(0, str(args.tree.resolve()))
     with tempfile.TemporaryDirectory() as folder:
         url = args.url or f"sqlite:///{folder}/bench.db"
         bot = build(url)
         try:
-            latencies = asyncio.run(reads(bot, args.requests))
-            report("GET /api/traces/{id}", latencies)
+            credential = "bench" if args.key is None else access_key(bot, args.key)
+            latencies = asyncio.run(reads(bot, args.requests, credential))
+            report(f"GET /api/traces/{{id}} ({args.key or 'API token'})", latencies)
             if importlib.util.find_spec("bot.audit") is not None:
                 report("AuditTrail.record", records(bot, args.requests))
         finally:
@@ -69,13 +75,20 @@ def build(url: str) -> Any:
     return bot
 
 
-async def reads(bot: Any, count: int) -> list[float]:
+def access_key(bot: Any, role: str) -> str:
+    from bot.keys import KeyRegistry
+
+    journeys = None if role == "admin" else ["checkout"]
+    return str(KeyRegistry(bot.store.engine).create("bench", role=role, journeys=journeys).key)
+
+
+async def reads(bot: Any, count: int, credential: str) -> list[float]:
     import httpx
 
     from bot.server import create_app
 
     transport = httpx.ASGITransport(app=create_app(bot))
-    headers = {"Authorization": "Bearer bench"}
+    headers = {"Authorization": f"Bearer {credential}"}
     latencies = []
     async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client:
         for _ in range(count):
