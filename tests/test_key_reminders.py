@@ -96,6 +96,16 @@ def test_a_team_name_is_text_in_slack_not_markup(any_store: Store) -> None:
     assert "<!channel>" not in sent["text"]
 
 
+def test_an_access_key_is_reminded_as_one(any_store: Store) -> None:
+    clock = Clock()
+    registry = KeyRegistry(any_store.engine, clock)
+    made = registry.create("payments", role="viewer", expires_in_s=DAY_S).info
+    KeyReminders(registry, Outbox(any_store.engine, None, clock=clock), "C1", [3], clock).run()
+    (sent,) = reminders(any_store)
+    assert f"Access key `{made.id}` of team *payments* (viewer) expires on" in sent["text"]
+    assert "its readers can switch without losing access" in sent["text"]
+
+
 def test_the_server_runs_the_reminders_on_its_leader_into_the_configured_channel(
     tmp_path: Path, keep_all_config: Path
 ) -> None:

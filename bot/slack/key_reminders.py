@@ -1,4 +1,4 @@
-"""Reminders in Slack before an ingest key expires, so a rotation is planned, not found
+"""Reminders in Slack before a key (ingest or access) expires, so a rotation is planned, not found
 out from a silent exporter.
 
 Each key is reminded once per threshold (``remind_before_days``, 14 and 3 by default) as
@@ -49,7 +49,8 @@ def due(keys: Iterable[KeyInfo], now: float, before_days: Sequence[int]) -> list
 def reminder(item: Due) -> SlackMessage:
     key = item.key
     services = sorted(key.services) if key.services else None
-    text = messages.key_expiry(key.id, key.team, services, key.expires_at or 0.0, item.within_days)
+    role = None if key.role is None else key.role.label
+    text = messages.key_expiry(key.id, key.team, services, key.expires_at or 0.0, item.within_days, role)
     return SlackMessage(text=text, blocks=to_dicts([section(text)]))
 
 

@@ -627,15 +627,25 @@ def ungrouped_note(other: str, cause: str, own: str | None, theirs: str | None) 
 
 @wording
 def key_expiry(
-    key_id: str, team: str, services: Sequence[str] | None, expires_at: float, within_days: int
+    key_id: str,
+    team: str,
+    services: Sequence[str] | None,
+    expires_at: float,
+    within_days: int,
+    role: str | None = None,
 ) -> str:
-    """A reminder before an ingest key stops working. The date, not "in N days", so the
-    message reads the same however late it is delivered or re-read."""
+    """A reminder before a key stops working. The date, not "in N days", so the
+    message reads the same however late it is delivered or re-read. An access key
+    (``role``) is named as one: its holders are readers, not senders."""
     when = dt.datetime.fromtimestamp(expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    sends = f" (sends as {', '.join(services)})" if services else ""
+    if role is not None:
+        kind, does, holders, loses = "Access key", f" ({role})", "its readers", "access"
+    else:
+        sends = f" (sends as {', '.join(services)})" if services else ""
+        kind, does, holders, loses = "Ingest key", sends, "the senders", "telemetry"
     return (
-        f":key: Ingest key `{key_id}` of team *{team}*{sends} expires on {when}, "
+        f":key: {kind} `{key_id}` of team *{team}*{does} expires on {when}, "
         f"in less than {within_days} days. Rotate it before then: "
         f"`journeywatch keys rotate {key_id}` makes a new key and keeps this one working "
-        "through the overlap, so the senders can switch without losing telemetry."
+        f"through the overlap, so {holders} can switch without losing {loses}."
     )
