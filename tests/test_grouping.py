@@ -175,6 +175,22 @@ def test_a_stored_report_groups_and_a_later_verdict_that_differs_ungroups(
     assert event["detail"]["cause"]["subject"] == "sqlite:shop"  # what they no longer share
 
 
+def test_a_scoped_reader_sees_only_the_mates_in_its_journeys(repository: IncidentRepository) -> None:
+    first, second, third = (
+        opened(repository, j, n * 10) for n, j in enumerate(("checkout", "login", "search"))
+    )
+    for n, incident_id in enumerate((first, second, third)):
+        repository.store_report(incident_id, [CHECKOUT_DB, LOGIN_DB, LOGIN_AUTH][n], T0 + 60 + n, 1.0)
+    both = repository.group(first, frozenset({"checkout", "search"}))
+    assert both is not None and [m.journey for m in both.members] == ["search"]
+    assert repository.group(second, frozenset({"login"})) is None  # its primary is checkout's
+    alone = repository.get(second, frozenset({"login"}))
+    assert alone is not None and (alone["group"], alone["group_primary"]) == (None, None)
+    listed = repository.find(journeys=frozenset({"login", "search"}))
+    assert [(i["journey"], i["group_primary"]) for i in listed] == [("search", None), ("login", None)]
+    assert {i["group_primary"] for i in repository.find()} == {first}  # unscoped: all named
+
+
 def test_the_primarys_new_verdict_hands_the_group_to_the_members_that_still_share_a_cause(
     repository: IncidentRepository,
 ) -> None:

@@ -119,7 +119,7 @@ def incident_routes(bot: Bot, readers: Readers) -> list[Route]:
         incident_id = _id(request)
         if incident_id is None:
             return _bad("incident id must be a whole number")
-        found = await run_in_threadpool(bot.incidents.get, incident_id)
+        found = await run_in_threadpool(bot.incidents.get, incident_id, who.journeys)
         if found is None or not may_read(who, found["journey"]):
             return not_found(f"incident {incident_id}")
         await audited(who, "read", "incident", str(incident_id), **audit_detail(who))

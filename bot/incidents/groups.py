@@ -70,6 +70,17 @@ class Group:
         verdict = mine.verdict if mine else None
         return None if verdict is None or verdict.said(self.cause) else verdict
 
+    def within(self, journeys: frozenset[str] | None) -> Group | None:
+        """The group as a reader of ``journeys`` (None: every one) may see it: mates of
+        other journeys are left out, so their ids do not show; None when the primary is
+        out of scope or no member is left, since a group of one links nowhere."""
+        if journeys is None:
+            return self
+        members = [m for m in self.members if m.journey in journeys]
+        if self.primary.journey not in journeys or not members:
+            return None
+        return Group(self.cause, self.primary, members)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "cause": self.cause.to_json(),

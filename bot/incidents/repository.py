@@ -245,15 +245,16 @@ class IncidentRepository:
         except SQLAlchemyError:
             log.exception("incident %s was not grouped again", incident_id)
 
-    def group(self, incident_id: int) -> Group | None:
-        """The group the incident is in, with each incident's Slack thread; None when alone."""
+    def group(self, incident_id: int, journeys: frozenset[str] | None = None) -> Group | None:
+        """The group the incident is in, with each incident's Slack thread; None when alone.
+        ``journeys``: a reader's scope (``Group.within``), None: every journey."""
         with Session(self.engine) as session:
             rows = groups.group_rows(session, incident_id)
             cause = groups.cause_of(rows[0]) if rows else None
             if cause is None:
                 return None
             mates = [groups.mate(r, _thread_in(_timeline(_events(session, r.id)))) for r in rows]
-            return Group(cause, mates[0], mates[1:])
+            return Group(cause, mates[0], mates[1:]).within(journeys)
 
     def record_following(
         self,
@@ -310,16 +311,18 @@ class IncidentRepository:
                 read_report(row.report, owner=owner), read_report(row.previous_report, owner=owner)
             )
 
-    def get(self, incident_id: int) -> dict[str, Any] | None:
+    def get(self, incident_id: int, journeys: frozenset[str] | None = None) -> dict[str, Any] | None:
         """The incident in the API's JSON form, its report as stored (``reports`` for a
-        typed one)."""
+        typed one); its group as a reader of ``journeys`` sees it (None: every journey)."""
         with Session(self.engine) as session:
             row = session.get(IncidentRow, incident_id)
             if row is None:
                 return None
             body = _to_json(row, _events(session, row.id))
-        group = self.group(incident_id) if body["group_primary"] is not None else None
+        group = self.group(incident_id, journeys) if body["group_primary"] is not None else None
         body["group"] = group.to_json() if group else None
+        if journeys is not None and group is None:
+            body["group_primary"] = None  # a primary out of scope is not named either
         return body
 
     def find(
@@ -342,7 +345,10 @@ class IncidentRepository:
             statement = statement.where(IncidentRow.journey == journey)
         with Session(self.engine) as session:
             rows = session.scalars(statement.limit(max(1, min(limit, 500)))).all()
-            return [_to_json(row, None) for row in rows]
+            found = [_to_json(row, None) for row in rows]
+            if journeys is not None:
+                _hide_foreign_primaries(session, found, journeys)
+            return found
 
     def citing(self, trace_id: str, limit: int = 20) -> list[dict[str, Any]]:
         """Incidents whose report holds ``trace_id`` as evidence (a worst trace, or one
@@ -412,6 +418,19 @@ def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _hide_foreign_primaries(session: Session, found: list[dict[str, Any]], journeys: frozenset[str]) -> None:
+    """Unname the group primaries of other journeys than ``journeys`` in ``found``: a
+    reader of checkout learns nothing of login's incident ids through a shared cause."""
+    named = {i["group_primary"] for i in found if i["group_primary"] is not None}
+    if not named:
+        return
+    statement = select(IncidentRow.id).where(IncidentRow.id.in_(named), IncidentRow.journey.in_(journeys))
+    visible = set(session.scalars(statement))
+    for incident in found:
+        if incident["group_primary"] not in visible:
+            incident["group_primary"] = None
 
 
 def _to_json(row: IncidentRow, events: Sequence[IncidentEventRow] | None) -> dict[str, Any]:

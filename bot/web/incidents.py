@@ -60,9 +60,10 @@ class IncidentPage:
         return self.group.own_verdict(self.incident["id"]) if self.group else None
 
 
-def incident_page(bot: Bot, incident_id: int) -> IncidentPage | None:
-    """Blocking (database reads): call it from a worker thread."""
-    incident = bot.incidents.get(incident_id)
+def incident_page(bot: Bot, incident_id: int, journeys: frozenset[str] | None = None) -> IncidentPage | None:
+    """Blocking (database reads): call it from a worker thread. ``journeys``: the
+    reader's scope, which the group's other incidents are shown within."""
+    incident = bot.incidents.get(incident_id, journeys)
     if incident is None:
         return None
     report = bot.incidents.reports(incident_id).current
@@ -70,7 +71,7 @@ def incident_page(bot: Bot, incident_id: int) -> IncidentPage | None:
     local = bot.slack is not None and bot.slack.outbox.local
     timeline = [timeline_entry(e) for e in incident.get("timeline") or ()]
     grouping = [e for e in timeline if e.kind in ("grouped", "ungrouped")]
-    group = bot.incidents.group(incident_id)
+    group = bot.incidents.group(incident_id, journeys)
     return IncidentPage(
         incident=incident,
         report=report,

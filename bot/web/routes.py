@@ -138,7 +138,7 @@ class Pages:
     async def incident(self, request: Request, who: Principal) -> Response:
         given = request.path_params["incident_id"]
         valid = given.isdigit() and len(given) <= MAX_ID_DIGITS
-        found = await run_in_threadpool(incident_page, self.bot, int(given)) if valid else None
+        found = await run_in_threadpool(incident_page, self.bot, int(given), who.journeys) if valid else None
         if found is None or not may_read(who, found.incident["journey"]):
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"incident {given}"))
         await self._audited(who, "read", "incident", given)
