@@ -320,6 +320,8 @@ def test_expired_revoked_wrong_and_ingest_only_keys_are_refused(world: World) ->
         answer = client.get(f"/api/traces/{CHECKOUT_TRACE}")
         assert (answer.status_code, said in answer.json()["error"]) == (status, True), credential
         assert client.get(f"/incidents/{world.incident['checkout']}").status_code == status
+    assert "sends telemetry and reads nothing" in world.client(ingest_only.key).get("/journeys").text
+    assert "expired or been revoked" in world.client(expired.key).get("/journeys").text
     assert world.client().get("/api/incidents").status_code == 401  # no credential at all
 
 

@@ -68,7 +68,7 @@ class PageGuard:
         except Unauthenticated:
             return refusal(request, wrong=True)
         except NotPermitted:
-            return refusal(request, wrong=True, status=403)
+            return refusal(request, wrong=True, sends_only=True)
         return refusal(request, wrong=True) if found is None else found
 
     async def _from_cookie(self, request: Request, token: SecretStr) -> Principal | Response:
@@ -117,15 +117,16 @@ def key_cookie_value(token: SecretStr, key_id: str) -> str:
     return f"{key_id}.{mac.hexdigest()}"
 
 
-def refusal(request: Request, *, wrong: bool = False, status: int = 401) -> Response:
-    """The small 401 (or 403, a key that only sends) page: what is needed and how to give
-    it, nothing about what is behind."""
+def refusal(request: Request, *, wrong: bool = False, sends_only: bool = False) -> Response:
+    """The small 401 page (403 for a key that only sends): what is needed and how to
+    give it, nothing about what is behind."""
+    said = text.REFUSED_SENDS_ONLY if sends_only else text.REFUSED_WRONG if wrong else None
     response = render(
         request,
         "refused.html",
-        status_code=status,
+        status_code=403 if sends_only else 401,
         title=text.REFUSED_TITLE,
-        wrong=wrong,
+        wrong=said,
     )
     response.headers["WWW-Authenticate"] = "Bearer"
     return response

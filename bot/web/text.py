@@ -25,7 +25,10 @@ PRODUCT = "journeywatch"
 BOT_ACTOR = "journeywatch"
 
 REFUSED_TITLE = "A token is needed"
-REFUSED_WHY = "These pages show traces and incidents, so this journeywatch wants its API token."
+REFUSED_WHY = (
+    "These pages show traces and incidents, so this journeywatch wants its API token "
+    "or an access key (made with `journeywatch keys create --role viewer`)."
+)
 REFUSED_HOW = (
     (
         "Open the page once with",
@@ -34,7 +37,8 @@ REFUSED_HOW = (
     ),
     ("Or send the header", "Authorization: Bearer <token>", "with each request, as a script would."),
 )
-REFUSED_WRONG = "The token given was not the right one."
+REFUSED_WRONG = "The token given was not the right one, or its key has expired or been revoked."
+REFUSED_SENDS_ONLY = "The key given sends telemetry and reads nothing: pages want an access key."
 
 SLACK_THREAD = "Slack thread"
 SAME_CAUSE_AS = "Same cause as"
