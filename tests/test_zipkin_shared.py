@@ -113,3 +113,13 @@ def test_serve_keeps_both_services_of_a_shared_call(start_bot, keep_all_config) 
     server = by_id[server_half_id(FULL_TRACE, SHARED)]
     assert (server["service"], server["parent_span_id"]) == ("backend", SHARED)
     assert by_id[SHARED]["service"] == "frontend"
+
+
+def test_zipkin_v1_gets_a_404_that_names_the_v2_route(start_bot, keep_all_config) -> None:  # type: ignore[no-untyped-def]
+    """Old tracers post v1 to /api/v1/spans by default: they are told where v2 goes."""
+    bot = start_bot(keep_all_config)
+    answer = httpx.post(
+        f"{bot.url}/api/v1/spans", content=b"[]", headers={"content-type": "application/json"}, timeout=10
+    )
+    assert answer.status_code == 404
+    assert "send Zipkin v2 JSON to /api/v2/spans" in answer.text

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.collector import otlp
@@ -68,7 +68,20 @@ def ingest_routes(collector: Collector, max_body_bytes: int, gate: KeyGate | Non
         Route("/v1/traces", traces, methods=["POST"]),
         Route("/v1/logs", logs, methods=["POST"]),
         Route("/api/v2/spans", zipkin_spans, methods=["POST"]),
+        Route("/api/v1/spans", _zipkin_v1, methods=["POST"]),
     ]
+
+
+ZIPKIN_V1 = (
+    "Zipkin v1 spans are not accepted here; send Zipkin v2 JSON to /api/v2/spans "
+    "(in Brave and zipkin-reporter: SpanBytesEncoder.JSON_V2, or the /api/v2/spans endpoint)"
+)
+
+
+async def _zipkin_v1(_: Request) -> Response:
+    """Old tracers post v1 (Thrift or JSON) here by default; a 404 that names the route they
+    need beats a bare one in their logs."""
+    return PlainTextResponse(ZIPKIN_V1, status_code=404)
 
 
 async def _otlp(
