@@ -20,15 +20,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 from bot.collector.decoding import Decoded
-from bot.collector.otlp_json import UINT64_MAX, BadValue, logs_from_json, nanos, spans_from_json
+from bot.collector.otlp_json import UINT64_MAX, logs_from_json, spans_from_json
+from bot.collector.otlp_metrics import metrics_from_json
+from correlators.datapoints import series_of
 from correlators.errors import InputFileError, MalformedPayload
 from correlators.input_gaps import MAX_REASONS, InputGap, Skip
-from correlators.model import LogRecord, MetricPoint, MetricSeries, Span
+from correlators.model import LogRecord, MetricDataPoint, MetricPoint, MetricSeries, Span
 
 _GZIP_MAGIC = b"\x1f\x8b"
 T = TypeVar("T")
@@ -69,35 +71,33 @@ def _read_otlp(path: Path, decode: Callable[[dict[str, Any]], Decoded[T]]) -> Fi
 
 
 def read_metrics(path: Path) -> FileRead[MetricSeries]:
-    """OTLP metrics JSON Lines, or a Prometheus query_range JSON response."""
+    """OTLP metrics JSON Lines, or a Prometheus query_range JSON response. OTLP points are
+    gathered from every line before counters become rates (``correlators.datapoints``):
+    a file exporter writes one export per line, so a cumulative counter's previous point
+    is usually on the line before."""
     series: SeriesIndex = {}
+    points: list[MetricDataPoint] = []
     skips = _Skips(path)
     for number, data in _objects(path, skips):
         try:
-            _metrics_line(data, series, partial(skips.record, number))
-        except _Unreadable as exc:
+            if "resourceMetrics" in data or "resource_metrics" in data:
+                decoded = metrics_from_json(data)
+                points.extend(decoded.items)
+                skips.records(number, decoded.rejected, decoded.errors)
+            elif "status" in data:
+                _prometheus(data, series, partial(skips.record, number))
+            else:
+                skips.line(number, "neither an OTLP metrics request nor a Prometheus response")
+        except MalformedPayload as exc:
             skips.line(number, str(exc))
         except _WrongFile as exc:
             raise InputFileError(str(exc), file=str(path), line=number) from None
     for found in series.values():
         found.points.sort(key=lambda p: p.time_ns)
-    return FileRead(list(series.values()), skips.gap())
-
-
-def _metrics_line(data: dict[str, Any], series: SeriesIndex, reject: Reject) -> None:
-    if "resourceMetrics" in data:
-        _otlp_metrics(data, series, reject)
-    elif "status" in data:
-        _prometheus(data, series, reject)
-    else:
-        raise _Unreadable("neither an OTLP metrics request nor a Prometheus response")
+    return FileRead([*series_of(points), *series.values()], skips.gap())
 
 
 # --- files -------------------------------------------------------------------------------
-
-
-class _Unreadable(ValueError):
-    """A line that holds nothing to keep; the message says why."""
 
 
 class _WrongFile(ValueError):
@@ -171,142 +171,7 @@ def _lines(path: Path) -> tuple[list[bytes], bool]:
     return raw.splitlines(), raw.endswith((b"\n", b"\r"))
 
 
-# --- OTLP metrics --------------------------------------------------------------------------
-
 SeriesIndex = dict[tuple[str, tuple[tuple[str, str], ...]], MetricSeries]
-
-
-class _Point(NamedTuple):
-    """One data point, read and checked before any series sees it (a tuple: there is one
-    per point of every series, and building a dataclass cost a third of the read)."""
-
-    time_ns: int
-    start_ns: int
-    labels: dict[str, str]
-    key: tuple[tuple[str, str], ...]
-    """The labels, sorted: the series' identity."""
-    value: float
-    """asDouble or asInt, for gauges and sums."""
-    observations: float
-    total: float
-    """count and sum, for histograms."""
-
-
-def _otlp_metrics(data: dict[str, Any], out: SeriesIndex, reject: Reject) -> None:
-    for resource_metrics in _entries(data.get("resourceMetrics"), "resourceMetrics"):
-        try:
-            resource = _labels((resource_metrics.get("resource") or {}).get("attributes") or [])
-        except (AttributeError, KeyError, TypeError):
-            reject("resource whose attributes cannot be read")
-            continue
-        for scope in _entries(resource_metrics.get("scopeMetrics"), "scopeMetrics"):
-            for metric in scope.get("metrics") or []:
-                try:
-                    _metric(metric, resource, out, reject)
-                except (AttributeError, KeyError, TypeError, ValueError):
-                    reject("metric that is not valid OTLP")
-
-
-def _entries(value: Any, name: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
-        raise _Unreadable(f"not an OTLP metrics request: {name} is not a list of objects")
-    return value
-
-
-def _metric(metric: dict[str, Any], resource: dict[str, str], out: SeriesIndex, reject: Reject) -> None:
-    name, unit = metric.get("name"), metric.get("unit", "")
-    if not name or not isinstance(name, str):
-        reject("metric without a name")
-        return
-    if "gauge" in metric:
-        for point in _points(metric["gauge"], resource, reject):
-            _add(out, name, unit, point, point.value)
-    elif "sum" in metric:
-        _sum(metric["sum"], name, unit, _points(metric["sum"], resource, reject), out)
-    elif "histogram" in metric:
-        _histogram(metric["histogram"], name, unit, _points(metric["histogram"], resource, reject), out)
-
-
-def _points(body: dict[str, Any], resource: dict[str, str], reject: Reject) -> list[_Point]:
-    """The body's data points in time order; one that cannot be read is skipped."""
-    points = []
-    for raw in body.get("dataPoints") or []:
-        try:
-            points.append(_point(raw, resource))
-        except BadValue as exc:
-            reject(f"data point with {exc}")
-        except (AttributeError, KeyError, TypeError, ValueError):
-            reject("data point that is not valid OTLP")
-    points.sort(key=lambda p: p.time_ns)
-    return points
-
-
-def _point(raw: dict[str, Any], resource: dict[str, str]) -> _Point:
-    time_ns = nanos(raw.get("timeUnixNano"))
-    if not time_ns:
-        raise BadValue("no time")
-    attributes = raw.get("attributes")
-    labels = {**resource, **_labels(attributes)} if attributes else dict(resource)
-    value = float(raw["asDouble"]) if "asDouble" in raw else float(raw.get("asInt") or 0)
-    start_ns = nanos(raw.get("startTimeUnixNano"))
-    count, total = float(raw.get("count") or 0), float(raw.get("sum") or 0)
-    return _Point(time_ns, start_ns, labels, tuple(sorted(labels.items())), value, count, total)
-
-
-def _sum(body: dict[str, Any], name: str, unit: str, points: list[_Point], out: SeriesIndex) -> None:
-    """Counters become per-second rates; a cumulative counter's first point has no rate."""
-    cumulative = body.get("aggregationTemporality") in (2, "AGGREGATION_TEMPORALITY_CUMULATIVE")
-    previous: dict[tuple[tuple[str, str], ...], tuple[int, float]] = {}
-    for point in points:
-        time_ns, value = point.time_ns, point.value
-        if not body.get("isMonotonic", cumulative):
-            _add(out, name, unit, point, value)
-            continue
-        if cumulative:
-            before = previous.get(point.key)
-            previous[point.key] = (time_ns, value)
-            if before is None or time_ns <= before[0]:
-                continue
-            rate = max(0.0, value - before[1]) / ((time_ns - before[0]) / 1e9)
-        else:
-            interval = (time_ns - point.start_ns) / 1e9
-            rate = value / interval if interval > 0 else 0.0
-        _add(out, f"{name}:rate", unit, point, rate)
-
-
-def _histogram(body: dict[str, Any], name: str, unit: str, points: list[_Point], out: SeriesIndex) -> None:
-    """Histograms become the mean of each interval (delta of sum over delta of count)."""
-    cumulative = body.get("aggregationTemporality") in (2, "AGGREGATION_TEMPORALITY_CUMULATIVE")
-    previous: dict[tuple[tuple[str, str], ...], tuple[float, float]] = {}
-    for point in points:
-        count, total = point.observations, point.total
-        if cumulative:
-            before = previous.get(point.key)
-            previous[point.key] = (count, total)
-            if before is None:
-                continue
-            count, total = count - before[0], total - before[1]
-        if count > 0:
-            _add(out, f"{name}:mean", unit, point, total / count)
-
-
-def _labels(attributes: list[dict[str, Any]]) -> dict[str, str]:
-    labels = {}
-    for attribute in attributes:
-        value = attribute.get("value") or {}
-        scalar = next(iter(value.values()), "") if value else ""
-        labels[attribute["key"]] = str(scalar)
-    return labels
-
-
-def _add(out: SeriesIndex, name: str, unit: str, point: _Point, value: float) -> None:
-    key = (name, point.key)
-    series = out.get(key)
-    if series is None:
-        series = out[key] = MetricSeries(name, point.labels, [], unit)
-    series.points.append(MetricPoint(point.time_ns, value))
 
 
 # --- Prometheus ----------------------------------------------------------------------------

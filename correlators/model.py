@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from correlators.errors import SchemaVersionError
 
@@ -215,6 +215,42 @@ class LogRecord:
 class MetricPoint:
     time_ns: int
     value: float
+
+
+MetricKind: TypeAlias = Literal["gauge", "sum", "histogram", "exponential_histogram", "summary"]
+Temporality: TypeAlias = Literal["delta", "cumulative", "unspecified"]
+
+
+@dataclass(slots=True)
+class MetricDataPoint:
+    """One OTLP data point as it was sent, before a counter becomes a rate.
+
+    The store keeps these and ``correlators.datapoints`` makes series of them, because a
+    cumulative counter's rate needs the point before it, which may have come in another
+    request (or another line of a file). An exponential histogram's buckets are given as
+    explicit upper ``bounds`` (the zero and negative buckets folded into one bound of 0),
+    so every histogram reads alike.
+    """
+
+    name: str
+    service: str
+    labels: dict[str, str]
+    """The resource's attributes and the point's own, as text: the series' identity."""
+    time_ns: int
+    start_ns: int = 0
+    kind: MetricKind = "gauge"
+    temporality: Temporality = "unspecified"
+    monotonic: bool = False
+    value: float = 0.0
+    """A gauge's or a sum's value."""
+    count: float = 0.0
+    """A histogram's (or summary's) observations."""
+    total: float | None = None
+    """Their sum, when sent (optional for histograms)."""
+    bounds: tuple[float, ...] = ()
+    buckets: tuple[float, ...] = ()
+    """Observations per bucket: one more than ``bounds``, the last one unbounded."""
+    unit: str = ""
 
 
 @dataclass(slots=True)

@@ -296,7 +296,7 @@ def test_metrics_skip_what_they_cannot_read(tmp_path: Path) -> None:
     assert (read.gap.skipped_lines, read.gap.skipped_records) == (1, 3)
     assert read.gap.reasons == [
         Skip(1, "data point with a time out of range"),
-        Skip(1, "data point that is not valid OTLP"),
+        Skip(1, "data point with a double value that is not a number"),
         Skip(1, "metric without a name"),
         Skip(2, "truncated last line"),
     ]

@@ -72,7 +72,7 @@ def decode_traces(
     their values' items with its own ``value_items``; ``limits`` bound the rest."""
     if encoding == "json":
         return spans_from_json(loads(body), pairs, limits)
-    request = _parse(body, LiteTraceRequest)
+    request = parse(body, LiteTraceRequest)
     out: Decoded[Span] = Decoded([])
     append = out.items.append
     trace_ids: dict[bytes, str] = {}  # one string per trace, not one per span
@@ -158,7 +158,7 @@ def _attrs(pb: Any, owner: str, limits: ItemLimits, out: Decoded[Any]) -> Any:
 def decode_logs(body: bytes, encoding: Encoding, limits: ItemLimits = NO_LIMITS) -> Decoded[LogRecord]:
     if encoding == "json":
         return logs_from_json(loads(body), limits)
-    request = _parse(body, ExportLogsServiceRequest)
+    request = parse(body, ExportLogsServiceRequest)
     out: Decoded[LogRecord] = Decoded([])
     for resource_logs in request.resource_logs:
         facts = _resource(resource_logs.resource.attributes, limits, out)
@@ -199,7 +199,7 @@ def encode_trace_response(rejected: int, message: str, encoding: Encoding) -> by
     if rejected or message:  # a message alone is a warning: items kept, something dropped
         response.partial_success.rejected_spans = rejected
         response.partial_success.error_message = message
-    return _serialize(response, encoding)
+    return serialize(response, encoding)
 
 
 def encode_logs_response(rejected: int, message: str, encoding: Encoding) -> bytes:
@@ -207,15 +207,15 @@ def encode_logs_response(rejected: int, message: str, encoding: Encoding) -> byt
     if rejected or message:
         response.partial_success.rejected_log_records = rejected
         response.partial_success.error_message = message
-    return _serialize(response, encoding)
+    return serialize(response, encoding)
 
 
 def encode_status(code: int, message: str, encoding: Encoding) -> bytes:
     """A google.rpc.Status body, which OTLP/HTTP failure responses carry."""
-    return _serialize(status_pb2.Status(code=code, message=message), encoding)
+    return serialize(status_pb2.Status(code=code, message=message), encoding)
 
 
-def _serialize(message: Message, encoding: Encoding) -> bytes:
+def serialize(message: Message, encoding: Encoding) -> bytes:
     if encoding == "json":
         text: str = json_format.MessageToJson(message, indent=None)
         return text.encode()
@@ -228,7 +228,7 @@ def _serialize(message: Message, encoding: Encoding) -> bytes:
 M = TypeVar("M", bound=Message)
 
 
-def _parse(body: bytes, message_type: Callable[[], M]) -> M:
+def parse(body: bytes, message_type: Callable[[], M]) -> M:
     message = message_type()
     try:
         message.ParseFromString(body)

@@ -456,3 +456,26 @@ _VALUE_KINDS: tuple[tuple[str, str, Callable[..., AttrValue]], ...] = (
 )
 _NESTED: frozenset[Callable[..., AttrValue]] = frozenset({_array, _kvlist})
 """The kinds that hold items, and so take the value's budget."""
+
+
+# --- for the metrics decoder (bot.collector.otlp_metrics), which reads the same encoding ---
+
+field_of = _field
+frames = _frames
+items_of = _items
+object_of = _object
+list_of = _list
+text_of = _text
+double = _double
+enum = _enum
+
+
+def json_attributes(value: Any, limits: ItemLimits, out: Decoded[Any], owner: str) -> Attributes:
+    """Attributes of a part, the first ``limits.attributes`` of them (the rest counted in
+    ``out``); raises :class:`BadValue` for a value that cannot be read."""
+    return _attributes(value, _Caps(limits, out), owner)
+
+
+def resource_of(owner: dict[str, Any], limits: ItemLimits, out: Decoded[Any]) -> ResourceFacts:
+    """The facts of an entry's ``resource``; MalformedPayload when it cannot be read."""
+    return _resource_facts(owner, limits, out)

@@ -1,0 +1,126 @@
+"""OTLP data points to the series the analysis scores: gauges and up-down counters as
+sent, counters as per-second rates (``<name>:rate``), histograms as the mean of each
+interval (``<name>:mean``).
+
+Points are gathered into series first, whatever request or file line each came in, so a
+cumulative counter exported one point at a time (the Collector's file exporter writes a
+line per export) has a rate from its second point on. The rules:
+
+- cumulative (sums, histograms, summaries): the increase since the series' previous point
+  over the time between them. A reset (the value fell, or the start time moved to or past
+  the previous point: the process restarted) starts the count again: the increase is the
+  new value, over the time since its start when that is known, else since the previous
+  point (as Prometheus' ``rate`` reads a reset);
+- delta: the value over its own interval, start to end; a point without one (no start,
+  or start = end, as some SDKs and the Collector's delta converters send) covers the time
+  since the series' previous point, or for its first point the series' usual spacing;
+- a histogram's mean is its increase of sum over its increase of count; a point with no
+  sum (optional in OTLP) has no mean.
+
+A point at the same time as the one before it (the same export stored twice, a retry) is
+taken once.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
+
+from correlators.model import MetricDataPoint, MetricPoint, MetricSeries
+
+S = 1_000_000_000
+_FAMILY = {"gauge": "gauge", "sum": "sum"}
+"""Histogram kinds all read alike (mean); one name sent as two kinds stays two series."""
+
+Increase = tuple[float, float]
+"""(value or count, sum) gained over an interval."""
+
+
+def series_of(points: Iterable[MetricDataPoint]) -> list[MetricSeries]:
+    """The series of ``points``, one per metric name, kind and labels; series that give no
+    value at all (a lone cumulative point) are left out."""
+    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[MetricDataPoint]] = {}
+    for point in points:
+        key = (point.name, _FAMILY.get(point.kind, "histogram"), tuple(sorted(point.labels.items())))
+        groups.setdefault(key, []).append(point)
+    found = []
+    for group in groups.values():
+        made = _series(_distinct(sorted(group, key=lambda p: p.time_ns)))
+        if made.points:
+            found.append(made)
+    return found
+
+
+def _distinct(points: list[MetricDataPoint]) -> list[MetricDataPoint]:
+    return points[:1] + [b for a, b in pairwise(points) if a.time_ns != b.time_ns]
+
+
+def _series(points: Sequence[MetricDataPoint]) -> MetricSeries:
+    first = points[0]
+    if first.kind == "gauge" or (first.kind == "sum" and not first.monotonic):
+        values = [MetricPoint(p.time_ns, p.value) for p in points]
+        return MetricSeries(first.name, first.labels, values, first.unit)
+    if first.kind == "sum":
+        rates = [
+            MetricPoint(p.time_ns, gained[0] / (interval / S))
+            for p, gained, interval in increases(points, lambda p: (p.value, 0.0))
+        ]
+        return MetricSeries(f"{first.name}:rate", first.labels, rates, _per_second(first.unit))
+    means = [
+        MetricPoint(p.time_ns, gained[1] / gained[0])
+        for p, gained, _ in increases(points, lambda p: (p.count, p.total or 0.0))
+        if p.total is not None and gained[0] > 0
+    ]
+    return MetricSeries(f"{first.name}:mean", first.labels, means, first.unit)
+
+
+def increases(
+    points: Sequence[MetricDataPoint], values: Callable[[MetricDataPoint], Increase]
+) -> list[tuple[MetricDataPoint, Increase, int]]:
+    """(point, what it adds, the nanoseconds that covers) for each point of one series
+    (in time order) that adds something measurable; see the module's rules."""
+    step = _usual_step(points)
+    found = []
+    previous: MetricDataPoint | None = None
+    for point in points:
+        now = values(point)
+        since: int | None
+        if point.temporality == "cumulative":
+            if previous is None:
+                previous = point
+                continue
+            gained, since = _cumulative(previous, point, now, values(previous))
+        else:
+            gained, since = now, _delta_start(point, previous, step)
+        previous = point
+        if since is not None and point.time_ns > since:
+            found.append((point, gained, point.time_ns - since))
+    return found
+
+
+def _cumulative(
+    previous: MetricDataPoint, point: MetricDataPoint, now: Increase, before: Increase
+) -> tuple[Increase, int]:
+    restarted = point.start_ns > previous.start_ns and point.start_ns >= previous.time_ns
+    if now[0] < before[0] or restarted:
+        since = point.start_ns if previous.time_ns <= point.start_ns < point.time_ns else previous.time_ns
+        return now, since
+    return (now[0] - before[0], now[1] - before[1]), previous.time_ns
+
+
+def _delta_start(point: MetricDataPoint, previous: MetricDataPoint | None, step: int | None) -> int | None:
+    if 0 < point.start_ns < point.time_ns:
+        return point.start_ns
+    if previous is not None:
+        return previous.time_ns
+    return point.time_ns - step if step else None
+
+
+def _usual_step(points: Sequence[MetricDataPoint]) -> int | None:
+    gaps = [b.time_ns - a.time_ns for a, b in pairwise(points) if b.time_ns > a.time_ns]
+    return int(statistics.median(gaps)) if gaps else None
+
+
+def _per_second(unit: str) -> str:
+    return f"{unit}/s" if unit and unit != "1" else "1/s"
