@@ -75,6 +75,7 @@ class Retention:
             now_ns=now_ns,
             traces_before_ns=now_ns - int(r.traces_hours * HOUR_S * S_NS),
             logs_before_ns=now_ns - int(r.logs_hours * HOUR_S * S_NS),
+            points_before_ns=now_ns - int(r.metric_points_hours * HOUR_S * S_NS),
             resources_before_ns=now_ns - int(max(r.traces_hours * HOUR_S, cited_s) * S_NS),
             metrics_before_s=int(now_s - r.span_metrics_hours * HOUR_S),
             metric_tiers=(

@@ -167,6 +167,9 @@ class RetentionSettings(BaseModel):
     and their logs, counted from its latest investigation (kept while it is open); then a
     resolved incident keeps only summaries of its reports, timeline and Slack messages."""
     logs_hours: float = Field(default=72, gt=0)
+    metric_points_hours: float = Field(default=72, gt=0)
+    """OTLP metric data points (``/v1/metrics``, gRPC): the services' own CPU, memory,
+    request and runtime series an investigation reads beside their span metrics."""
     span_metrics_hours: float = Field(default=24 * 396, gt=0)
     """Span metrics in all (13 months), merged into wider buckets as they age."""
     span_metrics_raw_hours: float = Field(default=72, gt=0)

@@ -19,6 +19,7 @@ from bot.store.schema import SCHEMA_VERSION, metadata
 from correlators.errors import DataSourceError, SchemaVersionError
 from correlators.model import (
     LogRecord,
+    MetricDataPoint,
     Span,
     SpanEvent,
     SpanKind,
@@ -322,13 +323,16 @@ def test_span_metric_rows_of_one_key_are_summed_on_read(store: Store) -> None:
     assert len(store.span_metrics(journey=None, start_s=110, end_s=111)) == 1
 
 
-def cutoffs(now: int, traces: int = 0, logs: int = 0, resources: int = 0, metrics_s: int = 0) -> Expiry:
+def cutoffs(
+    now: int, traces: int = 0, logs: int = 0, resources: int = 0, metrics_s: int = 0, points: int = 0
+) -> Expiry:
     return Expiry(
         now_ns=now,
         traces_before_ns=traces,
         logs_before_ns=logs,
         resources_before_ns=resources,
         metrics_before_s=metrics_s,
+        points_before_ns=points,
     )
 
 
@@ -338,19 +342,22 @@ def test_purge_by_arrival_per_table(store: Store) -> None:
     store.clock = lambda: T0
     store.write_traces([Trace(tid(40), [span(tid(40), "1", start=10_000)])])
     store.write_logs([LogRecord(T0 + 10_000 * MS, "a", "first")])
+    store.write_metric_points([MetricDataPoint("load", "a", {}, T0 + 10_000 * MS, value=1.0)])
     store.clock = lambda: T0 + 10_000 * MS
     store.write_traces([Trace(tid(41), [span(tid(41), "1", start=0)])])
     store.write_logs([LogRecord(T0, "a", "second")])
+    store.write_metric_points([MetricDataPoint("load", "a", {}, T0, value=2.0)])
     store.write_span_metrics(
         [SpanMetricRow(100, "j", "s", "o", True), SpanMetricRow(200, "j", "s", "o", True)]
     )
     half = T0 + 5_000 * MS
-    deleted = store.purge(cutoffs(T0 + 10_000 * MS, traces=half, logs=half, metrics_s=150))
+    deleted = store.purge(cutoffs(T0 + 10_000 * MS, traces=half, logs=half, metrics_s=150, points=half))
     assert deleted == {
         "traces": 1,
         "spans": 1,
         "logs": 1,
         "span_metrics": 1,
+        "metric_points": 1,
         "resources": 0,
         "quarantine": 0,
         "span_metrics_merged": 0,
@@ -358,6 +365,7 @@ def test_purge_by_arrival_per_table(store: Store) -> None:
     assert [s.trace_id for s in store.find_traces(TraceQuery())] == [tid(41)]
     assert store.get_trace(tid(40)) is None
     assert [r.body for r in store.logs(service="a", start_ns=0, end_ns=2 * T0, limit=10)] == ["second"]
+    assert [p.value for p in store.metric_points(service="a", start_ns=0, end_ns=2 * T0, limit=10)] == [2.0]
 
 
 def test_a_resource_is_stored_once_and_goes_when_no_span_has_named_it_for_long(store: Store) -> None:

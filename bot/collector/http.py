@@ -1,4 +1,5 @@
-"""The ingest endpoints: OTLP/HTTP (/v1/traces, /v1/logs) and Zipkin v2 (/api/v2/spans).
+"""The ingest endpoints: OTLP/HTTP (/v1/traces, /v1/logs, /v1/metrics) and Zipkin v2
+(/api/v2/spans).
 
 Responses follow the OTLP/HTTP specification, because SDK exporters act on them: 200 with
 ``partial_success`` when some items were rejected, 400 for a body that does not decode
@@ -52,7 +53,7 @@ _CONTENT_TYPE: dict[Encoding, str] = {
 
 
 def ingest_routes(collector: Collector, max_body_bytes: int, gate: KeyGate | None) -> list[Route]:
-    """The three ingest routes, bound to one collector. ``gate``: the key check (None:
+    """The four ingest routes, bound to one collector. ``gate``: the key check (None:
     anyone may send, as any service)."""
 
     async def traces(request: Request) -> Response:
@@ -61,12 +62,16 @@ def ingest_routes(collector: Collector, max_body_bytes: int, gate: KeyGate | Non
     async def logs(request: Request) -> Response:
         return await _otlp(request, collector, max_body_bytes, "logs", gate)
 
+    async def metrics(request: Request) -> Response:
+        return await _otlp(request, collector, max_body_bytes, "metrics", gate)
+
     async def zipkin_spans(request: Request) -> Response:
         return await _zipkin(request, collector, max_body_bytes, gate)
 
     return [
         Route("/v1/traces", traces, methods=["POST"]),
         Route("/v1/logs", logs, methods=["POST"]),
+        Route("/v1/metrics", metrics, methods=["POST"]),
         Route("/api/v2/spans", zipkin_spans, methods=["POST"]),
         Route("/api/v1/spans", _zipkin_v1, methods=["POST"]),
     ]

@@ -41,6 +41,7 @@ log = logging.getLogger("journeywatch.collector")
 METHODS: dict[str, Signal] = {
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export": "traces",
     "/opentelemetry.proto.collector.logs.v1.LogsService/Export": "logs",
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export": "metrics",
 }
 _DETAILS_KEY = "grpc-status-details-bin"
 

@@ -30,12 +30,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from bot.collector.decoding import ItemLimits
 from bot.collector.journeys import JourneyMatcher
 from bot.collector.lite import PairCache
 from bot.collector.otlp import Decoded, Encoding, decode_logs, decode_traces
+from bot.collector.otlp_metrics import decode_metrics
 from bot.collector.redact import Redactor
 from bot.collector.sampling import Decision, TailSampler
 from bot.collector.spanmetrics import SpanMetrics
@@ -45,15 +47,16 @@ from bot.config import AppConfig
 from bot.settings import CollectorSettings
 from bot.store import BatchWriter
 from correlators.errors import IngestError, Saturated
-from correlators.model import LogRecord, Span, Trace
+from correlators.model import LogRecord, MetricDataPoint, Span, Trace
 
 T = TypeVar("T")
-Item = TypeVar("Item", Span, LogRecord)
+Item = TypeVar("Item", Span, LogRecord, MetricDataPoint)
 
 log = logging.getLogger("journeywatch.collector")
 
 _TRACE_KINDS: dict[Encoding, Kind] = {"protobuf": Kind.OTLP_TRACES_PROTOBUF, "json": Kind.OTLP_TRACES_JSON}
 _LOG_KINDS: dict[Encoding, Kind] = {"protobuf": Kind.OTLP_LOGS_PROTOBUF, "json": Kind.OTLP_LOGS_JSON}
+_METRIC_KINDS: dict[Encoding, Kind] = {"protobuf": Kind.OTLP_METRICS_PROTOBUF, "json": Kind.OTLP_METRICS_JSON}
 REPLAY_PAUSE_S = 0.05
 """How long replay waits for the writer when it is saturated."""
 
@@ -71,7 +74,10 @@ class CollectorStats:
     uncounted: int = 0
     """Decided traces span metrics failed on (kept ones are stored all the same)."""
     refused_service: int = 0
-    """Spans and logs refused because their sender's key may not send their service."""
+    """Spans, logs and metric points refused because their sender's key may not send
+    their service."""
+    points_received: int = 0
+    """OTLP metric data points taken (``/v1/metrics``, gRPC)."""
 
 
 class Collector:
@@ -147,28 +153,42 @@ class Collector:
         of each span as in :meth:`ingest_spans`. ``services``: the only ``service.name``
         values the sender's key may send (None: any); other spans are refused, each."""
         decoded = decode_traces(body, encoding, self._pairs, self.limits)
-        decoded = self.admit(self._bound(decoded, services), lambda s: s.start_ns)
-        if decoded.items:
-            self._enter(_TRACE_KINDS[encoding], body, services)
-            self._take(decoded.items, redact_attributes=False)
-        return decoded
+        take = partial(self._take, redact_attributes=False)
+        return self._accept(decoded, _TRACE_KINDS[encoding], body, services, _span_start, take)
 
     def ingest_otlp_logs(
         self, body: bytes, encoding: Encoding, services: frozenset[str] | None = None
     ) -> Decoded[LogRecord]:
-        decoded = self._bound(decode_logs(body, encoding, self.limits), services)
-        decoded = self.admit(decoded, lambda r: r.time_ns)
-        if decoded.items:
-            self._enter(_LOG_KINDS[encoding], body, services)
-            self.ingest_logs(decoded.items)
-        return decoded
+        decoded = decode_logs(body, encoding, self.limits)
+        return self._accept(decoded, _LOG_KINDS[encoding], body, services, _time, self.ingest_logs)
+
+    def ingest_otlp_metrics(
+        self, body: bytes, encoding: Encoding, services: frozenset[str] | None = None
+    ) -> Decoded[MetricDataPoint]:
+        """Decode an OTLP metrics request and hand its points to the writer, redacted, as
+        logs are: nothing samples or buffers them, so the writer's budgets bound them."""
+        decoded = decode_metrics(body, encoding, self.limits)
+        return self._accept(decoded, _METRIC_KINDS[encoding], body, services, _time, self.ingest_points)
 
     def ingest_zipkin(self, body: bytes, services: frozenset[str] | None = None) -> Decoded[Span]:
-        decoded = self._bound(decode_zipkin(body, self.limits), services)
-        decoded = self.admit(decoded, lambda s: s.start_ns)
+        decoded = decode_zipkin(body, self.limits)
+        return self._accept(decoded, Kind.ZIPKIN_JSON, body, services, _span_start, self.ingest_spans)
+
+    def _accept(
+        self,
+        decoded: Decoded[Item],
+        kind: Kind,
+        body: bytes,
+        services: frozenset[str] | None,
+        time_of: Callable[[Item], int],
+        take: Callable[[Sequence[Item]], None],
+    ) -> Decoded[Item]:
+        """What every request does with its decoded items: refuse those its key may not
+        send and those stamped outside the times kept, spool the request, take the rest."""
+        decoded = self.admit(self._bound(decoded, services), time_of)
         if decoded.items:
-            self._enter(Kind.ZIPKIN_JSON, body, services)
-            self.ingest_spans(decoded.items)
+            self._enter(kind, body, services)
+            take(decoded.items)
         return decoded
 
     def _bound(self, decoded: Decoded[Item], services: frozenset[str] | None) -> Decoded[Item]:
@@ -253,6 +273,13 @@ class Collector:
         self.writer.submit_logs(list(logs))
         self.stats.logs_received += len(logs)
 
+    def ingest_points(self, points: Sequence[MetricDataPoint]) -> None:
+        redact = self.redactor.redact_point
+        for point in points:
+            redact(point)
+        self.writer.submit_metric_points(list(points))
+        self.stats.points_received += len(points)
+
     # --- periodic ----------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -298,13 +325,15 @@ class Collector:
         kind, services, payload = record.kind, None, record.payload
         if kind == Kind.BOUND:
             kind, services, payload = unbind(payload)
-        protobuf = kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_LOGS_PROTOBUF)
+        protobuf = kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_LOGS_PROTOBUF, Kind.OTLP_METRICS_PROTOBUF)
         encoding: Encoding = "protobuf" if protobuf else "json"
         try:
             if kind in (Kind.OTLP_TRACES_PROTOBUF, Kind.OTLP_TRACES_JSON):
                 self.ingest_otlp_traces(payload, encoding, services)
             elif kind in (Kind.OTLP_LOGS_PROTOBUF, Kind.OTLP_LOGS_JSON):
                 self.ingest_otlp_logs(payload, encoding, services)
+            elif kind in (Kind.OTLP_METRICS_PROTOBUF, Kind.OTLP_METRICS_JSON):
+                self.ingest_otlp_metrics(payload, encoding, services)
             else:
                 self.ingest_zipkin(payload, services)
         except Saturated:
@@ -393,3 +422,11 @@ class Collector:
         found = self.config.journey(journey) if journey else None
         latency = found.objectives.latency if found else None
         return latency.threshold_ms if latency else None
+
+
+def _span_start(span: Span) -> int:
+    return span.start_ns
+
+
+def _time(item: LogRecord | MetricDataPoint) -> int:
+    return item.time_ns

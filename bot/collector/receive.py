@@ -13,11 +13,12 @@ from typing import Literal
 
 from bot.collector import otlp
 from bot.collector.otlp import Encoding
+from bot.collector.otlp_metrics import encode_metrics_response
 from bot.collector.pipeline import Collector
 
 log = logging.getLogger("journeywatch.collector")
 
-Signal = Literal["traces", "logs"]
+Signal = Literal["traces", "logs", "metrics"]
 
 
 async def accept_otlp(
@@ -29,10 +30,14 @@ async def accept_otlp(
         spans = collector.ingest_otlp_traces(body, encoding, services)
         rejected, trimmed, errors = spans.rejected, spans.trimmed, spans.errors
         payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
-    else:
+    elif signal == "logs":
         logs = collector.ingest_otlp_logs(body, encoding, services)
         rejected, trimmed, errors = logs.rejected, logs.trimmed, logs.errors
         payload = otlp.encode_logs_response(rejected, "; ".join(errors), encoding)
+    else:
+        points = collector.ingest_otlp_metrics(body, encoding, services)
+        rejected, trimmed, errors = points.rejected, points.trimmed, points.errors
+        payload = encode_metrics_response(rejected, "; ".join(errors), encoding)
     await collector.durable()
     collector.stats.trimmed += trimmed
     if rejected or trimmed:

@@ -40,7 +40,7 @@ import orjson
 from bot.collector.lite import CACHEABLE_BYTES
 from bot.collector.scrub import CARD, card_integer, compile_scrubbers, decoded_runs, scrubbed_hex
 from bot.config import RedactionRules
-from correlators.model import Attributes, AttrValue, LogRecord, Span
+from correlators.model import Attributes, AttrValue, LogRecord, MetricDataPoint, Span
 
 _CACHE_LIMIT = 50_000
 MAX_CHARS = 32_768
@@ -136,6 +136,15 @@ class Redactor:
             record.instance = text(record.instance)
         if record.severity_text:
             record.severity_text = text(record.severity_text)
+
+    def redact_point(self, point: MetricDataPoint) -> None:
+        """A metric data point's texts: its labels (the resource's and its own attributes,
+        judged by the same drop and hash rules), service and name."""
+        text = self.redact_text
+        point.name = text(point.name)
+        point.service = text(point.service)
+        labels: Attributes = dict(point.labels)
+        point.labels = {key: str(value) for key, value in self.redact_attributes(labels).items()}
 
     def redact_attributes(self, attributes: Attributes) -> Attributes:
         """A redacted copy; the input dict is left as it was."""

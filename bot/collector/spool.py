@@ -74,6 +74,8 @@ class Kind(IntEnum):
     BOUND = 6
     """A request of another kind sent with a key bound to some services (:func:`bind`):
     replay refuses the other services' items again, as the request did."""
+    OTLP_METRICS_PROTOBUF = 7
+    OTLP_METRICS_JSON = 8
 
 
 _KINDS = frozenset(int(kind) for kind in Kind)

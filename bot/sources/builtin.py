@@ -3,7 +3,9 @@
 SLIs come from the collector's span metrics, which count every decided trace before
 sampling; exemplars are the kept traces those rows point at; traces and logs are what the
 store kept; metrics are RED series of each service's entry spans, derived from the same
-span metrics (the embedded default has no resource metrics).
+span metrics, and the series of the OTLP metrics the services sent themselves (CPU,
+memory, request and runtime metrics on ``/v1/metrics``), counters made rates as they are
+read (``correlators.datapoints``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,19 @@ from collections.abc import Sequence
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.sources.base import EventCounts, Exemplar, SliQuery
 from bot.store import Store, TraceQuery
-from correlators.model import LogRecord, MetricPoint, MetricSeries, Trace
+from correlators.datapoints import series_of
+from correlators.model import LogRecord, MetricDataPoint, MetricPoint, MetricSeries, Trace
 
 S = 1_000_000_000
 LOG_SLICES = 10
 """A service's logs past the limit are read as this many even slices of the window."""
+MAX_POINTS_READ = 100_000
+"""OTLP data points one investigation reads, shared evenly by its services and by
+``LOG_SLICES`` slices of the window, so a chatty service or minute cannot crowd out the
+rest (a point read costs about 1 KB while the analysis holds it)."""
+POINT_LOOKBACK_S = 120
+"""Points read from before the window, so that a cumulative counter's first point in it
+has the one before (SDKs export every 60 s by default)."""
 
 
 class BuiltinSliSource:
@@ -117,7 +127,8 @@ class BuiltinLogSource:
 
 
 class BuiltinMetricSource:
-    """Per service: requests/s, errors/s and mean latency of its entry spans, per step."""
+    """Per service: requests/s, errors/s and mean latency of its entry spans, per step;
+    and the series of the OTLP metrics it sent, at the rate it sent them."""
 
     name = "builtin"
 
@@ -136,7 +147,28 @@ class BuiltinMetricSource:
         series: list[MetricSeries] = []
         for service in sorted(steps):
             series.extend(_red_series(service, steps[service], step_s))
-        return series
+        return series + self._sent_series(sorted(wanted), start_ns, end_ns)
+
+    def _sent_series(self, services: Sequence[str], start_ns: int, end_ns: int) -> list[MetricSeries]:
+        """The series of the services' own OTLP metrics in the window."""
+        if not services:
+            return []
+        per_slice = max(1, MAX_POINTS_READ // (len(services) * LOG_SLICES))
+        first = start_ns - POINT_LOOKBACK_S * S
+        step = max(1, (end_ns - first) // LOG_SLICES)
+        points: list[MetricDataPoint] = []
+        for service in services:
+            for lo in range(first, end_ns, step):
+                hi = min(lo + step, end_ns)
+                points.extend(
+                    self.store.metric_points(service=service, start_ns=lo, end_ns=hi, limit=per_slice)
+                )
+        found = []
+        for made in series_of(points):
+            made.points = [p for p in made.points if p.time_ns >= start_ns]
+            if made.points:
+                found.append(made)
+        return found
 
 
 def _red_series(service: str, by_step: dict[int, list[SpanMetricRow]], step_s: int) -> list[MetricSeries]:

@@ -1,12 +1,12 @@
 """What retention deletes from the telemetry tables, and how span metrics are thinned.
 
 Every tier is aged from arrival, never from the sender's stamps: a trace by the last time
-the store took spans of it, a log record by when it was stored, a quarantine entry by when
-it was refused. A sender's clock can say 1970 or 2262; ours cannot, so nothing just
-received is deleted and nothing escapes. Span metrics are the exception: a row is a bucket
-of event time, and the door (``Collector.admit``) only takes spans stamped within the
-traces' retention before its clock and ``max_future_s`` after it, so a bucket's time is
-never further from its arrival than that.
+the store took spans of it, a log record and an OTLP metric data point by when it was
+stored, a quarantine entry by when it was refused. A sender's clock can say 1970 or 2262;
+ours cannot, so nothing just received is deleted and nothing escapes. Span metrics are the
+exception: a row is a bucket of event time, and the door (``Collector.admit``) only takes
+spans stamped within the traces' retention before its clock and ``max_future_s`` after
+it, so a bucket's time is never further from its arrival than that.
 
 A trace an incident cites is pinned (``traces.kept_until_ns``, set by ``bot.retention``
 from the incidents' reports) and outlives its tier until then; so do its logs.
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, and_, delete, exists, func, or_, sele
 
 from bot.store.dialect import RESOURCE_REFRESH_NS
 from bot.store.rows import metric_from_row, metric_row, sum_rows
-from bot.store.schema import logs, quarantine, resources, span_metrics, spans, traces
+from bot.store.schema import logs, metric_points, quarantine, resources, span_metrics, spans, traces
 
 RESOURCE_MARGIN_NS = 24 * 3600 * 1_000_000_000
 """A resource outlives the last span that named it by this (clocks a day apart)."""
@@ -59,6 +59,8 @@ class Expiry:
     """Resources unseen since: the longest a trace can be kept, a pinned one included."""
     metrics_before_s: int
     """Span-metric buckets (event time, see the module's docstring)."""
+    points_before_ns: int = 0
+    """OTLP metric data points (0: none expire)."""
     metric_tiers: Sequence[MetricTier] = ()
     """Finest first."""
 
@@ -89,6 +91,9 @@ def _delete_expired(connection: Connection, expiry: Expiry) -> dict[str, int]:
     deleted_metrics = connection.execute(
         delete(span_metrics).where(span_metrics.c.bucket_start_s < expiry.metrics_before_s)
     )
+    deleted_points = connection.execute(
+        delete(metric_points).where(metric_points.c.arrived_ns < expiry.points_before_ns)
+    )
     unseen = resources.c.seen_ns < expiry.resources_before_ns - RESOURCE_REFRESH_NS - RESOURCE_MARGIN_NS
     deleted_resources = connection.execute(delete(resources).where(unseen))
     deleted_quarantine = connection.execute(
@@ -99,6 +104,7 @@ def _delete_expired(connection: Connection, expiry: Expiry) -> dict[str, int]:
         "spans": deleted_spans.rowcount,
         "logs": deleted_logs.rowcount,
         "span_metrics": deleted_metrics.rowcount,
+        "metric_points": deleted_points.rowcount,
         "resources": deleted_resources.rowcount,
         "quarantine": deleted_quarantine.rowcount,
     }

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from bot.store.rows import SPAN_COLUMNS, Rows, dumps, fit
-from correlators.model import LogRecord, Trace
+from correlators.model import LogRecord, MetricDataPoint, Trace
 
 MAX_TEXT_CHARS = 512
 """Each text value of a quarantined row is cut to this."""
@@ -41,9 +41,10 @@ class Refused:
     """One unit the database refused, as the quarantine table stores it."""
 
     kind: str
-    """trace (its rows), span (one of a trace whose own row was taken), log or metric."""
+    """trace (its rows), span (one of a trace whose own row was taken), log, point (an
+    OTLP metric data point) or metric (a span-metric row)."""
     items: int
-    """Spans and logs in it (a metric row counts 0, as in ``Rows.size``)."""
+    """Spans, logs and points in it (a span-metric row counts 0, as in ``Rows.size``)."""
     what: str
     reason: str
     data: str
@@ -118,6 +119,7 @@ def units(rows: Rows) -> list[Rows]:
         *traces.values(),
         *(Rows(logs=[record]) for record in rows.logs),
         *(Rows(metrics=[metric]) for metric in rows.metrics),
+        *(Rows(points=[point]) for point in rows.points),
     ]
 
 
@@ -143,6 +145,8 @@ def describe(unit: Rows, error: BaseException, kind: str) -> Refused:
 def kind_of(unit: Rows) -> str:
     if unit.logs:
         return "log"
+    if unit.points:
+        return "point"
     return "metric" if unit.metrics else "trace"
 
 
@@ -158,6 +162,9 @@ def summary(unit: Rows) -> str:
     elif unit.logs:
         record = unit.logs[0]
         line = f"log of {record['service']} at {record['time_ns']}: {record['body']}"
+    elif unit.points:
+        point = unit.points[0]
+        line = f"metric point {point['name']} of {point['service']} at {point['time_ns']}"
     else:
         metric = unit.metrics[0]
         line = f"span metrics of {metric['journey']} {metric['service']} {metric['operation']}"
@@ -186,6 +193,7 @@ def data_of(unit: Rows) -> str:
         "traces": unit.traces,
         "logs": unit.logs,
         "metrics": unit.metrics,
+        "points": unit.points,
     }
     return _data({k: v for k, v in rows.items() if v})
 
@@ -222,6 +230,15 @@ def describe_log(record: LogRecord, error: BaseException) -> Refused:
     what = _text(f"log of {record.service} at {record.time_ns}, no row could be built", MAX_TEXT_CHARS)
     data = {"service": record.service, "time_ns": record.time_ns, "body": record.body}
     return Refused("log", 1, what, reason(error), _data(data))
+
+
+def describe_point(point: MetricDataPoint, error: BaseException) -> Refused:
+    what = _text(
+        f"metric point {point.name} of {point.service} at {point.time_ns}, no row could be built",
+        MAX_TEXT_CHARS,
+    )
+    data = {"service": point.service, "name": point.name, "time_ns": point.time_ns, "labels": point.labels}
+    return Refused("point", 1, what, reason(error), _data(data))
 
 
 def _data(value: Any) -> str:

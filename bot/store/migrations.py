@@ -18,6 +18,7 @@ from bot.store.schema import (
     SCHEMA_VERSION,
     logs,
     metadata,
+    metric_points,
     quarantine,
     resources,
     schema_meta,
@@ -124,6 +125,11 @@ def _add_key_roles(connection: Connection) -> None:
         _add_column(connection, table, name)
 
 
+def _add_metric_points(connection: Connection) -> None:
+    """Version 11: ``metric_points``, the OTLP metrics services send (``/v1/metrics``)."""
+    metadata.create_all(connection, tables=[metric_points])
+
+
 STEPS: dict[int, Step] = {
     1: _add_bot_state,
     2: _share_resources,
@@ -134,6 +140,7 @@ STEPS: dict[int, Step] = {
     7: _date_arrivals,
     8: _add_audit_log,
     9: _add_key_roles,
+    10: _add_metric_points,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

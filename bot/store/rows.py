@@ -25,6 +25,7 @@ from bot.store import schema
 from correlators.model import (
     Attributes,
     LogRecord,
+    MetricDataPoint,
     Span,
     SpanEvent,
     SpanKind,
@@ -122,6 +123,8 @@ class Rows:
     traces: list[dict[str, Any]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    """OTLP metric data points (``metric_points``)."""
     resources: dict[int, str] = field(default_factory=dict)
     """Resource id -> data, for the resources the spans name; written before them."""
     quarantine: list[dict[str, Any]] = field(default_factory=list)
@@ -132,14 +135,15 @@ class Rows:
 
     @property
     def size(self) -> int:
-        """Spans and logs: what the writer's back-pressure is counted in."""
-        return len(self.spans) + len(self.logs)
+        """Spans, logs and metric data points: what the writer's back-pressure is counted in."""
+        return len(self.spans) + len(self.logs) + len(self.points)
 
     def extend(self, other: Rows) -> None:
         self.spans.extend(other.spans)
         self.traces.extend(other.traces)
         self.logs.extend(other.logs)
         self.metrics.extend(other.metrics)
+        self.points.extend(other.points)
         self.resources.update(other.resources)
         self.quarantine.extend(other.quarantine)
         self.bytes += other.bytes
@@ -149,6 +153,7 @@ def to_rows(
     trace_batch: Sequence[Trace] = (),
     log_batch: Sequence[LogRecord] = (),
     metric_rows: Sequence[SpanMetricRow] = (),
+    point_batch: Sequence[MetricDataPoint] = (),
 ) -> Rows:
     resources = ResourceRows()
     rows = Rows(
@@ -156,6 +161,7 @@ def to_rows(
         traces=[trace_row(t) for t in trace_batch],
         logs=[log_row(r) for r in log_batch],
         metrics=[metric_row(r) for r in metric_rows],
+        points=[point_row(p) for p in point_batch],
         resources=resources.rows,
     )
     rows.bytes = rows_bytes(rows)
@@ -168,6 +174,8 @@ SPAN_ROW_BYTES = 215
 for the writer process, as held until it acknowledges, 430)."""
 LOG_ROW_BYTES = 700
 """A log row's dict of ten columns, beyond its body and JSON text (a dict of ten is 640)."""
+POINT_ROW_BYTES = 400
+"""A metric point row's dict of five columns, beyond its name and JSON text."""
 _DATA = SPAN_COLUMNS.index("data")
 _NAME = SPAN_COLUMNS.index("name")
 
@@ -180,6 +188,8 @@ def rows_bytes(rows: Rows) -> int:
     size = SPAN_ROW_BYTES * len(rows.spans) + sum([len(s[data]) + len(s[name]) for s in rows.spans])
     if rows.logs:
         size += sum(LOG_ROW_BYTES + len(r["body"]) + len(r["data"]) for r in rows.logs)
+    if rows.points:
+        size += sum(POINT_ROW_BYTES + len(r["name"]) + len(r["data"]) for r in rows.points)
     return size
 
 
@@ -475,3 +485,55 @@ def sum_rows(rows: Iterable[SpanMetricRow]) -> list[SpanMetricRow]:
             if exemplar not in into.exemplars and len(into.exemplars) < MAX_EXEMPLARS_READ:
                 into.exemplars.append(exemplar)
     return list(summed.values())
+
+
+# --- metric data points ------------------------------------------------------------------------
+
+
+def point_row(point: MetricDataPoint) -> dict[str, Any]:
+    """A data point's row: what a query filters on in columns, the rest as JSON, defaults
+    left out (most points are a gauge's or a sum's value)."""
+    data: dict[str, Any] = {"labels": point.labels, "kind": point.kind}
+    if point.start_ns:
+        data["start_ns"] = point.start_ns
+    if point.temporality != "unspecified":
+        data["temporality"] = point.temporality
+    if point.monotonic:
+        data["monotonic"] = True
+    if point.kind in ("gauge", "sum"):
+        data["value"] = point.value
+    else:
+        data["count"] = point.count
+        if point.total is not None:
+            data["sum"] = point.total
+        if point.buckets:
+            data["bounds"] = point.bounds
+            data["buckets"] = point.buckets
+    if point.unit:
+        data["unit"] = point.unit
+    return {
+        "time_ns": point.time_ns,
+        "service": fit(point.service, NAME_CHARS),
+        "name": fit(point.name),
+        "data": dumps(data),
+    }
+
+
+def point_from_row(row: Any) -> MetricDataPoint:
+    data = orjson.loads(row["data"])
+    return MetricDataPoint(
+        name=row["name"],
+        service=row["service"],
+        labels=data["labels"],
+        time_ns=row["time_ns"],
+        start_ns=data.get("start_ns", 0),
+        kind=data["kind"],
+        temporality=data.get("temporality", "unspecified"),
+        monotonic=data.get("monotonic", False),
+        value=data.get("value", 0.0),
+        count=data.get("count", 0.0),
+        total=data.get("sum"),
+        bounds=tuple(data.get("bounds", ())),
+        buckets=tuple(data.get("buckets", ())),
+        unit=data.get("unit", ""),
+    )

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 """Bumped with a migration step in ``bot.store.migrations`` whenever a table changes."""
 
 metadata = MetaData()
@@ -136,6 +136,23 @@ span_metrics = Table(
     Column("resolution_s", Integer),
     Index("ix_span_metrics_journey_bucket", "journey", "bucket_start_s"),
     Index("ix_span_metrics_bucket", "bucket_start_s"),
+)
+
+metric_points = Table(
+    "metric_points",
+    metadata,
+    # OTLP data points as sent (/v1/metrics, gRPC; schema 10): a counter becomes a rate only
+    # when read, beside the point before it (``correlators.datapoints``)
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time_ns", BigInteger, nullable=False),
+    Column("service", String(255), nullable=False),
+    Column("name", Text, nullable=False),
+    # labels, kind, temporality, value or count, sum and buckets, unit
+    Column("data", Text, nullable=False),
+    # when the store took it: retention goes by it, as for logs
+    Column("arrived_ns", BigInteger, nullable=False),
+    Index("ix_metric_points_service_time", "service", "time_ns"),
+    Index("ix_metric_points_arrived", "arrived_ns"),
 )
 
 quarantine = Table(

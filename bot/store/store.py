@@ -33,13 +33,14 @@ from bot.store.rows import (
     Shared,
     log_from_row,
     metric_from_row,
+    point_from_row,
     span_from_row,
     sum_rows,
     to_rows,
 )
-from bot.store.schema import logs, quarantine, resources, span_metrics, spans, traces
+from bot.store.schema import logs, metric_points, quarantine, resources, span_metrics, spans, traces
 from correlators.errors import DataSourceError
-from correlators.model import LogRecord, Trace
+from correlators.model import LogRecord, MetricDataPoint, Trace
 
 MAX_LIMIT = 1000
 ID_CHUNK = 500
@@ -150,6 +151,8 @@ class Store:
                 row["arrived_ns"] = now
             for row in rows.logs:
                 row["arrived_ns"] = now
+            for row in rows.points:
+                row["arrived_ns"] = now
             with self.engine.begin() as connection:
                 if rows.resources:  # before the spans that name them (see resource_upsert_sql)
                     upsert = [(row_id, now, data) for row_id, data in rows.resources.items()]
@@ -163,8 +166,10 @@ class Store:
                     connection.execute(logs.insert(), rows.logs)
                 if rows.metrics:
                     connection.execute(span_metrics.insert(), rows.metrics)
+                if rows.points:
+                    connection.execute(metric_points.insert(), rows.points)
 
-        self._guard(f"write {len(rows.spans)} spans, {len(rows.logs)} logs", write)
+        self._guard(f"write {len(rows.spans)} spans, {len(rows.logs)} logs, {len(rows.points)} points", write)
 
     def write_quarantine(self, entries: Sequence[dict[str, Any]]) -> None:
         """Keep what the database refused (``bot.store.isolate.Refused.row``), dropping the
@@ -337,6 +342,26 @@ class Store:
         statement = statement.order_by(logs.c.time_ns, logs.c.id).limit(_clamp(limit))
         return self._logs(statement, f"logs {service} {start_ns}-{end_ns}")
 
+    def write_metric_points(self, points: Sequence[MetricDataPoint]) -> None:
+        self.write_rows(to_rows(point_batch=points))
+
+    def metric_points(self, *, service: str, start_ns: int, end_ns: int, limit: int) -> list[MetricDataPoint]:
+        """One service's OTLP data points in [start_ns, end_ns), oldest first, at most
+        ``limit`` (not clamped: a series needs many points)."""
+        c = metric_points.c
+        statement = (
+            select(metric_points)
+            .where(c.service == service, c.time_ns >= start_ns, c.time_ns < end_ns)
+            .order_by(c.time_ns, c.id)
+            .limit(max(1, limit))
+        )
+
+        def read() -> list[MetricDataPoint]:
+            with self.engine.connect() as connection:
+                return [point_from_row(r._mapping) for r in connection.execute(statement)]
+
+        return self._guard(f"metric_points {service} {start_ns}-{end_ns}", read)
+
     def span_metrics(self, *, journey: str | None, start_s: int, end_s: int) -> list[SpanMetricRow]:
         """Rows in [start_s, end_s), rows of the same key summed into one."""
         statement = select(span_metrics).where(
@@ -438,7 +463,7 @@ class Store:
         return self._guard(f"pin_traces ({len(until_ns)} ids)", run)
 
     def tier_sizes(self, now_ns: int) -> dict[str, int]:
-        """Rows per retention tier: traces (pinned ones apart), spans, logs, span-metric
+        """Rows per retention tier: traces (pinned ones apart), spans, logs, metric points, span-metric
         buckets by width (0: the collector's own), resources, quarantine entries."""
 
         def read() -> dict[str, int]:
@@ -450,6 +475,7 @@ class Store:
                 "traces_cited": select(func.count()).select_from(traces).where(pinned),
                 "spans": select(func.count()).select_from(spans),
                 "logs": select(func.count()).select_from(logs),
+                "metric_points": select(func.count()).select_from(metric_points),
                 "resources": select(func.count()).select_from(resources),
                 "quarantine": select(func.count()).select_from(quarantine),
             }

@@ -16,9 +16,10 @@ writes in order, so a batch that kills it is the oldest in flight when it dies; 
 was the oldest through ``MAX_DEATHS`` deaths in a row is given up (lost, counted), so that
 it cannot keep killing the writer, and ingest with it.
 
-Back-pressure: when more than ``max_pending`` spans and logs, or ``max_pending_bytes`` of
-their rows (``Rows.bytes``), are on their way to the database,
-:meth:`BatchWriter.submit_traces` and :meth:`~BatchWriter.submit_logs` raise
+Back-pressure: when more than ``max_pending`` spans, logs and metric data points, or
+``max_pending_bytes`` of their rows (``Rows.bytes``), are on their way to the database,
+:meth:`BatchWriter.submit_traces`, :meth:`~BatchWriter.submit_logs` and
+:meth:`~BatchWriter.submit_metric_points` raise
 :class:`Saturated`, so the HTTP layer answers 503 + Retry-After and the exporter retries
 instead of the process growing until it dies. Span-metric rows are never refused.
 """
@@ -40,11 +41,11 @@ from typing import Any, TypeVar
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.store.drain import Ack, Item, QueueChannel, encode_item, serve
-from bot.store.isolate import Refused, describe_log, describe_trace
+from bot.store.isolate import Refused, describe_log, describe_point, describe_trace
 from bot.store.rows import Rows, to_rows
 from bot.store.store import Store
 from correlators.errors import Saturated
-from correlators.model import LogRecord, Trace
+from correlators.model import LogRecord, MetricDataPoint, Trace
 
 log = logging.getLogger("journeywatch.store")
 
@@ -168,6 +169,11 @@ class BatchWriter:
         hold (``items_refused``)."""
         if log_batch:
             self._submit([self._rows_of(log_batch, lambda records: to_rows(log_batch=records), describe_log)])
+
+    def submit_metric_points(self, points: Sequence[MetricDataPoint]) -> None:
+        """OTLP data points: accepted whole or refused whole (Saturated), as logs are."""
+        if points:
+            self._submit([self._rows_of(points, lambda batch: to_rows(point_batch=batch), describe_point)])
 
     def submit_span_metrics(self, rows: Sequence[SpanMetricRow]) -> None:
         """Never refused: rows are few, and losing them would bias the SLIs."""
