@@ -174,8 +174,9 @@ SPAN_ROW_BYTES = 215
 for the writer process, as held until it acknowledges, 430)."""
 LOG_ROW_BYTES = 700
 """A log row's dict of ten columns, beyond its body and JSON text (a dict of ten is 640)."""
-POINT_ROW_BYTES = 400
-"""A metric point row's dict of five columns, beyond its name and JSON text."""
+POINT_ROW_BYTES = 220
+"""A metric point row's dict, beyond its name and JSON text: tracemalloc measured 542
+bytes a row of 20,000 points of a counter with six labels, whose name and JSON are 320."""
 _DATA = SPAN_COLUMNS.index("data")
 _NAME = SPAN_COLUMNS.index("name")
 
