@@ -29,6 +29,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
+from sqlalchemy import create_engine, text
 
 from bot.collector.pipeline import Collector
 from bot.collector.redact import Redactor
@@ -38,6 +39,7 @@ from bot.retention import Retention
 from bot.settings import CollectorSettings, RetentionSettings
 from bot.sources.builtin import BuiltinMetricSource
 from bot.store import BatchWriter, Store
+from bot.store.migrations import migrate
 from correlators.model import MetricDataPoint, MetricSeries
 from tests.fixtures.bot_server import BotProcess
 from tests.test_otlp_grpc import make_key
@@ -300,4 +302,17 @@ def test_metric_points_expire_by_arrival_in_their_own_tier(tmp_path: Path) -> No
         6 * S
     ]
     assert store.tier_sizes(arrived[0])["metric_points"] == 1
+    store.close()
+
+
+def test_a_version_9_database_gains_the_metric_points_table(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path}/v9.db")
+    assert migrate(engine, target=9) == 0
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE metric_points"))  # as version 9 had it
+    assert migrate(engine) == 9
+    engine.dispose()
+    store = Store(f"sqlite:///{tmp_path}/v9.db")
+    store.write_metric_points([MetricDataPoint("jvm.threads", "cart", {}, time_ns=5 * S, value=3.0)])
+    assert [p.value for p in store.metric_points(service="cart", start_ns=0, end_ns=10 * S, limit=5)] == [3.0]
     store.close()
