@@ -41,8 +41,12 @@ def series_of(points: Iterable[MetricDataPoint]) -> list[MetricSeries]:
     """The series of ``points``, one per metric name, kind and labels; series that give no
     value at all (a lone cumulative point) are left out."""
     groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[MetricDataPoint]] = {}
+    identities: dict[int, tuple[tuple[str, str], ...]] = {}  # the points of a resource share labels
     for point in points:
-        key = (point.name, _FAMILY.get(point.kind, "histogram"), tuple(sorted(point.labels.items())))
+        labels = identities.get(id(point.labels))
+        if labels is None:
+            labels = identities[id(point.labels)] = tuple(sorted(point.labels.items()))
+        key = (point.name, _FAMILY.get(point.kind, "histogram"), labels)
         groups.setdefault(key, []).append(point)
     found = []
     for group in groups.values():
@@ -60,19 +64,19 @@ def _series(points: Sequence[MetricDataPoint]) -> MetricSeries:
     first = points[0]
     if first.kind == "gauge" or (first.kind == "sum" and not first.monotonic):
         values = [MetricPoint(p.time_ns, p.value) for p in points]
-        return MetricSeries(first.name, first.labels, values, first.unit)
+        return MetricSeries(first.name, dict(first.labels), values, first.unit)
     if first.kind == "sum":
         rates = [
             MetricPoint(p.time_ns, gained[0] / (interval / S))
             for p, gained, interval in increases(points, lambda p: (p.value, 0.0))
         ]
-        return MetricSeries(f"{first.name}:rate", first.labels, rates, _per_second(first.unit))
+        return MetricSeries(f"{first.name}:rate", dict(first.labels), rates, _per_second(first.unit))
     means = [
         MetricPoint(p.time_ns, gained[1] / gained[0])
         for p, gained, _ in increases(points, lambda p: (p.count, p.total or 0.0))
         if p.total is not None and gained[0] > 0
     ]
-    return MetricSeries(f"{first.name}:mean", first.labels, means, first.unit)
+    return MetricSeries(f"{first.name}:mean", dict(first.labels), means, first.unit)
 
 
 def increases(

@@ -108,7 +108,7 @@ def test_gauges_up_down_counters_histograms_and_summaries(tmp_path: Path) -> Non
         return {"startTimeUnixNano": str(S), "timeUnixNano": str(t * S), **fields}
 
     metrics = [
-        {"name": "process.memory.usage", "gauge": {"dataPoints": [point(10, asInt="7")]}},
+        {"name": "process.memory.usage", "unit": "By", "gauge": {"dataPoints": [point(10, asInt="7")]}},
         {
             "name": "db.connections",
             "sum": {"aggregationTemporality": 2, "dataPoints": [point(10, asInt="3"), point(20, asInt="2")]},
@@ -130,6 +130,7 @@ def test_gauges_up_down_counters_histograms_and_summaries(tmp_path: Path) -> Non
     ]
     found = {s.name: s for s in read_metrics(write(tmp_path / "m.jsonl", metrics)).items}
     assert values(found["process.memory.usage"]) == [(10, 7.0)]
+    assert (found["process.memory.usage"].unit, found["process.memory.usage"].service) == ("By", "cart")
     assert values(found["db.connections"]) == [(10, 3.0), (20, 2.0)]  # an up-down counter is a level
     assert values(found["rpc.duration:mean"]) == [(10, 15.0)]  # the second point has no sum
     assert values(found["gc.pause:mean"]) == [(20, 5.0)]

@@ -61,13 +61,7 @@ _KINDS: dict[str, MetricKind] = {
     "exponential_histogram": "exponential_histogram",
     "summary": "summary",
 }
-_JSON_KINDS: tuple[tuple[str, str, MetricKind], ...] = (
-    ("gauge", "gauge", "gauge"),
-    ("sum", "sum", "sum"),
-    ("histogram", "histogram", "histogram"),
-    ("exponentialHistogram", "exponential_histogram", "exponential_histogram"),
-    ("summary", "summary", "summary"),
-)
+_JSON_KIND_KEYS: dict[str, MetricKind] = {**_KINDS, "exponentialHistogram": "exponential_histogram"}
 
 
 class _Metric(NamedTuple):
@@ -126,13 +120,14 @@ def _pb_metric(pb: Any, resource: _Resource, limits: ItemLimits, out: Decoded[Me
     kind = _KINDS[which]
     temporality = _TEMPORALITY.get(getattr(data, "aggregation_temporality", 0), "unspecified")
     metric = _Metric(pb.name, pb.unit, kind, temporality, bool(getattr(data, "is_monotonic", False)))
+    take = _take_number if kind in ("gauge", "sum") else _take
     for point in data.data_points:
         try:
             raw = _pb_point(point, kind, limits, out)
         except BadValue as exc:
             out.reject(f"data point with {exc}")
             continue
-        _take(metric, resource, raw, out)
+        take(metric, resource, raw, out)
 
 
 def _pb_point(pb: Any, kind: MetricKind, limits: ItemLimits, out: Decoded[Any]) -> _Raw:
@@ -179,8 +174,12 @@ def metrics_from_json(data: dict[str, Any], limits: ItemLimits = NO_LIMITS) -> D
 def _json_metric(item: Any, resource: _Resource, limits: ItemLimits, out: Decoded[MetricDataPoint]) -> None:
     metric = object_of(item)
     name = text_of(metric.get("name"))
-    found = [(field_of(metric, camel, snake), kind) for camel, snake, kind in _JSON_KINDS]
-    data, kind = next(((d, k) for d, k in found if d is not None), (None, None))
+    data, kind = None, None
+    for key in metric:
+        kind = _JSON_KIND_KEYS.get(key)
+        if kind is not None:
+            data = metric[key]
+            break
     if not name:
         out.reject("metric without a name")
         return
@@ -188,31 +187,31 @@ def _json_metric(item: Any, resource: _Resource, limits: ItemLimits, out: Decode
         out.reject("metric without data")
         return
     body = object_of(data)
-    temporality_number = enum(
-        field_of(body, "aggregationTemporality", "aggregation_temporality"), _TEMPORALITY_NAMES
-    )
-    monotonic = field_of(body, "isMonotonic", "is_monotonic")
-    meta = _Metric(
-        name,
-        text_of(metric.get("unit")),
-        kind,
-        _TEMPORALITY.get(temporality_number, "unspecified"),
-        monotonic is True,
-    )
+    if kind == "gauge":
+        temporality: Temporality = "unspecified"
+        monotonic = False
+    else:
+        number = enum(field_of(body, "aggregationTemporality", "aggregation_temporality"), _TEMPORALITY_NAMES)
+        temporality = _TEMPORALITY.get(number, "unspecified")
+        monotonic = field_of(body, "isMonotonic", "is_monotonic") is True
+    meta = _Metric(name, text_of(metric.get("unit")), kind, temporality, monotonic)
+    take = _take_number if kind in ("gauge", "sum") else _take
     for raw_point in list_of(field_of(body, "dataPoints", "data_points") or []):
         try:
             raw = _json_point(object_of(raw_point), kind, limits, out)
         except BadValue as exc:
             out.reject(f"data point with {exc}")
             continue
-        _take(meta, resource, raw, out)
+        take(meta, resource, raw, out)
 
 
 def _json_point(point: dict[str, Any], kind: MetricKind, limits: ItemLimits, out: Decoded[Any]) -> _Raw:
     time_ns = nanos(field_of(point, "timeUnixNano", "time_unix_nano"))
     start_ns = nanos(field_of(point, "startTimeUnixNano", "start_time_unix_nano"))
-    attrs = json_attributes(point.get("attributes"), limits, out, "data point")
-    flags = integer(point.get("flags") or 0)
+    given = point.get("attributes")
+    attrs = json_attributes(given, limits, out, "data point") if given else {}
+    flags = point.get("flags")
+    flags = integer(flags) if flags else 0
     value, count, total = 0.0, 0.0, None
     bounds: tuple[float, ...] = ()
     buckets: tuple[float, ...] = ()
@@ -285,24 +284,27 @@ def _take(metric: _Metric, resource: _Resource, raw: _Raw, out: Decoded[MetricDa
     if reason:
         out.reject(reason)
         return
-    labels = {**resource.labels, **label_texts(raw.attributes)} if raw.attributes else dict(resource.labels)
+    # points without attributes of their own share their resource's labels (never changed
+    # in place: redaction makes a new dict)
+    labels = {**resource.labels, **label_texts(raw.attributes)} if raw.attributes else resource.labels
     buckets = raw.buckets if len(raw.buckets) == len(raw.bounds) + 1 else ()
+    # positional, in MetricDataPoint's field order: a file holds one per sample
     out.items.append(
         MetricDataPoint(
-            name=metric.name,
-            service=resource.service,
-            labels=labels,
-            time_ns=raw.time_ns,
-            start_ns=raw.start_ns if raw.start_ns <= MAX_TIME_NS else 0,
-            kind=metric.kind,
-            temporality="cumulative" if metric.kind == "summary" else metric.temporality,
-            monotonic=metric.monotonic,
-            value=raw.value,
-            count=raw.observed,
-            total=raw.total,
-            bounds=raw.bounds if buckets else (),
-            buckets=buckets,
-            unit=metric.unit,
+            metric.name,
+            resource.service,
+            labels,
+            raw.time_ns,
+            raw.start_ns if raw.start_ns <= MAX_TIME_NS else 0,
+            metric.kind,
+            "cumulative" if metric.kind == "summary" else metric.temporality,
+            metric.monotonic,
+            raw.value,
+            raw.observed,
+            raw.total,
+            raw.bounds if buckets else (),
+            buckets,
+            metric.unit,
         )
     )
 
@@ -312,14 +314,42 @@ def _invalid(raw: _Raw) -> str | None:
         return "data point without a time"
     if raw.time_ns > MAX_TIME_NS:
         return "data point with a time past the year 2262"
-    finite = [raw.value, raw.observed, *raw.bounds, *raw.buckets]
+    finite = math.isfinite(raw.value) and math.isfinite(raw.observed)
     if raw.total is not None:
-        finite.append(raw.total)
-    if not all(math.isfinite(number) for number in finite):
+        finite = finite and math.isfinite(raw.total)
+    if raw.buckets and not all(math.isfinite(number) for number in (*raw.bounds, *raw.buckets)):
+        finite = False
+    if not finite:
         return "data point with a value that is not a finite number"
     if len(raw.buckets) > MAX_BUCKETS:
         return f"histogram point with more than {MAX_BUCKETS} buckets"
     return None
+
+
+def _take_number(metric: _Metric, resource: _Resource, raw: _Raw, out: Decoded[MetricDataPoint]) -> None:
+    """:func:`_take` for a gauge's or a sum's point (nearly all of them), with only the
+    checks such a point needs: a file holds one per sample."""
+    if raw.flags & NO_RECORDED_VALUE:
+        return
+    time_ns = raw.time_ns
+    if not time_ns or time_ns > MAX_TIME_NS or not math.isfinite(raw.value):
+        out.reject(_invalid(raw) or "data point that is not valid OTLP")
+        return
+    labels = {**resource.labels, **label_texts(raw.attributes)} if raw.attributes else resource.labels
+    out.items.append(
+        MetricDataPoint(
+            metric.name,
+            resource.service,
+            labels,
+            time_ns,
+            raw.start_ns if raw.start_ns <= MAX_TIME_NS else 0,
+            metric.kind,
+            metric.temporality,
+            metric.monotonic,
+            raw.value,
+            unit=metric.unit,
+        )
+    )
 
 
 def exponential_buckets(
