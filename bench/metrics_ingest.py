@@ -1,0 +1,195 @@
+"""OTLP metrics ingest benchmark: /v1/metrics (protobuf) into a real `journeywatch serve`,
+then what an investigation's read of those points costs.
+
+Each request is one SDK export of one service instance: 50 instruments of 4 attribute sets
+each (200 points: cumulative counters, gauges, explicit histograms of 15 buckets,
+exponential histograms of 40), the resource an SDK sends by default. Senders post them
+back to back for a fixed time, as many services exporting at once, with keys off (as the
+demo). Reports accepted and stored points/s, p50/p99 request latency, 503s and the peak
+RSS of the server and its writer; then the built-in metrics source's read of one
+service's points over the window (``BuiltinMetricSource.service_metrics``).
+
+Run by hand:  .venv/bin/python bench/metrics_ingest.py [--seconds 20] [--senders 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ingest
+
+from bot.sources.builtin import BuiltinMetricSource
+from bot.store import Store
+
+INSTRUMENTS = 50
+SETS = 4
+POINTS = INSTRUMENTS * SETS
+SERVICES = 20
+S = 1_000_000_000
+
+
+def export(service: int, step: int, now_ns: int) -> bytes:
+    """One SDK export of ``service`` at ``step`` (cumulative values grow with it)."""
+    request = ExportMetricsServiceRequest()
+    resource = request.resource_metrics.add()
+    for key, value in (
+        ("service.name", f"svc-{service}"),
+        ("service.instance.id", f"svc-{service}-1"),
+        ("telemetry.sdk.language", "python"),
+        ("telemetry.sdk.name", "opentelemetry"),
+        ("telemetry.sdk.version", "1.27.0"),
+    ):
+        resource.resource.attributes.add(key=key, value={"string_value": value})
+    scope = resource.scope_metrics.add()
+    for i in range(INSTRUMENTS):
+        metric = scope.metrics.add(name=f"instrument.{i}", unit="ms")
+        for j in range(SETS):
+            attrs = [{"key": "http.route", "value": {"string_value": f"/route/{j}"}}]
+            common = {
+                "attributes": attrs,
+                "start_time_unix_nano": now_ns - 3600 * S,
+                "time_unix_nano": now_ns,
+            }
+            kind = i % 4
+            if kind == 0:
+                metric.sum.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+                metric.sum.is_monotonic = True
+                metric.sum.data_points.add(as_int=step * 100 + j, **common)
+            elif kind == 1:
+                metric.gauge.data_points.add(as_double=float(step % 7 + j), **common)
+            elif kind == 2:
+                metric.histogram.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+                counts = [step + k for k in range(16)]
+                metric.histogram.data_points.add(
+                    count=sum(counts),
+                    sum=float(sum(counts) * 20),
+                    explicit_bounds=[float(5 * 2**k) for k in range(15)],
+                    bucket_counts=counts,
+                    **common,
+                )
+            else:
+                hist = metric.exponential_histogram
+                hist.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+                point = hist.data_points.add(
+                    count=40 * step, sum=800.0 * step, scale=3, zero_count=0, **common
+                )
+                point.positive.offset = 10
+                point.positive.bucket_counts.extend([step] * 40)
+    return request.SerializeToString()
+
+
+@dataclass
+class Sent:
+    points: int = 0
+    refused: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+
+def send_for(url: str, seconds: float, senders: int) -> Sent:
+    sent = Sent()
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def sender(index: int) -> None:
+        step = 0
+        mine = max(1, SERVICES // senders)  # each sender is the exporter of its own services
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while time.monotonic() < stop_at:
+                step += 1
+                body = export(index * mine + step % mine, step, time.time_ns())
+                began = time.perf_counter()
+                response = http.post(
+                    "/v1/metrics", content=body, headers={"content-type": "application/x-protobuf"}
+                )
+                took = time.perf_counter() - began
+                with lock:
+                    if response.status_code == 200:
+                        sent.latencies.append(took)
+                        sent.points += POINTS
+                    elif response.status_code in (429, 503):
+                        sent.refused += 1
+                    else:
+                        sent.errors += 1
+                if response.status_code in (429, 503):
+                    time.sleep(float(response.headers.get("retry-after", "1")))
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(senders)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent.elapsed = time.monotonic() - began
+    return sent
+
+
+def stored(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute("SELECT count(*) FROM metric_points").fetchone()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--senders", type=int, default=4)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        process, url, database, _ = ingest.start_server(folder, keep_all=False, keyed=False)
+        try:
+            started = time.time_ns()
+            sent = send_for(url, args.seconds, args.senders)
+            accepted = sent.points
+            deadline = time.monotonic() + 120
+            while stored(database) < accepted and time.monotonic() < deadline:
+                time.sleep(0.2)
+            latencies = sorted(sent.latencies)
+            rss = [
+                ingest.peak_rss_mb(process.pid),
+                *(ingest.peak_rss_mb(c) for c in ingest.children(process.pid)),
+            ]
+            rate = accepted / sent.elapsed
+            print(f"{accepted:,} points accepted in {sent.elapsed:.1f} s: {rate:,.0f} points/s")
+            print(f"stored {stored(database):,}; 503/429: {sent.refused}, other errors: {sent.errors}")
+            print(
+                f"latency p50 {statistics.median(latencies) * 1e3:.1f} ms, "
+                f"p99 {latencies[int(len(latencies) * 0.99)] * 1e3:.1f} ms"
+            )
+            print("peak RSS (server / writer): " + " / ".join(f"{mb:.0f} MB" for mb in rss))
+        finally:
+            process.terminate()
+            process.wait(30)
+        store = Store(f"sqlite:///{database}")
+        try:
+            source = BuiltinMetricSource(store)
+            began = time.perf_counter()
+            series = source.service_metrics(["svc-0"], started - 60 * S, time.time_ns() + S, 60)
+            took = time.perf_counter() - began
+            points = sum(len(s.points) for s in series)
+            print(
+                f"investigation read of svc-0: {len(series)} series, {points:,} points in {took * 1e3:.0f} ms"
+            )
+        finally:
+            store.close()
+
+
+if __name__ == "__main__":
+    main()
