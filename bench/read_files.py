@@ -5,12 +5,19 @@ where present), median of a few runs, with what each read skipped.
 Reading was most of the command's time on the real cases (issue 12: median <= 2 s a case
 through the CLI), so this isolates it from the analysis.
 
-Run by hand:  .venv/bin/python bench/read_files.py [--case DIR] [--runs 5]
+``--all-metrics`` reads the metrics file of every case under the datasets folder once
+and prints the CPU time it took (the VM is shared: wall time there says more about the
+neighbours) with a digest of every series read (names, labels, units, points), so two
+trees can be compared for speed and for sameness.
+
+Run by hand:  .venv/bin/python bench/read_files.py [--case DIR] [--runs 5] [--all-metrics]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import platform
 import statistics
@@ -47,8 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", type=Path, default=DEFAULT_CASE, help="a case folder")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--all-metrics", action="store_true", help="every case's metrics, once")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    if args.all_metrics:
+        all_metrics(args.case.parent)
+        return
     print(f"case: {args.case.name}, median of {args.runs} runs")
     for name, unit, read in READERS:
         path = args.case / name
@@ -59,6 +70,24 @@ def main() -> None:
         skipped = f", skipped {result.gap.skipped}" if result.gap else ""
         rate = f"{count / seconds:>10,.0f} {unit}/s"
         print(f"  {name:18} {count:>7,} {unit:12} {seconds:6.3f} s  {rate}{skipped}")
+
+
+def all_metrics(datasets: Path) -> None:
+    digest = hashlib.sha256()
+    seconds, count = 0.0, 0
+    paths = sorted(datasets.glob("*/metrics.jsonl.gz"))
+    for path in paths:
+        began = time.process_time()
+        read = read_metrics(path)
+        seconds += time.process_time() - began
+        for series in sorted(read.items, key=lambda s: (s.name, sorted(s.labels.items()))):
+            points = [(p.time_ns, p.value) for p in series.points]
+            digest.update(
+                json.dumps([series.name, sorted(series.labels.items()), series.unit, points]).encode()
+            )
+            count += 1
+    found = digest.hexdigest()[:12]
+    print(f"{len(paths)} metrics files, {count:,} series in {seconds:.2f} s CPU, digest {found}")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
+from operator import attrgetter
 
 from correlators.model import MetricDataPoint, MetricPoint, MetricSeries
 
 S = 1_000_000_000
+_TIME = attrgetter("time_ns")
 _FAMILY = {"gauge": "gauge", "sum": "sum"}
 """Histogram kinds all read alike (mean); one name sent as two kinds stays two series."""
 
@@ -50,7 +52,8 @@ def series_of(points: Iterable[MetricDataPoint]) -> list[MetricSeries]:
         groups.setdefault(key, []).append(point)
     found = []
     for group in groups.values():
-        made = _series(_distinct(sorted(group, key=lambda p: p.time_ns)))
+        group.sort(key=_TIME)
+        made = _series(_distinct(group))
         if made.points:
             found.append(made)
     return found

@@ -195,35 +195,58 @@ def _json_metric(item: Any, resource: _Resource, limits: ItemLimits, out: Decode
         temporality = _TEMPORALITY.get(number, "unspecified")
         monotonic = field_of(body, "isMonotonic", "is_monotonic") is True
     meta = _Metric(name, text_of(metric.get("unit")), kind, temporality, monotonic)
-    take = _take_number if kind in ("gauge", "sum") else _take
-    for raw_point in list_of(field_of(body, "dataPoints", "data_points") or []):
+    points = list_of(field_of(body, "dataPoints", "data_points") or [])
+    if kind in ("gauge", "sum"):
+        _json_numbers(points, meta, resource, limits, out)
+        return
+    for raw_point in points:
         try:
             raw = _json_point(object_of(raw_point), kind, limits, out)
         except BadValue as exc:
             out.reject(f"data point with {exc}")
             continue
-        take(meta, resource, raw, out)
+        _take(meta, resource, raw, out)
+
+
+def _json_numbers(
+    points: list[Any], metric: _Metric, resource: _Resource, limits: ItemLimits, out: Decoded[MetricDataPoint]
+) -> None:
+    """A gauge's or a sum's points (nearly every point a file holds), read straight into
+    data points: the histograms' intermediate tuple cost a fifth of reading a file."""
+    for item in points:
+        try:
+            point = object_of(item)
+            time_ns = nanos(field_of(point, "timeUnixNano", "time_unix_nano"))
+            start_ns = nanos(field_of(point, "startTimeUnixNano", "start_time_unix_nano"))
+            given = field_of(point, "asDouble", "as_double")
+            value = (
+                _number(given)
+                if given is not None
+                else float(integer(field_of(point, "asInt", "as_int") or 0))
+            )
+            flags = point.get("flags")
+            given = point.get("attributes")
+            attrs = json_attributes(given, limits, out, "data point") if given else None
+        except BadValue as exc:
+            out.reject(f"data point with {exc}")
+            continue
+        if not (flags and integer(flags) & NO_RECORDED_VALUE):
+            _number_point(metric, resource, attrs, time_ns, start_ns, value, out)
 
 
 def _json_point(point: dict[str, Any], kind: MetricKind, limits: ItemLimits, out: Decoded[Any]) -> _Raw:
+    """A histogram's, exponential histogram's or summary's point."""
     time_ns = nanos(field_of(point, "timeUnixNano", "time_unix_nano"))
     start_ns = nanos(field_of(point, "startTimeUnixNano", "start_time_unix_nano"))
     given = point.get("attributes")
     attrs = json_attributes(given, limits, out, "data point") if given else {}
     flags = point.get("flags")
     flags = integer(flags) if flags else 0
-    value, count, total = 0.0, 0.0, None
     bounds: tuple[float, ...] = ()
     buckets: tuple[float, ...] = ()
-    if kind in ("gauge", "sum"):
-        given = field_of(point, "asDouble", "as_double")
-        value = (
-            _number(given) if given is not None else float(integer(field_of(point, "asInt", "as_int") or 0))
-        )
-    else:
-        count = float(integer(point.get("count") or 0))
-        given = point.get("sum")
-        total = _number(given) if given is not None else (0.0 if kind == "summary" else None)
+    count = float(integer(point.get("count") or 0))
+    given = point.get("sum")
+    total = _number(given) if given is not None else (0.0 if kind == "summary" else None)
     if kind == "histogram":
         bounds = tuple(
             _number(b) for b in list_of(field_of(point, "explicitBounds", "explicit_bounds") or [])
@@ -240,7 +263,7 @@ def _json_point(point: dict[str, Any], kind: MetricKind, limits: ItemLimits, out
         bounds, buckets = exponential_buckets(
             integer(point.get("scale") or 0), zero + below, integer(positive.get("offset") or 0), counts
         )
-    return _Raw(time_ns, start_ns, flags, attrs, value, count, total, bounds, buckets)
+    return _Raw(time_ns, start_ns, flags, attrs, 0.0, count, total, bounds, buckets)
 
 
 def _number(value: Any) -> float:
@@ -327,27 +350,47 @@ def _invalid(raw: _Raw) -> str | None:
 
 
 def _take_number(metric: _Metric, resource: _Resource, raw: _Raw, out: Decoded[MetricDataPoint]) -> None:
-    """:func:`_take` for a gauge's or a sum's point (nearly all of them), with only the
-    checks such a point needs: a file holds one per sample."""
-    if raw.flags & NO_RECORDED_VALUE:
+    if not raw.flags & NO_RECORDED_VALUE:
+        _number_point(metric, resource, raw.attributes, raw.time_ns, raw.start_ns, raw.value, out)
+
+
+def _number_point(
+    metric: _Metric,
+    resource: _Resource,
+    attrs: Attributes | None,
+    time_ns: int,
+    start_ns: int,
+    value: float,
+    out: Decoded[MetricDataPoint],
+) -> None:
+    """A gauge's or a sum's point, with only the checks such a point needs."""
+    if not time_ns or time_ns > MAX_TIME_NS or not math.isfinite(value):
+        out.reject(
+            "data point without a time"
+            if not time_ns
+            else "data point with a time past the year 2262"
+            if time_ns > MAX_TIME_NS
+            else "data point with a value that is not a finite number"
+        )
         return
-    time_ns = raw.time_ns
-    if not time_ns or time_ns > MAX_TIME_NS or not math.isfinite(raw.value):
-        out.reject(_invalid(raw) or "data point that is not valid OTLP")
-        return
-    labels = {**resource.labels, **label_texts(raw.attributes)} if raw.attributes else resource.labels
+    labels = {**resource.labels, **label_texts(attrs)} if attrs else resource.labels
+    # positional, in MetricDataPoint's field order: a file holds one per sample
     out.items.append(
         MetricDataPoint(
             metric.name,
             resource.service,
             labels,
             time_ns,
-            raw.start_ns if raw.start_ns <= MAX_TIME_NS else 0,
+            start_ns if start_ns <= MAX_TIME_NS else 0,
             metric.kind,
             metric.temporality,
             metric.monotonic,
-            raw.value,
-            unit=metric.unit,
+            value,
+            0.0,
+            None,
+            (),
+            (),
+            metric.unit,
         )
     )
 
