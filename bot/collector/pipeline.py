@@ -347,7 +347,7 @@ class Collector:
         reasons = []
         if self._saturated():
             reasons.append(
-                f"the store is behind: {self.writer.pending} spans and logs "
+                f"the store is behind: {self.writer.pending} spans, logs and metric points "
                 f"({self.writer.pending_bytes} bytes) wait to be written"
             )
         if self.spool is not None and self.spool.refusing:
