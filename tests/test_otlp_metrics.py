@@ -37,6 +37,7 @@ from bot.collector.spool import Spool
 from bot.config import AppConfig
 from bot.retention import Retention
 from bot.settings import CollectorSettings, RetentionSettings
+from bot.sources import builtin
 from bot.sources.builtin import BuiltinMetricSource
 from bot.store import BatchWriter, Store
 from bot.store.migrations import migrate
@@ -315,4 +316,30 @@ def test_a_version_9_database_gains_the_metric_points_table(tmp_path: Path) -> N
     store = Store(f"sqlite:///{tmp_path}/v9.db")
     store.write_metric_points([MetricDataPoint("jvm.threads", "cart", {}, time_ns=5 * S, value=3.0)])
     assert [p.value for p in store.metric_points(service="cart", start_ns=0, end_ns=10 * S, limit=5)] == [3.0]
+    store.close()
+
+
+def test_an_investigation_reads_a_bounded_even_share_of_each_services_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(f"sqlite:///{tmp_path}/db.sqlite")
+    store.migrate()
+    start = 1_000 * S
+    for service in ("cart", "chatty"):
+        every = 1 if service == "chatty" else 10  # chatty sends ten times as many
+        store.write_metric_points(
+            [
+                MetricDataPoint("load", service, {"service.name": service}, start + t * S, value=float(t))
+                for t in range(0, 1000, every)
+            ]
+        )
+    monkeypatch.setattr(builtin, "MAX_POINTS_READ", 200)
+    monkeypatch.setattr(builtin, "POINT_LOOKBACK_S", 0)
+    found = {
+        s.service: s
+        for s in BuiltinMetricSource(store).service_metrics(["cart", "chatty"], start, start + 1000 * S, 60)
+    }
+    chatty, cart = found["chatty"].points, found["cart"].points
+    assert len(chatty) == 100 and len(cart) == 100  # 10 in each tenth of the window
+    assert chatty[0].time_ns == start and chatty[-1].time_ns >= start + 900 * S
     store.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from itertools import pairwise
 
 from bot.collector.spanmetrics import SpanMetricRow
 from bot.sources.base import EventCounts, Exemplar, SliQuery
@@ -156,11 +157,10 @@ class BuiltinMetricSource:
             return []
         per_slice = max(1, MAX_POINTS_READ // (len(services) * LOG_SLICES))
         first = start_ns - POINT_LOOKBACK_S * S
-        step = max(1, (end_ns - first) // LOG_SLICES)
+        edges = [first + (end_ns - first) * i // LOG_SLICES for i in range(LOG_SLICES + 1)]
         points: list[MetricDataPoint] = []
         for service in services:
-            for lo in range(first, end_ns, step):
-                hi = min(lo + step, end_ns)
+            for lo, hi in pairwise(edges):
                 points.extend(
                     self.store.metric_points(service=service, start_ns=lo, end_ns=hi, limit=per_slice)
                 )
