@@ -16,9 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from google.protobuf.json_format import ParseDict
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -261,24 +263,37 @@ def collector_on(store: Store, spool_dir: Path, writer: BatchWriter) -> tuple[Co
 
 
 def test_points_acknowledged_but_not_yet_stored_are_replayed_from_the_spool(tmp_path: Path) -> None:
+    """Both encodings, and a request of a key bound to one service, whose other service's
+    points replay refuses again."""
     store = Store(f"sqlite:///{tmp_path}/db.sqlite")
     store.migrate()
     now = time.time_ns()
-    body = json_request("cart", {"timeUnixNano": str(now), "asInt": "7"})
+    json_body = json_request("cart", {"timeUnixNano": str(now), "asInt": "7"})
+    both = [
+        json.loads(json_request(s, {"timeUnixNano": str(now + S), "asInt": "8"})) for s in ("cart", "ledger")
+    ]
+    merged = {"resourceMetrics": [entry for body in both for entry in body["resourceMetrics"]]}
+    protobuf_body = ParseDict(merged, ExportMetricsServiceRequest()).SerializeToString()
     stalled = BatchWriter(store, max_pending=10_000, process=False)  # never started: a crash before the write
     collector, spool = collector_on(store, tmp_path / "spool", stalled)
-    assert collector.ingest_otlp_metrics(body, "json").items
+    assert collector.ingest_otlp_metrics(json_body, "json").items
+    assert collector.ingest_otlp_metrics(protobuf_body, "protobuf", frozenset({"cart"})).rejected == 1
     spool.close()
-    assert store.metric_points(service="cart", start_ns=0, end_ns=now + S, limit=10) == []
+    assert store.metric_points(service="cart", start_ns=0, end_ns=now + 2 * S, limit=10) == []
 
     writer = BatchWriter(store, max_pending=10_000, process=False)
     writer.start()
     again, spool = collector_on(store, tmp_path / "spool", writer)
     try:
-        assert asyncio.run(again.replay()) == 1
+        assert asyncio.run(again.replay()) == 2
         writer.flush()
-        [point] = store.metric_points(service="cart", start_ns=0, end_ns=now + S, limit=10)
-        assert (point.name, point.value, point.time_ns) == ("jvm.threads", 7.0, now)
+        found = store.metric_points(service="cart", start_ns=0, end_ns=now + 2 * S, limit=10)
+        assert [(p.name, p.value, p.time_ns) for p in found] == [
+            ("jvm.threads", 7.0, now),
+            ("jvm.threads", 8.0, now + S),
+        ]
+        assert store.metric_points(service="ledger", start_ns=0, end_ns=now + 2 * S, limit=10) == []
+        assert again.stats.refused_service == 1
     finally:
         writer.stop()
         spool.close()
