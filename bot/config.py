@@ -125,6 +125,10 @@ class Journey(_Strict):
             for kind in ("availability", "latency"):
                 if self.objective(kind) is not None and getattr(self.sli, kind) is None:
                     raise ValueError(f"sli.source is prometheus but sli.{kind} has no PromQL")
+        if self.sli.source == "metrics":
+            for kind in ("availability", "latency"):
+                if self.objective(kind) is not None and getattr(self.sli.metrics, kind, None) is None:
+                    raise ValueError(f"sli.source is metrics but sli.metrics.{kind} names no metric")
         return self
 
     def tiers(self) -> tuple[Tier, ...]:

@@ -151,6 +151,9 @@ class Investigator:
         evidence.traces = self._traces(evidence, journey, incident, baseline)
         bad_ids = self._bad_ids(evidence, incident)
         services = sorted({s.service for t in evidence.traces if t.trace_id in bad_ids for s in t.spans})
+        if journey.sli.metrics is not None and journey.sli.metrics.service not in services:
+            # an SLI of a service's own metrics: it may send no spans, its metrics still tell
+            services = sorted([*services, journey.sli.metrics.service])
         evidence.logs = self._logs(evidence, journey.name, bad_ids, services, baseline, incident)
         evidence.metrics = self._call(
             evidence,

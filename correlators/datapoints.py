@@ -35,13 +35,24 @@ _TIME = attrgetter("time_ns")
 _FAMILY = {"gauge": "gauge", "sum": "sum"}
 """Histogram kinds all read alike (mean); one name sent as two kinds stays two series."""
 
-Increase = tuple[float, float]
-"""(value or count, sum) gained over an interval."""
+Increase = tuple[float, ...]
+"""What a point adds over its interval, led by its value or count (a fall in which is a
+reset): (value,), (count, sum), (count, bucket, bucket, ...)."""
 
 
 def series_of(points: Iterable[MetricDataPoint]) -> list[MetricSeries]:
     """The series of ``points``, one per metric name, kind and labels; series that give no
     value at all (a lone cumulative point) are left out."""
+    found = []
+    for group in _groups(points):
+        made = _series(group)
+        if made.points:
+            found.append(made)
+    return found
+
+
+def _groups(points: Iterable[MetricDataPoint]) -> list[list[MetricDataPoint]]:
+    """The points of each series (name, kind, labels), in time order, one per time."""
     groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[MetricDataPoint]] = {}
     identities: dict[int, tuple[tuple[str, str], ...]] = {}  # the points of a resource share labels
     for point in points:
@@ -50,12 +61,25 @@ def series_of(points: Iterable[MetricDataPoint]) -> list[MetricSeries]:
             labels = identities[id(point.labels)] = tuple(sorted(point.labels.items()))
         key = (point.name, _FAMILY.get(point.kind, "histogram"), labels)
         groups.setdefault(key, []).append(point)
-    found = []
     for group in groups.values():
         group.sort(key=_TIME)
-        made = _series(_distinct(group))
-        if made.points:
-            found.append(made)
+    return [_distinct(group) for group in groups.values()]
+
+
+def events(
+    points: Iterable[MetricDataPoint],
+    values: Callable[[MetricDataPoint], Increase],
+    bad: Callable[[MetricDataPoint, Increase], float],
+    known_from: int | None = None,
+) -> list[tuple[int, float, float]]:
+    """(time, events, bad events) each point adds, over every series of ``points``: a
+    journey's SLI from a request counter or a duration histogram. ``values`` gives what a
+    point counts, led by its events; ``bad`` how many of those it added are bad.
+    ``known_from``: where the points were read from (see :func:`increases`)."""
+    found = []
+    for group in _groups(points):
+        for point, gained, _ in increases(group, values, known_from):
+            found.append((point.time_ns, gained[0], bad(point, gained)))
     return found
 
 
@@ -83,10 +107,17 @@ def _series(points: Sequence[MetricDataPoint]) -> MetricSeries:
 
 
 def increases(
-    points: Sequence[MetricDataPoint], values: Callable[[MetricDataPoint], Increase]
+    points: Sequence[MetricDataPoint],
+    values: Callable[[MetricDataPoint], Increase],
+    known_from: int | None = None,
 ) -> list[tuple[MetricDataPoint, Increase, int]]:
     """(point, what it adds, the nanoseconds that covers) for each point of one series
-    (in time order) that adds something measurable; see the module's rules."""
+    (in time order) that adds something measurable; see the module's rules.
+
+    ``known_from``: the time from which every point of the series was read. A cumulative
+    series whose first point started counting since then (a series that first appeared,
+    the first errors of a status code) adds its whole value; otherwise, or when None, a
+    first point only sets where the next one counts from."""
     step = _usual_step(points)
     found = []
     previous: MetricDataPoint | None = None
@@ -96,6 +127,8 @@ def increases(
         if point.temporality == "cumulative":
             if previous is None:
                 previous = point
+                if known_from is not None and known_from <= point.start_ns < point.time_ns:
+                    found.append((point, now, point.time_ns - point.start_ns))
                 continue
             gained, since = _cumulative(previous, point, now, values(previous))
         else:
@@ -110,10 +143,10 @@ def _cumulative(
     previous: MetricDataPoint, point: MetricDataPoint, now: Increase, before: Increase
 ) -> tuple[Increase, int]:
     restarted = point.start_ns > previous.start_ns and point.start_ns >= previous.time_ns
-    if now[0] < before[0] or restarted:
+    if now[0] < before[0] or restarted or len(now) != len(before):  # new buckets: a new series
         since = point.start_ns if previous.time_ns <= point.start_ns < point.time_ns else previous.time_ns
         return now, since
-    return (now[0] - before[0], now[1] - before[1]), previous.time_ns
+    return tuple(a - b for a, b in zip(now, before, strict=True)), previous.time_ns
 
 
 def _delta_start(point: MetricDataPoint, previous: MetricDataPoint | None, step: int | None) -> int | None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from bot.store import Store
 
 pytest_plugins: list[str] = [
     "tests.fixtures.bot_server",
@@ -25,3 +28,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(("JOURNEYWATCH_", "SLACK_")):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """An empty, migrated store in a SQLite file of the test's own."""
+    store = Store(f"sqlite:///{tmp_path}/jw.db")
+    store.migrate()
+    yield store
+    store.close()

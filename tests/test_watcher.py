@@ -5,8 +5,6 @@ repeated evaluations, and resolves it once the burn has been quiet for the hyste
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -31,11 +29,8 @@ def release() -> Scenario:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path}/jw.db")
-    store.migrate()
-    yield store
-    store.close()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 def make_watcher(store: Store, config: AppConfig) -> Watcher:

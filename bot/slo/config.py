@@ -129,13 +129,54 @@ class PrometheusSli(_Strict):
         return error_matchers(self.histogram or "")
 
 
+class MetricSli(_Strict):
+    """One objective counted from the OTLP metrics a service sends (``/v1/metrics``), for a
+    journey whose services send no spans. ``histogram``: a duration histogram, explicit or
+    exponential (``http.server.request.duration``): latency counts its requests over the
+    objective's threshold as bad (those between the highest bucket bound at or under the
+    threshold and the threshold too, since a bucket cannot be split), availability those of
+    series whose labels match ``error_where``. ``counter``: a request counter, for
+    availability only."""
+
+    histogram: str | None = None
+    counter: str | None = None
+    where: dict[str, str] = {}
+    """Labels a series must carry, exactly (``http.route: /checkout``)."""
+    error_where: dict[str, str] = {"http.response.status_code": "5.."}
+    """Labels whose values, regular expressions matched whole, make a series' requests bad."""
+    unit: Literal["s", "ms"] | None = None
+    """The histogram's unit where its metric's own ``unit`` is not ``s`` or ``ms``."""
+
+    @model_validator(mode="after")
+    def _one_metric(self) -> MetricSli:
+        if (self.histogram is None) == (self.counter is None):
+            raise ValueError("give exactly one of `histogram` and `counter`")
+        return self
+
+
+class MetricSlis(_Strict):
+    """A journey's objectives from its entry service's own OTLP metrics."""
+
+    service: str
+    availability: MetricSli | None = None
+    latency: MetricSli | None = None
+
+    @model_validator(mode="after")
+    def _latency_from_a_histogram(self) -> MetricSlis:
+        if self.latency is not None and self.latency.histogram is None:
+            raise ValueError("a latency objective is counted from a `histogram`, not a counter")
+        return self
+
+
 class SliConfig(_Strict):
     """Where a journey's events are counted. ``builtin``: the collector's span metrics
-    (counted before sampling); ``prometheus``: PromQL against ``sources.prometheus``."""
+    (counted before sampling); ``prometheus``: PromQL against ``sources.prometheus``;
+    ``metrics``: the OTLP metrics its entry service sends the bot (``metrics:``)."""
 
-    source: Literal["builtin", "prometheus"] = "builtin"
+    source: Literal["builtin", "prometheus", "metrics"] = "builtin"
     availability: PrometheusSli | None = None
     latency: PrometheusSli | None = None
+    metrics: MetricSlis | None = None
 
 
 class WatcherConfig(_Strict):

@@ -16,6 +16,7 @@ from bot.sources.builtin import (
     BuiltinSliSource,
     BuiltinTraceSource,
 )
+from bot.sources.metric_sli import MetricSliSource
 from bot.store import Store
 
 
@@ -27,6 +28,9 @@ def build_sources(config: AppConfig, settings: Settings, store: Store) -> Source
         exemplars=BuiltinExemplarSource(store),
         sli=BuiltinSliSource(store),
     )
+    metric_slis = {j.name: j.sli.metrics for j in config.journeys if j.sli.metrics is not None}
+    if metric_slis:
+        sources.sli_by_kind["metrics"] = MetricSliSource(store, metric_slis)
     if _uses_prometheus(config):
         from bot.sources.prometheus import build_prometheus_sources
 

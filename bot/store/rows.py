@@ -515,7 +515,7 @@ def point_row(point: MetricDataPoint) -> dict[str, Any]:
     return {
         "time_ns": point.time_ns,
         "service": fit(point.service, NAME_CHARS),
-        "name": fit(point.name),
+        "name": fit(point.name, NAME_CHARS),  # instrument names are at most 255 (the API)
         "data": dumps(data),
     }
 

@@ -152,6 +152,8 @@ metric_points = Table(
     # when the store took it: retention goes by it, as for logs
     Column("arrived_ns", BigInteger, nullable=False),
     Index("ix_metric_points_service_time", "service", "time_ns"),
+    # a journey's SLI from one metric (``sli.source: metrics``), read at every evaluation
+    Index("ix_metric_points_metric_time", "service", "name", "time_ns"),
     Index("ix_metric_points_arrived", "arrived_ns"),
 )
 

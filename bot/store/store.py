@@ -345,22 +345,25 @@ class Store:
     def write_metric_points(self, points: Sequence[MetricDataPoint]) -> None:
         self.write_rows(to_rows(point_batch=points))
 
-    def metric_points(self, *, service: str, start_ns: int, end_ns: int, limit: int) -> list[MetricDataPoint]:
-        """One service's OTLP data points in [start_ns, end_ns), oldest first, at most
-        ``limit`` (not clamped: a series needs many points)."""
+    def metric_points(
+        self, *, service: str, start_ns: int, end_ns: int, limit: int, name: str | None = None
+    ) -> list[MetricDataPoint]:
+        """One service's OTLP data points in [start_ns, end_ns), of one metric when
+        ``name`` is given, oldest first, at most ``limit`` (not clamped: a series needs
+        many points)."""
         c = metric_points.c
-        statement = (
-            select(metric_points)
-            .where(c.service == service, c.time_ns >= start_ns, c.time_ns < end_ns)
-            .order_by(c.time_ns, c.id)
-            .limit(max(1, limit))
+        statement = select(metric_points).where(
+            c.service == service, c.time_ns >= start_ns, c.time_ns < end_ns
         )
+        if name is not None:
+            statement = statement.where(c.name == name)
+        statement = statement.order_by(c.time_ns, c.id).limit(max(1, limit))
 
         def read() -> list[MetricDataPoint]:
             with self.engine.connect() as connection:
                 return [point_from_row(r._mapping) for r in connection.execute(statement)]
 
-        return self._guard(f"metric_points {service} {start_ns}-{end_ns}", read)
+        return self._guard(f"metric_points {service} {name or '*'} {start_ns}-{end_ns}", read)
 
     def span_metrics(self, *, journey: str | None, start_s: int, end_s: int) -> list[SpanMetricRow]:
         """Rows in [start_s, end_s), rows of the same key summed into one."""
