@@ -1,0 +1,180 @@
+"""The calls a trace made, what each asked for, and how much of them was on the critical
+path: the ground every pattern detector (:mod:`correlators.patterns`) stands on.
+
+A call is an outgoing span (client or producer, by the role :func:`traces.call_role` gives
+it). Its callee is the service whose span answered it, else the dependency its attributes
+name (:func:`topology.dependency_of`); what it asked for is the statement's fingerprint for
+a database, the route's for HTTP, else the answering operation or the span's own name.
+
+Time on the critical path is asked of a subtree and an interval: the critical path tiles
+the root's duration, so the path time inside ``[a, b)`` that belongs to a node's subtree is
+what fixing that node's work in that interval could win back. Subtree membership is an
+Euler-tour interval per node, so the question costs the path steps it crosses.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from correlators.critical_path import critical_steps
+from correlators.fingerprint import Fingerprint, route_fingerprint, statement_fingerprint
+from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span
+from correlators.topology import dependency_of
+from correlators.traces import AssembledTrace, SpanNode
+
+CACHE_SYSTEMS = frozenset({"redis", "memcached", "valkey", "hazelcast", "coherence", "geode", "ignite"})
+"""``db.system`` values of key-value stores used as caches (OpenTelemetry's names)."""
+_STATEMENT_KEYS = ("db.query.text", "db.statement")
+_URL_KEYS = ("url.full", "http.url", "http.target", "url.path")
+_METHOD_KEYS = ("http.request.method", "http.method")
+_PARAMETER_PREFIX = "db.query.parameter."
+_HIT_KEYS = ("cache.hit", "db.cache.hit")
+
+
+@dataclass(slots=True)
+class Call:
+    node: SpanNode
+    callee: str
+    """The service that answered, else the dependency the span names, else its name."""
+    what: str
+    """The statement or route fingerprint, else the operation: never the arguments."""
+    arguments: str
+    """A digest of the call's visible arguments; empty when none were visible."""
+    batched: bool
+    database: bool
+    cache: bool
+    hit: bool | None
+    """What the span said of a cache lookup, when it said anything."""
+
+    @property
+    def failed(self) -> bool:
+        return self.node.span.is_error or _answer_failed(self.node)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.callee, self.what
+
+
+class TraceCalls:
+    """One trace's calls, grouped by the span that made them, and its path-time oracle."""
+
+    def __init__(self, tree: AssembledTrace) -> None:
+        self.tree = tree
+        self.root_ns = tree.root.duration_ns
+        self._enter: dict[SpanNode, int] = {}
+        self._leave: dict[SpanNode, int] = {}
+        self._number(tree)
+        steps = critical_steps(tree)
+        self._steps = [(self._enter[node], start, end) for node, start, end in steps]
+        self._ends = [end for _, _, end in self._steps]
+        self.by_parent: dict[SpanNode, list[Call]] = {}
+        for node in tree.by_id.values():
+            if node.kind in CALLER_KINDS and node.parent is not None:
+                self.by_parent.setdefault(node.parent, []).append(describe(node))
+        for calls in self.by_parent.values():
+            calls.sort(key=lambda c: (c.node.start_ns, c.node.span.span_id))
+
+    def calls(self) -> Iterator[Call]:
+        for calls in self.by_parent.values():
+            yield from calls
+
+    def path_ns(self, node: SpanNode, start_ns: int | None = None, end_ns: int | None = None) -> int:
+        """Critical-path time of ``node``'s subtree within ``[start_ns, end_ns)`` (its own
+        interval when not given)."""
+        low = node.start_ns if start_ns is None else start_ns
+        high = node.end_ns if end_ns is None else end_ns
+        enter, leave = self._enter.get(node), self._leave.get(node)
+        if enter is None or leave is None or high <= low:
+            return 0
+        total = 0
+        index = bisect.bisect_right(self._ends, low)
+        while index < len(self._steps):
+            number, start, end = self._steps[index]
+            if start >= high:
+                break
+            if enter <= number <= leave:
+                total += min(end, high) - max(start, low)
+            index += 1
+        return total
+
+    def contains(self, ancestor: SpanNode, node: SpanNode) -> bool:
+        enter, number = self._enter.get(ancestor), self._enter.get(node)
+        return enter is not None and number is not None and enter <= number <= self._leave[ancestor]
+
+    def _number(self, tree: AssembledTrace) -> None:
+        counter = 0
+        for top in tree.roots:
+            stack: list[tuple[SpanNode, bool]] = [(top, False)]
+            while stack:
+                node, done = stack.pop()
+                if done:
+                    self._leave[node] = counter - 1
+                    continue
+                self._enter[node] = counter
+                counter += 1
+                stack.append((node, True))
+                stack.extend((child, False) for child in reversed(node.children))
+
+
+def describe(node: SpanNode) -> Call:
+    """What one outgoing span called and asked for."""
+    span = node.span
+    answer = next(
+        (c for c in node.children if c.kind in CALLEE_KINDS and c.span.service != span.service), None
+    )
+    named = dependency_of(span) if span.kind in CALLER_KINDS else None
+    callee = answer.span.service if answer is not None else named or span.name
+    system = span.attributes.get("db.system")
+    database = isinstance(system, str) and bool(system)
+    shape = _asked(span, answer)
+    hit = next((v for k in _HIT_KEYS if isinstance(v := span.attributes.get(k), bool)), None)
+    cache = (database and str(system).lower() in CACHE_SYSTEMS) or hit is not None
+    return Call(node, callee, shape.text, shape.arguments, shape.batched, database, cache, hit)
+
+
+def _asked(span: Span, answer: SpanNode | None) -> Fingerprint:
+    statement = _text(span, _STATEMENT_KEYS)
+    if statement:
+        parameters = tuple(
+            sorted(str(v) for k, v in span.attributes.items() if k.startswith(_PARAMETER_PREFIX))
+        )
+        return _statement(statement) if not parameters else _with(_statement(statement), parameters)
+    url = _text(span, _URL_KEYS)
+    if url:
+        shaped = _route(_text(span, _METHOD_KEYS), url)
+        if answer is not None:  # the server's own name for the route beats our guess at it
+            return Fingerprint(answer.span.name, shaped.arguments)
+        return shaped
+    return Fingerprint(answer.span.name if answer is not None else span.name, "")
+
+
+@lru_cache(maxsize=2_048)
+def _statement(statement: str) -> Fingerprint:
+    """Parameterized statements repeat across a window's traces: each is shaped once.
+    Keys are cut to the fingerprint's own limit, so the cache holds at most ~8 MB."""
+    return statement_fingerprint(statement)
+
+
+@lru_cache(maxsize=2_048)
+def _route(method: str, url: str) -> Fingerprint:
+    return route_fingerprint(method, url)
+
+
+def _with(shaped: Fingerprint, parameters: tuple[str, ...]) -> Fingerprint:
+    bound = statement_fingerprint("", parameters).arguments
+    return Fingerprint(shaped.text, f"{shaped.arguments}{bound}", shaped.batched)
+
+
+def _text(span: Span, keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = span.attributes.get(key)
+        if isinstance(value, str) and value:
+            return value[:4_096]
+    return ""
+
+
+def _answer_failed(node: SpanNode) -> bool:
+    return any(c.kind in CALLEE_KINDS and c.span.is_error for c in node.children)

@@ -1,0 +1,89 @@
+"""What an outgoing call asked for, without what it asked it with.
+
+A statement's fingerprint is the statement with its literals taken out: quoted strings,
+numbers, placeholders and whole IN- and VALUES-lists become ``?``, so that
+``SELECT * FROM items WHERE id = 7`` and ``... id = 9`` are one statement, as are the
+parameterized form and a list of any length. A route's fingerprint does the same to a URL
+path: segments that are numbers, UUIDs or long hex ids become ``{id}`` and the query is
+dropped. The literals are kept only as a digest (to tell whether two calls asked for the
+same thing), never as text: a fingerprint is what a finding may carry and a person may be
+shown, and a parameter may be a user's e-mail address.
+
+Regular expressions rather than a SQL parser: every DB span of every trace of an advice
+goes through here, a parser is some hundred times slower per statement, and a
+fingerprint needs tokens, not a syntax tree. Each pattern runs in time linear in the text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_NUMBER = re.compile(r"(?<![\w$.])-?(?:0x[0-9a-f]+|\d+(?:\.\d+)?(?:e[-+]?\d+)?)\b", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"\$\d+|:[a-z_]\w*|%\(\w+\)s|%s|\?", re.IGNORECASE)
+_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
+_MANY_ROWS = re.compile(r"\(\?\)(?:\s*,\s*\(\?\))+")
+_IN_MANY = re.compile(r"\bIN\s*\(\s*\?\s*,", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+_ID_SEGMENT = re.compile(
+    r"^(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|[0-9a-z_-]{20,})$",
+    re.IGNORECASE,
+)
+MAX_STATEMENT_CHARS = 4_096
+"""Statements are cut here before any pattern runs: a generated 1 MB INSERT says what it
+is in its first lines, and the cost of a fingerprint must not grow with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    text: str
+    """The statement or route with every literal replaced: safe to keep and show."""
+    arguments: str
+    """A digest of the literals it had (empty when none were visible): equal for two
+    calls that asked for the same thing, and saying nothing of what that was."""
+    batched: bool = False
+    """The statement already asks for many rows at once (an IN-list or a VALUES-list
+    of more than one item)."""
+
+
+def statement_fingerprint(statement: str, parameters: tuple[str, ...] = ()) -> Fingerprint:
+    """The statement without its literals, and a digest of them and of ``parameters``
+    (bound values some instrumentations record beside a parameterized statement)."""
+    text = statement[:MAX_STATEMENT_CHARS]
+    strings = _STRING.findall(text)
+    unquoted = _STRING.sub("?", text)
+    numbers = _NUMBER.findall(unquoted)
+    shape = _PLACEHOLDER.sub("?", _NUMBER.sub("?", unquoted))
+    batched = bool(_IN_MANY.search(shape))
+    listed = _LIST.sub("(?)", shape)
+    batched = batched or bool(_MANY_ROWS.search(listed))
+    shape = _SPACE.sub(" ", _MANY_ROWS.sub("(?)", listed)).strip()
+    return Fingerprint(shape, _digest([*strings, *numbers, *parameters]), batched)
+
+
+def route_fingerprint(method: str, url: str) -> Fingerprint:
+    """``GET /items/{id}`` from ``GET https://host/items/42?x=1``: id-like path segments
+    and the query are arguments; scheme and host are the target's, not the route's."""
+    path = url.split("://", 1)[1] if "://" in url else url
+    if "://" in url:
+        path = "/" + path.split("/", 1)[1] if "/" in path else "/"
+    path, _, query = path.partition("?")
+    segments = path.split("/")
+    shaped = ["{id}" if _ID_SEGMENT.match(s) else s for s in segments]
+    arguments = [s for s, shape in zip(segments, shaped, strict=True) if shape != s]
+    if query:
+        arguments.append(query)
+    route = "/".join(shaped) or "/"
+    return Fingerprint(f"{method} {route}".strip(), _digest(arguments))
+
+
+def _digest(values: list[str]) -> str:
+    if not values:
+        return ""
+    hashed = hashlib.blake2b(digest_size=8)
+    for value in values:
+        hashed.update(value.encode("utf-8", "replace"))
+        hashed.update(b"\x00")
+    return hashed.hexdigest()
