@@ -8,8 +8,9 @@ a database, the route's for HTTP, else the answering operation or the span's own
 
 Time on the critical path is asked of a subtree and an interval: the critical path tiles
 the root's duration, so the path time inside ``[a, b)`` that belongs to a node's subtree is
-what fixing that node's work in that interval could win back. Subtree membership is an
-Euler-tour interval per node, so the question costs the path steps it crosses.
+what fixing that node's work in that interval could win back. A path step belongs to a
+subtree when walking up from it meets the subtree's node, so a question costs the steps
+it crosses times the levels between; the path is worked out on a trace's first question.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from correlators.critical_path import critical_steps
+from correlators.critical_path import Step, critical_steps
 from correlators.fingerprint import Fingerprint, route_fingerprint, statement_fingerprint
 from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span
 from correlators.topology import dependency_of
@@ -48,10 +49,8 @@ class Call:
     cache: bool
     hit: bool | None
     """What the span said of a cache lookup, when it said anything."""
-
-    @property
-    def failed(self) -> bool:
-        return self.node.span.is_error or _answer_failed(self.node)
+    failed: bool
+    """The call or its answer failed."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -64,18 +63,15 @@ class TraceCalls:
     def __init__(self, tree: AssembledTrace) -> None:
         self.tree = tree
         self.root_ns = tree.root.duration_ns
-        self._enter: dict[SpanNode, int] = {}
-        self._leave: dict[SpanNode, int] = {}
-        self._number(tree)
-        steps = critical_steps(tree)
-        self._steps = [(self._enter[node], start, end) for node, start, end in steps]
-        self._ends = [end for _, _, end in self._steps]
+        self._steps: list[Step] | None = None
+        self._ends: list[int] = []
         self.by_parent: dict[SpanNode, list[Call]] = {}
         for node in tree.by_id.values():
             if node.kind in CALLER_KINDS and node.parent is not None:
                 self.by_parent.setdefault(node.parent, []).append(describe(node))
         for calls in self.by_parent.values():
-            calls.sort(key=lambda c: (c.node.start_ns, c.node.span.span_id))
+            if len(calls) > 1:
+                calls.sort(key=lambda c: (c.node.start_ns, c.node.span.span_id))
 
     def calls(self) -> Iterator[Call]:
         for calls in self.by_parent.values():
@@ -86,53 +82,54 @@ class TraceCalls:
         interval when not given)."""
         low = node.start_ns if start_ns is None else start_ns
         high = node.end_ns if end_ns is None else end_ns
-        enter, leave = self._enter.get(node), self._leave.get(node)
-        if enter is None or leave is None or high <= low:
-            return 0
+        steps = self._path()
         total = 0
         index = bisect.bisect_right(self._ends, low)
-        while index < len(self._steps):
-            number, start, end = self._steps[index]
+        while index < len(steps) and high > low:
+            on, start, end = steps[index]
             if start >= high:
                 break
-            if enter <= number <= leave:
+            if contains(node, on):
                 total += min(end, high) - max(start, low)
             index += 1
         return total
 
-    def contains(self, ancestor: SpanNode, node: SpanNode) -> bool:
-        enter, number = self._enter.get(ancestor), self._enter.get(node)
-        return enter is not None and number is not None and enter <= number <= self._leave[ancestor]
+    def _path(self) -> list[Step]:
+        """The critical path, worked out on the trace's first question: most traces show
+        no pattern and are never asked one."""
+        if self._steps is None:
+            self._steps = critical_steps(self.tree)
+            self._ends = [end for _, _, end in self._steps]
+        return self._steps
 
-    def _number(self, tree: AssembledTrace) -> None:
-        counter = 0
-        for top in tree.roots:
-            stack: list[tuple[SpanNode, bool]] = [(top, False)]
-            while stack:
-                node, done = stack.pop()
-                if done:
-                    self._leave[node] = counter - 1
-                    continue
-                self._enter[node] = counter
-                counter += 1
-                stack.append((node, True))
-                stack.extend((child, False) for child in reversed(node.children))
+
+def contains(ancestor: SpanNode, node: SpanNode) -> bool:
+    """``node`` is ``ancestor`` or under it: a walk up as many levels as they are apart."""
+    depth = ancestor.depth
+    while node.depth > depth and node.parent is not None:
+        node = node.parent
+    return node is ancestor
 
 
 def describe(node: SpanNode) -> Call:
     """What one outgoing span called and asked for."""
     span = node.span
-    answer = next(
-        (c for c in node.children if c.kind in CALLEE_KINDS and c.span.service != span.service), None
-    )
-    named = dependency_of(span) if span.kind in CALLER_KINDS else None
-    callee = answer.span.service if answer is not None else named or span.name
-    system = span.attributes.get("db.system")
+    answer = None
+    for child in node.children:
+        if child.kind in CALLEE_KINDS and child.span.service != span.service:
+            answer = child
+            break
+    callee = answer.span.service if answer is not None else dependency_of(span) or span.name
+    attributes = span.attributes
+    system = attributes.get("db.system")
     database = isinstance(system, str) and bool(system)
     shape = _asked(span, answer)
-    hit = next((v for k in _HIT_KEYS if isinstance(v := span.attributes.get(k), bool)), None)
+    hit = None
+    if "cache.hit" in attributes or "db.cache.hit" in attributes:
+        hit = next((v for k in _HIT_KEYS if isinstance(v := attributes.get(k), bool)), None)
     cache = (database and str(system).lower() in CACHE_SYSTEMS) or hit is not None
-    return Call(node, callee, shape.text, shape.arguments, shape.batched, database, cache, hit)
+    failed = span.is_error or (answer is not None and answer.span.is_error)
+    return Call(node, callee, shape.text, shape.arguments, shape.batched, database, cache, hit, failed)
 
 
 def _asked(span: Span, answer: SpanNode | None) -> Fingerprint:
@@ -174,7 +171,3 @@ def _text(span: Span, keys: tuple[str, ...]) -> str:
         if isinstance(value, str) and value:
             return value[:4_096]
     return ""
-
-
-def _answer_failed(node: SpanNode) -> bool:
-    return any(c.kind in CALLEE_KINDS and c.span.is_error for c in node.children)

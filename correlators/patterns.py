@@ -5,9 +5,9 @@ Each detector states its rule as a principle, never a figure fitted to a case:
 
 - **N+1**: at least :data:`MIN_REPEATS` calls of one span to one callee with one
   fingerprint, one after another (none starts before the previous one ended), not already
-  batched (an IN- or VALUES-list of several items), and not the very same call each time
-  when the arguments are visible (a poll asks the same thing again; an N+1 asks for the
-  next item). Batching them costs about one call: the saving is their stretch on the path
+  batched (an IN- or VALUES-list of several items), and, where the arguments are visible,
+  asking something new at least every other call (a poll asks the same thing again; an
+  N+1 asks for the next item). Batching them costs about one call: the saving is their stretch on the path
   less their median call.
 - **consecutive independent calls**: calls of one span to different targets (each asked
   once by that span), back to back: the span did no work of its own between them longer
@@ -30,10 +30,11 @@ Each detector states its rule as a principle, never a figure fitted to a case:
   calls' slowest (p99): a cap that good answers come within a fifth of is too low (it
   cuts answers that were coming); one far above them is too high, and each capped call
   could have failed sooner by the difference.
-- **chatty hop / fan-out**: one request making at least :data:`MANY_CALLS` calls to one
-  callee (an order of magnitude above the one call a request needs), from several spans or
-  at once (a single sequential loop is an N+1, told as such). The saving is their path time
-  less the longest one's.
+- **chatty hop / fan-out**: one service asking one callee :data:`MANY_CALLS` different
+  things or more in one request (an order of magnitude above the one call a request needs), counting a
+  span's repeats of one ask once: those are one call once batched, and an N+1, concurrent
+  or not, is told as such. The saving is the calls' path time less the longest one's:
+  what one coarser call would cost.
 - **cache miss in front of a slow backend**: a cache lookup that was not a hit, followed
   right away by a call to another callee at least ten times as long (what a cache is for
   is an order of magnitude). A hit would have skipped the backend call: its path time is
@@ -51,7 +52,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from correlators.call_sites import Call, TraceCalls
+from correlators.call_sites import Call, TraceCalls, contains
+from correlators.model import CALLEE_KINDS
 from correlators.traces import AssembledTrace, SpanNode
 
 MIN_REPEATS = 5
@@ -122,19 +124,21 @@ def detect_in(view: TraceCalls) -> list[Pattern]:
     """The patterns one trace shows on its own."""
     found: list[Pattern] = []
     retries: list[Pattern] = []
-    looped: set[SpanNode] = set()
+    calls_made = 0
     for parent, calls in view.by_parent.items():
+        calls_made += len(calls)
+        if len(calls) < 2:
+            continue  # most spans make one call or none: no pair, run or miss to find
         for run in _sequential_runs(calls):
             chains, rest = _retry_chains(run)
             retries.extend(_retry(view, parent, chain) for chain in chains)
-            for loop in _loops(rest):
-                found.append(_n_plus_one(view, parent, loop))
-                looped.update(c.node for c in loop)
+            found.extend(_n_plus_one(view, parent, loop) for loop in _loops(rest))
         found.extend(_consecutive(view, parent, calls))
         found.extend(_cache_misses(view, parent, calls))
     found.extend(_amplified(view, retries))
     found.extend(_slow_statements(view))
-    found.extend(_chatty(view, looped))
+    if calls_made >= MANY_CALLS:
+        found.extend(_chatty(view))
     return found
 
 
@@ -186,9 +190,9 @@ def _loops(calls: list[Call]) -> Iterable[list[Call]]:
     """Stretches of at least MIN_REPEATS calls that are one loop over different items."""
     if len(calls) < MIN_REPEATS or any(c.batched for c in calls):
         return
-    visible = {c.arguments for c in calls}
-    if len(visible) == 1 and "" not in visible:
-        return  # the very same call each time: a poll, not a loop over items
+    visible = [c.arguments for c in calls if c.arguments]
+    if visible and len(set(visible)) * 2 < len(visible):
+        return  # mostly the same asks again: a poll, not a loop over items
     yield calls
 
 
@@ -216,9 +220,7 @@ def _amplified(view: TraceCalls, retries: list[Pattern]) -> list[Pattern]:
     for outer in retries:
         attempts = [view.tree.by_id[s] for s in outer.span_ids]
         inner = [
-            p
-            for p in retries
-            if p is not outer and any(view.contains(a, nodes[p.span_ids[0]]) for a in attempts)
+            p for p in retries if p is not outer and any(contains(a, nodes[p.span_ids[0]]) for a in attempts)
         ]
         deepest = max((nodes[p.span_ids[0]].depth for p in inner), default=None)
         reached = (
@@ -251,11 +253,9 @@ def _follows(starts: list[int], previous: Call, call: Call) -> bool:
     """Right after the previous call, with no work of the parent's between them: no gap
     longer than a tenth of the shorter call, no other child starting in it."""
     before, after = previous.node, call.node
-    gap = after.start_ns - before.end_ns
-    if gap < 0 or gap > min(before.duration_ns, after.duration_ns) * WORTH_SHARE:
+    if after.start_ns - before.end_ns > min(before.duration_ns, after.duration_ns) * WORTH_SHARE:
         return False
-    between = bisect.bisect_left(starts, after.start_ns) - bisect.bisect_left(starts, before.end_ns)
-    return between == 0
+    return _right_after(starts, before, after)
 
 
 def _independent(view: TraceCalls, parent: SpanNode, chain: list[Call]) -> Iterable[Pattern]:
@@ -268,22 +268,34 @@ def _independent(view: TraceCalls, parent: SpanNode, chain: list[Call]) -> Itera
 
 
 def _cache_misses(view: TraceCalls, parent: SpanNode, calls: list[Call]) -> Iterable[Pattern]:
+    starts = [child.start_ns for child in parent.children]
     for index, lookup in enumerate(calls):
         if not lookup.cache or lookup.hit is True or index + 1 == len(calls):
             continue
-        backend = calls[index + 1]
-        if backend.cache or backend.callee == lookup.callee or backend.node.start_ns < lookup.node.end_ns:
+        backend, before = calls[index + 1], lookup.node
+        if backend.cache or backend.callee == lookup.callee or not _right_after(starts, before, backend.node):
             continue
-        if backend.node.duration_ns < CACHE_FACTOR * max(1, lookup.node.duration_ns):
+        if backend.node.duration_ns < CACHE_FACTOR * max(1, before.duration_ns):
             continue
         path = view.path_ns(backend.node)
         yield _pattern(PatternKind.CACHE_MISS, view, parent, [lookup, backend], path, path, via=lookup.callee)
+
+
+def _right_after(starts: list[int], before: SpanNode, after: SpanNode) -> bool:
+    """``after`` starts once ``before`` ended, with no other child of their parent
+    starting between them and a gap no longer than ``before`` itself took."""
+    gap = after.start_ns - before.end_ns
+    if gap < 0 or gap > before.duration_ns:
+        return False
+    return bisect.bisect_left(starts, after.start_ns) == bisect.bisect_left(starts, before.end_ns)
 
 
 # --- one statement, one callee --------------------------------------------------------
 
 
 def _slow_statements(view: TraceCalls) -> Iterable[Pattern]:
+    if view.root_ns < NOTICEABLE_NS:
+        return
     statements = [c for c in view.calls() if c.database and not c.cache]
     for call in statements:
         if call.node.duration_ns < NOTICEABLE_NS:
@@ -298,28 +310,27 @@ def _slow_statements(view: TraceCalls) -> Iterable[Pattern]:
         yield _pattern(PatternKind.SLOW_STATEMENT, view, parent, [call], path, max(0, path - usual))
 
 
-def _chatty(view: TraceCalls, looped: set[SpanNode]) -> Iterable[Pattern]:
-    by_callee: defaultdict[str, list[Call]] = defaultdict(list)
+def _chatty(view: TraceCalls) -> Iterable[Pattern]:
+    by_pair: defaultdict[tuple[str, str], list[Call]] = defaultdict(list)
     for call in view.calls():
-        by_callee[call.callee].append(call)
-    for calls in by_callee.values():
-        if len(calls) < MANY_CALLS:
-            continue
-        parents = {c.node.parent for c in calls}
-        if len(parents) == 1 and all(c.node in looped for c in calls):
-            continue  # one loop, told as an N+1
+        by_pair[(call.node.span.service, call.callee)].append(call)
+    for calls in by_pair.values():
+        asks = {(c.node.parent, c.what) for c in calls}
+        if len(asks) < MANY_CALLS:
+            continue  # a span's repeats of one ask are one call once batched: an N+1's
         paths = [view.path_ns(c.node) for c in calls]
-        calls.sort(key=lambda c: (c.node.start_ns, c.node.span.span_id))
-        top = _top_caller(calls)
         saved = max(0, sum(paths) - max(paths))
-        yield _pattern(PatternKind.CHATTY, view, top, calls, sum(paths), saved, target="*")
+        yield _pattern(PatternKind.CHATTY, view, _entry(calls), calls, sum(paths), saved, target="*")
 
 
-def _top_caller(calls: list[Call]) -> SpanNode:
-    """The span closest to the root that made any of the calls: the request's entry into
-    the chattiness, where a coarser call would go."""
+def _entry(calls: list[Call]) -> SpanNode:
+    """The span where the caller's service took the request that made the calls (the
+    shallowest caller's nearest server span): where a coarser call would go."""
     parents = [c.node.parent for c in calls if c.node.parent is not None]
-    return min(parents, key=lambda n: (n.depth, n.start_ns))
+    node = min(parents, key=lambda n: (n.depth, n.start_ns))
+    while node.parent is not None and node.kind not in CALLEE_KINDS:
+        node = node.parent
+    return node
 
 
 # --- timeout caps, across traces ------------------------------------------------------

@@ -88,6 +88,11 @@ def test_parallel_queries_are_not_an_n_plus_one() -> None:
     assert found(n_plus_one(8, parallel=True)) == []
 
 
+def test_a_long_loop_is_one_n_plus_one_and_not_a_chatty_hop_as_well() -> None:
+    assert [p.kind for p in found(n_plus_one(25))] == [PatternKind.N_PLUS_ONE]
+    assert found(n_plus_one(25, parallel=True)) == []
+
+
 def test_four_queries_are_not_yet_an_n_plus_one() -> None:
     assert found(n_plus_one(4)) == []
 
