@@ -1,4 +1,4 @@
-"""Feeding the correlators from files: `journeywatch analyze`.
+"""Feeding the correlators from files: `journeywatch analyze` and `journeywatch advise`.
 
 Spans are grouped into traces and given their journey from the config, as the collector
 would; a trace no journey matches is analysed under its entry point ("frontend GET /x"),
@@ -21,6 +21,7 @@ from pathlib import Path
 from bot.collector.journeys import JourneyMatcher, session_of
 from bot.config import AppConfig
 from bot.telemetry_files import FileRead, read_logs, read_metrics, read_spans
+from correlators.advice import AdviceReport, advise
 from correlators.analyze import AnalysisInput, analyze
 from correlators.errors import InputFileError
 from correlators.input_gaps import InputGap
@@ -61,6 +62,28 @@ def run_analysis(request: AnalyzeRequest, config: AppConfig) -> Report:
         )
     )
     report.input_gaps = _gaps(spans, logs, metrics)
+    return report
+
+
+@dataclass(frozen=True)
+class AdviseRequest:
+    traces: Path
+    window: Window | None = None
+    """Traces that start in it; every trace of the file when None."""
+    journey: str | None = None
+
+
+def run_advice(request: AdviseRequest, config: AppConfig) -> AdviceReport:
+    """The patterns of the window's traces per journey, read as `analyze` reads them."""
+    window = request.window
+    if window is not None and window.end_ns <= window.start_ns:
+        raise InputFileError("the window ends before it starts")
+    spans = read_spans(request.traces)
+    traces = assemble_traces(spans.items, config)
+    if window is not None:
+        traces = [t for t in traces if t.start_ns in window]
+    report = advise(traces, journey=request.journey)
+    report.input_gaps = _gaps(spans, None, None)
     return report
 
 

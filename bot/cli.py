@@ -124,6 +124,41 @@ def analyze(
 
 
 @app.command()
+def advise(
+    traces: Annotated[Path, typer.Option(help="OTLP JSON Lines of traces (.gz too).")],
+    start: Annotated[str | None, typer.Option(help="Window start (RFC 3339, Unix s); default all.")] = None,
+    end: Annotated[str | None, typer.Option(help="Window end; default all.")] = None,
+    journey: Annotated[str | None, typer.Option(help="Advise on this journey only.")] = None,
+    config: Annotated[Path, typer.Option(help="journeys.yaml")] = Path("config/journeys.yaml"),
+    output_format: Annotated[str, typer.Option("--format", help="json or text")] = "text",
+) -> None:
+    """Say where a journey's time goes and what would win it back, from telemetry files."""
+    from bot.analysis import AdviseRequest, cycles_uncollected, run_advice
+    from bot.render.advice import advice_json, advice_text
+    from bot.timeparse import parse_time_ns
+    from correlators.metrics import Window
+
+    if output_format not in ("json", "text"):
+        raise typer.BadParameter("use json or text", param_hint="--format")
+    if (start is None) != (end is None):
+        raise typer.BadParameter("give both --start and --end, or neither")
+    try:
+        window = Window(parse_time_ns(start), parse_time_ns(end)) if start and end else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        app_config = load_config(config) if config.exists() else AppConfig()
+        with cycles_uncollected():
+            report = run_advice(AdviseRequest(traces, window, journey), app_config)
+    except JourneywatchError as exc:
+        raise _fail(exc) from None
+    if output_format == "json":
+        typer.echo(json.dumps(advice_json(report), indent=2))
+    else:
+        typer.echo(advice_text(report), nl=False)
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port (4318 is OTLP/HTTP's).")] = None,

@@ -367,13 +367,13 @@ def report_text(report: Report) -> str:
         lines.extend(f"Missing: {missing_words(m)}" for m in report.missing)
     if report.input_gaps:
         lines.append("")
-        lines.extend(_input_gap_line(g) for g in report.input_gaps)
+        lines.extend(input_gap_line(g) for g in report.input_gaps)
     lines.append("")
     lines.append(f"{report.bad_traces} bad traces against {report.baseline_traces} baseline traces.")
     return "\n".join(lines)
 
 
-def _input_gap_line(gap: InputGap) -> str:
+def input_gap_line(gap: InputGap) -> str:
     """One line a reader takes in at a glance: how much of which file, and why."""
     counts = [
         _count(gap.skipped_lines, "line") if gap.skipped_lines else "",
