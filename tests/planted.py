@@ -32,7 +32,9 @@ from tests.spantree import MS, TraceBuilder
 SERVICES = ("orders", "catalog", "payments", "inventory", "users", "shipping", "pricing", "reviews", "search")
 TABLES = ("items", "carts", "orders", "users", "prices", "stock", "reviews", "addresses")
 DB = {"db.system": "postgresql", "db.name": "shop"}
-KINDS = tuple(PatternKind)
+START_MS = 1_767_000_000_000.0
+"""Requests start here (2025-12-29), ten seconds apart: a time an OTLP file can carry (0
+reads as no time at all)."""
 
 
 @dataclass(frozen=True)
@@ -383,8 +385,8 @@ def generate(seed: int, requests: int = 40) -> Case:
     case = Case()
     capped = _cap_plan(rng, requests)
     for index in range(requests):
-        r = Request(rng, f"{seed:08x}{index:024x}", case)
-        case.traces.append(_request(r, capped.get(index)))
+        r = Request(rng, f"{seed + 1:08x}{index + 1:024x}", case)
+        case.traces.append(_request(r, capped.get(index), START_MS + index * 10_000))
     return case
 
 
@@ -409,7 +411,7 @@ def _cap_plan(rng: random.Random, requests: int) -> dict[int, _Cap]:
     return {i: _Cap(callee, cap, good, i in hits) for i in makers}
 
 
-def _request(r: Request, cap: _Cap | None) -> Trace:
+def _request(r: Request, cap: _Cap | None, at_ms: float) -> Trace:
     rng = r.rng
     services = rng.sample(SERVICES, rng.randint(2, 3))
     work: dict[str, list[Step]] = {s: _ordinary(rng) for s in services}
@@ -421,12 +423,12 @@ def _request(r: Request, cap: _Cap | None) -> Trace:
         _insert(rng, work, rng.choice(places), rng.choice(LOOK_ALIKES))
     if cap is not None:
         _insert(rng, work, "frontend", _capped_call(cap))
-    root = r.b.span("frontend", "GET /checkout", 0, 0, kind=SpanKind.SERVER)
+    root = r.b.span("frontend", "GET /checkout", at_ms, at_ms, kind=SpanKind.SERVER)
     steps = [*work.get("frontend", []), *(handler(s, f"POST /{s}", work[s]) for s in services)]
     rng.shuffle(steps)
-    end = r.run(root, 0, steps)
+    end = r.run(root, at_ms, steps)
     root.end_ns = int(end * MS)
-    r.settle(end)
+    r.settle(end - at_ms)
     return r.b.trace()
 
 

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.render.advice import advice_words
-from correlators.advice import advise, percentile
+from bot.render.advice import advice_text, advice_words
+from correlators.advice import AdviceReport, advise, percentile
 from correlators.model import SpanKind, Trace
 from correlators.patterns import PatternKind
 from tests.otlp_json import write_traces
@@ -145,3 +145,5 @@ def test_every_pattern_has_its_fix_in_words() -> None:
         PatternKind.CACHE_MISS: "check the cache's keys",
     }
     assert {kind: fix in said.get(kind, "") for kind, fix in fixes.items()} == dict.fromkeys(fixes, True)
+    text = advice_text(AdviceReport([journey]))
+    assert text.count("e.g. trace") == 10 and f"… and {len(journey.advice) - 10} more, smaller" in text

@@ -17,6 +17,8 @@ from correlators.patterns import PatternKind
 
 STATEMENT_CHARS = 120
 """A fingerprint longer than this is cut in a sentence (the JSON keeps it whole)."""
+TEXT_LIMIT = 10
+"""Pieces of advice the text form lists per journey; the JSON form has them all."""
 
 
 def advice_words(a: Advice) -> str:
@@ -77,9 +79,12 @@ def advice_text(report: AdviceReport) -> str:
         )
         if not journey.advice:
             lines.append("  Nothing to win back: no pattern found.")
-        for rank, a in enumerate(journey.advice, start=1):
+        for rank, a in enumerate(journey.advice[:TEXT_LIMIT], start=1):
             lines.append(f"  {rank}. {advice_words(a)}")
             lines.append(f"     {gain_words(a, journey)}; e.g. trace {a.examples[0]}")
+        if len(journey.advice) > TEXT_LIMIT:
+            more = len(journey.advice) - TEXT_LIMIT
+            lines.append(f"  … and {more} more, smaller (--format json lists them all)")
         lines.append("")
     if not report.journeys:
         lines.append("No journey's traces in the window.")
