@@ -38,8 +38,9 @@ def main() -> None:
     )
     parser.add_argument("--cases", type=int, default=50, help="cases of 40 requests each")
     parser.add_argument("--held", action="store_true", help="the held-out seed range")
+    parser.add_argument("--first", type=int, help="the first seed, for a range never run before")
     args = parser.parse_args()
-    first = HELD_OUT_START if args.held else 0
+    first = args.first if args.first is not None else HELD_OUT_START if args.held else 0
     cases = [generate(seed) for seed in range(first, first + args.cases)]
     tally = Tally()
     for case in cases:

@@ -51,6 +51,9 @@ class Call:
     """What the span said of a cache lookup, when it said anything."""
     failed: bool
     """The call or its answer failed."""
+    unanswered: bool
+    """No answer ended before the call did: the caller stopped waiting (or nobody sent
+    spans), as at a timeout, rather than hearing back a failure."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -129,7 +132,10 @@ def describe(node: SpanNode) -> Call:
         hit = next((v for k in _HIT_KEYS if isinstance(v := attributes.get(k), bool)), None)
     cache = (database and str(system).lower() in CACHE_SYSTEMS) or hit is not None
     failed = span.is_error or (answer is not None and answer.span.is_error)
-    return Call(node, callee, shape.text, shape.arguments, shape.batched, database, cache, hit, failed)
+    unanswered = answer is None or answer.end_ns >= node.end_ns
+    return Call(
+        node, callee, shape.text, shape.arguments, shape.batched, database, cache, hit, failed, unanswered
+    )
 
 
 def _asked(span: Span, answer: SpanNode | None) -> Fingerprint:

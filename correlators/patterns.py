@@ -25,16 +25,20 @@ Each detector states its rule as a principle, never a figure fitted to a case:
   from the first attempt to the last one's start (from the first failure to the last when
   none succeeded): what a retry budget with backoff gives back.
 - **timeout-shaped durations** (across the traces given, since a cap is a shape of many
-  calls): at least :data:`MIN_ATTEMPTS` failed calls of one caller to one target ending
-  within 1 % of one duration that no call of that target outlasts. Against the successful
-  calls' slowest (p99): a cap that good answers come within a fifth of is too low (it
-  cuts answers that were coming); one far above them is too high, and each capped call
-  could have failed sooner by the difference.
+  calls): failed calls whose callee did not answer before they ended (the caller stopped
+  waiting; a failure the callee sent back arrives inside the call), at least
+  :data:`MIN_ATTEMPTS` of one caller to one target and a quarter of such failures or
+  more, ending within 1 % of one duration that no call of that target outlasts (forty
+  failures spread over 3-60 ms put three within 1 % of the longest by chance; a pile-up
+  at a cap holds a share of them). Against the successful calls' slowest (p99): a cap
+  that good answers come within a fifth of is too low (it cuts answers that were
+  coming); one far above them is too high, and each capped call could have failed sooner
+  by the difference.
 - **chatty hop / fan-out**: one service asking one callee :data:`MANY_CALLS` different
-  things or more in one request (an order of magnitude above the one call a request needs), counting a
-  span's repeats of one ask once: those are one call once batched, and an N+1, concurrent
-  or not, is told as such. The saving is the calls' path time less the longest one's:
-  what one coarser call would cost.
+  things or more in one request (an order of magnitude above the one call a request
+  needs), counting a span's repeats of one ask once: those are one call once batched, and
+  an N+1, concurrent or not, is told as such. The saving is the calls' path time less the
+  longest one's: what one coarser call would cost.
 - **cache miss in front of a slow backend**: a cache lookup that was not a hit, followed
   right away by a call to another callee at least ten times as long (what a cache is for
   is an order of magnitude). A hit would have skipped the backend call: its path time is
@@ -66,6 +70,8 @@ DOMINANT_SHARE = 0.5
 WORTH_SHARE = 0.1
 """The share of a request a back-to-back pair must cost before it is worth telling."""
 CAP_TOLERANCE = 0.01
+CAP_SHARE = 0.25
+"""A cap holds a quarter of the failures or more: a pile-up, not the top of a spread."""
 TOO_LOW_SHARE = 0.8
 CACHE_FACTOR = 10
 EVIDENCE_LIMIT = 20
@@ -197,8 +203,7 @@ def _loops(calls: list[Call]) -> Iterable[list[Call]]:
 
 
 def _n_plus_one(view: TraceCalls, parent: SpanNode, loop: list[Call]) -> Pattern:
-    first, last = loop[0].node, loop[-1].node
-    path = view.path_ns(parent, first.start_ns, last.end_ns)
+    path = sum(view.path_ns(c.node) for c in loop)  # the calls', not the work between them
     one = int(statistics.median(c.node.duration_ns for c in loop))
     return _pattern(PatternKind.N_PLUS_ONE, view, parent, loop, path, max(0, path - one))
 
@@ -348,12 +353,14 @@ def timeout_caps(views: Sequence[TraceCalls]) -> list[Pattern]:
 
 
 def _capped(calls: list[tuple[TraceCalls, Call]]) -> Iterable[Pattern]:
-    failed = sorted((c.node.duration_ns, i) for i, (_, c) in enumerate(calls) if c.failed)
+    failed = sorted((c.node.duration_ns, i) for i, (_, c) in enumerate(calls) if c.failed and c.unanswered)
     if len(failed) < MIN_ATTEMPTS:
         return
     cluster = _densest(failed)
     longest = max(c.node.duration_ns for _, c in calls)
-    if len(cluster) < MIN_ATTEMPTS or longest > cluster[-1][0] * (1 + CAP_TOLERANCE):
+    if len(cluster) < max(MIN_ATTEMPTS, len(failed) * CAP_SHARE):
+        return  # failures of many lengths put a few near any one length by chance
+    if longest > cluster[-1][0] * (1 + CAP_TOLERANCE):
         return
     cap = int(statistics.median(d for d, _ in cluster))
     good = sorted(c.node.duration_ns for _, c in calls if not c.failed)

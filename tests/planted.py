@@ -211,7 +211,7 @@ def slow_off_path(r: Request, parent: Span, t: float) -> float:
 
 
 def varied_failure(r: Request, parent: Span, t: float) -> float:
-    return r.call(parent, t, r.rng.uniform(2, 400), "shipping", "GET /rates", error=True)
+    return r.call(parent, t, r.rng.uniform(2, 400), "shipping", "GET /rates/{id}", error=True)
 
 
 def steady_success(r: Request, parent: Span, t: float) -> float:
@@ -252,7 +252,7 @@ def consecutive(r: Request, parent: Span, t: float) -> float:
     callees = [c for c in r.rng.sample(SERVICES, 4) if c != parent.service][: r.rng.randint(2, 3)]
     spans = [r.rng.uniform(40, 200) for _ in callees]
     for callee, ms in zip(callees, spans, strict=True):
-        t = r.call(parent, t, ms, callee, f"GET /{callee}-summary-{r.rng.randrange(99)}")
+        t = r.call(parent, t, ms, callee, f"GET /{callee}-summary-{r.rng.randrange(1_000_000)}")
     saved = sum(spans) - max(spans)
     r.plant(PatternKind.CONSECUTIVE, parent.service, " + ".join(callees), saved, at_least=(saved, 0.1))
     return t

@@ -248,6 +248,21 @@ def test_failures_of_many_durations_are_not_a_cap() -> None:
     assert found(*[capped_call(f"{i:032x}", 100 + i * 300, error=True) for i in range(5)]) == []
 
 
+def test_three_of_forty_spread_failures_near_the_longest_are_not_a_cap() -> None:
+    spread = [3 + i * 1.5 for i in range(37)] + [62.0, 62.2, 62.4]
+    assert found(*[capped_call(f"{i + 1:032x}", ms, error=True) for i, ms in enumerate(spread)]) == []
+
+
+def test_failures_the_callee_sent_back_are_not_a_cap_whatever_their_length() -> None:
+    def refused(trace_id: str) -> Trace:
+        b = TraceBuilder(trace_id)
+        root = handler(b, 505)
+        b.call(root, "inventory", "GET /stock", 0, 500, server_start_ms=1, server_end_ms=499, error=True)
+        return b.trace()
+
+    assert found(*[refused(f"{i + 1:032x}") for i in range(5)]) == []
+
+
 def test_successful_calls_of_one_duration_are_not_a_cap() -> None:
     assert found(*[capped_call(f"{i:032x}", 500, error=False) for i in range(5)]) == []
 
