@@ -105,6 +105,19 @@ def test_the_same_call_with_the_same_arguments_is_a_poll_not_an_n_plus_one() -> 
     assert found(n_plus_one(8, sql="SELECT status FROM jobs WHERE id = 7")) == []
 
 
+def test_polling_two_jobs_in_turn_is_not_a_loop_over_items_but_half_new_asks_are() -> None:
+    b = TraceBuilder()
+    root = handler(b, 100)
+    for i in range(8):
+        query(b, root, 5 + i * 10, 15 + i * 10, f"SELECT status FROM jobs WHERE id = {i % 2}")
+    assert found(b.trace()) == []
+    b = TraceBuilder()
+    root = handler(b, 100)
+    for i in range(8):
+        query(b, root, 5 + i * 10, 15 + i * 10, f"SELECT status FROM jobs WHERE id = {i % 4}")
+    assert [p.kind for p in found(b.trace())] == [PatternKind.N_PLUS_ONE]
+
+
 def test_parameterized_statements_whose_arguments_are_not_visible_still_count() -> None:
     [pattern] = found(n_plus_one(6, sql="SELECT * FROM items WHERE id = ?"))
     assert pattern.kind is PatternKind.N_PLUS_ONE and pattern.count == 6
