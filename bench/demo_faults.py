@@ -74,7 +74,7 @@ def examples(rows: list[dict[str, Any]]) -> str:
     """Each fault's parent message (mrkdwn, as posted) from its first run with a verdict."""
     out = [
         "# The demo's Slack parent messages\n",
-        "Written by `.venv/bin/python bench/demo_faults.py --runs 1 --examples docs/demo-messages.md`:",
+        f"Written by `.venv/bin/python bench/demo_faults.py {' '.join(sys.argv[1:])}`:",
         "each fault's parent message as the bot posted it (Slack mrkdwn, one line per block),",
         "after the first report. Times are UTC.\n",
     ]
