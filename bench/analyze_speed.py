@@ -33,8 +33,9 @@ from typing import TypeVar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.analysis import assemble_traces, cycles_uncollected  # noqa: E402
+from bot.analysis import cycles_uncollected  # noqa: E402
 from bot.config import AppConfig  # noqa: E402
+from bot.telemetry.journeys import assemble_traces  # noqa: E402
 from bot.telemetry_files import read_logs, read_metrics, read_spans  # noqa: E402
 from correlators.analyze import AnalysisInput, analyze  # noqa: E402
 from correlators.metrics import Window  # noqa: E402

@@ -26,7 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.config import AppConfig, Journey, JourneyMatch, Objectives
 from bot.incidents.lifecycle import Action
 from bot.incidents.repository import IncidentRepository
@@ -35,6 +34,7 @@ from bot.slo.state import JourneyStates
 from bot.slo.watcher import Watcher
 from bot.sources.build import build_sources
 from bot.store import Store
+from bot.telemetry.spanmetrics import SpanMetricRow
 
 BUCKET_S = 10
 VISIBLE_AFTER_S = 20

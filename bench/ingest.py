@@ -59,8 +59,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.collector.otlp import decode_traces  # noqa: E402
 from bot.store import Store  # noqa: E402
+from bot.telemetry.otlp import decode_traces  # noqa: E402
 from correlators.model import Trace  # noqa: E402
 
 SPANS_PER_BATCH = 512

@@ -27,11 +27,11 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import ingest  # noqa: E402
 
-from bot.collector.lite import PairCache  # noqa: E402
-from bot.collector.otlp import decode_traces  # noqa: E402
-from bot.collector.redact import Redactor  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.store.rows import Rows, to_rows  # noqa: E402
+from bot.telemetry.lite import PairCache  # noqa: E402
+from bot.telemetry.otlp import decode_traces  # noqa: E402
+from bot.telemetry.redact import Redactor  # noqa: E402
 from correlators.model import Span, Trace  # noqa: E402
 
 BATCHES = 256

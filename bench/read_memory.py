@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import ingest  # noqa: E402
 
-from bot.collector.otlp import decode_traces  # noqa: E402
 from bot.store import Store  # noqa: E402
+from bot.telemetry.otlp import decode_traces  # noqa: E402
 from correlators.model import Span, Trace  # noqa: E402
 
 

@@ -23,12 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bot.changes import ChangeLog  # noqa: E402
-from bot.collector.spanmetrics import SpanMetricRow  # noqa: E402
 from bot.incidents.expiry import IncidentExpiry  # noqa: E402
 from bot.retention import Retention  # noqa: E402
 from bot.settings import RetentionSettings  # noqa: E402
 from bot.slo.state import JourneyStates  # noqa: E402
 from bot.store import Store, expiry  # noqa: E402
+from bot.telemetry.spanmetrics import SpanMetricRow  # noqa: E402
 from correlators.model import LogRecord, Span, SpanKind, Trace  # noqa: E402
 
 HOUR = 3600

@@ -12,21 +12,20 @@ its input was.
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.collector.journeys import JourneyMatcher, session_of
 from bot.config import AppConfig
+from bot.telemetry.journeys import assemble_traces
 from bot.telemetry_files import FileRead, read_logs, read_metrics, read_spans
 from correlators.advice import AdviceReport, advise
 from correlators.analyze import AnalysisInput, analyze
 from correlators.errors import InputFileError
 from correlators.input_gaps import InputGap
 from correlators.metrics import Window
-from correlators.model import LogRecord, MetricSeries, Span, Trace, root_of
+from correlators.model import LogRecord, MetricSeries, Span
 from correlators.report import Report
 
 
@@ -120,23 +119,3 @@ def _gaps(
     spans: FileRead[Span], logs: FileRead[LogRecord] | None, metrics: FileRead[MetricSeries] | None
 ) -> list[InputGap]:
     return [read.gap for read in (spans, logs, metrics) if read is not None and read.gap is not None]
-
-
-def assemble_traces(spans: list[Span], config: AppConfig) -> list[Trace]:
-    matcher = JourneyMatcher(config)
-    grouped: defaultdict[str, list[Span]] = defaultdict(list)
-    for span in spans:
-        grouped[span.trace_id].append(span)
-    traces = []
-    for trace_id, members in grouped.items():
-        session_id, user_id = session_of(members)
-        traces.append(Trace(trace_id, members, _journey(matcher, members), session_id, user_id))
-    return traces
-
-
-def _journey(matcher: JourneyMatcher, spans: list[Span]) -> str | None:
-    found = matcher.journey_of(spans)
-    if found is not None:
-        return found
-    root = root_of(spans)
-    return f"{root.service} {root.name}" if root else None

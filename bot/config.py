@@ -25,8 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from bot.collector.rules import PriorityRule, parse_rule
 from bot.durations import Duration
+from bot.priority_rules import PriorityRule, parse_rule
 from bot.slack.config import SlackConfig
 from bot.slo.config import AlertTierConfig, SliConfig, WatcherConfig, resolve_tiers
 from bot.sources.config import SourcesConfig

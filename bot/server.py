@@ -33,7 +33,6 @@ from bot.changes import ChangeLog
 from bot.collector.http import ingest_routes
 from bot.collector.otlp_grpc import grpc_server
 from bot.collector.pipeline import Collector
-from bot.collector.redact import Redactor
 from bot.collector.spool import Spool
 from bot.config import AppConfig
 from bot.edge.clients import PerClientLimit
@@ -55,6 +54,7 @@ from bot.slo.watcher import Watcher
 from bot.sources.build import build_sources
 from bot.store import BatchWriter, Store
 from bot.store.dialect import WRITER_CACHE_MIB
+from bot.telemetry.redact import Redactor
 from bot.web import web_routes
 from bot.wiring import Bot, public_url
 from correlators.errors import ConfigError

@@ -3,7 +3,7 @@ writes them, and Prometheus ``query_range`` responses, plain or gzip-compressed.
 
 This is how `journeywatch analyze` is fed without a running bot: one export request per
 line, hex ids, the OTLP JSON encoding. Traces and logs go through the collector's own JSON
-decoder (:mod:`bot.collector.otlp_json`), so a file and a live exporter give the same model.
+decoder (:mod:`bot.telemetry.otlp_json`), so a file and a live exporter give the same model.
 
 Reading is forgiving, because real exports have flaws and one of them must not cost the
 whole analysis: a line that is not JSON (a truncated last line among them) is skipped, and
@@ -24,9 +24,9 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from bot.collector.decoding import Decoded
-from bot.collector.otlp_json import UINT64_MAX, logs_from_json, spans_from_json
-from bot.collector.otlp_metrics import metrics_from_json
+from bot.telemetry.decoding import Decoded
+from bot.telemetry.otlp_json import UINT64_MAX, logs_from_json, spans_from_json
+from bot.telemetry.otlp_metrics import metrics_from_json
 from correlators.datapoints import series_of
 from correlators.errors import InputFileError, MalformedPayload
 from correlators.input_gaps import MAX_REASONS, InputGap, Skip

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.collector.spanmetrics import SpanMetrics
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives
 from bot.store import Store
+from bot.telemetry.spanmetrics import SpanMetrics
 from correlators.model import LogRecord, SpanKind, Trace
 from correlators.report import Report
 from tests.spantree import TraceBuilder

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from bot.collector.lite import PairCache, pair_size
 from bot.config import load_config
 from bot.server import build_bot, create_app
 from bot.settings import Settings
+from bot.telemetry.lite import PairCache, pair_size
 from tests.asgi import AppClient
 from tests.fixtures.bot_server import REPO
 from tests.test_ingest_http import PROTOBUF, otlp_request

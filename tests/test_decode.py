@@ -21,11 +21,11 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
-from bot.collector.lite import PairCache
-from bot.collector.otlp import decode_logs, decode_traces, encode_trace_response
-from bot.collector.redact import Redactor
-from bot.collector.zipkin import decode_zipkin
 from bot.config import RedactionRules
+from bot.telemetry.lite import PairCache
+from bot.telemetry.otlp import decode_logs, decode_traces, encode_trace_response
+from bot.telemetry.redact import Redactor
+from bot.telemetry.zipkin import decode_zipkin
 from correlators.errors import MalformedPayload
 from correlators.model import SpanKind, StatusCode
 

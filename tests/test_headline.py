@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives, Runbook
 from bot.incidents.headline import Headlines, Onset, first_bad_bucket, onset
 from bot.runbooks import best_runbook, matching_runbooks
 from bot.slack import messages as say
 from bot.sources.builtin import BuiltinTraceSource
 from bot.store import Store
+from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.model import SpanKind
 from tests.spantree import TraceBuilder
 from tests.stored import store_telemetry, stored_report

@@ -21,11 +21,11 @@ import httpx
 import pytest
 
 from bot.collector.pipeline import Collector
-from bot.collector.redact import Redactor
 from bot.collector.spool import Spool
 from bot.config import AppConfig, Sampling
 from bot.settings import CollectorSettings
 from bot.store import BatchWriter, Store
+from bot.telemetry.redact import Redactor
 from tests.load import Load, missing, wait_stored
 from tests.test_ingest_http import PROTOBUF, otlp_request
 

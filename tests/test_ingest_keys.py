@@ -27,13 +27,13 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from bot.collector.pipeline import Collector
-from bot.collector.redact import Redactor
 from bot.collector.spool import Spool
 from bot.config import AppConfig, Sampling, load_config
 from bot.keys import KeyRegistry, Keyring
 from bot.server import build_bot, create_app
 from bot.settings import CollectorSettings, Settings
 from bot.store import BatchWriter, Store
+from bot.telemetry.redact import Redactor
 from correlators.errors import IngestKeyError, NotPermitted, Unauthenticated
 from tests.fixtures.bot_server import REPO
 

@@ -23,12 +23,12 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from bot.collector.decoding import ItemLimits
-from bot.collector.lite import PairCache
-from bot.collector.otlp import decode_logs, decode_traces
-from bot.collector.redact import TRUNCATED, Redactor
-from bot.collector.zipkin import decode_zipkin
 from bot.config import RedactionRules
+from bot.telemetry.decoding import ItemLimits
+from bot.telemetry.lite import PairCache
+from bot.telemetry.otlp import decode_logs, decode_traces
+from bot.telemetry.redact import TRUNCATED, Redactor
+from bot.telemetry.zipkin import decode_zipkin
 from tests.test_ingest_http import NOW_NS, PROTOBUF, otlp_logs
 from tests.test_ingest_poison import zipkin_span
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from bot.collector.otlp import decode_traces
-from bot.collector.zipkin import decode_zipkin
 from bot.config import load_config
 from bot.server import build_bot, create_app
 from bot.settings import Settings
 from bot.store import BatchWriter, Store, TraceQuery
+from bot.telemetry.otlp import decode_traces
+from bot.telemetry.zipkin import decode_zipkin
 from correlators.model import Span, Trace
 from tests.asgi import AppClient
 from tests.fixtures.bot_server import REPO

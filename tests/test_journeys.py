@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.collector.journeys import JourneyMatcher, session_of
 from bot.config import AppConfig
+from bot.telemetry.journeys import JourneyMatcher, session_of
 from correlators.model import Span
 
 CONFIG = AppConfig.model_validate(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.collector.otlp_metrics import exponential_buckets, metrics_from_json
+from bot.telemetry.otlp_metrics import exponential_buckets, metrics_from_json
 from bot.telemetry_files import read_metrics
 from correlators.datapoints import series_of
 from correlators.model import MetricDataPoint

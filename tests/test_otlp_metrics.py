@@ -34,7 +34,6 @@ from opentelemetry.sdk.resources import Resource
 from sqlalchemy import create_engine, text
 
 from bot.collector.pipeline import Collector
-from bot.collector.redact import Redactor
 from bot.collector.spool import Spool
 from bot.config import AppConfig
 from bot.retention import Retention
@@ -43,6 +42,7 @@ from bot.sources import builtin
 from bot.sources.builtin import BuiltinMetricSource
 from bot.store import BatchWriter, Store
 from bot.store.migrations import migrate
+from bot.telemetry.redact import Redactor
 from correlators.model import MetricDataPoint, MetricSeries
 from tests.fixtures.bot_server import BotProcess
 from tests.test_otlp_grpc import make_key

@@ -31,7 +31,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from bot.collector.scrub import luhn_valid
+from bot.telemetry.scrub import luhn_valid
 from tests.fixtures.bot_server import BotProcess
 from tests.fixtures.fake_slack import FakeSlack
 from tests.fixtures.slack_requests import slash_command

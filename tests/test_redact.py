@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.collector.lite import PairCache
-from bot.collector.otlp import decode_traces
-from bot.collector.redact import MAX_CHARS, TRUNCATED, Redactor
-from bot.collector.scrub import luhn_valid
 from bot.config import CustomPattern, RedactionRules
+from bot.telemetry.lite import PairCache
+from bot.telemetry.otlp import decode_traces
+from bot.telemetry.redact import MAX_CHARS, TRUNCATED, Redactor
+from bot.telemetry.scrub import luhn_valid
 from correlators.model import LogRecord, Span, SpanEvent, Trace
 from tests.otlp_json import write_traces
 

@@ -20,7 +20,6 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.changes import ChangeLog
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.incidents.expiry import QUOTING, IncidentExpiry
 from bot.incidents.lifecycle import Action, Firing
 from bot.incidents.repository import IncidentRepository
@@ -32,6 +31,7 @@ from bot.store import Store
 from bot.store.migrations import migrate
 from bot.store.schema import SCHEMA_VERSION
 from bot.store.state import IncidentEventRow, SlackMessageRow, VerdictRow
+from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.changes import Change
 from correlators.findings import Figures
 from correlators.model import LogRecord, Span, SpanKind, Trace, log_to_dict

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from bot.collector.pipeline import Collector
-from bot.collector.redact import Redactor
 from bot.collector.spool import Spool
 from bot.config import AppConfig, Sampling, load_config
 from bot.server import build_bot, create_app
 from bot.settings import CollectorSettings, Settings
 from bot.store import BatchWriter, Store
+from bot.telemetry.redact import Redactor
 from bot.wiring import Bot
 from tests.asgi import AppClient
 from tests.fixtures.bot_server import REPO

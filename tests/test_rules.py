@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.collector.rules import parse_rule
+from bot.priority_rules import parse_rule
 from correlators.model import Span
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.collector.journeys import JourneyMatcher
 from bot.collector.pipeline import Collector
-from bot.collector.redact import Redactor
 from bot.collector.sampling import TailSampler, sampled, trace_randomness
 from bot.config import AppConfig, Sampling
 from bot.settings import CollectorSettings
 from bot.store import BatchWriter, Store, TraceQuery
+from bot.telemetry.journeys import JourneyMatcher
+from bot.telemetry.redact import Redactor
 from correlators.model import Span, SpanKind, StatusCode
 
 MS = 1_000_000

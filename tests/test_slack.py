@@ -507,7 +507,7 @@ def test_a_slack_ts_that_passes_luhn_survives_in_the_thread_link(
 ) -> None:
     """Redaction is for telemetry: our links carry a ts of 16 digits, and about one in
     ten passes the Luhn check that card numbers pass."""
-    from bot.collector.scrub import luhn_valid
+    from bot.telemetry.scrub import luhn_valid
 
     bot = make_bot()
     store_telemetry(bot.store, bot.config, release.traces, release.logs)

@@ -8,9 +8,9 @@ import datetime as dt
 import json
 from collections.abc import Callable
 
-from bot.collector.journeys import session_of
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives, Runbook
 from bot.slack.config import SlackConfig
+from bot.telemetry.journeys import session_of
 from bot.wiring import Bot
 from tests.fixtures.fake_slack import FakeSlack
 from tests.scenarios import generate

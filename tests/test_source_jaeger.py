@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bot.collector.journeys import JourneyMatcher
 from bot.config import AppConfig
 from bot.settings import SourceCredentials
 from bot.sources.config import JaegerConfig
 from bot.sources.jaeger import JaegerTraceSource
+from bot.telemetry.journeys import JourneyMatcher
 from correlators.errors import DataSourceError
 from correlators.model import SpanKind, StatusCode
 from tests.fixtures.fake_backends import (

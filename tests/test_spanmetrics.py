@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.collector.spanmetrics import LATENCY_BOUNDS_MS, SpanMetrics, latency_bucket
+from bot.telemetry.spanmetrics import LATENCY_BOUNDS_MS, SpanMetrics, latency_bucket
 from correlators.model import Span, SpanKind, StatusCode, Trace
 
 S = 1_000_000_000

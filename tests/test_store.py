@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.collector.spanmetrics import LATENCY_BOUNDS_MS, SpanMetricRow
 from bot.incidents.ondemand import OnDemandReports
 from bot.store import Store, TraceQuery
 from bot.store.expiry import Expiry
 from bot.store.migrations import migrate
 from bot.store.schema import SCHEMA_VERSION, metadata
+from bot.telemetry.spanmetrics import LATENCY_BOUNDS_MS, SpanMetricRow
 from correlators.errors import DataSourceError, SchemaVersionError
 from correlators.model import (
     LogRecord,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.store import BatchWriter, Store, TraceQuery
 from bot.store.drain import unavailable, write_batch
 from bot.store.rows import Rows
+from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.errors import DataSourceError, Saturated
 from correlators.model import LogRecord, Span, Trace
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from bot.collector.zipkin import decode_zipkin, server_half_id
+from bot.telemetry.zipkin import decode_zipkin, server_half_id
 from correlators.critical_path import critical_path
 from correlators.model import SpanKind, Trace
 from correlators.traces import assemble

@@ -25,10 +25,10 @@ from starlette.routing import Route
 
 from bot.api.auth import admitted, not_found
 from bot.audit import AuditTrail
-from bot.collector.redact import Redactor
 from bot.keys.readers import Readers, audit_detail
 from bot.policy import Principal, may_read
 from bot.store import Store, TraceQuery
+from bot.telemetry.redact import Redactor
 from bot.timeparse import parse_time_ns
 from correlators.model import MAX_TIME_NS, SCHEMA_VERSION, log_to_dict, trace_to_dict
 

@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.collector import otlp
-from bot.collector.otlp import Encoding
 from bot.collector.pipeline import Collector
 from bot.collector.receive import Signal, accept_otlp
 from bot.keys import Grant, KeyGate
+from bot.telemetry import otlp
+from bot.telemetry.otlp import Encoding
 from correlators.errors import (
     IngestError,
     MalformedPayload,

@@ -33,19 +33,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
-from bot.collector.decoding import ItemLimits
-from bot.collector.journeys import JourneyMatcher
-from bot.collector.lite import PairCache
-from bot.collector.otlp import Decoded, Encoding, decode_logs, decode_traces
-from bot.collector.otlp_metrics import decode_metrics
-from bot.collector.redact import Redactor
 from bot.collector.sampling import Decision, TailSampler
-from bot.collector.spanmetrics import SpanMetrics
 from bot.collector.spool import Kind, Record, Releases, Spool, bind, unbind
-from bot.collector.zipkin import decode_zipkin
 from bot.config import AppConfig
 from bot.settings import CollectorSettings
 from bot.store import BatchWriter
+from bot.telemetry.decoding import ItemLimits
+from bot.telemetry.journeys import JourneyMatcher
+from bot.telemetry.lite import PairCache
+from bot.telemetry.otlp import Decoded, Encoding, decode_logs, decode_traces
+from bot.telemetry.otlp_metrics import decode_metrics
+from bot.telemetry.redact import Redactor
+from bot.telemetry.spanmetrics import SpanMetrics
+from bot.telemetry.zipkin import decode_zipkin
 from correlators.errors import IngestError, Saturated
 from correlators.model import LogRecord, MetricDataPoint, Span, Trace
 
@@ -149,7 +149,7 @@ class Collector:
         self, body: bytes, encoding: Encoding, services: frozenset[str] | None = None
     ) -> Decoded[Span]:
         """Decode an OTLP request and take its spans. Their attributes are redacted while
-        decoding, once per distinct pair (:class:`~bot.collector.lite.PairCache`); the rest
+        decoding, once per distinct pair (:class:`~bot.telemetry.lite.PairCache`); the rest
         of each span as in :meth:`ingest_spans`. ``services``: the only ``service.name``
         values the sender's key may send (None: any); other spans are refused, each."""
         decoded = decode_traces(body, encoding, self._pairs, self.limits)

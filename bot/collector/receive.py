@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from bot.collector import otlp
-from bot.collector.otlp import Encoding
-from bot.collector.otlp_metrics import encode_metrics_response
 from bot.collector.pipeline import Collector
+from bot.telemetry import otlp
+from bot.telemetry.otlp import Encoding
+from bot.telemetry.otlp_metrics import encode_metrics_response
 
 log = logging.getLogger("journeywatch.collector")
 

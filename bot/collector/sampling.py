@@ -25,10 +25,10 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.collector.journeys import JourneyMatcher, session_of
 from bot.collector.sizes import attributes_bytes, span_bytes
 from bot.config import AppConfig
 from bot.settings import CollectorSettings
+from bot.telemetry.journeys import JourneyMatcher, session_of
 from correlators.model import Span, Trace
 
 log = logging.getLogger("journeywatch.collector")

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.config import AppConfig, Runbook
 from bot.runbooks import best_runbook
 from bot.sources.base import TraceSource
 from bot.store.store import MAX_LIMIT, TraceQuery, TraceSummary
+from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.errors import JourneywatchError
 from correlators.report import Report
 from correlators.topology import call_graph

@@ -16,7 +16,6 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.collector.redact import Redactor
 from bot.config import DEFAULT_SLO_WINDOW_S, AppConfig
 from bot.incidents.groups import GROUPED, UNGROUPED, Mate
 from bot.incidents.headline import Headline, Headlines
@@ -29,6 +28,7 @@ from bot.slack import messages as say
 from bot.slack.mrkdwn import Mrkdwn, Quote
 from bot.slack.outbox import Outbox
 from bot.sources.base import TraceSource
+from bot.telemetry.redact import Redactor
 from correlators.report import Report
 
 log = logging.getLogger("journeywatch.slack")

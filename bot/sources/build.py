@@ -4,7 +4,6 @@ embedded default never loads them."""
 
 from __future__ import annotations
 
-from bot.collector.journeys import JourneyMatcher
 from bot.config import AppConfig
 from bot.settings import Settings
 from bot.sources import Sources
@@ -18,6 +17,7 @@ from bot.sources.builtin import (
 )
 from bot.sources.metric_sli import MetricSliSource
 from bot.store import Store
+from bot.telemetry.journeys import JourneyMatcher
 
 
 def build_sources(config: AppConfig, settings: Settings, store: Store) -> Sources:

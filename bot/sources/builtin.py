@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from itertools import pairwise
 
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.sources.base import EventCounts, Exemplar, SliQuery
 from bot.store import Store, TraceQuery
+from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.datapoints import series_of
 from correlators.model import LogRecord, MetricDataPoint, MetricPoint, MetricSeries, Trace
 

@@ -40,10 +40,10 @@ from urllib.parse import quote
 
 import orjson
 
-from bot.collector.resource import UNKNOWN_SERVICE
 from bot.settings import SourceCredentials
 from bot.sources.config import ElasticsearchConfig
 from bot.sources.search_wire import Flavor, WireError, error_text, open_wire
+from bot.telemetry.resource import UNKNOWN_SERVICE
 from correlators.errors import ConfigError, DataSourceError
 from correlators.model import LogRecord
 

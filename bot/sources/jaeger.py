@@ -18,7 +18,7 @@ window (by trace start) and the journey; those filters can leave fewer than ``li
 Spans come back in OpenTelemetry's terms: the ``span.kind``, ``otel.status_code``,
 ``otel.status_description`` and ``error`` tags that Jaeger's OTLP translation writes
 become kind and status; process tags are the resource, read with the same conventions as
-the collector (``bot.collector.resource``). Ids are zero-padded to 32 and 16 hex digits
+the collector (``bot.telemetry.resource``). Ids are zero-padded to 32 and 16 hex digits
 (Jaeger drops the leading zeros of a trace id's high half).
 """
 
@@ -33,11 +33,11 @@ from typing import Any
 
 import httpx
 
-from bot.collector.journeys import JourneyMatcher, session_of
-from bot.collector.resource import UNKNOWN_SERVICE, facts_from_attributes
 from bot.settings import SourceCredentials
 from bot.sources.config import JaegerConfig
 from bot.sources.http import json_client
+from bot.telemetry.journeys import JourneyMatcher, session_of
+from bot.telemetry.resource import UNKNOWN_SERVICE, facts_from_attributes
 from correlators.errors import DataSourceError
 from correlators.model import Attributes, AttrValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode, Trace
 

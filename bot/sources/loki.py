@@ -32,12 +32,12 @@ from typing import Any
 import httpx
 import orjson
 
-from bot.collector.resource import UNKNOWN_SERVICE
 from bot.settings import SourceCredentials
 from bot.sources import logql
 from bot.sources.config import LokiConfig
 from bot.sources.elasticsearch import SAMPLE_SLICES, severity_number, time_slices
 from bot.sources.http import json_client
+from bot.telemetry.resource import UNKNOWN_SERVICE
 from correlators.errors import DataSourceError
 from correlators.model import LogRecord
 

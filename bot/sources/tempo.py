@@ -1,7 +1,7 @@
 """Traces from Grafana Tempo, through its HTTP query API.
 
 A trace by id is ``GET /api/traces/<id>``, answered as OTLP JSON, which is decoded by the
-collector's own OTLP decoder (``bot.collector.otlp.decode_traces``), so a Tempo span and
+collector's own OTLP decoder (``bot.telemetry.otlp.decode_traces``), so a Tempo span and
 an ingested span are the same span. Tempo's JSON is "mostly compatible" OTLP, and the
 differences are undone first: the resource spans sit under ``batches`` (``/api/traces``
 of Tempo 1.x and 2.x), under ``resourceSpans``, or inside ``{"trace": {...}}`` (the v2
@@ -40,11 +40,11 @@ from typing import Any
 import httpx
 import orjson
 
-from bot.collector.journeys import JourneyMatcher, session_of
-from bot.collector.otlp import decode_traces
 from bot.settings import SourceCredentials
 from bot.sources.config import TempoConfig
 from bot.sources.http import json_client
+from bot.telemetry.journeys import JourneyMatcher, session_of
+from bot.telemetry.otlp import decode_traces
 from correlators.errors import DataSourceError, MalformedPayload
 from correlators.model import Span, Trace
 

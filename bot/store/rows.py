@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Column
 
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.store import schema
+from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.model import (
     Attributes,
     LogRecord,
@@ -68,7 +68,7 @@ SEVERITY_CHARS = _length(schema.logs.c.severity_text)
 INT32 = (-(2**31), 2**31 - 1)
 """An Integer column on PostgreSQL."""
 TRUNCATED = " [truncated]"
-"""The redactor's mark for cut text (``bot.collector.redact.TRUNCATED``), written out here
+"""The redactor's mark for cut text (``bot.telemetry.redact.TRUNCATED``), written out here
 so that the writer process does not import the redactor and its regex engine."""
 
 

@@ -18,7 +18,6 @@ from sqlalchemy import case, delete, exists, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.store import expiry
 from bot.store.dialect import (
     READ_CACHE_MIB,
@@ -39,6 +38,7 @@ from bot.store.rows import (
     to_rows,
 )
 from bot.store.schema import logs, metric_points, quarantine, resources, span_metrics, spans, traces
+from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.errors import DataSourceError
 from correlators.model import LogRecord, MetricDataPoint, Trace
 

@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
-from bot.collector.spanmetrics import SpanMetricRow
 from bot.store.drain import Ack, Item, QueueChannel, encode_item, serve
 from bot.store.isolate import Refused, describe_log, describe_point, describe_trace
 from bot.store.rows import Rows, to_rows
 from bot.store.store import Store
+from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.errors import Saturated
 from correlators.model import LogRecord, MetricDataPoint, Trace
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.collector.redact import Redactor
 from bot.config import AppConfig
 from bot.policy import Principal, may_read
 from bot.store import Store
 from bot.store.store import TraceSummary
+from bot.telemetry.redact import Redactor
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from bot.collector.resource import any_value
+from bot.telemetry.resource import any_value
 from correlators.model import Attributes, AttrValue
 
 CACHE_LIMIT = 16_384
@@ -63,7 +63,7 @@ Pair: TypeAlias = tuple[str, AttrValue] | tuple[()]
 class PairCache:
     """Attributes from serialized KeyValue pairs, each distinct pair converted once.
 
-    ``transform`` (the collector passes :meth:`bot.collector.redact.Redactor.redact_pair`)
+    ``transform`` (the collector passes :meth:`bot.telemetry.redact.Redactor.redact_pair`)
     runs once per distinct pair too, and what it returns is what is cached: redaction is a
     function of key and value only, so a repeated pair costs one lookup instead of
     conversion plus redaction (14 us a span of redaction before, bench/ingest.py), and a

@@ -26,9 +26,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
-from bot.collector.decoding import NO_LIMITS, Decoded, ItemLimits, capped
-from bot.collector.otlp import Encoding, parse, serialize
-from bot.collector.otlp_json import (
+from bot.telemetry.decoding import NO_LIMITS, Decoded, ItemLimits, capped
+from bot.telemetry.otlp import Encoding, parse, serialize
+from bot.telemetry.otlp_json import (
     BadValue,
     double,
     enum,
@@ -44,7 +44,7 @@ from bot.collector.otlp_json import (
     resource_of,
     text_of,
 )
-from bot.collector.resource import ResourceFacts, attributes, resource_facts
+from bot.telemetry.resource import ResourceFacts, attributes, resource_facts
 from correlators.model import MAX_TIME_NS, Attributes, AttrValue, MetricDataPoint, MetricKind, Temporality
 
 MAX_BUCKETS = 320

@@ -26,7 +26,7 @@ import orjson
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from bot.collector.decoding import (
+from bot.telemetry.decoding import (
     KINDS,
     NO_LIMITS,
     STATUS,
@@ -41,8 +41,8 @@ from bot.collector.decoding import (
     link_invalid,
     span_times_invalid,
 )
-from bot.collector.lite import PLAIN, PairCache
-from bot.collector.resource import ResourceFacts, budgeted, facts_from_attributes
+from bot.telemetry.lite import PLAIN, PairCache
+from bot.telemetry.resource import ResourceFacts, budgeted, facts_from_attributes
 from correlators.errors import MalformedPayload
 from correlators.model import (
     Attributes,
@@ -374,7 +374,7 @@ def _attribute(item: Any, budget: list[int] | int) -> tuple[str, AttrValue]:
 
 
 def _any_value(value: Any, budget: list[int] | int) -> AttrValue:
-    """An AnyValue as :func:`bot.collector.resource.any_value` gives it (bytes as hex);
+    """An AnyValue as :func:`bot.telemetry.resource.any_value` gives it (bytes as hex);
     ``budget`` is the one count of array and key-value-list items a whole value may use: a
     number at the top, made the shared count (a list) only when the value nests, since
     most values are strings."""
@@ -458,7 +458,7 @@ _NESTED: frozenset[Callable[..., AttrValue]] = frozenset({_array, _kvlist})
 """The kinds that hold items, and so take the value's budget."""
 
 
-# --- for the metrics decoder (bot.collector.otlp_metrics), which reads the same encoding ---
+# --- for the metrics decoder (bot.telemetry.otlp_metrics), which reads the same encoding ---
 
 field_of = _field
 frames = _frames

@@ -7,10 +7,11 @@ against each journey's root service and operation pattern, in config order.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from bot.config import AppConfig
-from correlators.model import Span, root_of
+from correlators.model import Span, Trace, root_of
 
 SESSION_KEYS = ("session.id",)
 USER_KEYS = ("enduser.id",)
@@ -53,3 +54,25 @@ def _first(spans: Sequence[Span], keys: Sequence[str]) -> str | None:
             if value not in (None, ""):
                 return str(value)
     return None
+
+
+def assemble_traces(spans: list[Span], config: AppConfig) -> list[Trace]:
+    """Spans grouped into traces, each with its journey (the config's match, else its root
+    operation's name) and its session and user."""
+    matcher = JourneyMatcher(config)
+    grouped: defaultdict[str, list[Span]] = defaultdict(list)
+    for span in spans:
+        grouped[span.trace_id].append(span)
+    traces = []
+    for trace_id, members in grouped.items():
+        session_id, user_id = session_of(members)
+        traces.append(Trace(trace_id, members, _journey(matcher, members), session_id, user_id))
+    return traces
+
+
+def _journey(matcher: JourneyMatcher, spans: list[Span]) -> str | None:
+    found = matcher.journey_of(spans)
+    if found is not None:
+        return found
+    root = root_of(spans)
+    return f"{root.service} {root.name}" if root else None

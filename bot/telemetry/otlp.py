@@ -1,9 +1,9 @@
 """OTLP/HTTP decoding: ExportTraceServiceRequest / ExportLogsServiceRequest to the model.
 
 A protobuf body is converted here, from its messages; a JSON body is read straight from
-its parsed dict by :mod:`bot.collector.otlp_json`, to the same objects (going through
+its parsed dict by :mod:`bot.telemetry.otlp_json`, to the same objects (going through
 protobuf messages first cost most of the time of reading files). Both apply the rules of
-:mod:`bot.collector.decoding`: invalid items (a trace id that is not 16 bytes, a span
+:mod:`bot.telemetry.decoding`: invalid items (a trace id that is not 16 bytes, a span
 without timestamps) are rejected one by one and counted for ``partial_success``; a body
 that does not decode at all raises :class:`MalformedPayload`.
 
@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from bot.collector.decoding import (
+from bot.telemetry.decoding import (
     KINDS,
     NO_LIMITS,
     STATUS,
@@ -43,9 +43,9 @@ from bot.collector.decoding import (
     link_invalid,
     span_times_invalid,
 )
-from bot.collector.lite import PLAIN, LiteTraceRequest, PairCache
-from bot.collector.otlp_json import loads, logs_from_json, spans_from_json
-from bot.collector.resource import ResourceFacts, any_value, attributes, resource_facts
+from bot.telemetry.lite import PLAIN, LiteTraceRequest, PairCache
+from bot.telemetry.otlp_json import loads, logs_from_json, spans_from_json
+from bot.telemetry.resource import ResourceFacts, any_value, attributes, resource_facts
 from correlators.errors import MalformedPayload
 from correlators.model import LogRecord, Span, SpanEvent, SpanKind, SpanLink, StatusCode
 
@@ -68,7 +68,7 @@ def decode_traces(
     body: bytes, encoding: Encoding, pairs: PairCache = PLAIN, limits: ItemLimits = NO_LIMITS
 ) -> Decoded[Span]:
     """Spans of one request. Span attributes go through ``pairs``: the collector's cache
-    redacts them as it converts (see :class:`~bot.collector.lite.PairCache`), and bounds
+    redacts them as it converts (see :class:`~bot.telemetry.lite.PairCache`), and bounds
     their values' items with its own ``value_items``; ``limits`` bound the rest."""
     if encoding == "json":
         return spans_from_json(loads(body), pairs, limits)

@@ -6,7 +6,7 @@ Three kinds of rule, from ``config/redaction.yaml``:
 - hash keys: the value is replaced by an HMAC-SHA256 of it, keyed by a secret from the
   environment, so equal values still correlate (a user's traces can be followed) without
   the value itself being kept;
-- patterns (:mod:`bot.collector.scrub`): substrings of any string value are scrubbed —
+- patterns (:mod:`bot.telemetry.scrub`): substrings of any string value are scrubbed —
   e-mail addresses, card numbers that pass the Luhn check (so an order number that
   happens to be long is kept), bearer and Basic credentials, JWTs, ``password=`` values,
   API keys of common shapes, and custom patterns; URL-encoded text is decoded to be
@@ -37,9 +37,9 @@ from enum import Enum
 
 import orjson
 
-from bot.collector.lite import CACHEABLE_BYTES
-from bot.collector.scrub import CARD, card_integer, compile_scrubbers, decoded_runs, scrubbed_hex
 from bot.config import RedactionRules
+from bot.telemetry.lite import CACHEABLE_BYTES
+from bot.telemetry.scrub import CARD, card_integer, compile_scrubbers, decoded_runs, scrubbed_hex
 from correlators.model import Attributes, AttrValue, LogRecord, MetricDataPoint, Span
 
 _CACHE_LIMIT = 50_000
@@ -100,7 +100,7 @@ class Redactor:
 
     def redact_span(self, span: Span, *, attributes: bool = True) -> None:
         """``attributes=False`` for spans whose attributes were redacted while decoding
-        (through a :class:`~bot.collector.lite.PairCache` with :meth:`redact_pair`)."""
+        (through a :class:`~bot.telemetry.lite.PairCache` with :meth:`redact_pair`)."""
         text = self.redact_text
         span.name = text(span.name)
         if span.status_message:

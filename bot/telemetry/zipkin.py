@@ -22,9 +22,9 @@ import hashlib
 import re
 from typing import Any
 
-from bot.collector.decoding import NO_LIMITS, ItemLimits, capped, json_body, span_times_invalid
-from bot.collector.otlp import Decoded
-from bot.collector.resource import facts_from_attributes
+from bot.telemetry.decoding import NO_LIMITS, ItemLimits, capped, json_body, span_times_invalid
+from bot.telemetry.otlp import Decoded
+from bot.telemetry.resource import facts_from_attributes
 from correlators.errors import MalformedPayload
 from correlators.model import Attributes, Span, SpanEvent, SpanKind, StatusCode
 
