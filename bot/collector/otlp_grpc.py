@@ -29,7 +29,6 @@ from bot.collector.receive import Signal, accept_otlp
 from bot.keys import KeyGate
 from correlators.errors import (
     IngestError,
-    MalformedPayload,
     NotPermitted,
     RateLimited,
     RetryLater,
@@ -110,9 +109,7 @@ def _code(exc: IngestError) -> grpc.StatusCode:
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, RetryLater):
         return grpc.StatusCode.UNAVAILABLE
-    if isinstance(exc, MalformedPayload):
-        return grpc.StatusCode.INVALID_ARGUMENT
-    return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.INVALID_ARGUMENT  # a body that does not decode, or an item over a limit
 
 
 def _retry_info(exc: IngestError) -> tuple[tuple[str, bytes], ...]:

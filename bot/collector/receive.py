@@ -9,16 +9,30 @@ made durable exactly as one sent over HTTP.
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from bot.collector.pipeline import Collector
 from bot.telemetry import otlp
+from bot.telemetry.decoding import Decoded
 from bot.telemetry.otlp import Encoding
 from bot.telemetry.otlp_metrics import encode_metrics_response
 
 log = logging.getLogger("journeywatch.collector")
 
 Signal = Literal["traces", "logs", "metrics"]
+_TAKE: dict[Signal, Callable[[Collector, bytes, Encoding, frozenset[str] | None], Decoded[Any]]] = {
+    "traces": Collector.ingest_otlp_traces,
+    "logs": Collector.ingest_otlp_logs,
+    "metrics": Collector.ingest_otlp_metrics,
+}
+"""Each signal's request, decoded and kept by the collector."""
+_ANSWER: dict[Signal, Callable[[int, str, Encoding], bytes]] = {
+    "traces": otlp.encode_trace_response,
+    "logs": otlp.encode_logs_response,
+    "metrics": encode_metrics_response,
+}
+"""Each signal's Export response: what was rejected, and why."""
 
 
 async def accept_otlp(
@@ -26,18 +40,9 @@ async def accept_otlp(
 ) -> bytes:
     """The Export response for ``body``, once what it holds is durable; raises the
     :class:`~correlators.errors.IngestError` the transport turns into its refusal."""
-    if signal == "traces":
-        spans = collector.ingest_otlp_traces(body, encoding, services)
-        rejected, trimmed, errors = spans.rejected, spans.trimmed, spans.errors
-        payload = otlp.encode_trace_response(rejected, "; ".join(errors), encoding)
-    elif signal == "logs":
-        logs = collector.ingest_otlp_logs(body, encoding, services)
-        rejected, trimmed, errors = logs.rejected, logs.trimmed, logs.errors
-        payload = otlp.encode_logs_response(rejected, "; ".join(errors), encoding)
-    else:
-        points = collector.ingest_otlp_metrics(body, encoding, services)
-        rejected, trimmed, errors = points.rejected, points.trimmed, points.errors
-        payload = encode_metrics_response(rejected, "; ".join(errors), encoding)
+    decoded = _TAKE[signal](collector, body, encoding, services)
+    rejected, trimmed, errors = decoded.rejected, decoded.trimmed, decoded.errors
+    payload = _ANSWER[signal](rejected, "; ".join(errors), encoding)
     await collector.durable()
     collector.stats.trimmed += trimmed
     if rejected or trimmed:

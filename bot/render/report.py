@@ -266,7 +266,7 @@ def similar_words(similar: SimilarIncident) -> str:
     if similar.same == "suspect":
         return f"same top suspect ({similar.suspect})"
     subject = f" {similar.subject}" if similar.subject else ""
-    return f"same scope ({LEVEL_WORDS.get(similar.level or '', similar.level)}{subject})"
+    return f"same scope ({level_words(similar.level or '')}{subject})"
 
 
 def skip_words(skip: Skip) -> str:
