@@ -20,10 +20,13 @@ from pydantic import ValidationError
 
 from bot.changes import ChangeLog
 from bot.config import AppConfig, Journey
+from bot.incidents.lifecycle import Action
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator, Request
 from bot.settings import Settings
 from bot.slo.evaluate import evaluate_journey
+from bot.slo.state import JourneyStates
+from bot.slo.watcher import Watcher
 from bot.sources.base import SliQuery
 from bot.sources.build import build_sources
 from bot.sources.metric_sli import MetricSliSource
@@ -254,3 +257,55 @@ def test_an_incident_of_a_metrics_sli_reads_its_services_metrics_without_traces(
     investigator.investigate(Request(checkout, "availability", END - 300, END))
     assert recorded.asked == [["checkout"]]
     investigator.close()
+
+
+def test_the_watcher_opens_an_incident_from_a_metrics_sli_alone(store: Store) -> None:
+    """The whole loop on stored metric points alone: the watcher reads the counter, opens
+    an incident on the burst, investigates with no traces (saying so), and the same
+    journey with a quiet counter opens nothing."""
+
+    def requests(t: int, status: str, value: float) -> MetricDataPoint:
+        labels = {"http.response.status_code": status}
+        return MetricDataPoint(
+            "http.server.requests", "checkout", labels, t * S, t * S, "sum", "delta", True, value
+        )
+
+    config = AppConfig.model_validate(
+        {
+            "journeys": [
+                {
+                    "name": "checkout",
+                    "objectives": {"availability": 0.99},
+                    "sli": {
+                        "source": "metrics",
+                        "metrics": {
+                            "service": "checkout",
+                            "availability": {"counter": "http.server.requests"},
+                        },
+                    },
+                }
+            ]
+        }
+    )
+    store.write_metric_points([requests(END - 60 * k, "200", 100) for k in range(1, 60)])
+    sources = build_sources(config, Settings(), store)
+    incidents = IncidentRepository(store.engine)
+    investigator = Investigator(config, sources, incidents, ChangeLog(store.engine))
+    watcher = Watcher(config, sources, incidents, JourneyStates(store.engine), investigator)
+    try:
+        assert watcher.evaluate_all(END) == []  # an hour of clean traffic: nothing to say
+
+        store.write_metric_points([requests(END + 60 * k, "500", 40) for k in range(0, 3)])
+        store.write_metric_points([requests(END + 60 * k, "200", 100) for k in range(0, 3)])
+        changes = watcher.evaluate_all(END + 150)
+        assert [(c.journey, c.action) for c in changes] == [("checkout", Action.OPEN)]
+        for future in watcher.pending:
+            future.result(timeout=60)
+        incident = incidents.get(changes[0].incident_id)
+        assert incident is not None and incident["objective"] == "availability"
+        assert incident["report"] is not None
+        assert any("trace" in line for line in incident["report"]["missing"])
+    finally:
+        watcher.close()
+        investigator.close()
+        sources.close()
