@@ -35,6 +35,8 @@ _TIME = attrgetter("time_ns")
 _FAMILY = {"gauge": "gauge", "sum": "sum"}
 """Histogram kinds all read alike (mean); one name sent as two kinds stays two series."""
 
+_Labels = tuple[tuple[str, str], ...]
+_SeriesKey = tuple[str, str, _Labels]
 Increase = tuple[float, ...]
 """What a point adds over its interval, led by its value or count (a fall in which is a
 reset): (value,), (count, sum), (count, bucket, bucket, ...)."""
@@ -51,16 +53,23 @@ def series_of(points: Iterable[MetricDataPoint]) -> list[MetricSeries]:
     return found
 
 
+def last_of_each_series(points: Iterable[MetricDataPoint]) -> list[MetricDataPoint]:
+    """Each series' newest point of ``points`` given oldest first (as the store reads
+    them): what a later read's first point counts from, so points read in pieces count as
+    they would read at once (see :func:`events`)."""
+    last: dict[_SeriesKey, MetricDataPoint] = {}
+    identities: dict[int, _Labels] = {}
+    for point in points:
+        last[_key(point, identities)] = point
+    return list(last.values())
+
+
 def _groups(points: Iterable[MetricDataPoint]) -> list[list[MetricDataPoint]]:
     """The points of each series (name, kind, labels), in time order, one per time."""
-    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[MetricDataPoint]] = {}
-    identities: dict[int, tuple[tuple[str, str], ...]] = {}  # the points of a resource share labels
+    groups: dict[_SeriesKey, list[MetricDataPoint]] = {}
+    identities: dict[int, _Labels] = {}
     for point in points:
-        labels = identities.get(id(point.labels))
-        if labels is None:
-            labels = identities[id(point.labels)] = tuple(sorted(point.labels.items()))
-        key = (point.name, _FAMILY.get(point.kind, "histogram"), labels)
-        groups.setdefault(key, []).append(point)
+        groups.setdefault(_key(point, identities), []).append(point)
     for group in groups.values():
         group.sort(key=_TIME)
     return [_distinct(group) for group in groups.values()]
@@ -81,6 +90,15 @@ def events(
         for point, gained, _ in increases(group, values, known_from):
             found.append((point.time_ns, gained[0], bad(point, gained)))
     return found
+
+
+def _key(point: MetricDataPoint, identities: dict[int, _Labels]) -> _SeriesKey:
+    """``identities``: the labels already made a key, by the id of their dict (the points
+    of a resource share one)."""
+    labels = identities.get(id(point.labels))
+    if labels is None:
+        labels = identities[id(point.labels)] = tuple(sorted(point.labels.items()))
+    return point.name, _FAMILY.get(point.kind, "histogram"), labels
 
 
 def _distinct(points: list[MetricDataPoint]) -> list[MetricDataPoint]:

@@ -309,3 +309,44 @@ def test_the_watcher_opens_an_incident_from_a_metrics_sli_alone(store: Store) ->
         watcher.close()
         investigator.close()
         sources.close()
+
+
+def test_evaluations_every_30_s_count_what_one_read_of_everything_counts(store: Store) -> None:
+    """The tally a source keeps between evaluations (settled events, each series' last
+    point) gives the counts a fresh read gives, through a restart (a reset), a status code
+    whose first errors start a new series, and a point that arrives late."""
+    hour = 3600
+    t0 = END + 10 * hour
+
+    def point(t: int, status: str, start: int, buckets: tuple[float, ...]) -> MetricDataPoint:
+        made = histogram(t, status, buckets, start)
+        made.start_ns = start * S
+        return made
+
+    points = []
+    for minute in range(1, 181):
+        t = t0 + 60 * minute
+        ok = float(minute if minute < 90 else minute - 90)  # the process restarts at 90 minutes
+        start = t0 if minute < 90 else t0 + 90 * 60 - 20
+        points.append(point(t, "200", start, (ok * 5, ok * 2, ok, ok / 2)))
+        if minute >= 120:  # errors from the second hour on, a series of their own
+            failed = float(minute - 119)
+            points.append(point(t, "503", t0 + 119 * 60 + 30, (failed, 0, 0, failed)))
+    # the 200 series' point of minute 150 arrives after the evaluations near it
+    late = points.pop(next(i for i, p in enumerate(points) if p.time_ns == (t0 + 150 * 60) * S))
+    store.write_metric_points(points)
+    errors = {**HISTOGRAM, "error_where": {"http.response.status_code": "5.."}}
+    made = journey(latency=HISTOGRAM, availability=errors)
+    kept = source_of(store, made)
+    windows = [60, 300, 1800, hour, 2 * hour, 30 * 24 * hour]
+    for end in range(t0 + hour, t0 + 3 * hour, 30):
+        if end == t0 + 151 * 60 + 90:
+            store.write_metric_points([late])
+        for objective in ("latency", "availability"):
+            query = SliQuery("checkout", objective, 400.0 if objective == "latency" else None)
+            counted = kept.counts(query, end, windows)
+            fresh = source_of(store, made).counts(query, end, windows)
+            for window in windows:
+                assert counted[window].total == pytest.approx(fresh[window].total), (end, objective, window)
+                assert counted[window].bad == pytest.approx(fresh[window].bad), (end, objective, window)
+    assert kept.counts(SliQuery("checkout", "availability"), t0 + 3 * hour, [hour])[hour].bad > 0

@@ -30,7 +30,9 @@ def build_sources(config: AppConfig, settings: Settings, store: Store) -> Source
     )
     metric_slis = {j.name: j.sli.metrics for j in config.journeys if j.sli.metrics is not None}
     if metric_slis:
-        sources.sli_by_kind["metrics"] = MetricSliSource(store, metric_slis)
+        sources.sli_by_kind["metrics"] = MetricSliSource(
+            store, metric_slis, keep_s=settings.retention.metric_points_hours * 3600
+        )
     if _uses_prometheus(config):
         from bot.sources.prometheus import build_prometheus_sources
 
