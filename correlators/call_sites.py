@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from correlators.critical_path import Step, critical_steps
-from correlators.fingerprint import Fingerprint, route_fingerprint, statement_fingerprint
+from correlators.fingerprint import (
+    ARGUMENTS_DIGEST,
+    BATCHED,
+    Fingerprint,
+    route_fingerprint,
+    statement_fingerprint,
+)
 from correlators.model import CALLEE_KINDS, CALLER_KINDS, Span
 from correlators.topology import dependency_of
 from correlators.traces import AssembledTrace, SpanNode
@@ -141,10 +147,7 @@ def describe(node: SpanNode) -> Call:
 def _asked(span: Span, answer: SpanNode | None) -> Fingerprint:
     statement = _text(span, _STATEMENT_KEYS)
     if statement:
-        parameters = tuple(
-            sorted(str(v) for k, v in span.attributes.items() if k.startswith(_PARAMETER_PREFIX))
-        )
-        return _statement(statement) if not parameters else _with(_statement(statement), parameters)
+        return _stored(span, _statement(statement)) or _bound(span, _statement(statement))
     url = _text(span, _URL_KEYS)
     if url:
         shaped = _route(_text(span, _METHOD_KEYS), url)
@@ -166,7 +169,23 @@ def _route(method: str, url: str) -> Fingerprint:
     return route_fingerprint(method, url)
 
 
-def _with(shaped: Fingerprint, parameters: tuple[str, ...]) -> Fingerprint:
+def _stored(span: Span, shaped: Fingerprint) -> Fingerprint | None:
+    """A statement ingest stored as its fingerprint, with its literals' keyed digest and
+    whether it was batched beside it; None for one as the service sent it."""
+    digest = span.attributes.get(ARGUMENTS_DIGEST)
+    batched = span.attributes.get(BATCHED) is True
+    if not isinstance(digest, str) and not batched:
+        return None
+    arguments = digest if isinstance(digest, str) else shaped.arguments
+    return Fingerprint(shaped.text, arguments, shaped.batched or batched)
+
+
+def _bound(span: Span, shaped: Fingerprint) -> Fingerprint:
+    """With the bound values some instrumentations record beside a parameterized
+    statement in its digest."""
+    parameters = tuple(sorted(str(v) for k, v in span.attributes.items() if k.startswith(_PARAMETER_PREFIX)))
+    if not parameters:
+        return shaped
     bound = statement_fingerprint("", parameters).arguments
     return Fingerprint(shaped.text, f"{shaped.arguments}{bound}", shaped.batched)
 

@@ -9,6 +9,12 @@ dropped. The literals are kept only as a digest (to tell whether two calls asked
 same thing), never as text: a fingerprint is what a finding may carry and a person may be
 shown, and a parameter may be a user's e-mail address.
 
+Ingest stores a statement as its fingerprint already (``bot.telemetry.statements``), with
+a keyed digest of its literals in :data:`ARGUMENTS_DIGEST` and :data:`BATCHED` set when
+the lists it had held several items, which the fingerprint's ``(?)`` no longer shows.
+Reading such a span, the digest is taken from the attribute: shaping the stored text again
+gives the same text and finds no literal left.
+
 Regular expressions rather than a SQL parser: every DB span of every trace of an advice
 goes through here, a parser is some hundred times slower per statement, and a
 fingerprint needs tokens, not a syntax tree. Each pattern runs in time linear in the text.
@@ -30,6 +36,10 @@ _ID_SEGMENT = re.compile(
     r"^(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|[0-9a-z_-]{20,})$",
     re.IGNORECASE,
 )
+ARGUMENTS_DIGEST = "journeywatch.db.arguments_digest"
+"""Span attribute: the keyed digest of a stored statement's literals and parameters."""
+BATCHED = "journeywatch.db.batched"
+"""Span attribute: the stored statement asked for many rows at once."""
 MAX_STATEMENT_CHARS = 4_096
 """Statements are cut here before any pattern runs: a generated 1 MB INSERT says what it
 is in its first lines, and the cost of a fingerprint must not grow with it."""
@@ -42,23 +52,41 @@ class Fingerprint:
     arguments: str
     """A digest of the literals it had (empty when none were visible): equal for two
     calls that asked for the same thing, and saying nothing of what that was. Comparable
-    within one process only (Python's salted hash), which is all a detector needs."""
+    within one process only (Python's salted hash), which is all a detector needs; a
+    stored statement's is the keyed one ingest wrote (:data:`ARGUMENTS_DIGEST`), which
+    compares across processes."""
     batched: bool = False
     """The statement already asks for many rows at once (an IN-list or a VALUES-list
     of more than one item)."""
 
 
-def statement_fingerprint(statement: str, parameters: tuple[str, ...] = ()) -> Fingerprint:
-    """The statement without its literals, and a digest of them and of ``parameters``
-    (bound values some instrumentations record beside a parameterized statement)."""
+@dataclass(frozen=True, slots=True)
+class StatementShape:
+    text: str
+    """The fingerprint's text."""
+    literals: tuple[str, ...]
+    """What a digest of the literals is taken of: the statement as sent (cut) when it had
+    any, since two statements of one shape are equal exactly when their literals are."""
+    batched: bool
+
+
+def statement_shape(statement: str) -> StatementShape:
+    """The statement without its literals, and what they were, for a digest of them."""
     text = statement[:MAX_STATEMENT_CHARS]
     unquoted, strings = _STRING.subn("?", text)
     shape, numbers = _NUMBER.subn("?", unquoted)
     shape = _PLACEHOLDER.sub("?", shape)
     batched = _IN_MANY.search(shape) is not None
     shape, rows = _MANY_ROWS.subn("(?)", _LIST.sub("(?)", shape))
-    literals = [text] if strings or numbers else []  # the same shape: equal text, equal literals
-    return Fingerprint(_SPACE.sub(" ", shape).strip(), _digest([*literals, *parameters]), batched or rows > 0)
+    literals = (text,) if strings or numbers else ()
+    return StatementShape(_SPACE.sub(" ", shape).strip(), literals, batched or rows > 0)
+
+
+def statement_fingerprint(statement: str, parameters: tuple[str, ...] = ()) -> Fingerprint:
+    """The statement without its literals, and a digest of them and of ``parameters``
+    (bound values some instrumentations record beside a parameterized statement)."""
+    shape = statement_shape(statement)
+    return Fingerprint(shape.text, _digest([*shape.literals, *parameters]), shape.batched)
 
 
 def route_fingerprint(method: str, url: str) -> Fingerprint:
