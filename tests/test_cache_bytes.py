@@ -51,19 +51,24 @@ def test_healthz_shows_what_the_ingest_caches_hold(tmp_path: Path) -> None:
         found: dict[str, int] = app.get("/healthz").json()["collector"]["cache_bytes"]
         return found
 
-    def post(value_of: Callable[[int], str]) -> None:
+    def post(value_of: Callable[[int], str], key: str = "order.id") -> None:
         request = otlp_request(os.urandom(16).hex(), spans=50)
         for index, span in enumerate(request.resource_spans[0].scope_spans[0].spans):
             value = AnyValue(string_value=value_of(index))
-            span.attributes.append(KeyValue(key="order.id", value=value))
+            span.attributes.append(KeyValue(key=key, value=value))
         answer = app.post("/v1/traces", content=request.SerializeToString(), headers=PROTOBUF)
         assert answer.status_code == 200
 
     before = cache_bytes()
-    assert set(before) == {"attribute_pairs", "redacted_texts", "attribute_keys"}
+    assert set(before) == {"attribute_pairs", "redacted_texts", "attribute_keys", "statements"}
     post(lambda i: f"ord-{i}")
     short = cache_bytes()
     assert short["attribute_pairs"] > before["attribute_pairs"] + 50 * 40  # 50 distinct pairs
     post(lambda i: os.urandom(600).hex())  # 50 distinct 1,200-character values
     assert cache_bytes()["attribute_pairs"] == short["attribute_pairs"]
+    post(lambda i: f"SELECT * FROM items WHERE id = {i}", key="db.statement")
+    shapes = cache_bytes()["statements"]
+    assert shapes > before["statements"] + 50 * 80  # 50 distinct statements, shaped once each
+    post(lambda i: f"SELECT * FROM items WHERE id IN ({', '.join(['7'] * 200)}, {i})", key="db.statement")
+    assert cache_bytes()["statements"] == shapes  # long statements are shaped each time
     bot.store.close()

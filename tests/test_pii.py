@@ -1,4 +1,5 @@
-"""PII closed: every secret an attacker planted is found nowhere after ingest.
+"""PII closed: every secret an attacker planted is found nowhere after ingest, nor any
+literal of a database statement (issue 18).
 
 One row per case: how it is sent (OTLP protobuf, OTLP JSON, Zipkin, OTLP logs) and
 where the secret sits. All rows go to one real `journeywatch serve` (shipped redaction
@@ -236,6 +237,48 @@ CASES = [
         "hunter34Pw",
         log={"body": {"event": "login", "password": "hunter34Pw"}},
         kept="login",
+    ),
+    Case(
+        "statement: e-mail literal",
+        "protobuf",
+        email(41),
+        attributes={
+            "db.system": "postgresql",
+            "db.statement": f"SELECT * FROM users WHERE email = '{email(41)}'",
+        },
+        kept="SELECT * FROM users WHERE email = ?",
+    ),
+    Case(
+        "statement: a name no pattern knows",
+        "json",
+        "Zorblatt Quenby",
+        attributes={
+            "db.system": "mysql",
+            "db.query.text": "UPDATE users SET name = 'Zorblatt Quenby' WHERE id = 7",
+        },
+        kept="UPDATE users SET name = ? WHERE id = ?",
+    ),
+    Case(
+        "statement: a bound parameter",
+        "zipkin",
+        "Quenby42x",
+        attributes={
+            "db.system": "postgresql",
+            "db.statement": "SELECT * FROM users WHERE login = $1",
+            "db.query.parameter.0": "Quenby42x",
+        },
+        kept="SELECT * FROM users WHERE login = ?",
+    ),
+    Case(
+        "statement as the span's name",
+        "protobuf",
+        "Marzipan Holloway",
+        span_name="SELECT id FROM users WHERE name = 'Marzipan Holloway'",
+        attributes={
+            "db.system": "sqlite",
+            "db.statement": "SELECT id FROM users WHERE name = 'Marzipan Holloway'",
+        },
+        kept="SELECT id FROM users WHERE name = ?",
     ),
     Case("malformed: duration", "zipkin", email(35), malformed=True),
     Case("malformed: trace id", "json", email(36), malformed=True),

@@ -12,6 +12,11 @@ Three kinds of rule, from ``config/redaction.yaml``:
   API keys of common shapes, and custom patterns; URL-encoded text is decoded to be
   matched.
 
+Database statements are kept as their fingerprints, their literals and bound parameters
+only as a keyed digest (:mod:`bot.telemetry.statements`), and a span named by its
+statement is named by the fingerprint. A statement value reaches that step as sent, not
+scrubbed by pattern first: the digest must tell one e-mail address from another.
+
 Every string of an item that is stored or shown goes through them: names, status and
 event names, attribute values at any depth (the keys of nested key-value lists are judged
 by the same drop and hash rules as top-level keys), the columns taken from the resource
@@ -40,6 +45,7 @@ import orjson
 from bot.config import RedactionRules
 from bot.telemetry.lite import CACHEABLE_BYTES
 from bot.telemetry.scrub import CARD, card_integer, compile_scrubbers, decoded_runs, scrubbed_hex
+from bot.telemetry.statements import STATEMENT_KEYS, StatementShaper
 from correlators.model import Attributes, AttrValue, LogRecord, MetricDataPoint, Span
 
 _CACHE_LIMIT = 50_000
@@ -52,6 +58,8 @@ class _Action(Enum):
     KEEP = 0
     DROP = 1
     HASH = 2
+    STATEMENT = 3
+    """Kept as sent by the pair, then shaped with the other attributes of its item."""
 
 
 class Redactor:
@@ -71,13 +79,19 @@ class Redactor:
         """All patterns in one function; None when none applies."""
         self._values_bytes = 0
         self._actions_bytes = 0
+        self._statements = StatementShaper(key, self._scrub) if rules.enabled else None
 
     # --- public ------------------------------------------------------------------------
 
     @property
     def cache_bytes(self) -> dict[str, int]:
         """What the text and key caches hold, in bytes (``sys.getsizeof`` of their strings)."""
-        return {"redacted_texts": self._values_bytes, "attribute_keys": self._actions_bytes}
+        shapes = self._statements.cache_bytes if self._statements is not None else 0
+        return {
+            "redacted_texts": self._values_bytes,
+            "attribute_keys": self._actions_bytes,
+            "statements": shapes,
+        }
 
     def hash_value(self, value: str) -> str:
         digest = hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()
@@ -102,6 +116,12 @@ class Redactor:
         """``attributes=False`` for spans whose attributes were redacted while decoding
         (through a :class:`~bot.telemetry.lite.PairCache` with :meth:`redact_pair`)."""
         text = self.redact_text
+        shaper = self._statements
+        if shaper is not None and shaper.carries_statement(span.attributes):
+            if span.name in (span.attributes.get(key) for key in STATEMENT_KEYS):
+                span.name = shaper.fingerprint(span.name)  # some instrumentations name spans so
+            if not attributes:
+                span.attributes = shaper.shaped(span.attributes)
         span.name = text(span.name)
         if span.status_message:
             span.status_message = text(span.status_message)
@@ -153,13 +173,17 @@ class Redactor:
             pair = self._pair(key, value, self.redact_text)
             if pair:
                 out[pair[0]] = pair[1]
+        shaper = self._statements
+        if shaper is not None and shaper.carries_statement(out):
+            return shaper.shaped(out)
         return out
 
     def redact_pair(self, key: str, value: AttrValue) -> tuple[str, AttrValue] | tuple[()]:
         """One attribute as it may be kept, or ``()`` when it must be dropped. The
         decoder's PairCache calls this once per distinct pair and caches the answer, so
         values are scrubbed here without redact_text's cache, which unique values (ids)
-        would only churn."""
+        would only churn. A statement comes back as sent: :meth:`redact_span` shapes it
+        with its item's other attributes, which one pair does not see."""
         return self._pair(key, value, self._scrub)
 
     # --- internals ---------------------------------------------------------------------
@@ -173,6 +197,8 @@ class Redactor:
         canonical, action = known
         if action is _Action.KEEP:
             return canonical, self._value(value, scrub)
+        if action is _Action.STATEMENT:
+            return canonical, value if isinstance(value, str) else self._value(value, scrub)
         if action is _Action.HASH and value is not None:
             return canonical, self.hash_value(str(value))
         return ()
@@ -260,6 +286,8 @@ class Redactor:
             action = _Action.DROP
         elif any(fnmatch.fnmatchcase(lowered, p) for p in self._hash):
             action = _Action.HASH
+        elif key in STATEMENT_KEYS and self._statements is not None:
+            action = _Action.STATEMENT
         else:
             action = _Action.KEEP
         return key, action

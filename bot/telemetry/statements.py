@@ -1,0 +1,113 @@
+"""Database statements kept without their arguments.
+
+A statement (``db.statement``, or ``db.query.text`` in the newer conventions) is stored as
+its fingerprint (:func:`correlators.fingerprint.statement_shape`): quoted strings,
+numbers and lists become ``?``, so ``SELECT * FROM users WHERE email = 'jane@x.io'`` is
+kept as ``SELECT * FROM users WHERE email = ?``. An argument is a user's data far more
+often than a pattern can tell (a name, an address, an order's content), so the literals
+go whether or not a scrubber would have found them; the scrubbers still run over the
+fingerprint, for what a comment or an identifier may hold.
+
+What the literals were is kept only as an HMAC-SHA256 of them and of any bound parameters
+(``db.query.parameter.*``, which are not stored either), keyed with the redaction key, in
+:data:`~correlators.fingerprint.ARGUMENTS_DIGEST`: the N+1 detector must tell a loop over
+items (new arguments each call) from a poll (the same ones again), and it reads stored
+spans. Keyed, because an unkeyed digest of ``id = 7`` is reversed by hashing small values;
+with the key it cannot be, and it still compares across the collector's restarts and
+between the bot's processes, which share the key. A statement whose lists held several
+items says so in :data:`~correlators.fingerprint.BATCHED`, as its fingerprint's ``(?)``
+no longer does.
+
+This runs in redaction (:class:`bot.telemetry.redact.Redactor`) for every span, log and
+event that carries a statement, and at ingest rate, so shapes are cached per statement
+text (parameterized statements repeat); the digest is worked out per span, in about a
+microsecond.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sys
+from collections.abc import Callable
+
+from bot.telemetry.lite import CACHEABLE_BYTES
+from correlators.fingerprint import ARGUMENTS_DIGEST, BATCHED, StatementShape, statement_shape
+from correlators.model import Attributes
+
+STATEMENT_KEYS = ("db.query.text", "db.statement")
+PARAMETER_PREFIX = "db.query.parameter."
+_CACHE_LIMIT = 8_192
+"""Statement shapes remembered; keys are at most CACHEABLE_BYTES, so ~4 MiB of them."""
+_DOMAIN = b"journeywatch.db.arguments\x00"
+"""Prefixed to what is digested, so a statement's digest never equals ``hash_keys``'s
+digest of the same text under the same key."""
+_SEPARATOR = b"\x1f"
+
+
+class StatementShaper:
+    """Replaces statements by their fingerprints and keeps their arguments' keyed digest."""
+
+    def __init__(self, key: bytes, scrub: Callable[[str], str]) -> None:
+        """``scrub``: the redactor's patterns, run over each fingerprint."""
+        self._key = key
+        self._scrub = scrub
+        self._shapes: dict[str, StatementShape] = {}
+        self._bytes = 0
+
+    @property
+    def cache_bytes(self) -> int:
+        return self._bytes
+
+    def carries_statement(self, attributes: Attributes) -> bool:
+        """Asked of every attribute dict redaction makes, so two lookups, no loop."""
+        return "db.statement" in attributes or "db.query.text" in attributes
+
+    def fingerprint(self, statement: str) -> str:
+        """The text a statement is stored as."""
+        return self._shape(statement).text
+
+    def shaped(self, attributes: Attributes) -> Attributes:
+        """A copy of ``attributes`` with each statement as its fingerprint, bound parameters
+        left out, and the digest of both (and whether they were batched) beside them.
+        Shaping stored attributes again changes nothing: a fingerprint has no literal left,
+        so the digest already there is kept."""
+        out = dict(attributes)
+        literals: list[bytes] = []
+        batched = False
+        for key in STATEMENT_KEYS:
+            value = out.get(key)
+            if isinstance(value, str):
+                shape = self._shape(value)
+                out[key] = shape.text
+                literals.extend(literal.encode() for literal in shape.literals)
+                batched = batched or shape.batched
+        parameters = sorted(key for key in out if key.startswith(PARAMETER_PREFIX))
+        for key in parameters:
+            literals.append(f"{key[len(PARAMETER_PREFIX) :]}={out.pop(key)}".encode())
+        if literals:
+            out[ARGUMENTS_DIGEST] = self._digest(literals)
+        if batched:
+            out[BATCHED] = True
+        return out
+
+    def _digest(self, literals: list[bytes]) -> str:
+        message = _DOMAIN + _SEPARATOR.join(literals)
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
+
+    def _shape(self, statement: str) -> StatementShape:
+        if len(statement) > CACHEABLE_BYTES:  # long statements rarely repeat
+            return self._shaped(statement)
+        cached = self._shapes.get(statement)
+        if cached is not None:
+            return cached
+        if len(self._shapes) >= _CACHE_LIMIT:
+            self._shapes.clear()
+            self._bytes = 0
+        shape = self._shapes[statement] = self._shaped(statement)
+        self._bytes += sys.getsizeof(statement) + sys.getsizeof(shape.text)
+        return shape
+
+    def _shaped(self, statement: str) -> StatementShape:
+        shape = statement_shape(statement)
+        return StatementShape(self._scrub(shape.text), shape.literals, shape.batched)
