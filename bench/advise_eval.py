@@ -9,7 +9,9 @@ is |estimated saved - planted cost| / planted cost over matched pairs.
 Targets (issue 18): precision >= 0.95 and recall >= 0.90 per pattern, estimated time saved
 within 20 % of the planted cost, detectors well under a second for 2,000 traces.
 ``--held`` runs the seed range kept out of all tuning (10,000 and up); report both.
-Run by hand:  .venv/bin/python bench/advise_eval.py [--cases 50] [--held]
+``--redacted`` puts every span through ingest's redaction first, as stored spans are: each
+statement its fingerprint, its literals only a keyed digest.
+Run by hand:  .venv/bin/python bench/advise_eval.py [--cases 50] [--held] [--redacted]
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.config import RedactionRules
+from bot.telemetry.redact import Redactor
 from correlators.patterns import Pattern, PatternKind, detect
 from correlators.traces import assemble
 from tests.planted import Case, Planted, generate
@@ -39,14 +43,24 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=50, help="cases of 40 requests each")
     parser.add_argument("--held", action="store_true", help="the held-out seed range")
     parser.add_argument("--first", type=int, help="the first seed, for a range never run before")
+    parser.add_argument("--redacted", action="store_true", help="spans redacted as ingest stores them")
     args = parser.parse_args()
     first = args.first if args.first is not None else HELD_OUT_START if args.held else 0
     cases = [generate(seed) for seed in range(first, first + args.cases)]
+    if args.redacted:
+        redactor = Redactor(RedactionRules(), b"advise-eval")
+        for case in cases:
+            for trace in case.traces:
+                for span in trace.spans:
+                    redactor.redact_span(span)
     tally = Tally()
     for case in cases:
         tally.add(case, detect([assemble(t) for t in case.traces]))
     below = Counter(p.kind.value for c in cases for p in c.below)
-    tally.print(f"seeds {first}..{first + args.cases - 1}, {sum(len(c.traces) for c in cases)} traces")
+    redacted = ", redacted as stored" if args.redacted else ""
+    tally.print(
+        f"seeds {first}..{first + args.cases - 1}, {sum(len(c.traces) for c in cases)} traces{redacted}"
+    )
     print(f"planted below their definition's share of the request (look-alikes): {dict(below)}")
     timing(cases)
 
