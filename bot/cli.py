@@ -221,7 +221,10 @@ def _ensure_token(settings: Settings) -> str | None:
 @app.command()
 def demo(
     fault: Annotated[
-        str, typer.Option(help="db-slow, payment-errors, bad-release, instance-cpu, flag-slow-path or random")
+        str,
+        typer.Option(
+            help="db-slow, payment-errors, bad-release, instance-cpu, flag-slow-path, n-plus-one or random"
+        ),
     ] = "random",
     duration: Annotated[float, typer.Option(help="Seconds the whole run lasts.", min=30)] = 300,
     port: Annotated[int, typer.Option(help="The bot's port: OTLP, API and pages.")] = 4318,

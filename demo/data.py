@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS orders (
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, items TEXT NOT NULL,
     total_cents INTEGER NOT NULL, created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS order_recommendations (
+    order_id TEXT NOT NULL, product_id TEXT NOT NULL, rank INTEGER NOT NULL,
+    PRIMARY KEY (order_id, rank)
+);
 """
 
 

@@ -8,6 +8,11 @@ from those attributes: ``sqlite:shop``, one node shared by every service that qu
 The ``db-slow`` fault adds 300-600 ms inside the span, before the statement runs: the
 database is slow to answer, every caller waits, and the time is charged to
 ``sqlite:shop``, not to the caller.
+
+A statement may also say what it costs a database server (``server_s``): SQLite in the
+process answers in microseconds, where a real server over the network takes a round trip
+and, for a scan, its reading. Only the ``n-plus-one`` fault's statements say it, so the
+shop's ordinary statements keep SQLite's timing.
 """
 
 from __future__ import annotations
@@ -40,13 +45,17 @@ class Database:
         self._faults = faults
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
-    def query(self, sql: str, params: tuple[Any, ...] = (), *, table: str) -> list[dict[str, Any]]:
-        return self._run(sql, params, table=table, fetch=True)
+    def query(
+        self, sql: str, params: tuple[Any, ...] = (), *, table: str, server_s: float = 0.0
+    ) -> list[dict[str, Any]]:
+        return self._run(sql, params, table=table, fetch=True, server_s=server_s)
 
-    def execute(self, sql: str, params: tuple[Any, ...] = (), *, table: str) -> None:
-        self._run(sql, params, table=table, fetch=False)
+    def execute(self, sql: str, params: tuple[Any, ...] = (), *, table: str, server_s: float = 0.0) -> None:
+        self._run(sql, params, table=table, fetch=False, server_s=server_s)
 
-    def _run(self, sql: str, params: tuple[Any, ...], *, table: str, fetch: bool) -> list[dict[str, Any]]:
+    def _run(
+        self, sql: str, params: tuple[Any, ...], *, table: str, fetch: bool, server_s: float
+    ) -> list[dict[str, Any]]:
         operation = sql.split(None, 1)[0].upper()
         with tracer.start_as_current_span(
             f"{operation} {DATABASE_NAME}.{table}",
@@ -63,6 +72,8 @@ class Database:
         ) as span:
             if self._faults.on(DB_SLOW):
                 time.sleep(random.uniform(*SLOW_S))
+            if server_s:
+                time.sleep(server_s)
             connection = self._connection()
             try:
                 cursor = connection.execute(sql, params)

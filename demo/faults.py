@@ -32,6 +32,11 @@ Why each answer is the right one:
   ``feature_flag.new_pricing=on``, gets slow. The flag value is what the bad traces share
   (on about 100% of them against about 30% of healthy ones): systemic at feature-flag
   level, even though the slow code runs in catalog (the top candidate).
+- ``n-plus-one``: orders' new recommendations code (``demo/services/orders.py``) reads two
+  independent things one after the other and then writes 12 rows with one INSERT each.
+  The statements are ordinary ones, slow only in number and order: the time is orders'
+  code's, so localized to orders, the service to change. The patterns and their fixes
+  are in ``advice``: what `journeywatch advise` and the incident's thread should say.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class GroundTruth:
     catalog reads the database during a search), so the scope can rightly read narrower."""
     instance: str | None = None
     version: str | None = None
+    advice: tuple[tuple[str, str, str], ...] = ()
+    """Performance patterns the fault plants: (``PatternKind`` value, service, callee)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +129,22 @@ CATALOGUE: dict[str, Fault] = {
                 ("search", "checkout"),
             ),
             targets=("catalog",),
+        ),
+        Fault(
+            "n-plus-one",
+            "orders writes 12 recommendations one INSERT at a time after two queries in a row: +0.8 s",
+            GroundTruth(
+                "orders",
+                "localized",
+                "service",
+                "orders",
+                ("checkout",),
+                advice=(
+                    ("n_plus_one", "orders", "sqlite:shop"),
+                    ("consecutive_calls", "orders", "sqlite:shop"),
+                ),
+            ),
+            targets=("orders",),
         ),
     )
 }

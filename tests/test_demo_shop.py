@@ -24,10 +24,13 @@ from typing import Any
 import httpx
 import pytest
 
+from correlators.model import trace_from_dict
+from correlators.patterns import PatternKind
 from demo import faults
 from demo.shop import NODE_DIR, REPO, Shop, default_layout
 from demo.traffic import Traffic, visits
 from tests.fixtures.bot_server import BotProcess
+from tests.otlp_json import write_traces
 
 pytestmark = pytest.mark.node
 
@@ -205,6 +208,54 @@ def test_a_bad_release_is_a_rolling_restart_as_the_new_version(bot: BotProcess, 
     assert {r["version"] for r in shop.instances() if r["service"] == "catalog"} == {"1.8.0"}
 
 
+def test_the_n_plus_one_fault_is_what_advise_names_on_the_stored_checkouts(
+    bot: BotProcess, shop: Shop, tmp_path: Path
+) -> None:
+    """The fault's checkouts, read back from the bot and given to `journeywatch advise`:
+    orders' 12 INSERTs one by one and its two queries in a row come out with their fixes,
+    stored without their arguments."""
+    with Traffic(shop.frontend_url, rate=10, seed=5):
+        wait_for(lambda: whole_checkout(bot), "healthy checkout trace")
+        injected_s = time.time()
+        truth = faults.inject("n-plus-one", shop)
+        assert shop.health()["orders-1"]["faults"] == ["n-plus-one"]
+
+        def faulty_checkouts() -> dict[str, Any] | None:
+            found = [
+                t
+                for t in traces(bot, journey="checkout", start=str(injected_s), limit=50)
+                if t["span_count"] > 28
+            ]
+            return {"traces": found} if len(found) >= 6 else None
+
+        slow = wait_for(faulty_checkouts, "six checkouts with the N+1", timeout=60)["traces"]
+        faults.clear("n-plus-one", shop)
+    stored = [full_trace(bot, t["trace_id"]) for t in slow]
+    assert all(t["duration_ns"] > 800e6 for t in stored), "the checkout objective is 800 ms"
+    inserts = [
+        s
+        for s in stored[0]["spans"]
+        if s["attributes"].get("db.statement", "").startswith("INSERT INTO order_recommendations")
+    ]
+    assert len(inserts) == 12
+    files = tmp_path / "checkouts.jsonl"
+    write_traces(files, [trace_from_dict({**t, "spans": t["spans"]}) for t in stored])
+    answer = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "advise", "--traces", str(files), "--config", "config/demo.yaml",
+         "--format", "json"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    [checkout] = [j for j in json.loads(answer.stdout)["journeys"] if j["journey"] == "checkout"]
+    advice = {(a["kind"], a["service"], a["callee"]): a for a in checkout["advice"]}
+    assert set(truth.advice) <= set(advice), [a["summary"] for a in checkout["advice"]]
+    loop = advice[("n_plus_one", "orders", "sqlite:shop")]
+    assert loop["target"] == "INSERT INTO order_recommendations (order_id, product_id, rank) VALUES (?)"
+    assert loop["requests"] == len(stored) and loop["calls"] == 12 * len(stored)
+    assert "12 times one by one in POST /orders: batch them" in loop["summary"]
+    pair = advice[("consecutive_calls", "orders", "sqlite:shop")]
+    assert "SELECT COUNT(*)" in pair["target"] and "make the calls concurrently" in pair["summary"]
+
+
 def test_the_shop_dies_with_its_parent(bot: BotProcess, node_ready: None, tmp_path: Path) -> None:
     """Even a SIGKILLed parent, which cleans nothing up, leaves no process behind."""
     script = textwrap.dedent(
@@ -254,6 +305,7 @@ def test_every_fault_has_a_ground_truth_the_bot_can_state() -> None:
         "bad-release",
         "instance-cpu",
         "flag-slow-path",
+        "n-plus-one",
     }
     for fault in faults.CATALOGUE.values():
         truth = fault.truth
@@ -265,6 +317,8 @@ def test_every_fault_has_a_ground_truth_the_bot_can_state() -> None:
         assert bool(fault.targets) != bool(fault.release), fault.kind
         if truth.level == "instance":
             assert truth.instance in instances
+        for kind, service, _ in truth.advice:
+            assert kind in {k.value for k in PatternKind} and service in services
     assert faults.CATALOGUE["db-slow"].truth.culprit == "sqlite:shop"
     with pytest.raises(KeyError, match="unknown fault"):
         faults.inject("disk-full", shop=None)  # type: ignore[arg-type]
