@@ -1,5 +1,7 @@
 """The demo's promise (issue 6): from fault injection to the incident's report in at most
-3 minutes, with the right verdict, for each of the five faults over three runs each.
+3 minutes, with the right verdict, for each of the six faults over three runs each. For
+``n-plus-one`` (issue 18) the line also says whether the advice on the incident's worst
+traces names the patterns it planted (``advice=True``) and what it said.
 
 Each run is a real `journeywatch demo --fault F --stop-after-verdict` (the bot, the shop's
 Python and Node processes and the traffic, all on this machine), one after the other;
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-FAULTS = ("db-slow", "payment-errors", "bad-release", "instance-cpu", "flag-slow-path")
+FAULTS = ("db-slow", "payment-errors", "bad-release", "instance-cpu", "flag-slow-path", "n-plus-one")
 TARGET_S = 180
 
 
@@ -103,6 +105,9 @@ def line(fault: str, seed: int, result: dict[str, Any]) -> str:
         f"right={result.get('right')} (verdict {verdict.get('culprit')} {verdict.get('scope')}/"
         f"{verdict.get('level')}; truth {truth.get('culprit')} {truth.get('scope')}/{truth.get('level')})"
     )
+    if result.get("advice_right") is not None:
+        said = "; ".join(a["summary"] for a in result.get("advice") or [])
+        text += f" advice={result['advice_right']} ({said})"
     return text + (f" ERROR {result['error']}" if "error" in result else "")
 
 

@@ -5,7 +5,9 @@ local Slack mode unless Slack tokens are set) on one port, the demo shop (``demo
 Python and Node services with the OpenTelemetry SDKs) sending it traces and logs, and
 traffic through the shop's journeys. After a warm-up it injects one fault, follows the
 incident as it opens and is investigated, and ends by putting the fault's ground truth and
-the bot's verdict side by side, with how long the report took from the injection.
+the bot's verdict side by side, with how long the report took from the injection. For a
+fault that plants performance patterns (``n-plus-one``), the advice on the incident's
+worst traces is set beside the patterns planted.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from rich.table import Table
 
 from bot.config import load_config
 from bot.edge.serving import server_config
+from bot.render.advice import advice_words
 from bot.render.report import summary
 from bot.server import build_bot, create_app
 from bot.settings import HttpSettings, load_settings
 from bot.slack.console import ConsoleListener
 from bot.wiring import Bot
+from correlators.advice import advise
 from correlators.report import Report
 
 POLL_S = 1.0
@@ -65,6 +69,11 @@ class DemoResult:
     report_after_s: float | None = None
     verdict: dict[str, Any] | None = None
     right: bool | None = None
+    advice: list[dict[str, str]] = field(default_factory=list)
+    """What `journeywatch advise` says of the report's worst traces: kind, service, callee
+    and the sentence."""
+    advice_right: bool | None = None
+    """Every pattern the fault planted is among them (None for a fault that plants none)."""
     traffic: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -271,6 +280,23 @@ def _verdict(
     result.right = result.verdict["culprit"] == result.truth["culprit"] and right_scope
     console.print(f"[bold]report[/] {result.report_after_s:.0f} s after the injection: {summary(report)}")
     console.print(f"parent: {result.verdict['first_line']}", markup=False, highlight=False)
+    _advice(bot, console, result, report)
+
+
+def _advice(bot: Bot, console: Console, result: DemoResult, report: Report) -> None:
+    """The patterns in the incident's worst traces, against those the fault planted."""
+    advised = advise(bot.store.get_traces(report.worst_traces), journey=report.journey)
+    result.advice = [
+        {"kind": a.kind.value, "service": a.service, "callee": a.callee, "summary": advice_words(a)}
+        for journey in advised.journeys
+        for a in journey.advice
+    ]
+    planted = {tuple(p) for p in result.truth.get("advice") or ()}
+    if planted:
+        found = {(a["kind"], a["service"], a["callee"]) for a in result.advice}
+        result.advice_right = planted <= found
+    for a in result.advice:
+        console.print(f"advice: {a['summary']}", markup=False, highlight=False)
 
 
 def _table(bot: Bot, traffic: Any, result: DemoResult, elapsed: float, options: DemoOptions) -> Table:
