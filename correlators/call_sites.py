@@ -24,6 +24,7 @@ from correlators.critical_path import Step, critical_steps
 from correlators.fingerprint import (
     ARGUMENTS_DIGEST,
     BATCHED,
+    QUERY_DIGEST,
     Fingerprint,
     route_fingerprint,
     statement_fingerprint,
@@ -151,6 +152,9 @@ def _asked(span: Span, answer: SpanNode | None) -> Fingerprint:
     url = _text(span, _URL_KEYS)
     if url:
         shaped = _route(_text(span, _METHOD_KEYS), url)
+        query = span.attributes.get(QUERY_DIGEST)
+        if isinstance(query, str):  # stored with the query's names only: its values are here
+            shaped = Fingerprint(shaped.text, f"{shaped.arguments}{query}")
         if answer is not None:  # the server's own name for the route beats our guess at it
             return Fingerprint(answer.span.name, shaped.arguments)
         return shaped

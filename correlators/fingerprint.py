@@ -9,7 +9,7 @@ dropped. The literals are kept only as a digest (to tell whether two calls asked
 same thing), never as text: a fingerprint is what a finding may carry and a person may be
 shown, and a parameter may be a user's e-mail address.
 
-Ingest stores a statement as its fingerprint already (``bot.telemetry.statements``), with
+Ingest stores a statement as its fingerprint already (``bot.telemetry.arguments``), with
 a keyed digest of its literals in :data:`ARGUMENTS_DIGEST` and :data:`BATCHED` set when
 the lists it had held several items, which the fingerprint's ``(?)`` no longer shows.
 Reading such a span, the digest is taken from the attribute: shaping the stored text again
@@ -40,6 +40,9 @@ ARGUMENTS_DIGEST = "journeywatch.db.arguments_digest"
 """Span attribute: the keyed digest of a stored statement's literals and parameters."""
 BATCHED = "journeywatch.db.batched"
 """Span attribute: the stored statement asked for many rows at once."""
+QUERY_DIGEST = "journeywatch.url.query_digest"
+"""Span attribute: the keyed digest of the queries its URLs had before ingest kept their
+names only (:func:`query_shape`)."""
 MAX_STATEMENT_CHARS = 4_096
 """Statements are cut here before any pattern runs: a generated 1 MB INSERT says what it
 is in its first lines, and the cost of a fingerprint must not grow with it."""
@@ -103,6 +106,24 @@ def route_fingerprint(method: str, url: str) -> Fingerprint:
         arguments.append(query)
     route = "/".join(shaped) or "/"
     return Fingerprint(f"{method} {route}".strip(), _digest(arguments))
+
+
+def query_shape(url: str, *, whole: bool = False) -> tuple[str, str]:
+    """(``url`` with each query value as ``?`` and no fragment, what those were): the
+    query and fragment as sent, empty when it had neither. ``whole``: ``url`` is a query
+    alone (``url.query``). ``/a?x=1&flag#top`` gives ``/a?x=?&?``; names are kept, as a
+    statement's columns are, since they say what was asked and not with what."""
+    if whole:
+        base, mark, query = "", "", url
+    else:
+        base, mark, query = url.partition("?")
+    base, hashed, fragment = base.partition("#")
+    query, hashed_in_query, fragment_after = query.partition("#")
+    sent = query + (hashed or hashed_in_query) + (fragment or fragment_after)
+    if not query:
+        return base + mark, sent
+    names = [part.partition("=")[0] + "=?" if "=" in part else "?" for part in query.split("&")]
+    return base + mark + "&".join(names), sent
 
 
 def _digest(values: list[str]) -> str:

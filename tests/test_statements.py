@@ -10,7 +10,7 @@ from bot.store import Store
 from bot.telemetry.lite import PairCache
 from bot.telemetry.otlp import decode_traces
 from bot.telemetry.redact import Redactor
-from correlators.fingerprint import ARGUMENTS_DIGEST, BATCHED
+from correlators.fingerprint import ARGUMENTS_DIGEST, BATCHED, QUERY_DIGEST, query_shape
 from correlators.model import LogRecord, Span, SpanKind, Trace
 from correlators.patterns import PatternKind, detect
 from correlators.traces import assemble
@@ -176,3 +176,75 @@ def test_on_stored_spans_new_arguments_are_an_n_plus_one_and_the_same_ones_a_pol
     [pattern] = detect([assemble(t) for t in one_key])
     assert (pattern.kind, pattern.trace_id, pattern.count) == (PatternKind.N_PLUS_ONE, "a" * 32, 8)
     assert pattern.target == "SELECT * FROM items WHERE sku = ?"
+
+
+def url_span(**attributes: object) -> Span:
+    return Span(
+        "1" * 32,
+        "3" * 16,
+        None,
+        "shop",
+        "GET",
+        0,
+        1,
+        attributes=attributes,
+        resource={"service.name": "shop"},
+    )  # type: ignore[arg-type]
+
+
+def test_a_urls_query_keeps_its_names_and_its_values_only_as_a_keyed_digest() -> None:
+    span = redacted(url_span(**{"url.full": "https://x.io/search?q=red+shoes&page=2&debug#top"}))
+    assert span.attributes["url.full"] == "https://x.io/search?q=?&page=?&?"
+    digest = span.attributes[QUERY_DIGEST]
+    assert isinstance(digest, str) and len(digest) == 32
+    again = redacted(url_span(**{"url.full": "https://x.io/search?q=red+shoes&page=2&debug#top"}))
+    other = redacted(url_span(**{"url.full": "https://x.io/search?q=red+shoes&page=3&debug#top"}))
+    assert again.attributes[QUERY_DIGEST] == digest != other.attributes[QUERY_DIGEST]
+    target = redacted(url_span(**{"http.target": "/items?id=7", "url.query": "id=7"}))
+    assert (target.attributes["http.target"], target.attributes["url.query"]) == ("/items?id=?", "id=?")
+    plain = redacted(url_span(**{"url.full": "https://x.io/items/7"}))
+    assert plain.attributes["url.full"] == "https://x.io/items/7" and QUERY_DIGEST not in plain.attributes
+
+
+def test_query_shapes_of_each_form() -> None:
+    assert query_shape("/a?x=1&flag#top") == ("/a?x=?&?", "x=1&flag#top")
+    assert query_shape("/a#token=abc") == ("/a", "#token=abc")
+    assert query_shape("/a?") == ("/a?", "")
+    assert query_shape("x=1&y=", whole=True) == ("x=?&y=?", "x=1&y=")
+    assert query_shape("https://h/p") == ("https://h/p", "")
+
+
+def test_a_url_nested_in_a_key_value_list_is_shaped_and_a_statement_too() -> None:
+    span = url_span(
+        request=[["url.query", "ref=Pelican88"], ["db.statement", "SELECT 1 FROM t WHERE n = 'Q'"]]
+    )
+    redacted(span)
+    assert span.attributes["request"] == [
+        ["url.query", "ref=?"],
+        ["db.statement", "SELECT ? FROM t WHERE n = ?"],
+    ]
+
+
+def test_on_stored_spans_an_n_plus_one_over_query_ids_is_told_from_a_poll_of_one_url(
+    sqlite_store: Store,
+) -> None:
+    def calls(trace_id: str, queries: list[str]) -> Trace:
+        b = TraceBuilder(trace_id)
+        root = b.span("orders", "POST /checkout", 0, 10 + 10 * len(queries), kind=SpanKind.SERVER)
+        for i, query in enumerate(queries):
+            b.span(
+                "orders",
+                "GET",
+                5 + i * 10,
+                15 + i * 10,
+                parent=root,
+                kind=SpanKind.CLIENT,
+                **{"http.request.method": "GET", "url.full": f"http://items:8080/items?{query}"},
+            )
+        return b.trace()
+
+    items = stored(sqlite_store, calls("c" * 32, [f"sku=sku-{i}" for i in range(8)]), b"k1")
+    poll = stored(sqlite_store, calls("d" * 32, ["sku=sku-1"] * 8), b"k1")
+    assert all("sku-" not in str(s.attributes) for t in (items, poll) for s in t.spans)
+    [pattern] = detect([assemble(items), assemble(poll)])
+    assert (pattern.kind, pattern.trace_id, pattern.count) == (PatternKind.N_PLUS_ONE, "c" * 32, 8)

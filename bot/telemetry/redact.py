@@ -13,9 +13,10 @@ Three kinds of rule, from ``config/redaction.yaml``:
   matched.
 
 Database statements are kept as their fingerprints, their literals and bound parameters
-only as a keyed digest (:mod:`bot.telemetry.statements`), and a span named by its
-statement is named by the fingerprint. A statement value reaches that step as sent, not
-scrubbed by pattern first: the digest must tell one e-mail address from another.
+only as a keyed digest (:mod:`bot.telemetry.arguments`), and a span named by its
+statement is named by the fingerprint; URLs keep their query's names, not its values. A
+statement or URL reaches that step as sent, not scrubbed by pattern first: the digest must
+tell one e-mail address from another.
 
 Every string of an item that is stored or shown goes through them: names, status and
 event names, attribute values at any depth (the keys of nested key-value lists are judged
@@ -43,9 +44,9 @@ from enum import Enum
 import orjson
 
 from bot.config import RedactionRules
+from bot.telemetry.arguments import SHAPED_KEYS, STATEMENT_KEYS, ArgumentShaper
 from bot.telemetry.lite import CACHEABLE_BYTES
 from bot.telemetry.scrub import CARD, card_integer, compile_scrubbers, decoded_runs, scrubbed_hex
-from bot.telemetry.statements import STATEMENT_KEYS, StatementShaper
 from correlators.model import Attributes, AttrValue, LogRecord, MetricDataPoint, Span
 
 _CACHE_LIMIT = 50_000
@@ -79,7 +80,7 @@ class Redactor:
         """All patterns in one function; None when none applies."""
         self._values_bytes = 0
         self._actions_bytes = 0
-        self._statements = StatementShaper(key, self._scrub) if rules.enabled else None
+        self._statements = ArgumentShaper(key, self._scrub) if rules.enabled else None
 
     # --- public ------------------------------------------------------------------------
 
@@ -117,7 +118,7 @@ class Redactor:
         (through a :class:`~bot.telemetry.lite.PairCache` with :meth:`redact_pair`)."""
         text = self.redact_text
         shaper = self._statements
-        if shaper is not None and shaper.carries_statement(span.attributes):
+        if shaper is not None and shaper.carries_arguments(span.attributes):
             if span.name in (span.attributes.get(key) for key in STATEMENT_KEYS):
                 span.name = shaper.fingerprint(span.name)  # some instrumentations name spans so
             if not attributes:
@@ -174,7 +175,7 @@ class Redactor:
             if pair:
                 out[pair[0]] = pair[1]
         shaper = self._statements
-        if shaper is not None and shaper.carries_statement(out):
+        if shaper is not None and shaper.carries_arguments(out):
             return shaper.shaped(out)
         return out
 
@@ -236,10 +237,18 @@ class Redactor:
             if type(item) is list and len(item) == 2 and type(item[0]) is str:
                 pair = self._pair(item[0], item[1], scrub)
                 if pair:
-                    out.append(list(pair))
+                    out.append(list(self._nested(pair)))
             else:
                 out.append(self._value(item, scrub))
         return out
+
+    def _nested(self, pair: tuple[str, AttrValue]) -> tuple[str, AttrValue]:
+        """A statement or URL inside a key-value list, which :meth:`_pair` gave back as
+        sent: shaped on its own here, its digest having no place beside it."""
+        key, value = pair
+        if self._statements is not None and key in SHAPED_KEYS and isinstance(value, str):
+            return key, self._statements.shaped({key: value})[key]
+        return pair
 
     def _redact_body(self, body: str) -> str:
         """A log body; one that was structured (an array or key-value list, written as
@@ -286,7 +295,7 @@ class Redactor:
             action = _Action.DROP
         elif any(fnmatch.fnmatchcase(lowered, p) for p in self._hash):
             action = _Action.HASH
-        elif key in STATEMENT_KEYS and self._statements is not None:
+        elif key in SHAPED_KEYS and self._statements is not None:
             action = _Action.STATEMENT
         else:
             action = _Action.KEEP

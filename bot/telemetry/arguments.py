@@ -1,4 +1,4 @@
-"""Database statements kept without their arguments.
+"""Database statements and URL queries kept without their arguments.
 
 A statement (``db.statement``, or ``db.query.text`` in the newer conventions) is stored as
 its fingerprint (:func:`correlators.fingerprint.statement_shape`): quoted strings,
@@ -18,6 +18,14 @@ between the bot's processes, which share the key. A statement whose lists held s
 items says so in :data:`~correlators.fingerprint.BATCHED`, as its fingerprint's ``(?)``
 no longer does.
 
+A URL's query (``url.full``, ``http.url``, ``http.target``, ``url.query``) is the same
+thing in another form: ``?email=jane@x.io&token=…`` is a user's data and a credential no
+pattern need know. Each query value (and a part without a name) is stored as ``?`` and the
+fragment is dropped, so ``/search?q=red+shoes&page=2#top`` is kept as
+``/search?q=?&page=?``; the query as sent is kept only as the same kind of keyed digest, in
+:data:`~correlators.fingerprint.QUERY_DIGEST`, so an N+1 over ``/items?id=…`` is still told
+from a poll of one URL.
+
 This runs in redaction (:class:`bot.telemetry.redact.Redactor`) for every span, log and
 event that carries a statement, and at ingest rate, so shapes are cached per statement
 text (parameterized statements repeat); the digest is worked out per span, in about a
@@ -32,21 +40,33 @@ import sys
 from collections.abc import Callable
 
 from bot.telemetry.lite import CACHEABLE_BYTES
-from correlators.fingerprint import ARGUMENTS_DIGEST, BATCHED, StatementShape, statement_shape
+from correlators.fingerprint import (
+    ARGUMENTS_DIGEST,
+    BATCHED,
+    QUERY_DIGEST,
+    StatementShape,
+    query_shape,
+    statement_shape,
+)
 from correlators.model import Attributes
 
 STATEMENT_KEYS = ("db.query.text", "db.statement")
+URL_KEYS = ("url.full", "http.url", "http.target", "url.query")
+SHAPED_KEYS = STATEMENT_KEYS + URL_KEYS
+"""Keys whose values redaction hands to :class:`ArgumentShaper` as sent."""
 PARAMETER_PREFIX = "db.query.parameter."
 _CACHE_LIMIT = 8_192
 """Statement shapes remembered; keys are at most CACHEABLE_BYTES, so ~4 MiB of them."""
 _DOMAIN = b"journeywatch.db.arguments\x00"
 """Prefixed to what is digested, so a statement's digest never equals ``hash_keys``'s
 digest of the same text under the same key."""
+_QUERY_DOMAIN = b"journeywatch.url.query\x00"
 _SEPARATOR = b"\x1f"
 
 
-class StatementShaper:
-    """Replaces statements by their fingerprints and keeps their arguments' keyed digest."""
+class ArgumentShaper:
+    """Replaces statements by their fingerprints and URL queries by their names, and keeps
+    a keyed digest of what they asked with."""
 
     def __init__(self, key: bytes, scrub: Callable[[str], str]) -> None:
         """``scrub``: the redactor's patterns, run over each fingerprint."""
@@ -59,9 +79,9 @@ class StatementShaper:
     def cache_bytes(self) -> int:
         return self._bytes
 
-    def carries_statement(self, attributes: Attributes) -> bool:
-        """Asked of every attribute dict redaction makes, so two lookups, no loop."""
-        return "db.statement" in attributes or "db.query.text" in attributes
+    def carries_arguments(self, attributes: Attributes) -> bool:
+        """Asked of every attribute dict redaction makes, so six lookups."""
+        return any(key in attributes for key in SHAPED_KEYS)
 
     def fingerprint(self, statement: str) -> str:
         """The text a statement is stored as."""
@@ -86,13 +106,27 @@ class StatementShaper:
         for key in parameters:
             literals.append(f"{key[len(PARAMETER_PREFIX) :]}={out.pop(key)}".encode())
         if literals:
-            out[ARGUMENTS_DIGEST] = self._digest(literals)
+            out[ARGUMENTS_DIGEST] = self._digest(_DOMAIN, literals)
         if batched:
             out[BATCHED] = True
+        self._shape_queries(out)
         return out
 
-    def _digest(self, literals: list[bytes]) -> str:
-        message = _DOMAIN + _SEPARATOR.join(literals)
+    def _shape_queries(self, out: Attributes) -> None:
+        """In place: each URL's query as names only, the digest of all of them beside."""
+        queries: list[bytes] = []
+        for key in URL_KEYS:
+            value = out.get(key)
+            if isinstance(value, str):
+                shaped, query = query_shape(value, whole=key == "url.query")
+                out[key] = self._scrub(shaped)
+                if query:
+                    queries.append(query.encode())
+        if queries:
+            out[QUERY_DIGEST] = self._digest(_QUERY_DOMAIN, queries)
+
+    def _digest(self, domain: bytes, literals: list[bytes]) -> str:
+        message = domain + _SEPARATOR.join(literals)
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
 
     def _shape(self, statement: str) -> StatementShape:
