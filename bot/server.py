@@ -95,7 +95,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         spool=build_spool(settings),
         max_age_s=settings.retention.traces_hours * 3600,
     )
-    sources = build_sources(config, settings, store)
+    sources = build_sources(config, settings, store, redactor)
     incidents = IncidentRepository(store.engine, group_within_s=config.watcher.group_within)
     states = JourneyStates(store.engine)
     changes = ChangeLog(store.engine)

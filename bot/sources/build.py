@@ -16,14 +16,27 @@ from bot.sources.builtin import (
     BuiltinTraceSource,
 )
 from bot.sources.metric_sli import MetricSliSource
+from bot.sources.redacted import RedactedLogSource, RedactedTraceSource
 from bot.store import Store
 from bot.telemetry.journeys import JourneyMatcher
+from bot.telemetry.redact import Redactor
 
 
-def build_sources(config: AppConfig, settings: Settings, store: Store) -> Sources:
+def build_sources(
+    config: AppConfig, settings: Settings, store: Store, redactor: Redactor | None = None
+) -> Sources:
+    """``redactor``: the collector's, applied to the traces and logs other backends give
+    (:mod:`bot.sources.redacted`); None where nothing read is kept or shown beyond the
+    caller's own files."""
+    traces = _traces(config, settings, store)
+    logs = _logs(config, settings, store)
+    if redactor is not None and config.sources.traces != "builtin":
+        traces = RedactedTraceSource(traces, redactor)
+    if redactor is not None and config.sources.logs != "builtin":
+        logs = RedactedLogSource(logs, redactor)
     sources = Sources(
-        traces=_traces(config, settings, store),
-        logs=_logs(config, settings, store),
+        traces=traces,
+        logs=logs,
         metrics=BuiltinMetricSource(store),
         exemplars=BuiltinExemplarSource(store),
         sli=BuiltinSliSource(store),
