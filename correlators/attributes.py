@@ -123,7 +123,7 @@ def _span_facts(span: Span) -> Iterable[Fact]:
     for key, value in span.attributes.items():
         if (
             value is None
-            or isinstance(value, list)
+            or isinstance(value, list | dict)  # maps were lists of pairs until model schema 2
             or key in _IGNORED_KEYS
             or key.startswith(_IGNORED_PREFIXES)
         ):

@@ -6,7 +6,8 @@ there is exactly one place that says what a span *is* here.
 
 Ids are lower-case hex strings (32 chars for traces, 16 for spans), as W3C trace context
 and the OTLP JSON encoding write them. Times are integer nanoseconds since the Unix epoch.
-Attribute values are JSON-compatible scalars or lists of them.
+Attribute values are JSON-compatible: scalars, lists (OTLP arrays) and maps with text keys
+(OTLP key-value lists), nested as sent.
 
 Readers of persisted or exported data call :func:`check_schema` first: a version they do
 not know raises :class:`~correlators.errors.SchemaVersionError` instead of being
@@ -22,24 +23,65 @@ from typing import Any, Literal, TypeAlias
 
 from correlators.errors import SchemaVersionError
 
-SCHEMA_VERSION = 1
-"""Bumped whenever a field changes meaning or is removed; additions keep the version."""
+SCHEMA_VERSION = 2
+"""Bumped whenever a field changes meaning or is removed; additions keep the version.
+2: a key-value-list value is a map (a JSON object), where 1 had a list of ``[key, value]``
+pairs; spans and log records carry their instrumentation scope, log records an event name."""
+READABLE_VERSIONS = (1, SCHEMA_VERSION)
+"""What :func:`trace_from_dict` reads: version 1's pairs are read as maps."""
 MAX_TIME_NS = 2**63 - 1
 """Times are nanoseconds since the epoch in a signed 64-bit integer (up to the year
 2262): what every store column holds, so anything later is refused where it comes in."""
 
-AttrValue: TypeAlias = str | int | float | bool | list[Any] | None
+AttrValue: TypeAlias = str | int | float | bool | list[Any] | dict[str, Any] | None
 Attributes: TypeAlias = dict[str, AttrValue]
 
 
 def check_schema(version: object) -> int:
     """Return ``version`` if this reader understands it, else raise SchemaVersionError."""
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise SchemaVersionError(
             f"telemetry schema version {version!r} is not supported "
-            f"(this journeywatch reads version {SCHEMA_VERSION})"
+            f"(this journeywatch reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
-    return SCHEMA_VERSION
+    return 1 if version == 1 else SCHEMA_VERSION
+
+
+def pairs_as_maps(value: Any) -> Any:
+    """A value written under version 1, where a key-value list was a list of ``[key,
+    value]`` pairs, with those lists as maps, at any depth. A list is taken for one when it
+    is not empty, every item is a two-item list whose first item is text, and no key
+    repeats: an OTLP array of such arrays (allowed, sent by nothing we know) reads as a
+    map too, since the two were written alike."""
+    if isinstance(value, dict):
+        return {key: pairs_as_maps(item) for key, item in value.items()}
+    if not isinstance(value, list):
+        return value
+    if value and all(type(item) is list and len(item) == 2 and type(item[0]) is str for item in value):
+        keys = {item[0] for item in value}
+        if len(keys) == len(value):
+            return {item[0]: pairs_as_maps(item[1]) for item in value}
+    return [pairs_as_maps(item) for item in value]
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentationScope:
+    """The library that made a span or log record (OTLP's InstrumentationScope: a tracer's
+    or logger's name, version and attributes). The decoders make one per scope entry of a
+    request and every item of the entry shares it, as they share the resource's dict; it
+    is frozen, so sharing it is safe (the redactor replaces, never mutates)."""
+
+    name: str = ""
+    version: str = ""
+    attributes: Attributes = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.name or self.version or self.attributes)
+
+
+NO_SCOPE = InstrumentationScope()
+"""What an item read from a format without scopes (Zipkin, rows written before store
+schema 13) carries: one shared object, not one per item."""
 
 
 class SpanKind(StrEnum):
@@ -111,6 +153,7 @@ class Span:
     """Events and links are read, never appended to; most spans have none, and an empty
     tuple shared by all of them saves two lists per buffered span."""
     orphan: bool = False
+    scope: InstrumentationScope = NO_SCOPE
 
     @property
     def duration_ns(self) -> int:
@@ -209,6 +252,10 @@ class LogRecord:
     observed_time_ns: int = 0
     attributes: Attributes = field(default_factory=dict)
     resource: Attributes = field(default_factory=dict)
+    scope: InstrumentationScope = NO_SCOPE
+    event_name: str = ""
+    """OTLP's ``eventName`` (log record field 12): what kind of event the record is, e.g.
+    ``browser.page_view``; empty for a plain log line."""
 
 
 @dataclass(slots=True)
@@ -295,7 +342,20 @@ def span_to_dict(span: Span) -> dict[str, Any]:
             {"trace_id": ln.trace_id, "span_id": ln.span_id, "attributes": ln.attributes} for ln in span.links
         ],
         "orphan": span.orphan,
+        "scope": scope_to_dict(span.scope),
     }
+
+
+def scope_to_dict(scope: InstrumentationScope) -> dict[str, Any]:
+    return {"name": scope.name, "version": scope.version, "attributes": scope.attributes}
+
+
+def scope_from_dict(data: dict[str, Any] | None) -> InstrumentationScope:
+    if not data:
+        return NO_SCOPE
+    return InstrumentationScope(
+        data.get("name") or "", data.get("version") or "", dict(data.get("attributes") or {})
+    )
 
 
 def span_from_dict(data: dict[str, Any]) -> Span:
@@ -326,6 +386,7 @@ def span_from_dict(data: dict[str, Any]) -> Span:
             for ln in data.get("links") or ()
         ],
         orphan=bool(data.get("orphan", False)),
+        scope=scope_from_dict(data.get("scope")),
     )
 
 
@@ -347,7 +408,8 @@ def trace_to_dict(trace: Trace) -> dict[str, Any]:
 
 
 def trace_from_dict(data: dict[str, Any]) -> Trace:
-    check_schema(data.get("schema_version"))
+    if check_schema(data.get("schema_version")) == 1:
+        data = pairs_as_maps(data)
     return Trace(
         trace_id=data["trace_id"],
         spans=[span_from_dict(s) for s in data["spans"]],
@@ -372,6 +434,8 @@ def log_to_dict(log: LogRecord) -> dict[str, Any]:
         "observed_time_ns": log.observed_time_ns,
         "attributes": log.attributes,
         "resource": log.resource,
+        "scope": scope_to_dict(log.scope),
+        "event_name": log.event_name,
     }
 
 
@@ -388,4 +452,6 @@ def log_from_dict(data: dict[str, Any]) -> LogRecord:
         observed_time_ns=int(data.get("observed_time_ns", 0)),
         attributes=dict(data.get("attributes") or {}),
         resource=dict(data.get("resource") or {}),
+        scope=scope_from_dict(data.get("scope")),
+        event_name=data.get("event_name") or "",
     )

@@ -27,7 +27,7 @@ from bot.telemetry.otlp import decode_logs, decode_traces, encode_trace_response
 from bot.telemetry.redact import Redactor
 from bot.telemetry.zipkin import decode_zipkin
 from correlators.errors import MalformedPayload
-from correlators.model import SpanKind, StatusCode
+from correlators.model import NO_SCOPE, SpanKind, StatusCode
 
 TRACE = bytes.fromhex("5b8efff798038103d269b633813fc60c")
 SPAN = bytes.fromhex("eee19b7ec3c1b174")
@@ -137,7 +137,7 @@ def test_protobuf_span_is_normalized() -> None:
         "d": 2.5,
         "b": True,
         "arr": [1, "two"],
-        "kv": [["inner", "v"]],
+        "kv": {"inner": "v"},
         "raw": "01ff",
     }
     assert [(e.name, e.time_ns, e.attributes) for e in span.events] == [
@@ -236,7 +236,7 @@ def test_logs_with_and_without_trace_context() -> None:
         SPAN.hex(),
     )
     assert first.attributes == {"code": 3} and first.service == "checkout"
-    assert (second.time_ns, second.trace_id, second.body) == (20, None, '[["a",1]]')
+    assert (second.time_ns, second.trace_id, second.body) == (20, None, '{"a":1}')
     assert decoded.rejected == 1
 
 
@@ -306,6 +306,21 @@ ALL_VALUES = [
         },
     ),
     _attr("raw", {"bytesValue": "Af8="}),
+    _attr(
+        "maps_in_array",
+        {
+            "arrayValue": {
+                "values": [
+                    {"kvlistValue": {"values": [_attr("a", {"intValue": "1"})]}},
+                    {
+                        "kvlistValue": {
+                            "values": [_attr("b", {"arrayValue": {"values": [{"boolValue": True}]}})]
+                        }
+                    },
+                ]
+            }
+        },
+    ),
     _attr("raw_unpadded", {"bytesValue": "Af8"}),
     _attr("empty", {}),
     {"key": "no_value"},
@@ -338,7 +353,11 @@ RICH_SPANS = {
             "resource": JSON_RESOURCE,
             "scopeSpans": [
                 {
-                    "scope": {"name": "lib", "version": "1"},
+                    "scope": {
+                        "name": "lib",
+                        "version": "1",
+                        "attributes": [_attr("lib.config", {"kvlistValue": {"values": ALL_VALUES[:3]}})],
+                    },
                     "spans": [
                         {
                             "traceId": TRACE.hex(),
@@ -422,6 +441,7 @@ RICH_LOGS = {
             "resource": JSON_RESOURCE,
             "scopeLogs": [
                 {
+                    "scope": {"name": "shop.logs", "version": "2.0"},
                     "logRecords": [
                         {
                             "timeUnixNano": "1700000000000000000",
@@ -429,6 +449,7 @@ RICH_LOGS = {
                             "severityNumber": "SEVERITY_NUMBER_WARN",
                             "severityText": "WARN",
                             "body": {"stringValue": "slow"},
+                            "eventName": "checkout.slow",
                             "attributes": ALL_VALUES,
                             "traceId": TRACE.hex(),
                             "spanId": SPAN.hex(),
@@ -447,7 +468,7 @@ RICH_LOGS = {
                         {"timeUnixNano": "4", "body": {}},
                         {"body": {"stringValue": "no time"}},
                         {"timeUnixNano": "5", "traceId": "abc"},
-                    ]
+                    ],
                 }
             ],
         },
@@ -458,6 +479,7 @@ RICH_LOGS = {
                     "log_records": [
                         {
                             "time_unix_nano": "6",
+                            "event_name": "snake.case",
                             "observed_time_unix_nano": "7",
                             "severity_number": 9,
                             "severity_text": "INFO",
@@ -515,7 +537,7 @@ def test_json_decoder_gives_what_the_protobuf_path_gives() -> None:
     assert len(from_json.items) == 5
     first = from_json.items[0]
     assert (first.kind, first.status, first.instance) == (SpanKind.CLIENT, StatusCode.ERROR, "checkout-7d9")
-    assert first.attributes["raw"] == "01ff" and first.attributes["kv"] == [["inner", [["x", False]]]]
+    assert first.attributes["raw"] == "01ff" and first.attributes["kv"] == {"inner": {"x": False}}
     assert [s.kind for s in from_json.items[1:4]] == [
         SpanKind.SERVER,
         SpanKind.UNSPECIFIED,
@@ -524,6 +546,12 @@ def test_json_decoder_gives_what_the_protobuf_path_gives() -> None:
     assert from_json.items[3].service == "cart" and from_json.items[4].service == "unknown_service"
     resources = {id(s.resource) for s in from_json.items[:3]}
     assert len(resources) == 1  # one dict per resource, shared by its spans
+    assert first.attributes["maps_in_array"] == [{"a": 1}, {"b": [True]}]
+    scope = first.scope
+    assert (scope.name, scope.version) == ("lib", "1")
+    assert scope.attributes == {"lib.config": {"s": "x a@b.io", "i": 7, "i_number": 8}}
+    assert {id(s.scope) for s in from_json.items[:3]} == {id(scope)}  # one per scope entry, shared
+    assert from_json.items[3].scope is NO_SCOPE and from_json.items[4].scope is NO_SCOPE
 
 
 def test_json_decoder_redacts_span_attributes_as_the_protobuf_path_does() -> None:
@@ -548,6 +576,10 @@ def test_json_decoder_gives_the_same_logs() -> None:
     assert [r.body for r in from_json.items[:4]] == ["slow", from_json.items[1].body, "12", "null"]
     assert from_json.items[0].severity_number == 13
     assert from_json.items[-1].service == "unknown_service"
+    assert [r.event_name for r in from_json.items] == ["checkout.slow", "", "", "", "snake.case"]
+    assert (from_json.items[0].scope.name, from_json.items[0].scope.version) == ("shop.logs", "2.0")
+    assert from_json.items[-1].scope is NO_SCOPE
+    assert json.loads(from_json.items[1].body)["kv"] == {"inner": {"x": False}}
 
 
 def test_json_decoder_rejects_only_the_record_protobuf_refused_with_its_request() -> None:

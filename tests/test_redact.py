@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -10,9 +11,9 @@ import pytest
 from bot.config import CustomPattern, RedactionRules
 from bot.telemetry.lite import PairCache
 from bot.telemetry.otlp import decode_traces
-from bot.telemetry.redact import MAX_CHARS, TRUNCATED, Redactor
+from bot.telemetry.redact import MAX_CHARS, MAX_DEPTH, TOO_DEEP, TRUNCATED, Redactor
 from bot.telemetry.scrub import luhn_valid
-from correlators.model import LogRecord, Span, SpanEvent, Trace
+from correlators.model import InstrumentationScope, LogRecord, Span, SpanEvent, Trace
 from tests.otlp_json import write_traces
 
 RULES = RedactionRules()
@@ -99,26 +100,62 @@ def test_card_numbers_sent_as_integers() -> None:
     }
 
 
-def test_nested_key_value_lists_are_judged_by_their_keys() -> None:
+def test_nested_maps_are_judged_by_their_keys() -> None:
     r = redactor()
     out = r.redact_attributes(
         {
-            "request": [
-                ["user", "bob"],
-                ["password", "hunter2"],
-                ["Authorization", "Basic dXNlcjpwYXNz"],
-                ["enduser.id", "u-1"],
-                ["inner", [["db_secret", "x"], ["mail", "a@b.io"]]],
-            ],
+            "request": {
+                "user": "bob",
+                "password": "hunter2",
+                "Authorization": "Basic dXNlcjpwYXNz",
+                "enduser.id": "u-1",
+                "inner": {"db_secret": "x", "mail": "a@b.io"},
+                "cards": [{"number": "4111 1111 1111 1111", "api_secret": "s=1"}, "a@b.io"],
+            },
             "tags": ["password", "a@b.io"],  # a plain array of text: its items are values
         }
     )
-    assert out["request"] == [
-        ["user", "bob"],
-        ["enduser.id", r.hash_value("u-1")],
-        ["inner", [["mail", "[email]"]]],
-    ]
+    assert out["request"] == {
+        "user": "bob",
+        "enduser.id": r.hash_value("u-1"),
+        "inner": {"mail": "[email]"},
+        "cards": [{"number": "[card]"}, "[email]"],
+    }
     assert out["tags"] == ["password", "[email]"]
+
+
+def test_pairs_as_written_before_maps_are_still_judged_by_their_keys() -> None:
+    """Until model schema 2 a key-value list was a list of [key, value] pairs."""
+    r = redactor()
+    out = r.redact_attributes({"request": [["user", "bob"], ["password", "hunter2"], ["to", "a@b.io"]]})
+    assert out["request"] == [["user", "bob"], ["to", "[email]"]]
+
+
+def test_a_value_nested_past_the_depth_bound_is_replaced_not_kept() -> None:
+    deep: dict[str, object] = {"mail": "a@b.io"}
+    for _ in range(MAX_DEPTH + 5):
+        deep = {"next": deep}
+    out = redactor().redact_attributes({"deep": deep, "shallow": {"next": {"mail": "a@b.io"}}})
+    assert out["shallow"] == {"next": {"mail": "[email]"}}
+    level = out["deep"]
+    for _ in range(MAX_DEPTH):
+        assert isinstance(level, dict)
+        level = level["next"]
+    assert level == TOO_DEEP
+    assert "a@b.io" not in json.dumps(out)
+
+
+def test_scope_and_event_name_are_redacted() -> None:
+    scope = InstrumentationScope("lib a@b.io", "1", {"owner": "ops@example.com", "password": "x"})
+    s = span({}, {})
+    s.scope = scope
+    r = redactor()
+    r.redact_span(s)
+    assert s.scope == InstrumentationScope("lib [email]", "1", {"owner": "[email]"})
+    assert scope.attributes["password"] == "x"  # shared by the entry's spans: replaced, not changed
+    record = LogRecord(1, "pay", "x", scope=scope, event_name="signup a@b.io")
+    r.redact_log(record)
+    assert (record.scope, record.event_name) == (s.scope, "signup [email]")
 
 
 def test_bytes_values_are_scrubbed_as_the_text_they_hold() -> None:
@@ -147,9 +184,12 @@ def test_columns_taken_from_the_resource_and_severity_text() -> None:
 
 
 def test_a_structured_log_body_is_redacted_by_its_keys() -> None:
-    record = LogRecord(1, "pay", '[["event","login"],["password","hunter2"],["to","a@b.io"]]')
+    record = LogRecord(1, "pay", '{"event":"login","password":"hunter2","to":{"mail":"a@b.io"}}')
     redactor().redact_log(record)
-    assert record.body == '[["event","login"],["to","[email]"]]'
+    assert record.body == '{"event":"login","to":{"mail":"[email]"}}'
+    stored_before = LogRecord(1, "pay", '[["event","login"],["password","hunter2"],["to","a@b.io"]]')
+    redactor().redact_log(stored_before)
+    assert stored_before.body == '[["event","login"],["to","[email]"]]'
     text = LogRecord(1, "pay", "[INFO] user a@b.io logged in")
     redactor().redact_log(text)
     assert text.body == "[INFO] user [email] logged in"

@@ -25,7 +25,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.collector.sizes import attributes_bytes, span_bytes
+from bot.collector.sizes import attributes_bytes, scope_bytes, span_bytes
 from bot.config import AppConfig
 from bot.settings import CollectorSettings
 from bot.telemetry.journeys import JourneyMatcher, session_of
@@ -132,6 +132,7 @@ class TailSampler:
         pending = self._pending
         decided = self._decided
         resource = None
+        scope = None
         added = 0
         for span in spans:
             trace_id = span.trace_id
@@ -146,6 +147,9 @@ class TailSampler:
             if span.resource is not resource:  # one dict for the spans of a resource
                 resource = span.resource
                 size += attributes_bytes(resource)
+            if span.scope is not scope:  # and one scope for the spans of a scope entry
+                scope = span.scope
+                size += scope_bytes(scope)
             entry.spans.append(span)
             entry.size += size
             added += size

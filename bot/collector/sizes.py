@@ -18,10 +18,12 @@ from typing import Any
 
 import orjson
 
-from correlators.model import Attributes, Span
+from correlators.model import Attributes, InstrumentationScope, Span
 
 SPAN_BYTES = 410
 """The span object, its ids and the empty containers."""
+SCOPE_BYTES = 120
+"""An InstrumentationScope object with its empty dict (``sys.getsizeof``: 56 + 64)."""
 ENTRY_BYTES = 32
 """One attribute (a dict slot, a small value), one event or link beyond its attributes,
 one item of an array value."""
@@ -42,6 +44,12 @@ def span_bytes(span: Span) -> int:
         for link in span.links:
             size += ENTRY_BYTES + attributes_bytes(link.attributes)
     return size
+
+
+def scope_bytes(scope: InstrumentationScope) -> int:
+    """A scope shared by the spans of one scope entry (the caller counts it once, as the
+    resource): its object, texts and attributes."""
+    return SCOPE_BYTES + len(scope.name) + len(scope.version) + attributes_bytes(scope.attributes)
 
 
 def attributes_bytes(attributes: Attributes) -> int:

@@ -108,14 +108,14 @@ class PairCache:
         """Attributes from pairs a decoder has already converted (OTLP JSON has no wire
         bytes to key on), through the same transform, once per distinct scalar pair. The
         cache key holds the value's type because ``1 == 1.0 == True`` would share an entry;
-        lists are rare and unhashable, so they are transformed each time."""
+        lists and maps are rare and unhashable, so they are transformed each time."""
         transform = self._transform
         if transform is None:
             return dict(pairs)
         out: Attributes = {}
         cache = self._converted
         for key, value in pairs:
-            if isinstance(value, list):
+            if isinstance(value, list | dict):
                 pair: Pair = transform(key, value)
             elif len(key) + (len(value) if isinstance(value, str | bytes) else 0) > CACHEABLE_BYTES:
                 pair = transform(key, value)
@@ -152,6 +152,8 @@ def value_size(value: AttrValue) -> int:
     size = sys.getsizeof(value)
     if isinstance(value, list):
         size += sum(value_size(item) for item in value)
+    elif isinstance(value, dict):
+        size += sum(sys.getsizeof(key) + value_size(item) for key, item in value.items())
     return size
 
 
@@ -161,7 +163,7 @@ def pair_size(pair: Pair) -> int:
         return 0
     key, value = pair
     size = sys.getsizeof
-    return size(key) + (value_size(value) if type(value) is list else size(value))
+    return size(key) + (value_size(value) if type(value) is list or type(value) is dict else size(value))
 
 
 PLAIN = PairCache()

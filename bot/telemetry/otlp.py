@@ -47,7 +47,16 @@ from bot.telemetry.lite import PLAIN, LiteTraceRequest, PairCache
 from bot.telemetry.otlp_json import loads, logs_from_json, spans_from_json
 from bot.telemetry.resource import ResourceFacts, any_value, attributes, resource_facts
 from correlators.errors import MalformedPayload
-from correlators.model import LogRecord, Span, SpanEvent, SpanKind, SpanLink, StatusCode
+from correlators.model import (
+    NO_SCOPE,
+    InstrumentationScope,
+    LogRecord,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    StatusCode,
+)
 
 Encoding = Literal["protobuf", "json"]
 __all__ = [  # Decoded is re-exported: the collector's callers know it from here
@@ -79,6 +88,7 @@ def decode_traces(
     for resource_spans in request.resource_spans:
         facts = _resource(resource_spans.resource.attributes, limits, out)
         for scope_spans in resource_spans.scope_spans:
+            scope = _scope(scope_spans.scope, limits, out)
             for pb in scope_spans.spans:
                 reason = invalid_span(pb.trace_id, pb.span_id, pb.parent_span_id, pb.start_time_unix_nano)
                 if reason:
@@ -88,7 +98,7 @@ def decode_traces(
                 trace_id = trace_ids.get(raw)
                 if trace_id is None:
                     trace_id = trace_ids[raw] = raw.hex()
-                span = _span(pb, trace_id, facts, pairs, limits, out)
+                span = _span(pb, trace_id, facts, scope, pairs, limits, out)
                 reason = span_times_invalid(span)
                 if reason:
                     out.reject(reason)
@@ -101,8 +111,23 @@ def _resource(pairs: Any, limits: ItemLimits, out: Decoded[Any]) -> ResourceFact
     return resource_facts(capped(pairs, limits.attributes, "resource attributes", out), limits.value_items)
 
 
+def _scope(pb: Any, limits: ItemLimits, out: Decoded[Any]) -> InstrumentationScope:
+    """The scope entry's InstrumentationScope, shared by its items (NO_SCOPE when it says
+    nothing, so that items without one share a single object)."""
+    if not (pb.name or pb.version or pb.attributes):
+        return NO_SCOPE
+    kept = capped(pb.attributes, limits.attributes, "scope attributes", out)
+    return InstrumentationScope(pb.name, pb.version, attributes(kept, limits.value_items) if kept else {})
+
+
 def _span(
-    pb: Any, trace_id: str, facts: ResourceFacts, pairs: PairCache, limits: ItemLimits, out: Decoded[Span]
+    pb: Any,
+    trace_id: str,
+    facts: ResourceFacts,
+    scope: InstrumentationScope,
+    pairs: PairCache,
+    limits: ItemLimits,
+    out: Decoded[Span],
 ) -> Span:
     start = pb.start_time_unix_nano
     status = pb.status
@@ -134,6 +159,7 @@ def _span(
         if pb.events
         else (),
         links=_links(pb.links, limits, out) if pb.links else (),
+        scope=scope,
     )
 
 
@@ -163,16 +189,19 @@ def decode_logs(body: bytes, encoding: Encoding, limits: ItemLimits = NO_LIMITS)
     for resource_logs in request.resource_logs:
         facts = _resource(resource_logs.resource.attributes, limits, out)
         for scope_logs in resource_logs.scope_logs:
+            scope = _scope(scope_logs.scope, limits, out)
             for pb in scope_logs.log_records:
                 reason = invalid_log(pb.trace_id, pb.span_id, pb.time_unix_nano, pb.observed_time_unix_nano)
                 if reason:
                     out.reject(reason)
                 else:
-                    out.items.append(_log(pb, facts, limits, out))
+                    out.items.append(_log(pb, facts, scope, limits, out))
     return out
 
 
-def _log(pb: Any, facts: ResourceFacts, limits: ItemLimits, out: Decoded[LogRecord]) -> LogRecord:
+def _log(
+    pb: Any, facts: ResourceFacts, scope: InstrumentationScope, limits: ItemLimits, out: Decoded[LogRecord]
+) -> LogRecord:
     body = any_value(pb.body, limits.value_items) if pb.HasField("body") else ""
     return LogRecord(
         time_ns=pb.time_unix_nano or pb.observed_time_unix_nano,
@@ -188,6 +217,8 @@ def _log(pb: Any, facts: ResourceFacts, limits: ItemLimits, out: Decoded[LogReco
         if pb.attributes
         else {},
         resource=facts.attributes,
+        scope=scope,
+        event_name=pb.event_name,
     )
 
 

@@ -45,8 +45,10 @@ from bot.telemetry.lite import PLAIN, PairCache
 from bot.telemetry.resource import ResourceFacts, budgeted, facts_from_attributes
 from correlators.errors import MalformedPayload
 from correlators.model import (
+    NO_SCOPE,
     Attributes,
     AttrValue,
+    InstrumentationScope,
     LogRecord,
     Span,
     SpanEvent,
@@ -93,9 +95,10 @@ def spans_from_json(
     for resource_spans in _frames(data, "resourceSpans", "resource_spans"):
         facts = _resource_facts(resource_spans, limits, out)
         for scope_spans in _frames(resource_spans, "scopeSpans", "scope_spans"):
+            scope = _scope(scope_spans, caps)
             for item in _items(scope_spans, "spans", "spans"):
                 try:
-                    out.items.append(_span(item, facts, pairs, trace_ids, caps))
+                    out.items.append(_span(item, facts, scope, pairs, trace_ids, caps))
                 except _Refused as exc:
                     out.reject(str(exc))
                 except BadValue as exc:
@@ -119,7 +122,12 @@ class _Caps:
 
 
 def _span(
-    item: Any, facts: ResourceFacts, pairs: PairCache, trace_ids: dict[bytes, str], caps: _Caps
+    item: Any,
+    facts: ResourceFacts,
+    scope: InstrumentationScope,
+    pairs: PairCache,
+    trace_ids: dict[bytes, str],
+    caps: _Caps,
 ) -> Span:
     sp = _object(item)
     trace = _id(_field(sp, "traceId", "trace_id"))
@@ -160,6 +168,8 @@ def _span(
         if events
         else (),
         _links(links, caps) if links else (),
+        False,
+        scope,
     )
     reason = span_times_invalid(span)
     if reason:
@@ -198,9 +208,10 @@ def logs_from_json(data: dict[str, Any], limits: ItemLimits = NO_LIMITS) -> Deco
     for resource_logs in _frames(data, "resourceLogs", "resource_logs"):
         facts = _resource_facts(resource_logs, limits, out)
         for scope_logs in _frames(resource_logs, "scopeLogs", "scope_logs"):
+            scope = _scope(scope_logs, caps)
             for item in _items(scope_logs, "logRecords", "log_records"):
                 try:
-                    out.items.append(_log(item, facts, caps))
+                    out.items.append(_log(item, facts, scope, caps))
                 except _Refused as exc:
                     out.reject(str(exc))
                 except BadValue as exc:
@@ -208,7 +219,7 @@ def logs_from_json(data: dict[str, Any], limits: ItemLimits = NO_LIMITS) -> Deco
     return out
 
 
-def _log(item: Any, facts: ResourceFacts, caps: _Caps) -> LogRecord:
+def _log(item: Any, facts: ResourceFacts, scope: InstrumentationScope, caps: _Caps) -> LogRecord:
     record = _object(item)
     time_ns = nanos(_field(record, "timeUnixNano", "time_unix_nano"))
     observed = nanos(_field(record, "observedTimeUnixNano", "observed_time_unix_nano"))
@@ -231,6 +242,8 @@ def _log(item: Any, facts: ResourceFacts, caps: _Caps) -> LogRecord:
         observed_time_ns=observed,
         attributes=_attributes(record.get("attributes"), caps, "log record"),
         resource=facts.attributes,
+        scope=scope,
+        event_name=_text(_field(record, "eventName", "event_name")),
     )
 
 
@@ -256,6 +269,23 @@ def _items(owner: dict[str, Any], camel: str, snake: str) -> list[Any]:
     if type(entries) is not list:
         raise MalformedPayload(f"JSON body is not an OTLP request: {camel} is not a list")
     return entries
+
+
+def _scope(owner: dict[str, Any], caps: _Caps) -> InstrumentationScope:
+    """The entry's ``scope``, shared by its items; like the resource, one that cannot be
+    read fails the request (every item of the entry would carry it)."""
+    scope = owner.get("scope")
+    if not scope:
+        return NO_SCOPE
+    try:
+        entry = _object(scope)
+        name, version = _text(entry.get("name")), _text(entry.get("version"))
+        attributes = _attributes(entry.get("attributes"), caps, "scope")
+    except BadValue as exc:
+        raise MalformedPayload(f"JSON body is not an OTLP request: scope with {exc}") from None
+    if not (name or version or attributes):
+        return NO_SCOPE
+    return InstrumentationScope(name, version, attributes)
 
 
 def _resource_facts(owner: dict[str, Any], limits: ItemLimits, out: Decoded[Any]) -> ResourceFacts:
@@ -427,7 +457,7 @@ def _array(value: Any, budget: list[int]) -> AttrValue:
 
 
 def _kvlist(value: Any, budget: list[int]) -> AttrValue:
-    return [list(_attribute(kv, budget)) for kv in budgeted(_values(value), budget)]
+    return dict(_attribute(kv, budget) for kv in budgeted(_values(value), budget))
 
 
 def _values(value: Any) -> list[Any]:

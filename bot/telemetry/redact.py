@@ -19,13 +19,17 @@ statement or URL reaches that step as sent, not scrubbed by pattern first: the d
 tell one e-mail address from another.
 
 Every string of an item that is stored or shown goes through them: names, status and
-event names, attribute values at any depth (the keys of nested key-value lists are judged
-by the same drop and hash rules as top-level keys), the columns taken from the resource
-(service, instance, version, region, zone, language), a log's severity text and body.
-Integers that are card numbers and bytes values (hex) are scrubbed too.
+event names, attribute values at any depth (the keys of nested maps, OTLP's key-value
+lists, are judged by the same drop and hash rules as top-level keys), the columns taken
+from the resource (service, instance, version, region, zone, language), the
+instrumentation scope (name, version, attributes), a log's severity text, event name and
+body. Integers that are card numbers and bytes values (hex) are scrubbed too.
 
 Telemetry text is an attacker's input. Text longer than ``max_chars`` is cut first, and
-every pattern runs in time linear in the text.
+every pattern runs in time linear in the text. A value is walked at most ``MAX_DEPTH``
+levels deep; what lies deeper is replaced by a mark, never kept unread. (At ingest the
+decoders have already bounded a value to ``max_value_items`` items in all, nested ones
+included, so a value is at most that many items of at most ``max_chars`` each.)
 
 This runs for every span at ingest rate, so decisions per key and results per distinct
 string value are cached (attribute values repeat a great deal), and the resource dict the
@@ -47,12 +51,16 @@ from bot.config import RedactionRules
 from bot.telemetry.arguments import SHAPED_KEYS, STATEMENT_KEYS, ArgumentShaper
 from bot.telemetry.lite import CACHEABLE_BYTES
 from bot.telemetry.scrub import CARD, card_integer, compile_scrubbers, decoded_runs, scrubbed_hex
-from correlators.model import Attributes, AttrValue, LogRecord, MetricDataPoint, Span
+from correlators.model import Attributes, AttrValue, InstrumentationScope, LogRecord, MetricDataPoint, Span
 
 _CACHE_LIMIT = 50_000
 MAX_CHARS = 32_768
 TRUNCATED = " [truncated]"
 _RESOURCE_MEMO_LIMIT = 1_024
+MAX_DEPTH = 32
+"""Levels of nested arrays and maps the redactor walks into a value."""
+TOO_DEEP = "[nested too deep]"
+"""What stands for a value nested past MAX_DEPTH."""
 
 
 class _Action(Enum):
@@ -76,6 +84,7 @@ class Redactor:
         self._actions: dict[str, tuple[str, _Action]] = {}
         self._values: dict[str, str] = {}
         self._resources: dict[int, tuple[Attributes, Attributes]] = {}
+        self._scopes: dict[int, tuple[InstrumentationScope, InstrumentationScope]] = {}
         self._patterns = compile_scrubbers(rules) if rules.enabled else None
         """All patterns in one function; None when none applies."""
         self._values_bytes = 0
@@ -146,12 +155,18 @@ class Redactor:
             event.attributes = self.redact_attributes(event.attributes)
         for link in span.links:
             link.attributes = self.redact_attributes(link.attributes)
+        if span.scope:
+            span.scope = self._redact_scope(span.scope)
 
     def redact_log(self, record: LogRecord) -> None:
         text = self.redact_text
         record.body = self._redact_body(record.body)
         record.attributes = self.redact_attributes(record.attributes)
         record.resource = self._redact_resource(record.resource)
+        if record.scope:
+            record.scope = self._redact_scope(record.scope)
+        if record.event_name:
+            record.event_name = text(record.event_name)
         record.service = text(record.service)
         if record.instance:
             record.instance = text(record.instance)
@@ -190,16 +205,16 @@ class Redactor:
     # --- internals ---------------------------------------------------------------------
 
     def _pair(
-        self, key: str, value: AttrValue, scrub: Callable[[str], str]
+        self, key: str, value: AttrValue, scrub: Callable[[str], str], depth: int = 0
     ) -> tuple[str, AttrValue] | tuple[()]:
         known = self._actions.get(key)
         if known is None:
             known = self._action_for(key)
         canonical, action = known
         if action is _Action.KEEP:
-            return canonical, self._value(value, scrub)
+            return canonical, self._value(value, scrub, depth)
         if action is _Action.STATEMENT:
-            return canonical, value if isinstance(value, str) else self._value(value, scrub)
+            return canonical, self._argument(canonical, value, scrub, depth)
         if action is _Action.HASH and value is not None:
             return canonical, self.hash_value(str(value))
         return ()
@@ -214,55 +229,86 @@ class Redactor:
             text = decoded_runs(text, patterns)
         return patterns(text)
 
-    def _value(self, value: AttrValue, scrub: Callable[[str], str]) -> AttrValue:
+    def _value(self, value: AttrValue, scrub: Callable[[str], str], depth: int = 0) -> AttrValue:
         if isinstance(value, str):
             if self._patterns is not None and 16 <= len(value) <= self.max_chars:
                 hex_scrubbed = scrubbed_hex(value, self._patterns)
                 if hex_scrubbed is not None:
                     return hex_scrubbed
             return scrub(value)
-        if isinstance(value, list):
-            return self._items(value, scrub)
+        if isinstance(value, list | dict):
+            if depth >= MAX_DEPTH:
+                return TOO_DEEP
+            if isinstance(value, dict):
+                return self._map(value, scrub, depth + 1)
+            return self._items(value, scrub, depth + 1)
         if type(value) is int and self._patterns is not None and card_integer(value):
             return CARD
         return value
 
-    def _items(self, items: list[AttrValue], scrub: Callable[[str], str]) -> list[AttrValue]:
-        """An array's items, or a key-value list's pairs (``[key, value]``, as the decoders
-        give them), each pair judged by its key as a top-level attribute is. A plain array
-        of two-item arrays that begin with text is judged so too: wrongly dropping its
-        item is the safe mistake."""
+    def _map(self, items: dict[str, AttrValue], scrub: Callable[[str], str], depth: int) -> AttrValue:
+        """A map's entries (an OTLP key-value list), each judged by its key as a top-level
+        attribute is: a nested ``password`` is dropped, a nested ``enduser.id`` hashed."""
+        out: dict[str, AttrValue] = {}
+        for key, item in items.items():
+            pair = self._pair(key, item, scrub, depth)
+            if pair:
+                out[pair[0]] = pair[1]
+        return out
+
+    def _items(self, items: list[AttrValue], scrub: Callable[[str], str], depth: int) -> list[AttrValue]:
+        """An array's items. An item that is a two-item array beginning with text is judged
+        as a key and its value (how key-value lists were written before they were maps, and
+        how a structured log body stored then still reads): wrongly dropping such an item
+        of a plain array is the safe mistake."""
         out: list[AttrValue] = []
         for item in items:
             if type(item) is list and len(item) == 2 and type(item[0]) is str:
-                pair = self._pair(item[0], item[1], scrub)
+                pair = self._pair(item[0], item[1], scrub, depth)
                 if pair:
-                    out.append(list(self._nested(pair)))
+                    out.append(list(pair))
             else:
-                out.append(self._value(item, scrub))
+                out.append(self._value(item, scrub, depth))
         return out
 
-    def _nested(self, pair: tuple[str, AttrValue]) -> tuple[str, AttrValue]:
-        """A statement or URL inside a key-value list, which :meth:`_pair` gave back as
-        sent: shaped on its own here, its digest having no place beside it."""
-        key, value = pair
-        if self._statements is not None and key in SHAPED_KEYS and isinstance(value, str):
-            return key, self._statements.shaped({key: value})[key]
-        return pair
+    def _argument(self, key: str, value: AttrValue, scrub: Callable[[str], str], depth: int) -> AttrValue:
+        """A statement or URL: as sent at the top level, where :meth:`redact_span` shapes
+        it with its item's other attributes; nested in a map, shaped on its own here, its
+        digest having no place beside it."""
+        if not isinstance(value, str) or self._statements is None:
+            return self._value(value, scrub, depth)
+        return self._statements.shaped({key: value})[key] if depth else value
 
     def _redact_body(self, body: str) -> str:
-        """A log body; one that was structured (an array or key-value list, written as
-        JSON by the decoders) is redacted by its structure, so nested keys are judged."""
-        if self._patterns is not None and body.startswith("[") and body.endswith("]"):
+        """A log body; one that was structured (an array or a map, written as JSON by the
+        decoders) is redacted by its structure, so nested keys are judged."""
+        if self._patterns is not None and (
+            (body.startswith("[") and body.endswith("]")) or (body.startswith("{") and body.endswith("}"))
+        ):
             try:
                 parsed = orjson.loads(body)
             except orjson.JSONDecodeError:
                 parsed = None
-            if type(parsed) is list:
-                redacted = self._items(parsed, self._scrub)
+            if type(parsed) is list or type(parsed) is dict:
+                redacted = self._value(parsed, self._scrub)
                 if redacted != parsed:
                     body = orjson.dumps(redacted).decode()
         return self.redact_text(body)
+
+    def _redact_scope(self, scope: InstrumentationScope) -> InstrumentationScope:
+        """The items of one scope entry share its scope: redacted once, as a resource is."""
+        memo = self._scopes.get(id(scope))
+        if memo is not None and memo[0] is scope:
+            return memo[1]
+        text = self.redact_text
+        redacted = InstrumentationScope(
+            text(scope.name), text(scope.version), self.redact_attributes(scope.attributes)
+        )
+        if len(self._scopes) >= _RESOURCE_MEMO_LIMIT:
+            self._scopes.clear()
+        self._scopes[id(scope)] = (scope, redacted)
+        self._scopes[id(redacted)] = (redacted, redacted)
+        return redacted
 
     def _redact_resource(self, resource: Attributes) -> Attributes:
         memo = self._resources.get(id(resource))

@@ -34,9 +34,10 @@ _SCALARS = frozenset({"string_value", "int_value", "bool_value", "double_value"}
 
 
 def any_value(value: Any, max_items: int = sys.maxsize) -> AttrValue:
-    """An OTLP AnyValue as a JSON-compatible Python value (bytes as hex). Arrays and
-    key-value lists keep their first ``max_items`` items in all, nested ones included, so a
-    value's cost is bounded however it is nested."""
+    """An OTLP AnyValue as a JSON-compatible Python value (bytes as hex, a key-value list as
+    a dict, a repeated key's last value kept). Arrays and key-value lists keep their first
+    ``max_items`` items in all, nested ones included, so a value's cost is bounded however
+    it is nested (and so is its depth)."""
     return _value(value, [max_items])
 
 
@@ -48,7 +49,7 @@ def _value(value: Any, budget: list[int]) -> AttrValue:
     if kind == "array_value":
         return [_value(item, budget) for item in budgeted(value.array_value.values, budget)]
     if kind == "kvlist_value":
-        return [[kv.key, _value(kv.value, budget)] for kv in budgeted(value.kvlist_value.values, budget)]
+        return {kv.key: _value(kv.value, budget) for kv in budgeted(value.kvlist_value.values, budget)}
     if kind == "bytes_value":
         return bytes(value.bytes_value).hex()
     return None
