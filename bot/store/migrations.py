@@ -10,7 +10,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, Table, case, insert, inspect, select, update
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Table,
+    case,
+    insert,
+    inspect,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.schema import CreateColumn
 
 from bot.store import state
@@ -27,6 +40,7 @@ from bot.store.schema import (
     traces,
 )
 from correlators.errors import SchemaVersionError
+from correlators.model import pairs_as_maps
 
 Step = Callable[[Connection], None]
 
@@ -130,6 +144,74 @@ def _add_metric_points(connection: Connection) -> None:
     metadata.create_all(connection, tables=[metric_points])
 
 
+def _reserved(connection: Connection) -> None:
+    """Version 12: another branch's step (issue 18's statement fingerprints); nothing here,
+    so that this one upgrades a version 11 database on its own. Replaced at the merge."""
+
+
+MAP_CHUNK = 1_000
+"""Rows read per query while key-value lists are rewritten as maps."""
+
+
+def _maps_and_scopes(connection: Connection) -> None:
+    """Version 13: the telemetry model's schema 2. A key-value-list value, written until
+    now as a list of ``[key, value]`` pairs, becomes a map in the rows already stored
+    (``correlators.model.pairs_as_maps``: spans' attributes, events and links, resources',
+    logs' attributes and resource). Only rows whose text holds ``[["``, the start of such a
+    list, are read, and only those that change are written. Scopes and event names need no
+    column (they live in the rows' JSON): what was stored before reads with none. A log's
+    structured body is text and is left as it was written."""
+    _rewrite(connection, spans, (spans.c.trace_id, spans.c.span_id), _span_maps)
+    _rewrite(connection, resources, (resources.c.id,), _resource_maps)
+    _rewrite(connection, logs, (logs.c.id,), _log_maps)
+
+
+def _rewrite(
+    connection: Connection, table: Table, keys: tuple[Column[Any], ...], convert: Callable[[Any], Any]
+) -> None:
+    """Each row of ``table`` whose ``data`` may hold a list of pairs, read in key order a
+    chunk at a time (so memory holds one chunk), rewritten when ``convert`` changes it."""
+    after: tuple[Any, ...] | None = None
+    while True:
+        statement = select(*keys, table.c.data).where(table.c.data.like('%[["%'))
+        if after is not None:
+            statement = statement.where(tuple_(*keys) > tuple_(*after))
+        rows = connection.execute(statement.order_by(*keys).limit(MAP_CHUNK)).all()
+        for row in rows:
+            data = orjson.loads(row[-1])
+            converted = convert(data)
+            if converted != data:
+                where = [key == value for key, value in zip(keys, row[:-1], strict=True)]
+                text = orjson.dumps(converted).decode()
+                connection.execute(update(table).where(*where).values(data=text))
+        if len(rows) < MAP_CHUNK:
+            return
+        after = tuple(rows[-1][:-1])
+
+
+def _span_maps(data: dict[str, Any]) -> dict[str, Any]:
+    out = {**data, "attributes": pairs_as_maps(data.get("attributes") or {})}
+    out["events"] = [
+        [name, time_ns, pairs_as_maps(attrs)] for name, time_ns, attrs in data.get("events") or ()
+    ]
+    out["links"] = [[trace, span, pairs_as_maps(attrs)] for trace, span, attrs in data.get("links") or ()]
+    if "resource" in data:  # inline, in rows written before schema 3
+        out["resource"] = pairs_as_maps(data["resource"])
+    return out
+
+
+def _resource_maps(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "attributes": pairs_as_maps(data.get("attributes") or {})}
+
+
+def _log_maps(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **data,
+        "attributes": pairs_as_maps(data.get("attributes") or {}),
+        "resource": pairs_as_maps(data.get("resource") or {}),
+    }
+
+
 STEPS: dict[int, Step] = {
     1: _add_bot_state,
     2: _share_resources,
@@ -141,6 +223,8 @@ STEPS: dict[int, Step] = {
     8: _add_audit_log,
     9: _add_key_roles,
     10: _add_metric_points,
+    11: _reserved,
+    12: _maps_and_scopes,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

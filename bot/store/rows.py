@@ -23,7 +23,9 @@ from sqlalchemy import Column
 from bot.store import schema
 from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.model import (
+    NO_SCOPE,
     Attributes,
+    InstrumentationScope,
     LogRecord,
     MetricDataPoint,
     Span,
@@ -32,6 +34,8 @@ from correlators.model import (
     SpanLink,
     StatusCode,
     Trace,
+    scope_from_dict,
+    scope_to_dict,
 )
 
 MAX_EXEMPLARS_READ = 8
@@ -211,26 +215,33 @@ class ResourceRows:
     facts read from it are the key: a repeat costs one lookup. Inline in every span row,
     the resource was half of each row's JSON: 844 B a row in memory on the way to the
     writer against 541 B now, on bench/ingest.py's spans (docs/benchmarks.md).
+
+    A span's instrumentation scope is shared the same way (the decoder gives the spans of
+    one scope entry one object), so it is kept in the same row: a row is what a span
+    shares with the other spans of its resource and scope (schema 13). A resource has a
+    handful of scopes (one per instrumented library), so this multiplies rows that are
+    few; a span without a scope names the row its resource had before (no ``scope`` key,
+    the same hash).
     """
 
     def __init__(self) -> None:
         self.rows: dict[int, str] = {}
-        self._ids: dict[tuple[int, str | None, str | None, str | None, str | None], int] = {}
+        self._ids: dict[tuple[int, int, str | None, str | None, str | None, str | None], int] = {}
 
     def id_of(self, span: Span) -> int:
-        key = (id(span.resource), span.service_version, span.region, span.zone, span.language)
+        key = (id(span.resource), id(span.scope), span.service_version, span.region, span.zone, span.language)
         found = self._ids.get(key)
         if found is None:
-            data = dumps(
-                {
-                    "service_version": span.service_version,
-                    "region": span.region,
-                    "zone": span.zone,
-                    "language": span.language,
-                    "attributes": span.resource,
-                },
-                option=orjson.OPT_SORT_KEYS,
-            )
+            shared: dict[str, Any] = {
+                "service_version": span.service_version,
+                "region": span.region,
+                "zone": span.zone,
+                "language": span.language,
+                "attributes": span.resource,
+            }
+            if span.scope:
+                shared["scope"] = scope_to_dict(span.scope)
+            data = dumps(shared, option=orjson.OPT_SORT_KEYS)
             found = self._ids[key] = resource_id(data.encode())
             self.rows[found] = data
         return found
@@ -271,6 +282,7 @@ class StoredResource:
     zone: str | None
     language: str | None
     attributes: Attributes
+    scope: InstrumentationScope = NO_SCOPE
 
 
 _UNKNOWN_RESOURCE = StoredResource(None, None, None, None, {})
@@ -291,6 +303,7 @@ class Shared:
         self._strings: dict[str, str] = {}
         self._inline: dict[tuple[tuple[str, Any], ...], Attributes] = {}
         self._resources: dict[int, StoredResource] = {}
+        self._by_text: dict[bytes, Attributes] = {}
         self._load_resource = load_resource
         """The data of one resource row by id: called once per distinct id in a read."""
 
@@ -319,18 +332,28 @@ class Shared:
                 found = _UNKNOWN_RESOURCE
             else:
                 facts = orjson.loads(stored)
-                found = self._resource(facts, self.attributes(facts["attributes"]))
+                found = self._resource(facts, self._shared_attributes(facts["attributes"]))
             self._resources[row_id] = found
         return found
 
     def _resource(self, facts: dict[str, Any], attributes: Attributes) -> StoredResource:
+        scope = facts.get("scope")
         return StoredResource(
             service_version=self.maybe_text(facts["service_version"]),
             region=self.maybe_text(facts["region"]),
             zone=self.maybe_text(facts["zone"]),
             language=self.maybe_text(facts["language"]),
             attributes=attributes,
+            scope=scope_from_dict(scope) if scope else NO_SCOPE,
         )
+
+    def _shared_attributes(self, attributes: Attributes) -> Attributes:
+        """One dict for equal resources: the rows of one resource's scopes each hold it."""
+        key = orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS)
+        found = self._by_text.get(key)
+        if found is None:
+            found = self._by_text[key] = self.attributes(attributes)
+        return found
 
     def _inline_attributes(self, resource: Attributes) -> Attributes:
         try:
@@ -366,6 +389,7 @@ def span_from_row(row: Any, share: Shared) -> Span:
         events=[SpanEvent(name, time_ns, attrs) for name, time_ns, attrs in events] if events else (),
         links=[SpanLink(trace_id, span_id, attrs) for trace_id, span_id, attrs in links] if links else (),
         orphan=bool(row["orphan"]),
+        scope=resource.scope,
     )
 
 
@@ -397,6 +421,18 @@ def trace_row(trace: Trace) -> dict[str, Any]:
 
 
 def log_row(record: LogRecord) -> dict[str, Any]:
+    """Everything but the columns in ``data``; a scope and an event name only when the
+    record has them (inline, as the resource is: a scope's name and version cost a log
+    row their length plus some 40 bytes of JSON)."""
+    data: dict[str, Any] = {
+        "observed_time_ns": record.observed_time_ns,
+        "attributes": record.attributes,
+        "resource": record.resource,
+    }
+    if record.scope:
+        data["scope"] = scope_to_dict(record.scope)
+    if record.event_name:
+        data["event_name"] = record.event_name
     return {
         "time_ns": record.time_ns,
         "service": fit(record.service, NAME_CHARS),
@@ -406,13 +442,7 @@ def log_row(record: LogRecord) -> dict[str, Any]:
         "trace_id": record.trace_id,
         "span_id": record.span_id,
         "body": fit(record.body),
-        "data": dumps(
-            {
-                "observed_time_ns": record.observed_time_ns,
-                "attributes": record.attributes,
-                "resource": record.resource,
-            }
-        ),
+        "data": dumps(data),
     }
 
 
@@ -430,6 +460,8 @@ def log_from_row(row: Any) -> LogRecord:
         observed_time_ns=data["observed_time_ns"],
         attributes=data["attributes"],
         resource=data["resource"],
+        scope=scope_from_dict(data.get("scope")),
+        event_name=data.get("event_name", ""),
     )
 
 

@@ -5,7 +5,9 @@ ingest rate and read as rows, and the ORM's identity map would only cost time he
 Everything else a span carries (attributes, events, links) lives in one JSON text column,
 since queries filter on the promoted columns only. A span's resource is what it shares
 with every other span of its service instance, so it is stored once, in ``resources``,
-and each span row names it by a content hash.
+and each span row names it by a content hash; a span's instrumentation scope is kept in
+the same row (schema 13), which is then what the span shares with the others of its
+resource and scope.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 13
 """Bumped with a migration step in ``bot.store.migrations`` whenever a table changes."""
 
 metadata = MetaData()
@@ -79,7 +81,8 @@ spans = Table(
     Column("status", String(8), nullable=False),
     Column("orphan", Boolean, nullable=False),
     Column("data", Text, nullable=False),
-    # resources.id; NULL in rows written before schema 3, whose data holds the resource
+    # resources.id (resource and scope); NULL in rows written before schema 3, whose data
+    # holds the resource
     Column("resource_id", BigInteger),
     # the primary key (trace_id, span_id) is the by-trace index
     Index("ix_spans_service_start", "service", "start_ns"),
@@ -88,7 +91,8 @@ spans = Table(
 resources = Table(
     "resources",
     metadata,
-    # a 64-bit hash of data: equal resources get one row, from any writer
+    # a 64-bit hash of data: equal resources get one row, from any writer; data holds the
+    # resource's facts and attributes, and the instrumentation scope when there is one
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     # when a span naming it was last written (refreshed at most hourly): retention goes by it
     Column("seen_ns", BigInteger, nullable=False),
@@ -107,6 +111,7 @@ logs = Table(
     Column("trace_id", String(32)),
     Column("span_id", String(16)),
     Column("body", Text, nullable=False),
+    # observed time, attributes, resource; scope and event name when sent (schema 13)
     Column("data", Text, nullable=False),
     # when the store took it (schema 8): retention goes by it, as for traces
     Column("arrived_ns", BigInteger),
