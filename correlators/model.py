@@ -378,13 +378,15 @@ def span_from_dict(data: dict[str, Any]) -> Span:
         attributes=dict(data.get("attributes") or {}),
         resource=dict(data.get("resource") or {}),
         events=[
-            SpanEvent(e["name"], int(e["time_ns"]), dict(e.get("attributes") or {}))
-            for e in data.get("events") or ()
-        ],
+            SpanEvent(e["name"], int(e["time_ns"]), dict(e.get("attributes") or {})) for e in data["events"]
+        ]
+        if data.get("events")
+        else (),
         links=[
-            SpanLink(ln["trace_id"], ln["span_id"], dict(ln.get("attributes") or {}))
-            for ln in data.get("links") or ()
-        ],
+            SpanLink(ln["trace_id"], ln["span_id"], dict(ln.get("attributes") or {})) for ln in data["links"]
+        ]
+        if data.get("links")
+        else (),
         orphan=bool(data.get("orphan", False)),
         scope=scope_from_dict(data.get("scope")),
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.config import AppConfig
-from bot.telemetry.journeys import JourneyMatcher, session_of
+from bot.telemetry.assembly import session_of
+from bot.telemetry.journeys import JourneyMatcher
 from correlators.model import Span
 
 CONFIG = AppConfig.model_validate(

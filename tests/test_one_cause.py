@@ -16,7 +16,7 @@ import pytest
 from bot.incidents.lifecycle import Action
 from bot.incidents.repository import Applied
 from bot.server import create_app
-from bot.telemetry.journeys import session_of
+from bot.telemetry.assembly import session_of
 from bot.wiring import Bot
 from correlators.scope import Scope
 from tests.asgi import AppClient

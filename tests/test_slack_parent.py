@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives, Runbook
 from bot.slack.config import SlackConfig
-from bot.telemetry.journeys import session_of
+from bot.telemetry.assembly import session_of
 from bot.wiring import Bot
 from tests.fixtures.fake_slack import FakeSlack
 from tests.scenarios import generate

@@ -80,7 +80,7 @@ def test_a_trace_round_trips_with_every_field(store: Store) -> None:
     full = Span(
         trace_id=tid(1),
         span_id="a" * 16,
-        parent_span_id=None,
+        parent_span_id="c" * 16,  # not stored: an orphan, as a read marks it
         service="frontend",
         name="POST /checkout",
         start_ns=T0,

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from bot.collector.sizes import attributes_bytes, scope_bytes, span_bytes
 from bot.config import AppConfig
 from bot.settings import CollectorSettings
-from bot.telemetry.journeys import JourneyMatcher, session_of
+from bot.telemetry.assembly import TraceAssembly
+from bot.telemetry.journeys import JourneyMatcher
 from correlators.model import Span, Trace
 
 log = logging.getLogger("journeywatch.collector")
@@ -91,6 +92,7 @@ class TailSampler:
         self.config = config
         self.settings = settings
         self.matcher = matcher
+        self._assembly = TraceAssembly(matcher)
         self.rules = config.sampling.parsed_rules()
         self.stats = SamplerStats()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
@@ -251,17 +253,7 @@ class TailSampler:
             del self._epochs[epoch]
 
     def _build(self, trace_id: str, spans: list[Span]) -> Trace:
-        ids = {span.span_id for span in spans}
-        for span in spans:
-            span.orphan = span.parent_span_id is not None and span.parent_span_id not in ids
-        session_id, user_id = session_of(spans)
-        return Trace(
-            trace_id,
-            spans,
-            journey=self.matcher.journey_of(spans),
-            session_id=session_id,
-            user_id=user_id,
-        )
+        return self._assembly.trace(trace_id, spans)
 
     def _verdict(self, trace: Trace) -> tuple[str | None, float]:
         """(reason to keep or None, sampling weight)."""

@@ -16,10 +16,12 @@ trace has a journey and the journey filter is not applied. Jaeger cannot ask for
 window (by trace start) and the journey; those filters can leave fewer than ``limit``.
 
 Spans come back in OpenTelemetry's terms: the ``span.kind``, ``otel.status_code``,
-``otel.status_description`` and ``error`` tags that Jaeger's OTLP translation writes
-become kind and status; process tags are the resource, read with the same conventions as
-the collector (``bot.telemetry.resource``). Ids are zero-padded to 32 and 16 hex digits
-(Jaeger drops the leading zeros of a trace id's high half).
+``otel.status_description``, ``error`` and ``otel.scope.*`` tags that Jaeger's OTLP
+translation writes become kind, status and instrumentation scope; process tags are the
+resource, read with the same conventions as the collector (``bot.telemetry.resource``).
+Ids are zero-padded to 32 and 16 hex digits (Jaeger drops the leading zeros of a trace
+id's high half). A trace is made of the spans by ``bot.telemetry.assembly``, as the store
+and Tempo make theirs.
 """
 
 from __future__ import annotations
@@ -36,10 +38,22 @@ import httpx
 from bot.settings import SourceCredentials
 from bot.sources.config import JaegerConfig
 from bot.sources.http import json_client
-from bot.telemetry.journeys import JourneyMatcher, session_of
+from bot.telemetry.assembly import TraceAssembly
+from bot.telemetry.journeys import JourneyMatcher
 from bot.telemetry.resource import UNKNOWN_SERVICE, facts_from_attributes
 from correlators.errors import DataSourceError
-from correlators.model import Attributes, AttrValue, Span, SpanEvent, SpanKind, SpanLink, StatusCode, Trace
+from correlators.model import (
+    NO_SCOPE,
+    Attributes,
+    AttrValue,
+    InstrumentationScope,
+    Span,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    StatusCode,
+    Trace,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +64,12 @@ _KINDS = {
     "consumer": SpanKind.CONSUMER,
     "internal": SpanKind.INTERNAL,
 }
+_SCOPE_TAGS = (("otel.scope.name", "otel.scope.version"), ("otel.library.name", "otel.library.version"))
+"""Where Jaeger's OTLP translation writes a span's instrumentation scope (the second pair
+is what older translators wrote)."""
 _TRANSLATION_TAGS = frozenset(
     {"span.kind", "otel.status_code", "otel.status_description", "error", "internal.span.format"}
+    | {tag for pair in _SCOPE_TAGS for tag in pair}
 )
 """Tags that Jaeger's OTLP translation adds for what the model holds in fields."""
 
@@ -70,6 +88,7 @@ class JaegerTraceSource:
         timeout: float = 10.0,
     ) -> None:
         self._matcher = matcher
+        self._assembly = TraceAssembly(matcher)
         self._timeout = timeout
         self._source = f"jaeger {config.url}"
         token = (credentials or SourceCredentials()).jaeger_token
@@ -148,18 +167,8 @@ class JaegerTraceSource:
         for data in answer.get("data") or []:
             spans = spans_from_jaeger(data)
             if spans:
-                out.append(self._trace(spans))
+                out.append(self._assembly.trace(spans[0].trace_id, spans))
         return out
-
-    def _trace(self, spans: list[Span]) -> Trace:
-        session_id, user_id = session_of(spans)
-        return Trace(
-            trace_id=spans[0].trace_id,
-            spans=spans,
-            journey=self._matcher.journey_of(spans) if self._matcher else None,
-            session_id=session_id,
-            user_id=user_id,
-        )
 
 
 def search_params(service: str, start_ns: int, end_ns: int, limit: int, error: bool | None) -> dict[str, str]:
@@ -186,13 +195,10 @@ def _wanted(trace: Trace, journey: str | None, error: bool | None) -> bool:
 
 
 def spans_from_jaeger(data: Mapping[str, Any]) -> list[Span]:
-    """The spans of one trace of the UI model, orphans marked (a parent named but absent)."""
+    """The spans of one trace of the UI model, as answered (orphans are marked when they
+    are made a trace, ``bot.telemetry.assembly``)."""
     processes = {pid: _resource(p) for pid, p in (data.get("processes") or {}).items()}
-    spans = [_span(raw, processes) for raw in data.get("spans") or []]
-    ids = {s.span_id for s in spans}
-    for span in spans:
-        span.orphan = span.parent_span_id is not None and span.parent_span_id not in ids
-    return spans
+    return [_span(raw, processes) for raw in data.get("spans") or []]
 
 
 def _resource(process: Mapping[str, Any]) -> Attributes:
@@ -227,9 +233,19 @@ def _span(raw: Mapping[str, Any], processes: Mapping[str, Attributes]) -> Span:
         language=facts.language or _jaeger_client_language(resource),
         attributes={k: v for k, v in tags.items() if k not in _TRANSLATION_TAGS},
         resource=resource,
-        events=[_event(e) for e in raw.get("logs") or []],
-        links=links,
+        events=[_event(e) for e in raw["logs"]] if raw.get("logs") else (),
+        links=links or (),  # empty as the OTLP decoders leave it: one shared tuple
+        scope=_scope(tags),
     )
+
+
+def _scope(tags: Mapping[str, AttrValue]) -> InstrumentationScope:
+    """The scope from its tags; Jaeger's model has no place for a scope's attributes."""
+    for name_tag, version_tag in _SCOPE_TAGS:
+        name, version = tags.get(name_tag), tags.get(version_tag)
+        if name or version:
+            return InstrumentationScope(str(name or ""), str(version or ""))
+    return NO_SCOPE
 
 
 def _references(trace_id: str, raw: Mapping[str, Any]) -> tuple[str | None, list[SpanLink]]:

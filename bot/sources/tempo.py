@@ -1,14 +1,16 @@
 """Traces from Grafana Tempo, through its HTTP query API.
 
 A trace by id is ``GET /api/traces/<id>``, answered as OTLP JSON, which is decoded by the
-collector's own OTLP decoder (``bot.telemetry.otlp.decode_traces``), so a Tempo span and
-an ingested span are the same span. Tempo's JSON is "mostly compatible" OTLP, and the
-differences are undone first: the resource spans sit under ``batches`` (``/api/traces``
-of Tempo 1.x and 2.x), under ``resourceSpans``, or inside ``{"trace": {...}}`` (the v2
-answer); ids are base64, because Tempo's marshaller writes bytes so, where OTLP JSON
-wants hex; and data from Tempo 1.x may still say ``instrumentationLibrarySpans``. We ask
-for JSON rather than protobuf (which Tempo also offers) because every version answers
-it the same way, and a wrong shape reads as an error instead of as empty bytes.
+collector's own OTLP decoder (``bot.telemetry.otlp.decode_traces``) and made a trace by
+``bot.telemetry.assembly``, as the store's and Jaeger's are, so a Tempo span and an
+ingested span are the same span, and their traces the same trace. Tempo's JSON is
+"mostly compatible" OTLP, and the differences are undone first: the resource spans sit
+under ``batches`` (``/api/traces`` of Tempo 1.x and 2.x), under ``resourceSpans``, or
+inside ``{"trace": {...}}`` (the v2 answer); ids are base64, because Tempo's marshaller
+writes bytes so, where OTLP JSON wants hex; and data from Tempo 1.x may still say
+``instrumentationLibrarySpans``. We ask for JSON rather than protobuf (which Tempo also
+offers) because every version answers it the same way, and a wrong shape reads as an
+error instead of as empty bytes.
 
 A search is ``GET /api/search?q=<TraceQL>&start=&end=&limit=`` (unix seconds) and answers
 trace summaries (``traceID``, ``rootServiceName``, ``startTimeUnixNano`` ...), newest
@@ -43,10 +45,11 @@ import orjson
 from bot.settings import SourceCredentials
 from bot.sources.config import TempoConfig
 from bot.sources.http import json_client
-from bot.telemetry.journeys import JourneyMatcher, session_of
+from bot.telemetry.assembly import TraceAssembly
+from bot.telemetry.journeys import JourneyMatcher
 from bot.telemetry.otlp import decode_traces
 from correlators.errors import DataSourceError, MalformedPayload
-from correlators.model import Span, Trace
+from correlators.model import Trace
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class TempoTraceSource:
         timeout: float = 10.0,
     ) -> None:
         self._matcher = matcher
+        self._assembly = TraceAssembly(matcher)
         self._journey_attribute = journey_attribute
         self._timeout = timeout
         self._source = f"tempo {config.url}"
@@ -153,7 +157,7 @@ class TempoTraceSource:
         if decoded.rejected:
             log.warning("%s: %s: %d spans rejected: %s", self._source, what, decoded.rejected, decoded.errors)
         spans = [s for s in decoded.items if s.trace_id == trace_id]
-        return self._trace(trace_id, spans) if spans else None
+        return self._assembly.trace(trace_id, spans) if spans else None
 
     def _get(
         self, path: str, params: Mapping[str, str], what: str, deadline: float, *, missing_ok: bool = False
@@ -179,19 +183,6 @@ class TempoTraceSource:
         if not isinstance(body, dict):
             raise DataSourceError(self._source, what, "the answer is not a JSON object")
         return body
-
-    def _trace(self, trace_id: str, spans: list[Span]) -> Trace:
-        ids = {s.span_id for s in spans}
-        for span in spans:
-            span.orphan = span.parent_span_id is not None and span.parent_span_id not in ids
-        session_id, user_id = session_of(spans)
-        return Trace(
-            trace_id=trace_id,
-            spans=spans,
-            journey=self._matcher.journey_of(spans) if self._matcher else None,
-            session_id=session_id,
-            user_id=user_id,
-        )
 
 
 # --- queries -------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from bot.store.rows import (
     to_rows,
 )
 from bot.store.schema import logs, metric_points, quarantine, resources, span_metrics, spans, traces
+from bot.telemetry.assembly import Kept, TraceAssembly
 from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.errors import DataSourceError
 from correlators.model import LogRecord, MetricDataPoint, Trace
@@ -49,6 +50,8 @@ MAX_QUARANTINE_ROWS = 10_000
 """Quarantine entries kept, the newest (each at most ~9 KiB, see ``bot.store.isolate``):
 a sender that sends nothing but refused items cannot fill the disk through it."""
 R = TypeVar("R")
+_ASSEMBLY = TraceAssembly()
+"""Stored traces keep what was decided when they were kept (``Kept``): no matcher needed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,18 +233,11 @@ class Store:
         )
         for r in span_rows:
             by_trace[r.trace_id].append(span_from_row(r._mapping, shared))
-        return [
-            Trace(
-                trace_id=trace_id,
-                spans=by_trace[trace_id],
-                journey=row.journey,
-                session_id=row.session_id,
-                user_id=row.user_id,
-                sampling_weight=row.sampling_weight,
-                sampling_reason=row.sampling_reason,
-            )
+        kept = {
+            trace_id: Kept(row.journey, row.session_id, row.user_id, row.sampling_weight, row.sampling_reason)
             for trace_id, row in rows.items()
-        ]
+        }
+        return [_ASSEMBLY.trace(trace_id, by_trace[trace_id], kept[trace_id]) for trace_id in rows]
 
     def find_traces(self, query: TraceQuery) -> list[TraceSummary]:
         statement = select(*_SUMMARY_COLUMNS)
