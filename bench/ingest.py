@@ -52,11 +52,13 @@ import orjson
 import yaml
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 REPO = Path(__file__).resolve().parents[1]
+SCOPE = InstrumentationScope(name="opentelemetry.instrumentation.flask", version="0.50b0")
+"""Every SDK names the library that made a span; the store keeps it (schema 13)."""
 sys.path.insert(0, str(REPO))
 
 from bot.store import Store  # noqa: E402
@@ -131,7 +133,7 @@ def batch_template(seed: int) -> Template:
                     kv("host.name", f"host-{name}"),
                 ]
             ),
-            scope_spans=[ScopeSpans(spans=spans)],
+            scope_spans=[ScopeSpans(scope=SCOPE, spans=spans)],
         )
         for name, spans in per_service.items()
     ]

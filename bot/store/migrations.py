@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    bindparam,
     case,
     insert,
     inspect,
@@ -170,20 +171,29 @@ def _rewrite(
     connection: Connection, table: Table, keys: tuple[Column[Any], ...], convert: Callable[[Any], Any]
 ) -> None:
     """Each row of ``table`` whose ``data`` may hold a list of pairs, read in key order a
-    chunk at a time (so memory holds one chunk), rewritten when ``convert`` changes it."""
+    chunk at a time (so memory holds one chunk), the changed ones written back together."""
     after: tuple[Any, ...] | None = None
+    names = [f"key_{key.name}" for key in keys]
+    write = (
+        update(table)
+        .where(*[key == bindparam(name) for key, name in zip(keys, names, strict=True)])
+        .values(data=bindparam("new_data"))
+    )
     while True:
         statement = select(*keys, table.c.data).where(table.c.data.like('%[["%'))
         if after is not None:
             statement = statement.where(tuple_(*keys) > tuple_(*after))
         rows = connection.execute(statement.order_by(*keys).limit(MAP_CHUNK)).all()
+        changed = []
         for row in rows:
             data = orjson.loads(row[-1])
             converted = convert(data)
             if converted != data:
-                where = [key == value for key, value in zip(keys, row[:-1], strict=True)]
-                text = orjson.dumps(converted).decode()
-                connection.execute(update(table).where(*where).values(data=text))
+                changed.append(
+                    {**dict(zip(names, row[:-1], strict=True)), "new_data": orjson.dumps(converted).decode()}
+                )
+        if changed:
+            connection.execute(write, changed)
         if len(rows) < MAP_CHUNK:
             return
         after = tuple(rows[-1][:-1])
