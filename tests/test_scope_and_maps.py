@@ -183,7 +183,7 @@ def test_scope_event_name_and_maps_round_trip_with_scopes_stored_once(any_store:
 
 
 def test_rows_written_by_schema_11_read_back_with_maps_and_no_scope(any_store: Store) -> None:
-    """Rows as the store wrote them before schema 13 (key-value lists as [key, value]
+    """Rows as the store wrote them before schema 12 (key-value lists as [key, value]
     pairs, no scope, no event name), upgraded by the migration."""
     store = any_store
     pairs = [["k", "v"], ["n", [["deep", [1, [["x", True]]]]]]]

@@ -145,17 +145,12 @@ def _add_metric_points(connection: Connection) -> None:
     metadata.create_all(connection, tables=[metric_points])
 
 
-def _reserved(connection: Connection) -> None:
-    """Version 12: another branch's step (issue 18's statement fingerprints); nothing here,
-    so that this one upgrades a version 11 database on its own. Replaced at the merge."""
-
-
 MAP_CHUNK = 1_000
 """Rows read per query while key-value lists are rewritten as maps."""
 
 
 def _maps_and_scopes(connection: Connection) -> None:
-    """Version 13: the telemetry model's schema 2. A key-value-list value, written until
+    """Version 12: the telemetry model's schema 2. A key-value-list value, written until
     now as a list of ``[key, value]`` pairs, becomes a map in the rows already stored
     (``correlators.model.pairs_as_maps``: spans' attributes, events and links, resources',
     logs' attributes and resource). Only rows whose text holds ``[["``, the start of such a
@@ -233,8 +228,7 @@ STEPS: dict[int, Step] = {
     8: _add_audit_log,
     9: _add_key_roles,
     10: _add_metric_points,
-    11: _reserved,
-    12: _maps_and_scopes,
+    11: _maps_and_scopes,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

@@ -218,7 +218,7 @@ class ResourceRows:
 
     A span's instrumentation scope is shared the same way (the decoder gives the spans of
     one scope entry one object), so it is kept in the same row: a row is what a span
-    shares with the other spans of its resource and scope (schema 13). A resource has a
+    shares with the other spans of its resource and scope (schema 12). A resource has a
     handful of scopes (one per instrumented library), so this multiplies rows that are
     few; a span without a scope names the row its resource had before (no ``scope`` key,
     the same hash).

@@ -6,7 +6,7 @@ Everything else a span carries (attributes, events, links) lives in one JSON tex
 since queries filter on the promoted columns only. A span's resource is what it shares
 with every other span of its service instance, so it is stored once, in ``resources``,
 and each span row names it by a content hash; a span's instrumentation scope is kept in
-the same row (schema 13), which is then what the span shares with the others of its
+the same row (schema 12), which is then what the span shares with the others of its
 resource and scope.
 """
 
@@ -25,7 +25,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 12
 """Bumped with a migration step in ``bot.store.migrations`` whenever a table changes."""
 
 metadata = MetaData()
@@ -111,7 +111,7 @@ logs = Table(
     Column("trace_id", String(32)),
     Column("span_id", String(16)),
     Column("body", Text, nullable=False),
-    # observed time, attributes, resource; scope and event name when sent (schema 13)
+    # observed time, attributes, resource; scope and event name when sent (schema 12)
     Column("data", Text, nullable=False),
     # when the store took it (schema 8): retention goes by it, as for traces
     Column("arrived_ns", BigInteger),
