@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.sources.base import LogSource, TraceSource
-from bot.telemetry.journeys import session_of
+from bot.telemetry.assembly import session_of
 from bot.telemetry.redact import Redactor
 from correlators.model import LogRecord, Trace
 
