@@ -295,11 +295,14 @@ def render_tree(tree: AssembledTrace) -> str:
 
 
 def children_by_end(node: SpanNode) -> tuple[list[int], list[SpanNode]]:
-    """Children clipped to the parent, sorted by end: (ends, children)."""
+    """Children clipped to the parent, sorted by end: (ends, children). A child of no
+    length holds no time, and walking back into one (its start is its end) would choose it
+    again for ever: it is left out."""
     if len(node.children) == 1:  # mostly a call and the one span that served it
         only = node.children[0]
-        return ([min(only.end_ns, node.end_ns)], [only]) if only.start_ns < node.end_ns else ([], [])
-    inside = [c for c in node.children if c.start_ns < node.end_ns]
+        kept = only.start_ns < node.end_ns and only.start_ns < only.end_ns
+        return ([min(only.end_ns, node.end_ns)], [only]) if kept else ([], [])
+    inside = [c for c in node.children if c.start_ns < node.end_ns and c.start_ns < c.end_ns]
     inside.sort(key=lambda c: (min(c.end_ns, node.end_ns), c.start_ns))
     return [min(c.end_ns, node.end_ns) for c in inside], inside
 

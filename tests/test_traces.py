@@ -39,6 +39,21 @@ def test_critical_path_with_parallel_and_sequential_children() -> None:
     assert time_by_operation(path)[("pricing", "compute")] == 30 * MS
 
 
+def test_a_child_of_no_length_ends_the_walk() -> None:
+    """An instant span (start = end) beside a sibling once made the walk back choose it
+    again for ever."""
+    b = TraceBuilder()
+    root = b.span("orders", "POST /orders", 0, 10, kind=SpanKind.SERVER)
+    b.span("orders", "instant", 2, 2, parent=root)
+    b.span("orders", "work", 2, 8, parent=root)
+    b.span("orders", "instant", 9, 9, parent=root)
+    assert segments(b.trace()) == [
+        ("orders", "POST /orders", 0, 2),
+        ("orders", "work", 2, 8),
+        ("orders", "POST /orders", 8, 10),
+    ]
+
+
 def test_self_times() -> None:
     b = TraceBuilder()
     root = b.span("a", "root", 0, 100)
