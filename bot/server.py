@@ -40,15 +40,18 @@ from bot.incidents.expiry import IncidentExpiry
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator
 from bot.keys import KeyGate, KeyHeader, KeyRates, KeyRegistry, Keyring, Readers
+from bot.releases import ReleaseLog, ReleaseWatch
 from bot.retention import Retention, RetentionRun
 from bot.scheduling import Job, Scheduling
 from bot.settings import DEFAULT_DATA_DIR, Settings
 from bot.slack.app import build_slack
 from bot.slack.console import ConsoleListener
 from bot.slack.http import slack_routes, start_socket_mode
+from bot.slack.integration import SlackIntegration
 from bot.slack.key_reminders import KeyReminders
 from bot.slack.notifier import LOCAL_CHANNEL
 from bot.slack.outbox import Outbox
+from bot.slack.release_notices import ReleaseNotices
 from bot.slo.state import JourneyStates
 from bot.slo.watcher import Watcher
 from bot.sources.build import build_sources
@@ -129,9 +132,15 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
             Job("slack-outbox", OUTBOX_EVERY_S, slack.outbox.flush),
             Job("retention", RETENTION_EVERY_MINUTES * 60, bot.retention.run),
             Job("key-reminders", KEY_REMINDERS_EVERY_S, key_reminders(bot, slack.outbox).run),
+            Job("releases", settings.releases.every_s, release_watch(bot, slack).run),
         ]
     )
     return bot
+
+
+def release_watch(bot: Bot, slack: SlackIntegration) -> ReleaseWatch:
+    notices = ReleaseNotices(bot.config, slack.outbox, slack.notifier.quote, public_url(bot.settings))
+    return ReleaseWatch(bot.store, ReleaseLog(bot.store.engine), bot.config, bot.settings.releases, notices)
 
 
 def key_reminders(bot: Bot, outbox: Outbox) -> KeyReminders:

@@ -193,6 +193,20 @@ class RetentionSettings(BaseModel):
     plus a month's margin by default)."""
 
 
+class ReleaseSettings(BaseModel):
+    """Release regressions (``bot.releases``): how often the leader looks for new service
+    versions and judges them against the version before, and for how long."""
+
+    every_s: float = Field(default=60, gt=0)
+    """Between looks; each judges every release still watched on all traffic so far."""
+    watch_hours: float = Field(default=2, gt=0)
+    """A release not called by then is settled as its last verdict (fine, or not enough
+    traffic) and looked at no more."""
+    max_traces_per_side: int = Field(default=1000, ge=200, le=1000)
+    """Traces read per version and look, the newest of the new one and the last before it
+    of the old one: a look costs a bounded read however busy the service."""
+
+
 class SourceCredentials(BaseModel):
     """Secrets of the external sources named in ``sources:`` of journeys.yaml, e.g.
     ``JOURNEYWATCH_SOURCES__ELASTICSEARCH_API_KEY``."""
@@ -231,6 +245,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
     ingest_keys: IngestKeySettings = IngestKeySettings()
+    releases: ReleaseSettings = ReleaseSettings()
     redaction_hmac_key: SecretStr | None = None
     """Key for hashing redacted values; unset means a random key per process."""
     api_token: SecretStr | None = None

@@ -129,6 +129,7 @@ def _request(rng: random.Random, trace_id: str, at: int, new: Release | None) ->
             start,
             end,
             service_version=version if service == SERVICE else "3.1.0",
+            resource={"service.name": service, "service.version": version if service == SERVICE else "3.1.0"},
             **kw,  # type: ignore[arg-type]
         )
 

@@ -649,3 +649,26 @@ def key_expiry(
         f"`journeywatch keys rotate {key_id}` makes a new key and keeps this one working "
         f"through the overlap, so {holders} can switch without losing {loses}."
     )
+
+
+@wording
+def release_regressed(
+    service: str,
+    version: str,
+    previous: str,
+    journeys: Sequence[str],
+    lines: Sequence[str],
+    traces: Sequence[tuple[str, str]],
+    releases_url: str,
+) -> str:
+    """A release that made a journey's critical path worse, before any SLO burns: what
+    got worse and by how much (``bot.render.releases``), and traces that show it."""
+    on = ", ".join(journeys)
+    what = "\n".join(f"• {line}" for line in lines)
+    shown = ", ".join(link(url, trace_id) for trace_id, url in traces)
+    evidence = f"\nTraces: {shown}" if shown else ""
+    return (
+        f":chart_with_upwards_trend: *{service} {version}* regressed against {previous} "
+        f"on the critical path of {on}, though no SLO burns yet:\n{what}{evidence}\n"
+        f"All releases: {link(releases_url, 'releases')}"
+    )

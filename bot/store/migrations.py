@@ -217,6 +217,11 @@ def _log_maps(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _add_releases(connection: Connection) -> None:
+    """Version 13: ``releases``, each service version seen and its verdict (``bot.releases``)."""
+    metadata.create_all(connection, tables=[state.ReleaseRow.__table__])  # type: ignore[list-item]
+
+
 STEPS: dict[int, Step] = {
     1: _add_bot_state,
     2: _share_resources,
@@ -229,6 +234,7 @@ STEPS: dict[int, Step] = {
     9: _add_key_roles,
     10: _add_metric_points,
     11: _maps_and_scopes,
+    12: _add_releases,
 }
 """Step N upgrades a database at version N to N + 1. Version 1 is the first schema."""
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 """Bumped with a migration step in ``bot.store.migrations`` whenever a table changes."""
 
 metadata = MetaData()

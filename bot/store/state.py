@@ -11,7 +11,19 @@ nanoseconds.
 
 from __future__ import annotations
 
-from sqlalchemy import DDL, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, event
+from sqlalchemy import (
+    DDL,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.store.schema import metadata
@@ -129,6 +141,32 @@ class ChangeRow(Base):
     arrived_at: Mapped[float | None] = mapped_column(Float, index=True)
     """When it was recorded (schema 8): retention goes by it, since ``at`` is the poster's."""
     __table_args__ = (Index("ix_changes_at", "at"), Index("ix_changes_service_at", "service", "at"))
+
+
+class ReleaseRow(Base):
+    """A version of a service first seen in stored spans, and its verdict against the
+    version before it (``bot.releases``, schema 12)."""
+
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    previous: Mapped[str | None] = mapped_column(String(255))
+    """The version it is compared with; None for the first version seen of a service."""
+    first_seen: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(24))
+    """``watching`` until judged, then a ``correlators.regression.Outcome``; ``first``
+    for a service's first version (nothing to compare with)."""
+    judged_at: Mapped[float | None] = mapped_column(Float)
+    settled: Mapped[bool] = mapped_column(Boolean, default=False)
+    """No more looks: regressed, or its watch ended."""
+    verdict: Mapped[str | None] = mapped_column(Text)
+    """The latest verdict as JSON (``bot.releases.verdict_to_json``)."""
+    __table_args__ = (
+        UniqueConstraint("service", "version", name="uq_releases_service_version"),
+        Index("ix_releases_first_seen", "first_seen"),
+    )
 
 
 class LeaseRow(Base):

@@ -39,6 +39,7 @@ from bot.store.rows import (
 )
 from bot.store.schema import logs, metric_points, quarantine, resources, span_metrics, spans, traces
 from bot.telemetry.assembly import Kept, TraceAssembly
+from bot.telemetry.resource import UNKNOWN_SERVICE
 from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.errors import DataSourceError
 from correlators.model import LogRecord, MetricDataPoint, Trace
@@ -49,6 +50,8 @@ ID_CHUNK = 500
 MAX_QUARANTINE_ROWS = 10_000
 """Quarantine entries kept, the newest (each at most ~9 KiB, see ``bot.store.isolate``):
 a sender that sends nothing but refused items cannot fill the disk through it."""
+MAX_VERSIONS_READ = 10_000
+"""Resource rows read to find service versions: one per instance and version."""
 R = TypeVar("R")
 _ASSEMBLY = TraceAssembly()
 """Stored traces keep what was decided when they were kept (``Kept``): no matcher needed."""
@@ -460,6 +463,33 @@ class Store:
             return pinned
 
         return self._guard(f"pin_traces ({len(until_ns)} ids)", run)
+
+    def service_versions(self, since_ns: int, limit: int = MAX_VERSIONS_READ) -> dict[tuple[str, str], int]:
+        """(service, version) -> the latest ``seen_ns`` of the resources that name it,
+        among those written or refreshed since ``since_ns`` (newest first, at most
+        ``limit``): a new version shows here with its first span, and the resources table
+        holds one row per instance and version, not per span, so this stays cheap. The
+        service is the resource's ``service.name``, which every decoder keeps."""
+
+        def read() -> dict[tuple[str, str], int]:
+            statement = (
+                select(resources.c.seen_ns, resources.c.data)
+                .where(resources.c.seen_ns >= since_ns)
+                .order_by(resources.c.seen_ns.desc())
+                .limit(limit)
+            )
+            found: dict[tuple[str, str], int] = {}
+            with self.engine.connect() as connection:
+                for seen_ns, data in connection.execute(statement):
+                    facts = orjson.loads(data)
+                    version = facts.get("service_version")
+                    service = (facts.get("attributes") or {}).get("service.name") or UNKNOWN_SERVICE
+                    if isinstance(version, str) and version and isinstance(service, str):
+                        key = (service, version)
+                        found[key] = max(found.get(key, 0), seen_ns)
+            return found
+
+        return self._guard("service_versions", read)
 
     def tier_sizes(self, now_ns: int) -> dict[str, int]:
         """Rows per retention tier: traces (pinned ones apart), spans, logs, metric points, span-metric

@@ -1,0 +1,74 @@
+"""A release that regressed on a journey's critical path, told in the journey's channel
+(``bot.releases`` calls it). One message per channel, stored in the outbox under
+``release:<id>:<channel>`` before it is sent: the job may look again, restart or run on
+another replica, and the message is still posted once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.config import AppConfig
+from bot.releases import Release
+from bot.render.releases import verdict_lines
+from bot.slack import messages
+from bot.slack.blocks import SlackMessage, section, to_dicts
+from bot.slack.mrkdwn import Quote
+from bot.slack.notifier import LOCAL_CHANNEL
+from bot.slack.outbox import Outbox
+from correlators.regression import ReleaseVerdict
+
+KIND = "release"
+EVIDENCE = 3
+"""Trace links in a message: the worst of the first regressions."""
+
+
+class ReleaseNotices:
+    def __init__(self, config: AppConfig, outbox: Outbox, quote: Quote, base_url: str) -> None:
+        """``quote``: the notifier's, so telemetry text (a service, an operation) is
+        redacted and escaped as in incident threads."""
+        self.config = config
+        self.outbox = outbox
+        self.quote = quote
+        self.base_url = base_url.rstrip("/")
+
+    def __call__(self, release: Release, verdict: ReleaseVerdict) -> int:
+        by_channel: dict[str, list[str]] = {}
+        for journey in verdict.journeys:
+            by_channel.setdefault(self.channel_of(journey), []).append(journey)
+        stored = 0
+        for channel, journeys in sorted(by_channel.items()):
+            stored += self.outbox.put(
+                f"{KIND}:{release.id}:{channel}",
+                kind=KIND,
+                channel=channel,
+                payload=self.message(release, verdict, journeys).payload(),
+            )
+        return stored
+
+    def channel_of(self, journey: str) -> str:
+        found = self.config.journey(journey)
+        return (found.channel if found else None) or self.config.slack.default_channel or LOCAL_CHANNEL
+
+    def message(self, release: Release, verdict: ReleaseVerdict, journeys: Sequence[str]) -> SlackMessage:
+        traces = [(t, f"{self.base_url}/traces/{t}") for t in evidence(verdict)]
+        text = messages.release_regressed(
+            self.quote(release.service),
+            self.quote(release.version),
+            self.quote(release.previous or ""),
+            list(journeys),
+            self.quote.all(verdict_lines(verdict)),
+            traces,
+            f"{self.base_url}/releases",
+        )
+        return SlackMessage(text=text, blocks=to_dicts([section(text)]))
+
+
+def evidence(verdict: ReleaseVerdict) -> list[str]:
+    """Trace ids that show the regression: the first two of each regressed operation,
+    one of each grown pattern."""
+    found: list[str] = []
+    for o in verdict.regressions:
+        found.extend(o.evidence[:2])
+    for p in verdict.patterns:
+        found.extend(p.evidence[:1])
+    return list(dict.fromkeys(found))[:EVIDENCE]
