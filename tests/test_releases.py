@@ -6,23 +6,31 @@ would send), a fine release silent."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import AppConfig, Journey, Sampling
+from bot.keys import KeyRegistry
 from bot.releases import FIRST, ReleaseLog, ReleaseWatch
-from bot.settings import ReleaseSettings
+from bot.server import build_bot, create_app
+from bot.settings import ReleaseSettings, Settings
 from bot.slack.mrkdwn import Quote
 from bot.slack.outbox import Outbox
 from bot.slack.release_notices import KIND, ReleaseNotices
 from bot.store import Store
 from bot.store.state import SlackMessageRow
-from correlators.regression import Outcome
+from correlators.regression import OperationComparison, Outcome, ReleaseVerdict, Shift
+from tests.asgi import AppClient
 from tests.release_traffic import NEW, OLD, SERVICE, Release, release_time, traffic
+from tests.stored import shop_config
 
 CHANNEL = "C0CHECKOUT"
+TOKEN = "the-api-token"
 
 
 def config() -> AppConfig:
@@ -90,3 +98,63 @@ def test_a_second_replica_records_a_version_once(any_store: Store) -> None:
     assert log.record(SERVICE, NEW, OLD, 1.0) is not None
     assert log.record(SERVICE, NEW, OLD, 2.0) is None
     assert [r.first_seen for r in log.listed()] == [1.0]
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+def judged(journey: str, *, slower: bool) -> ReleaseVerdict:
+    shift = Shift(0.95, 28_000_000, 36_700_000, 0.31, 0.24, 0.38)
+    operation = OperationComparison(
+        "SELECT <items>", (journey,), 900, 800, p50=shift, p95=shift, latency_p=1e-9, slower=slower
+    )
+    outcome = Outcome.REGRESSED if slower else Outcome.FINE
+    return ReleaseVerdict("svc", "1", "2", outcome, 900, 800, (operation,))
+
+
+@pytest.fixture
+def pages(database_url: str) -> Iterator[tuple[Any, ReleaseLog]]:
+    settings = Settings(database_url=database_url, api_token=SecretStr(TOKEN))
+    settings.collector.writer_process = False
+    settings.collector.spool.enabled = False
+    config = shop_config()
+    owners = {"checkout": "payments", "login": "identity"}
+    config = config.model_copy(
+        update={"journeys": [j.model_copy(update={"owner": owners.get(j.name)}) for j in config.journeys]}
+    )
+    bot = build_bot(settings, config)
+    log = ReleaseLog(bot.store.engine)
+    yield bot, log
+    bot.watcher.close()
+    bot.investigator.close()
+    bot.store.close()
+
+
+def test_the_releases_page_lists_each_services_verdicts_in_the_readers_scope(
+    pages: tuple[Any, ReleaseLog],
+) -> None:
+    bot, log = pages
+    log.record("orders", "1.4.2", None, 1_795_000_000.0)
+    slow = log.record("orders", "2.0.0", "1.4.2", 1_795_000_600.0)
+    fine = log.record("auth", "5.1.0", "5.0.0", 1_795_000_700.0)
+    assert slow is not None and fine is not None
+    log.judge(slow, judged("checkout", slower=True), settled=True, at=1_795_000_900.0)
+    log.judge(fine, judged("login", slower=False), settled=False, at=1_795_000_900.0)
+    app = create_app(bot)
+
+    admin = AppClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
+    page = admin.get("/releases")
+    assert page.status_code == 200
+    html = page.text
+    assert html.index("<h2>auth</h2>") < html.index("<h2>orders</h2>")
+    assert "regressed" in html and "SELECT &lt;items&gt;: p95 +31% [+24%, +38%] (28.0 → 36.7 ms)" in html
+    assert "first version seen" in html and "fine" in html
+    assert html.count('class="release-row') == 3
+
+    key = KeyRegistry(bot.store.engine).create("payments", role="viewer")  # payments owns checkout
+    viewer = AppClient(app, headers={"Authorization": f"Bearer {key.key}"})
+    html = viewer.get("/releases").text
+    assert "<h2>orders</h2>" in html and "2.0.0" in html
+    assert "<h2>auth</h2>" not in html, "login's release is out of scope"
+    assert html.count('class="release-row') == 1, "a first version belongs to no journey"
+    assert AppClient(app).get("/releases").status_code == 401

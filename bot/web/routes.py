@@ -7,6 +7,7 @@ GET /incidents[/{id}]     the list; one incident's timeline, report and kept Sla
 GET /traces/{id}[.png]    the waterfall with span details and logs; the PNG for Slack links
 GET /sessions/{key}       a user's or session's journeys and traces, in order
 GET /quarantine           what the database refused to store, with its reasons
+GET /releases             each service's versions with their verdict against the one before
 GET /investigations/{id}  an on-demand investigation's report
 GET /audit                the audit trail; an admin page: the API token or an admin key
 /static/...               the stylesheet and script (not guarded: nothing in them is private)
@@ -35,11 +36,13 @@ from bot.durations import parse_duration
 from bot.incidents.ondemand import OnDemandReports
 from bot.keys.readers import Readers, audit_detail
 from bot.policy import Principal, may_administer, may_read, readable
+from bot.releases import Release, ReleaseLog
 from bot.render.waterfall import render_png
 from bot.web import text
 from bot.web.auth import PageGuard
 from bot.web.incidents import STATUSES, incident_list, incident_page
 from bot.web.journeys import journey_view, journey_views
+from bot.web.releases import release_journeys, release_rows
 from bot.web.sessions import read_session
 from bot.web.templating import render
 from bot.web.traces import TRACE_ID, read_trace
@@ -55,6 +58,7 @@ MAX_ID_DIGITS = 18
 """Longer ids cannot be incidents, and would overflow the database's integer."""
 QUARANTINE_SHOWN = 200
 AUDIT_SHOWN = 1000
+RELEASES_SHOWN = 500
 AUDIT_DEFAULT_SINCE = "7d"
 
 
@@ -85,6 +89,7 @@ def web_routes(bot: Bot, readers: Readers) -> list[BaseRoute]:
         Route("/traces/{trace_id}", page(pages.trace), methods=["GET"]),
         Route("/sessions/{key}", page(pages.session), methods=["GET"]),
         Route("/quarantine", page(pages.quarantine), methods=["GET"]),
+        Route("/releases", page(pages.releases), methods=["GET"]),
         Route("/investigations/{investigation_id}", page(pages.investigation), methods=["GET"]),
         Route("/audit", page(pages.audit), methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="web-static"),
@@ -196,6 +201,15 @@ class Pages:
         await self._audited(who, "read", "quarantine", shown=len(entries))
         return render(request, "quarantine.html", title=text.QUARANTINE_TITLE, total=total, entries=entries)
 
+    async def releases(self, request: Request, who: Principal) -> Response:
+        """A release is shown to readers of a journey whose critical path its compared
+        operations lie on; one that touched none (a first version, one not judged yet)
+        belongs to no journey, and only a reader of every journey sees it."""
+        listed = await run_in_threadpool(ReleaseLog(self.bot.store.engine).listed, RELEASES_SHOWN)
+        shown = [r for r in listed if _may_read_release(who, r)]
+        await self._audited(who, "read", "releases", shown=len(shown))
+        return render(request, "releases.html", title=text.RELEASES_TITLE, services=release_rows(shown))
+
     async def audit(self, request: Request, who: Principal) -> Response:
         """An admin page: the API token's or an admin key's. With no token configured (the
         demo's setting) the open pages' anonymous reader is no admin, so it stays shut."""
@@ -212,6 +226,11 @@ class Pages:
         return render(
             request, "audit.html", title=text.AUDIT_TITLE, entries=entries, since=given, shown=AUDIT_SHOWN
         )
+
+
+def _may_read_release(who: Principal, release: Release) -> bool:
+    journeys = release_journeys(release)
+    return any(may_read(who, j) for j in journeys) if journeys else may_read(who, None)
 
 
 def _relative(url: URL) -> str:

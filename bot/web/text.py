@@ -60,6 +60,13 @@ LOCAL_SLACK_NOTE = (
     "This is how they would look in Slack."
 )
 SPARKLINE_NOTE = "long-window burn rate, log scale; the dashed line is the tier's threshold"
+RELEASES_TITLE = "Releases"
+RELEASES_WHY = (
+    "Each service version seen in spans, against the version before it on the operations "
+    "that lie on a journey's critical path: latency (p50, p95, with intervals), failures "
+    "and patterns new in the version."
+)
+NO_RELEASES = "No service versions seen yet."
 QUARANTINE_TITLE = "Quarantine"
 QUARANTINE_WHY = (
     "Items the database refused to store. The writer split their batches until it found them, "
