@@ -23,6 +23,7 @@ from bot.changes import ChangeLog
 from bot.config import AppConfig, Journey
 from bot.incidents.hypothesis import HYPOTHESIS_EVENT, follow
 from bot.incidents.repository import IncidentRepository
+from bot.releases import ReleaseLog, with_verdicts
 from bot.sources import Sources
 from bot.sources.base import SliQuery, TraceJourneys
 from correlators.analyze import AnalysisInput, analyze
@@ -69,6 +70,7 @@ class Investigator:
         incidents: IncidentRepository,
         changes: ChangeLog,
         *,
+        releases: ReleaseLog | None = None,
         link_base: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -76,6 +78,8 @@ class Investigator:
         self.sources = sources
         self.incidents = incidents
         self.changes = changes
+        self.releases = releases
+        """Deploys of versions the release job judged carry its verdict (``bot.releases``)."""
         self.link_base = link_base
         self.clock = clock
         self.timeout_s = config.watcher.source_timeout
@@ -260,7 +264,8 @@ class Investigator:
         posted = self.changes.between(baseline.start_ns / S - 7200, incident.end_ns / S, services or None)
         seen = version_changes(traces, baseline.start_ns)
         known = {(c.service, c.version) for c in posted}
-        return [*posted, *(c for c in seen if (c.service, c.version) not in known)]
+        found = [*posted, *(c for c in seen if (c.service, c.version) not in known)]
+        return with_verdicts(found, self.releases) if self.releases is not None else found
 
     def _similar(self, request: Request, report: Report) -> list[SimilarIncident]:
         if request.incident_id is None:

@@ -30,7 +30,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydantic import TypeAdapter
 from sqlalchemy import Engine, select, tuple_
@@ -43,6 +43,7 @@ from bot.settings import ReleaseSettings
 from bot.store import Store
 from bot.store.state import ReleaseRow
 from bot.store.store import TraceQuery
+from correlators.changes import Change, ReleaseJudged
 from correlators.model import Trace
 from correlators.regression import Outcome, ReleaseComparison, ReleaseVerdict
 from correlators.traces import assemble
@@ -262,6 +263,36 @@ class ReleaseWatch:
         if fraction is None:
             fraction = self.config.sampling.default_keep_fraction
         return sampled(trace.trace_id, fraction)
+
+
+def judged_of(release: Release) -> ReleaseJudged:
+    """The verdict as an incident's change carries it: the outcome and the first thing
+    that got worse."""
+    verdict = release.verdict
+    worse = verdict.regressions[0] if verdict is not None and verdict.regressions else None
+    if worse is None:
+        return ReleaseJudged(release.outcome)
+    size = worse.size if worse.slower else None
+    return ReleaseJudged(
+        release.outcome,
+        worse.operation,
+        size.quantile if size else None,
+        size.change if size else None,
+        worse.new_rate if worse.fails_more else None,
+        worse.old_rate if worse.fails_more else None,
+    )
+
+
+def with_verdicts(changes: list[Change], releases: ReleaseLog) -> list[Change]:
+    """Each deploy of a version the bot has judged, with its verdict."""
+    pairs = [(c.service, c.version) for c in changes if c.kind == "deploy" and c.version]
+    known = releases.of((s, v) for s, v in pairs if v is not None)
+    return [
+        replace(c, release=judged_of(known[(c.service, c.version)]))
+        if c.version is not None and (c.service, c.version) in known and c.kind == "deploy"
+        else c
+        for c in changes
+    ]
 
 
 def _runs(trace: Trace, service: str, version: str) -> bool:

@@ -102,7 +102,10 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
     incidents = IncidentRepository(store.engine, group_within_s=config.watcher.group_within)
     states = JourneyStates(store.engine)
     changes = ChangeLog(store.engine)
-    investigator = Investigator(config, sources, incidents, changes, link_base=public_url(settings))
+    releases = ReleaseLog(store.engine)
+    investigator = Investigator(
+        config, sources, incidents, changes, releases=releases, link_base=public_url(settings)
+    )
     watcher = Watcher(config, sources, incidents, states, investigator)
     audit = AuditTrail(store.engine, retention_s=settings.retention.audit_hours * 3600, hasher=redactor)
     bot = Bot(

@@ -21,6 +21,23 @@ LOOKBACK_NS = 2 * 3600 * S
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseJudged:
+    """What the release comparison (``correlators.regression``, run by the bot as each
+    version appears) said of a deploy's version: its outcome and the first thing that
+    got worse."""
+
+    outcome: str
+    """A ``correlators.regression.Outcome`` value, or ``watching``."""
+    operation: str | None = None
+    quantile: float | None = None
+    change: float | None = None
+    """The percentile's change relative to the version before (+0.31: 31 % slower)."""
+    failed_share: float | None = None
+    """When it fails more: its share of failed calls, and the version before's."""
+    failed_before: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     service: str
     kind: str
@@ -31,6 +48,8 @@ class Change:
     description: str | None = None
     source: str = "api"
     """"api" (posted) or "spans" (a new service.version seen in traces)."""
+    release: ReleaseJudged | None = None
+    """The release's verdict, for a deploy of a version the bot has judged."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,7 +133,7 @@ def _reader() -> TypeAdapter[Report]:
     return TypeAdapter(Report)
 
 
-_CHANGE_KEYS = ("service", "kind", "time_ns", "version", "link", "description", "source")
+_CHANGE_KEYS = ("service", "kind", "time_ns", "version", "link", "description", "source", "release")
 
 
 def _as_fields(data: Mapping[str, Any]) -> dict[str, Any]:

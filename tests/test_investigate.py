@@ -11,12 +11,16 @@ from pathlib import Path
 from bot.changes import ChangeLog
 from bot.incidents.repository import IncidentRepository
 from bot.investigate import Investigator, Request, SpanBudget
-from bot.render.report import missing_words
+from bot.releases import ReleaseLog
+from bot.render.report import change_words, missing_words
 from bot.settings import Settings
 from bot.sources.build import build_sources
 from bot.store import Store
+from correlators.changes import ReleaseJudged, version_changes
 from correlators.errors import DataSourceError
 from correlators.model import LogRecord, MetricSeries, Span, Trace
+from correlators.regression import OperationComparison, Outcome, ReleaseVerdict, Shift
+from correlators.report import Report
 from tests.scenarios import generate
 from tests.stored import S, shop_config, store_telemetry
 
@@ -179,5 +183,42 @@ def test_an_investigation_keeps_only_its_own_journeys_log_lines(tmp_path: Path) 
 
     assert "reservation 7 timed out" in bodies and "cache node 3 evicted" in bodies
     assert "search index shard 4 unavailable" not in bodies
+    investigator.close()
+    store.close()
+
+
+def test_a_deploy_the_release_job_judged_carries_its_verdict_into_the_report(tmp_path: Path) -> None:
+    """Incidents link the release verdict as a change: the deploy the traces show, with
+    what the release job said of its version, through the stored JSON and into words."""
+    scenario = generate("deploy_exception", 5)
+    config = shop_config()
+    store = Store(f"sqlite:///{tmp_path}/jw.db")
+    store.migrate()
+    store_telemetry(store, config, scenario.traces, scenario.logs)
+    seen = version_changes(scenario.traces, scenario.baseline[0])
+    [deploy] = [c for c in seen if c.service == scenario.fault.target]
+    assert deploy.version is not None
+    releases = ReleaseLog(store.engine)
+    release_id = releases.record(deploy.service, deploy.version, "1.0.0", deploy.time_ns / S)
+    assert release_id is not None
+    shift = Shift(0.95, 20_000_000, 30_000_000, 0.5, 0.3, 0.7)
+    worse = OperationComparison("GET /x", ("checkout",), 500, 500, p95=shift, latency_p=1e-6, slower=True)
+    verdict = ReleaseVerdict(deploy.service, "1.0.0", deploy.version, Outcome.REGRESSED, 500, 500, (worse,))
+    releases.judge(release_id, verdict, settled=True, at=0.0)
+    sources = build_sources(config, Settings(), store)
+    investigator = Investigator(
+        config, sources, IncidentRepository(store.engine), ChangeLog(store.engine), releases=releases
+    )
+    journey = config.journey("checkout")
+    assert journey is not None
+    report = investigator.investigate(
+        Request(journey, "availability", scenario.incident[0] / S, scenario.incident[1] / S)
+    )
+    [finding] = [c for c in report.changes if c.change.version == deploy.version]
+    assert finding.change.release == ReleaseJudged("regressed", "GET /x", 0.95, 0.5)
+    read = Report.from_json(report.to_json())
+    [again] = [c for c in read.changes if c.change.version == deploy.version]
+    assert again == finding
+    assert change_words(again).endswith("; release regressed: GET /x p95 +50%")
     investigator.close()
     store.close()

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
-from correlators.changes import ChangeFinding
+from bot.render.releases import outcome_words
+from correlators.changes import ChangeFinding, ReleaseJudged
 from correlators.findings import (
     ChangedBefore,
     CriticalPathGrowth,
@@ -132,9 +133,23 @@ def _stopped(subject: str, f: LineStopped) -> str:
 def change_words(finding: ChangeFinding) -> str:
     """A change around the burn: "deploy of catalog 2.0.0, 3 min before the burn (suspect #1)"."""
     change = finding.change
-    return _change(
+    words = _change(
         change.kind, change.service, change.version, finding.minutes_before, finding.candidate_rank
     )
+    return f"{words}; {release_judged_words(change.release)}" if change.release else words
+
+
+def release_judged_words(judged: ReleaseJudged) -> str:
+    """ "release regressed: SELECT items p95 +31%" (``bot.releases`` judged the version)."""
+    words = f"release {outcome_words(judged.outcome)}"
+    if judged.operation is None:
+        return words
+    if judged.change is not None and judged.quantile is not None:
+        return f"{words}: {judged.operation} p{round(judged.quantile * 100)} {judged.change:+.0%}"
+    if judged.failed_share is not None:
+        was = judged.failed_before or 0.0
+        return f"{words}: {judged.operation} fails {judged.failed_share:.2%} of calls, was {was:.2%}"
+    return f"{words}: {judged.operation}"
 
 
 def _change(kind: str, service: str, version: str | None, minutes: float, rank: int | None) -> str:
