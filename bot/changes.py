@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from bot.release_verdicts import judged_of, store_verdict, verdict_from_json
 from bot.store.state import ChangeRow
 from correlators.changes import Change
+from correlators.regression import ReleaseVerdict
 
 S = 1_000_000_000
 
@@ -62,6 +64,22 @@ class ChangeLog:
         with Session(self.engine) as session:
             return int(session.execute(select(func.count()).select_from(ChangeRow)).scalar_one())
 
+    def unsettled(self, since_s: float, limit: int = 100) -> list[tuple[int, Change]]:
+        """Posted changes recorded since ``since_s`` whose before/after verdict is still
+        open (``bot.releases``), oldest first, with their ids."""
+        statement = (
+            select(ChangeRow)
+            .where(ChangeRow.source == "api", ChangeRow.arrived_at >= since_s)
+            .where(ChangeRow.settled.is_(None) | ChangeRow.settled.is_(False))
+            .order_by(ChangeRow.id)
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [(r.id, _change(r)) for r in session.scalars(statement)]
+
+    def judge(self, change_id: int, verdict: ReleaseVerdict, *, settled: bool, at: float) -> None:
+        store_verdict(self.engine, ChangeRow, change_id, verdict, settled=settled, at=at)
+
     def between(self, start_s: float, end_s: float, services: Sequence[str] | None = None) -> list[Change]:
         statement = (
             select(ChangeRow).where(ChangeRow.at >= start_s, ChangeRow.at <= end_s).order_by(ChangeRow.at)
@@ -73,6 +91,7 @@ class ChangeLog:
 
 
 def _change(row: ChangeRow) -> Change:
+    judged = judged_of(row.outcome, verdict_from_json(row.verdict)) if row.outcome else None
     return Change(
         service=row.service,
         kind=row.kind,
@@ -81,6 +100,7 @@ def _change(row: ChangeRow) -> Change:
         link=row.link,
         description=row.description,
         source=row.source,
+        release=judged,
     )
 
 

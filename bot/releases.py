@@ -26,26 +26,26 @@ Each look (``releases.every_s``):
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from pydantic import TypeAdapter
 from sqlalchemy import Engine, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.changes import ChangeLog
 from bot.collector.sampling import sampled
 from bot.config import AppConfig
+from bot.release_verdicts import judged_of, store_verdict, verdict_from_json
 from bot.settings import ReleaseSettings
 from bot.store import Store
 from bot.store.state import ReleaseRow
 from bot.store.store import TraceQuery
-from correlators.changes import Change, ReleaseJudged
+from correlators.changes import Change
 from correlators.model import Trace
-from correlators.regression import Outcome, ReleaseComparison, ReleaseVerdict
+from correlators.regression import ChangeComparison, Outcome, ReleaseComparison, ReleaseVerdict
 from correlators.traces import assemble
 
 log = logging.getLogger("journeywatch.releases")
@@ -56,7 +56,6 @@ S = 1_000_000_000
 RECENT_S = 2 * 3600
 """Resources refreshed within this are read for versions: a resource still in use is
 refreshed hourly (``bot.store.dialect.resource_upsert_sql``)."""
-_VERDICT = TypeAdapter(ReleaseVerdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +69,6 @@ class Release:
     judged_at: float | None
     settled: bool
     verdict: ReleaseVerdict | None
-
-
-def verdict_to_json(verdict: ReleaseVerdict) -> str:
-    """JSON with infinities kept (a percentile that grew from 0 ms)."""
-    return json.dumps(_VERDICT.dump_python(verdict, mode="python"), default=str)
-
-
-def verdict_from_json(text: str | None) -> ReleaseVerdict | None:
-    """None for no verdict, or one that does not read (written by a later release)."""
-    if not text:
-        return None
-    try:
-        return _VERDICT.validate_python(json.loads(text))
-    except ValueError:
-        log.warning("a stored release verdict did not read; shown without it")
-        return None
 
 
 def _release(row: ReleaseRow) -> Release:
@@ -145,19 +128,7 @@ class ReleaseLog:
             return [_release(r) for r in session.scalars(statement)]
 
     def judge(self, release_id: int, verdict: ReleaseVerdict, *, settled: bool, at: float) -> None:
-        with Session(self.engine) as session, session.begin():
-            row = session.get(ReleaseRow, release_id)
-            if row is not None:
-                row.outcome = verdict.outcome.value
-                row.verdict = verdict_to_json(verdict)
-                row.judged_at = at
-                row.settled = settled
-
-    def settle(self, release_id: int) -> None:
-        with Session(self.engine) as session, session.begin():
-            row = session.get(ReleaseRow, release_id)
-            if row is not None:
-                row.settled = True
+        store_verdict(self.engine, ReleaseRow, release_id, verdict, settled=settled, at=at)
 
     def listed(self, limit: int = 500) -> list[Release]:
         """The newest releases first."""
@@ -178,6 +149,7 @@ class ReleaseLog:
 
 
 Tell = Callable[[Release, ReleaseVerdict], int]
+TellChange = Callable[[int, Change, ReleaseVerdict], int]
 
 
 class ReleaseWatch:
@@ -191,15 +163,21 @@ class ReleaseWatch:
         settings: ReleaseSettings,
         tell: Tell,
         *,
+        changes: ChangeLog | None = None,
+        tell_change: TellChange | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``tell``: says a regression where its journeys' people read (Slack's
-        ``bot.slack.release_notices``); returns the messages it stored."""
+        ``bot.slack.release_notices``); returns the messages it stored. With
+        ``changes`` and ``tell_change``, posted changes are judged before against after
+        the same way."""
         self.store = store
         self.releases = releases
         self.config = config
         self.settings = settings
         self.tell = tell
+        self.changes = changes
+        self.tell_change = tell_change
         self.clock = clock
 
     def run(self) -> int:
@@ -211,6 +189,13 @@ class ReleaseWatch:
                 posted += self.judge(release)
             except Exception:  # one release that cannot be judged must not stop the others
                 log.exception("release %s %s was not judged", release.service, release.version)
+        if self.changes is not None:
+            since = self.clock() - self.settings.watch_hours * 3600
+            for change_id, change in self.changes.unsettled(since):
+                try:
+                    posted += self.judge_change(change_id, change)
+                except Exception:
+                    log.exception("change %s of %s was not judged", change_id, change.service)
         return posted
 
     def notice(self) -> list[int]:
@@ -237,10 +222,29 @@ class ReleaseWatch:
         verdict = comparison.verdict()
         regressed = verdict.outcome is Outcome.REGRESSED
         over = now - release.first_seen >= self.settings.watch_hours * 3600
+        # told before settled: a failure between them tells again under the same key
+        told = self.tell(release, verdict) if regressed and verdict.journeys else 0
         self.releases.judge(release.id, verdict, settled=regressed or over, at=now)
-        if regressed and verdict.journeys:
-            return self.tell(release, verdict)
-        return 0
+        return told
+
+    def judge_change(self, change_id: int, change: Change) -> int:
+        """A posted change (a flag flip, a config rollout, a deploy): the service's
+        traces after it against those before, on the same rules as a release."""
+        assert self.changes is not None
+        now = self.clock()
+        comparison = ChangeComparison(change.service, change.time_ns)
+        limit = self.settings.max_traces_per_side
+        after = self._read(TraceQuery(service=change.service, start_ns=change.time_ns, limit=limit))
+        before = self._read(TraceQuery(service=change.service, end_ns=change.time_ns, limit=limit))
+        for trace in [*before, *after]:
+            comparison.add(assemble(trace))
+        verdict = comparison.verdict()
+        regressed = verdict.outcome is Outcome.REGRESSED
+        over = now - change.time_ns / S >= self.settings.watch_hours * 3600
+        tell = self.tell_change if regressed and verdict.journeys else None
+        told = tell(change_id, change, verdict) if tell is not None else 0
+        self.changes.judge(change_id, verdict, settled=regressed or over, at=now)
+        return told
 
     def _traces(self, release: Release) -> list[Trace]:
         """The newest traces through the service, and as many before the new version's
@@ -265,34 +269,17 @@ class ReleaseWatch:
         return sampled(trace.trace_id, fraction)
 
 
-def judged_of(release: Release) -> ReleaseJudged:
-    """The verdict as an incident's change carries it: the outcome and the first thing
-    that got worse."""
-    verdict = release.verdict
-    worse = verdict.regressions[0] if verdict is not None and verdict.regressions else None
-    if worse is None:
-        return ReleaseJudged(release.outcome)
-    size = worse.size if worse.slower else None
-    return ReleaseJudged(
-        release.outcome,
-        worse.operation,
-        size.quantile if size else None,
-        size.change if size else None,
-        worse.new_rate if worse.fails_more else None,
-        worse.old_rate if worse.fails_more else None,
-    )
-
-
 def with_verdicts(changes: list[Change], releases: ReleaseLog) -> list[Change]:
-    """Each deploy of a version the bot has judged, with its verdict."""
-    pairs = [(c.service, c.version) for c in changes if c.kind == "deploy" and c.version]
-    known = releases.of((s, v) for s, v in pairs if v is not None)
-    return [
-        replace(c, release=judged_of(known[(c.service, c.version)]))
-        if c.version is not None and (c.service, c.version) in known and c.kind == "deploy"
-        else c
-        for c in changes
-    ]
+    """Each deploy of a version the release job judged, with that verdict (a posted
+    deploy's own before/after verdict gives way to it: the version's is by version)."""
+    known = releases.of((c.service, c.version) for c in changes if c.kind == "deploy" and c.version)
+    found = []
+    for change in changes:
+        release = known.get((change.service, change.version or ""))
+        if change.kind == "deploy" and release is not None and release.outcome != FIRST:
+            change = replace(change, release=judged_of(release.outcome, release.verdict))
+        found.append(change)
+    return found
 
 
 def _runs(trace: Trace, service: str, version: str) -> bool:

@@ -143,7 +143,15 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
 
 def release_watch(bot: Bot, slack: SlackIntegration) -> ReleaseWatch:
     notices = ReleaseNotices(bot.config, slack.outbox, slack.notifier.quote, public_url(bot.settings))
-    return ReleaseWatch(bot.store, ReleaseLog(bot.store.engine), bot.config, bot.settings.releases, notices)
+    return ReleaseWatch(
+        bot.store,
+        ReleaseLog(bot.store.engine),
+        bot.config,
+        bot.settings.releases,
+        notices,
+        changes=bot.changes,
+        tell_change=notices.change,
+    )
 
 
 def key_reminders(bot: Bot, outbox: Outbox) -> KeyReminders:

@@ -26,6 +26,9 @@ rules, each a principle with a unit test in ``tests/test_regression.py``:
   to :data:`ALPHA`, so comparing twenty operations does not buy twenty chances of a
   false alarm.
 
+A change that is no version (a flag flip, a config rollout) is compared the same way,
+its sides taken by time instead (:class:`ChangeComparison`).
+
 The size is told with an interval: the percentile's shift relative to the old one,
 bounded by the distribution-free intervals of both percentiles (each at
 :data:`INTERVAL_EACH`, so both hold together at 95 % or more).
@@ -61,6 +64,8 @@ ON_PATH_SHARE = 0.1
 INTERVAL_EACH = math.sqrt(0.95)
 EVIDENCE = 3
 """Trace ids kept per finding: the ones that show it most."""
+BEFORE, AFTER = "before", "after"
+"""The sides of a change's verdict (:class:`ChangeComparison`)."""
 
 
 class Outcome(StrEnum):
@@ -240,6 +245,23 @@ class ReleaseComparison:
             operations=tuple(judged),
             patterns=tuple(grown),
         )
+
+
+class ChangeComparison(ReleaseComparison):
+    """A change that is no version (a flag flip, a config rollout, a node change): the
+    service's traces that began before it against those that began after, by the same
+    rules. A change takes effect over a rollout, so traces of its first minutes dilute the
+    after side: a regression shows later, never earlier. The verdict names the sides
+    ``before`` and ``after``."""
+
+    def __init__(self, service: str, at_ns: int) -> None:
+        super().__init__(service, BEFORE, AFTER)
+        self.at_ns = at_ns
+
+    def _side_of(self, tree: AssembledTrace) -> _Side | None:
+        if not any(span.service == self.service for span in tree.trace.spans):
+            return None
+        return self._new if tree.root.start_ns >= self.at_ns else self._old
 
 
 def compare_versions(

@@ -46,6 +46,8 @@ class Release:
     after_s: float = 600.0
     canary: float = 0.0
     """When above 0: no before; for ``after_s`` this share of requests runs the new version."""
+    flag: bool = False
+    """The change is no version (a flag flip): orders runs the old version throughout."""
 
 
 CASES = {
@@ -101,7 +103,7 @@ def _ms(rng: random.Random, median_ms: float, sigma: float) -> int:
 
 def _request(rng: random.Random, trace_id: str, at: int, new: Release | None) -> Trace:
     """One checkout: ``new`` is the release when orders runs the new version."""
-    version = NEW if new else OLD
+    version = NEW if new and not new.flag else OLD
     failed = rng.random() < BASE_ERRORS + (new.errors if new else 0.0)
     slower = 1 + (new.slower if new else 0.0)
     t = at + _ms(rng, 3, 0.3)

@@ -7,7 +7,7 @@ import pytest
 
 from correlators.model import SpanKind, Trace
 from correlators.patterns import PatternKind
-from correlators.regression import MIN_SAMPLES, Outcome, compare_versions
+from correlators.regression import MIN_SAMPLES, ChangeComparison, Outcome, compare_versions
 from correlators.significance import fails_more, holm, quantile_interval, slower
 from correlators.traces import assemble
 from tests.spantree import TraceBuilder
@@ -192,3 +192,29 @@ def test_canary_and_other_versions() -> None:
     found = compare_versions([assemble(t) for t in mixed], "orders", OLD, NEW)
     assert found.outcome is Outcome.REGRESSED
     assert (found.old_traces, found.new_traces) == (n, n)
+
+
+def test_a_change_is_compared_before_and_after_its_time() -> None:
+    """A flag flip at 1 s: the service's traces that began before it against those after,
+    whatever version they ran; traces that never reach the service are left out."""
+    n = MIN_SAMPLES
+    flipped = 1_000_000_000
+
+    def at(trace: Trace, start_ns: int) -> Trace:
+        for span in trace.spans:
+            span.start_ns += start_ns
+            span.end_ns += start_ns
+        return trace
+
+    before = [at(checkout(i, OLD, ms), i) for i, ms in enumerate(spread(n, 10))]
+    after = [at(checkout(10_000 + i, OLD, 1.3 * ms), flipped + i) for i, ms in enumerate(spread(n, 10))]
+    elsewhere = TraceBuilder("e" * 32)
+    elsewhere.span("frontend", "GET /", flipped, flipped + 5_000_000)
+    comparison = ChangeComparison("orders", flipped)
+    for trace in [*before, *after, elsewhere.trace()]:
+        comparison.add(assemble(trace))
+    found = comparison.verdict()
+    assert (found.old_version, found.new_version) == ("before", "after")
+    assert (found.old_traces, found.new_traces) == (n, n)
+    assert found.outcome is Outcome.REGRESSED
+    assert "POST /orders" in {o.operation for o in found.regressions}

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from bot.changes import ChangeLog
 from bot.config import AppConfig, Journey, Sampling
 from bot.keys import KeyRegistry
 from bot.releases import FIRST, ReleaseLog, ReleaseWatch
@@ -21,12 +22,16 @@ from bot.server import build_bot, create_app
 from bot.settings import ReleaseSettings, Settings
 from bot.slack.mrkdwn import Quote
 from bot.slack.outbox import Outbox
-from bot.slack.release_notices import KIND, ReleaseNotices
+from bot.slack.release_notices import CHANGE_KIND, KIND, ReleaseNotices
 from bot.store import Store
+from bot.store.dialect import make_engine
+from bot.store.migrations import migrate
+from bot.store.schema import metadata
 from bot.store.state import SlackMessageRow
+from correlators.changes import Change
 from correlators.regression import OperationComparison, Outcome, ReleaseVerdict, Shift
 from tests.asgi import AppClient
-from tests.release_traffic import NEW, OLD, SERVICE, Release, release_time, traffic
+from tests.release_traffic import NEW, OLD, SERVICE, Release, S, release_time, traffic
 from tests.stored import shop_config
 
 CHANNEL = "C0CHECKOUT"
@@ -158,3 +163,63 @@ def test_the_releases_page_lists_each_services_verdicts_in_the_readers_scope(
     assert "<h2>auth</h2>" not in html, "login's release is out of scope"
     assert html.count('class="release-row') == 1, "a first version belongs to no journey"
     assert AppClient(app).get("/releases").status_code == 401
+
+
+# --- posted changes -----------------------------------------------------------------------
+
+
+def test_a_flag_flip_that_slows_a_journey_is_told_and_linked_as_a_change(any_store: Store) -> None:
+    planted = Release(slower=0.3, before_s=90, after_s=90, flag=True)
+    any_store.write_traces(traffic(11, planted))
+    changes = ChangeLog(any_store.engine)
+    flipped = release_time(planted)
+    change_id = changes.add(Change("orders", "flag", flipped, description="new_pricing=on"))
+    cfg = config()
+    notices_ = ReleaseNotices(cfg, Outbox(any_store.engine, None), Quote(), "http://bot.example")
+    job = ReleaseWatch(
+        any_store,
+        ReleaseLog(any_store.engine),
+        cfg,
+        ReleaseSettings(),
+        notices_,
+        changes=changes,
+        tell_change=notices_.change,
+    )
+    assert job.run() == 1
+    assert job.run() == 0, "settled once called"
+    assert {r.outcome for r in job.releases.listed()} == {FIRST}, "no version changed"
+    with Session(any_store.engine) as session:
+        [sent] = session.scalars(select(SlackMessageRow).where(SlackMessageRow.kind == CHANGE_KIND))
+        assert sent.key == f"change:{change_id}:{CHANNEL}"
+        text = json.loads(sent.payload)["text"]
+    assert text.startswith(
+        ":chart_with_upwards_trend: Since the flag of *orders* (new_pricing=on), the critical path "
+        "of checkout is worse, though no SLO burns yet:\n• "
+    )
+    assert "SELECT items: p" in text
+    [linked] = changes.between(flipped / S - 1, flipped / S + 1)
+    assert linked.release is not None and linked.release.outcome == "regressed"
+    assert linked.release.operation in {"SELECT items", "POST /orders"}
+
+
+def test_a_schema_11_database_gains_releases_and_change_verdicts(database_url: str) -> None:
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        metadata.create_all(connection)
+        connection.execute(text("DROP TABLE releases"))
+        for column in ("outcome", "verdict", "judged_at", "settled"):
+            connection.execute(text(f"ALTER TABLE changes DROP COLUMN {column}"))
+        connection.execute(
+            text(
+                "INSERT INTO changes (service, kind, at, source, arrived_at) "
+                "VALUES ('orders', 'flag', 1.0, 'api', 1.0)"
+            )
+        )
+        connection.execute(text("INSERT INTO schema_meta (id, version) VALUES (1, 11)"))
+    try:
+        assert migrate(engine) == 11
+        [(_, change)] = ChangeLog(engine).unsettled(0.0)
+        assert change.release is None
+        assert ReleaseLog(engine).record("orders", "2.0.0", "1.4.2", 2.0) is not None
+    finally:
+        engine.dispose()

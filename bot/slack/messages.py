@@ -664,11 +664,34 @@ def release_regressed(
     """A release that made a journey's critical path worse, before any SLO burns: what
     got worse and by how much (``bot.render.releases``), and traces that show it."""
     on = ", ".join(journeys)
-    what = "\n".join(f"• {line}" for line in lines)
-    shown = ", ".join(link(url, trace_id) for trace_id, url in traces)
-    evidence = f"\nTraces: {shown}" if shown else ""
     return (
         f":chart_with_upwards_trend: *{service} {version}* regressed against {previous} "
-        f"on the critical path of {on}, though no SLO burns yet:\n{what}{evidence}\n"
+        f"on the critical path of {on}, though no SLO burns yet:\n{_worse(lines, traces)}\n"
         f"All releases: {link(releases_url, 'releases')}"
+    )
+
+
+def _worse(lines: Sequence[str], traces: Sequence[tuple[str, str]]) -> str:
+    """What got worse, a bullet each, and the traces that show it, linked."""
+    shown = ", ".join(link(url, trace_id) for trace_id, url in traces)
+    return "\n".join(f"• {line}" for line in lines) + (f"\nTraces: {shown}" if shown else "")
+
+
+@wording
+def change_regressed(
+    kind: str,
+    service: str,
+    version: str,
+    description: str,
+    journeys: Sequence[str],
+    lines: Sequence[str],
+    traces: Sequence[tuple[str, str]],
+) -> str:
+    """A posted change (a flag flip, a config rollout) after which a journey's critical
+    path got worse, before any SLO burns."""
+    what = f"{kind} of *{service}*" + (f" {version}" if version else "")
+    said = f" ({description})" if description else ""
+    return (
+        f":chart_with_upwards_trend: Since the {what}{said}, the critical path of "
+        f"{', '.join(journeys)} is worse, though no SLO burns yet:\n{_worse(lines, traces)}"
     )

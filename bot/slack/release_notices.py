@@ -1,7 +1,8 @@
-"""A release that regressed on a journey's critical path, told in the journey's channel
-(``bot.releases`` calls it). One message per channel, stored in the outbox under
-``release:<id>:<channel>`` before it is sent: the job may look again, restart or run on
-another replica, and the message is still posted once."""
+"""A release (or a posted change) that regressed on a journey's critical path, told in
+the journey's channel (``bot.releases`` calls it). One message per channel, stored in
+the outbox under ``release:<id>:<channel>`` (``change:<id>:<channel>``) before it is
+sent: the job may look again, restart or run on another replica, and the message is
+still posted once."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from bot.slack.blocks import SlackMessage, section, to_dicts
 from bot.slack.mrkdwn import Quote
 from bot.slack.notifier import LOCAL_CHANNEL
 from bot.slack.outbox import Outbox
+from correlators.changes import Change
 from correlators.regression import ReleaseVerdict
 
 KIND = "release"
+CHANGE_KIND = "change-verdict"
 EVIDENCE = 3
 """Trace links in a message: the worst of the first regressions."""
 
@@ -32,11 +35,8 @@ class ReleaseNotices:
         self.base_url = base_url.rstrip("/")
 
     def __call__(self, release: Release, verdict: ReleaseVerdict) -> int:
-        by_channel: dict[str, list[str]] = {}
-        for journey in verdict.journeys:
-            by_channel.setdefault(self.channel_of(journey), []).append(journey)
         stored = 0
-        for channel, journeys in sorted(by_channel.items()):
+        for channel, journeys in self._channels(verdict):
             stored += self.outbox.put(
                 f"{KIND}:{release.id}:{channel}",
                 kind=KIND,
@@ -45,12 +45,40 @@ class ReleaseNotices:
             )
         return stored
 
+    def change(self, change_id: int, change: Change, verdict: ReleaseVerdict) -> int:
+        """A posted change that made things worse, under ``change:<id>:<channel>``."""
+        stored = 0
+        for channel, journeys in self._channels(verdict):
+            text = messages.change_regressed(
+                change.kind,
+                self.quote(change.service),
+                self.quote(change.version or ""),
+                self.quote(change.description or ""),
+                journeys,
+                self.quote.all(verdict_lines(verdict)),
+                self._traces(verdict),
+            )
+            message = SlackMessage(text=text, blocks=to_dicts([section(text)]))
+            stored += self.outbox.put(
+                f"change:{change_id}:{channel}", kind=CHANGE_KIND, channel=channel, payload=message.payload()
+            )
+        return stored
+
+    def _channels(self, verdict: ReleaseVerdict) -> list[tuple[str, list[str]]]:
+        by_channel: dict[str, list[str]] = {}
+        for journey in verdict.journeys:
+            by_channel.setdefault(self.channel_of(journey), []).append(journey)
+        return sorted(by_channel.items())
+
+    def _traces(self, verdict: ReleaseVerdict) -> list[tuple[str, str]]:
+        return [(t, f"{self.base_url}/traces/{t}") for t in evidence(verdict)]
+
     def channel_of(self, journey: str) -> str:
         found = self.config.journey(journey)
         return (found.channel if found else None) or self.config.slack.default_channel or LOCAL_CHANNEL
 
     def message(self, release: Release, verdict: ReleaseVerdict, journeys: Sequence[str]) -> SlackMessage:
-        traces = [(t, f"{self.base_url}/traces/{t}") for t in evidence(verdict)]
+        traces = self._traces(verdict)
         text = messages.release_regressed(
             self.quote(release.service),
             self.quote(release.version),

@@ -218,8 +218,12 @@ def _log_maps(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_releases(connection: Connection) -> None:
-    """Version 13: ``releases``, each service version seen and its verdict (``bot.releases``)."""
+    """Version 13: ``releases``, each service version seen and its verdict, and a posted
+    change's verdict on ``changes`` (``bot.releases``)."""
     metadata.create_all(connection, tables=[state.ReleaseRow.__table__])  # type: ignore[list-item]
+    changes = metadata.tables[state.ChangeRow.__tablename__]
+    for name in ("outcome", "verdict", "judged_at", "settled"):
+        _add_column(connection, changes, name)
 
 
 STEPS: dict[int, Step] = {

@@ -140,6 +140,12 @@ class ChangeRow(Base):
     description: Mapped[str | None] = mapped_column(Text)
     arrived_at: Mapped[float | None] = mapped_column(Float, index=True)
     """When it was recorded (schema 8): retention goes by it, since ``at`` is the poster's."""
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    """A posted change's verdict, before against after (schema 12, ``bot.releases``):
+    a ``correlators.regression.Outcome`` value; None until judged."""
+    verdict: Mapped[str | None] = mapped_column(Text)
+    judged_at: Mapped[float | None] = mapped_column(Float)
+    settled: Mapped[bool | None] = mapped_column(Boolean)
     __table_args__ = (Index("ix_changes_at", "at"), Index("ix_changes_service_at", "service", "at"))
 
 
