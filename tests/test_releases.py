@@ -202,7 +202,7 @@ def test_a_flag_flip_that_slows_a_journey_is_told_and_linked_as_a_change(any_sto
     assert linked.release.operation in {"SELECT items", "POST /orders"}
 
 
-def test_a_schema_11_database_gains_releases_and_change_verdicts(database_url: str) -> None:
+def test_a_schema_12_database_gains_releases_and_change_verdicts(database_url: str) -> None:
     engine = make_engine(database_url)
     with engine.begin() as connection:
         metadata.create_all(connection)
@@ -215,9 +215,9 @@ def test_a_schema_11_database_gains_releases_and_change_verdicts(database_url: s
                 "VALUES ('orders', 'flag', 1.0, 'api', 1.0)"
             )
         )
-        connection.execute(text("INSERT INTO schema_meta (id, version) VALUES (1, 11)"))
+        connection.execute(text("INSERT INTO schema_meta (id, version) VALUES (1, 12)"))
     try:
-        assert migrate(engine) == 11
+        assert migrate(engine) == 12
         [(_, change)] = ChangeLog(engine).unsettled(0.0)
         assert change.release is None
         assert ReleaseLog(engine).record("orders", "2.0.0", "1.4.2", 2.0) is not None

@@ -141,7 +141,7 @@ class ChangeRow(Base):
     arrived_at: Mapped[float | None] = mapped_column(Float, index=True)
     """When it was recorded (schema 8): retention goes by it, since ``at`` is the poster's."""
     outcome: Mapped[str | None] = mapped_column(String(24))
-    """A posted change's verdict, before against after (schema 12, ``bot.releases``):
+    """A posted change's verdict, before against after (schema 13, ``bot.releases``):
     a ``correlators.regression.Outcome`` value; None until judged."""
     verdict: Mapped[str | None] = mapped_column(Text)
     judged_at: Mapped[float | None] = mapped_column(Float)
@@ -151,7 +151,7 @@ class ChangeRow(Base):
 
 class ReleaseRow(Base):
     """A version of a service first seen in stored spans, and its verdict against the
-    version before it (``bot.releases``, schema 12)."""
+    version before it (``bot.releases``, schema 13)."""
 
     __tablename__ = "releases"
 
