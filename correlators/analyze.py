@@ -17,6 +17,7 @@ from correlators.changes import Change, ChangeFinding, relevant_changes
 from correlators.findings import ChangedBefore
 from correlators.flags import flag_reach
 from correlators.gaps import telemetry_gaps
+from correlators.grown_patterns import grown_patterns
 from correlators.instances import instance_skew
 from correlators.logs import Mined, TemplateChange, compare_templates, logs_by_trace, mine_templates
 from correlators.metrics import Window, rank_anomalies
@@ -165,6 +166,7 @@ def analyze(given: AnalysisInput) -> Report:
         worst_traces=[
             t.trace_id for t in sorted(bad, key=lambda t: (not _root_failed(t), -t.duration_ns))[:EXEMPLARS]
         ],
+        grown_patterns=grown_patterns(bad, baseline, trees.of),
     )
 
 

@@ -78,6 +78,30 @@ EVIDENCE_LIMIT = 20
 """Span ids kept per finding; ``count`` says how many there were."""
 
 
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """The least size at which each pattern is told: :data:`TOLD` holds the rules above.
+    :data:`ANY` finds every instance however small, to measure what a place usually
+    costs: a baseline whose loop made four calls, or whose back-to-back pair was just
+    under a tenth of its request, still cost that time, and comparing against the told
+    patterns alone would call the incident's five calls new. What makes a pattern that
+    pattern (calls in a row, one after a failure, no work between) stays."""
+
+    repeats: int = MIN_REPEATS
+    attempts: int = MIN_ATTEMPTS
+    asks: int = MANY_CALLS
+    statement_ns: int = NOTICEABLE_NS
+    statement_share: float = DOMINANT_SHARE
+    worth_share: float = WORTH_SHARE
+    cache_factor: float = CACHE_FACTOR
+
+
+TOLD = Sizes()
+ANY = Sizes(
+    repeats=2, attempts=2, asks=2, statement_ns=0, statement_share=0.0, worth_share=0.0, cache_factor=1
+)
+
+
 class PatternKind(StrEnum):
     N_PLUS_ONE = "n_plus_one"
     CONSECUTIVE = "consecutive_calls"
@@ -116,17 +140,17 @@ class Pattern:
         return self.kind.value, self.service, self.operation, self.callee, self.target
 
 
-def detect(trees: Sequence[AssembledTrace]) -> list[Pattern]:
+def detect(trees: Sequence[AssembledTrace], sizes: Sizes = TOLD) -> list[Pattern]:
     """Every pattern in every trace; timeout caps are judged across all of them."""
     views = [TraceCalls(tree) for tree in trees]
     found: list[Pattern] = []
     for view in views:
-        found.extend(detect_in(view))
+        found.extend(detect_in(view, sizes))
     found.extend(timeout_caps(views))
     return found
 
 
-def detect_in(view: TraceCalls) -> list[Pattern]:
+def detect_in(view: TraceCalls, sizes: Sizes = TOLD) -> list[Pattern]:
     """The patterns one trace shows on its own."""
     found: list[Pattern] = []
     retries: list[Pattern] = []
@@ -136,15 +160,15 @@ def detect_in(view: TraceCalls) -> list[Pattern]:
         if len(calls) < 2:
             continue  # most spans make one call or none: no pair, run or miss to find
         for run in _sequential_runs(calls):
-            chains, rest = _retry_chains(run)
+            chains, rest = _retry_chains(run, sizes.attempts)
             retries.extend(_retry(view, parent, chain) for chain in chains)
-            found.extend(_n_plus_one(view, parent, loop) for loop in _loops(rest))
-        found.extend(_consecutive(view, parent, calls))
-        found.extend(_cache_misses(view, parent, calls))
+            found.extend(_n_plus_one(view, parent, loop) for loop in _loops(rest, sizes.repeats))
+        found.extend(_consecutive(view, parent, calls, sizes.worth_share))
+        found.extend(_cache_misses(view, parent, calls, sizes.cache_factor))
     found.extend(_amplified(view, retries))
-    found.extend(_slow_statements(view))
-    if calls_made >= MANY_CALLS:
-        found.extend(_chatty(view))
+    found.extend(_slow_statements(view, sizes))
+    if calls_made >= sizes.asks:
+        found.extend(_chatty(view, sizes.asks))
     return found
 
 
@@ -168,7 +192,7 @@ def _sequential_runs(calls: list[Call]) -> Iterable[list[Call]]:
         yield run
 
 
-def _retry_chains(run: list[Call]) -> tuple[list[list[Call]], list[Call]]:
+def _retry_chains(run: list[Call], attempts: int) -> tuple[list[list[Call]], list[Call]]:
     """Chains of a failed call and the same call made again; the calls left over."""
     chains: list[list[Call]] = []
     rest: list[Call] = []
@@ -177,14 +201,14 @@ def _retry_chains(run: list[Call]) -> tuple[list[list[Call]], list[Call]]:
         if chain and chain[-1].failed and call.arguments == chain[-1].arguments:
             chain.append(call)
             continue
-        _close(chain, chains, rest)
+        _close(chain, chains, rest, attempts)
         chain = [call]
-    _close(chain, chains, rest)
+    _close(chain, chains, rest, attempts)
     return chains, rest
 
 
-def _close(chain: list[Call], chains: list[list[Call]], rest: list[Call]) -> None:
-    if len(chain) >= MIN_ATTEMPTS:
+def _close(chain: list[Call], chains: list[list[Call]], rest: list[Call], attempts: int) -> None:
+    if len(chain) >= attempts:
         chains.append(chain)
     elif len(chain) == 2 and chain[0].failed:
         pass  # one retry: ordinary resilience, and not a loop over items either
@@ -192,9 +216,9 @@ def _close(chain: list[Call], chains: list[list[Call]], rest: list[Call]) -> Non
         rest.extend(chain)
 
 
-def _loops(calls: list[Call]) -> Iterable[list[Call]]:
-    """Stretches of at least MIN_REPEATS calls that are one loop over different items."""
-    if len(calls) < MIN_REPEATS or any(c.batched for c in calls):
+def _loops(calls: list[Call], repeats: int) -> Iterable[list[Call]]:
+    """Stretches of at least ``repeats`` calls that are one loop over different items."""
+    if len(calls) < repeats or any(c.batched for c in calls):
         return
     visible = [c.arguments for c in calls if c.arguments]
     if visible and len(set(visible)) * 2 < len(visible):
@@ -238,7 +262,7 @@ def _amplified(view: TraceCalls, retries: list[Pattern]) -> list[Pattern]:
 # --- consecutive calls and cache misses -----------------------------------------------
 
 
-def _consecutive(view: TraceCalls, parent: SpanNode, calls: list[Call]) -> Iterable[Pattern]:
+def _consecutive(view: TraceCalls, parent: SpanNode, calls: list[Call], worth: float) -> Iterable[Pattern]:
     counts: defaultdict[tuple[str, str], int] = defaultdict(int)
     for call in calls:
         counts[call.key] += 1
@@ -249,9 +273,9 @@ def _consecutive(view: TraceCalls, parent: SpanNode, calls: list[Call]) -> Itera
         if alone and chain and _follows(starts, chain[-1], call):
             chain.append(call)
             continue
-        yield from _independent(view, parent, chain)
+        yield from _independent(view, parent, chain, worth)
         chain = [call] if alone else []
-    yield from _independent(view, parent, chain)
+    yield from _independent(view, parent, chain, worth)
 
 
 def _follows(starts: list[int], previous: Call, call: Call) -> bool:
@@ -263,16 +287,16 @@ def _follows(starts: list[int], previous: Call, call: Call) -> bool:
     return _right_after(starts, before, after)
 
 
-def _independent(view: TraceCalls, parent: SpanNode, chain: list[Call]) -> Iterable[Pattern]:
+def _independent(view: TraceCalls, parent: SpanNode, chain: list[Call], worth: float) -> Iterable[Pattern]:
     if len(chain) < 2:
         return
     path = view.path_ns(parent, chain[0].node.start_ns, chain[-1].node.end_ns)
     saved = max(0, path - max(c.node.duration_ns for c in chain))
-    if saved >= view.root_ns * WORTH_SHARE and saved > 0:
+    if saved >= view.root_ns * worth and saved > 0:
         yield _pattern(PatternKind.CONSECUTIVE, view, parent, chain, path, saved)
 
 
-def _cache_misses(view: TraceCalls, parent: SpanNode, calls: list[Call]) -> Iterable[Pattern]:
+def _cache_misses(view: TraceCalls, parent: SpanNode, calls: list[Call], factor: float) -> Iterable[Pattern]:
     starts = [child.start_ns for child in parent.children]
     for index, lookup in enumerate(calls):
         if not lookup.cache or lookup.hit is True or index + 1 == len(calls):
@@ -280,7 +304,7 @@ def _cache_misses(view: TraceCalls, parent: SpanNode, calls: list[Call]) -> Iter
         backend, before = calls[index + 1], lookup.node
         if backend.cache or backend.callee == lookup.callee or not _right_after(starts, before, backend.node):
             continue
-        if backend.node.duration_ns < CACHE_FACTOR * max(1, before.duration_ns):
+        if backend.node.duration_ns < factor * max(1, before.duration_ns):
             continue
         path = view.path_ns(backend.node)
         yield _pattern(PatternKind.CACHE_MISS, view, parent, [lookup, backend], path, path, via=lookup.callee)
@@ -298,15 +322,15 @@ def _right_after(starts: list[int], before: SpanNode, after: SpanNode) -> bool:
 # --- one statement, one callee --------------------------------------------------------
 
 
-def _slow_statements(view: TraceCalls) -> Iterable[Pattern]:
-    if view.root_ns < NOTICEABLE_NS:
+def _slow_statements(view: TraceCalls, sizes: Sizes) -> Iterable[Pattern]:
+    if view.root_ns < sizes.statement_ns:
         return
     statements = [c for c in view.calls() if c.database and not c.cache]
     for call in statements:
-        if call.node.duration_ns < NOTICEABLE_NS:
+        if call.node.duration_ns < sizes.statement_ns:
             continue
         path = view.path_ns(call.node)
-        if path < view.root_ns * DOMINANT_SHARE:
+        if path < view.root_ns * sizes.statement_share:
             continue
         others = [c.node.duration_ns for c in statements if c.what != call.what]
         usual = int(statistics.median(others)) if others else 0
@@ -315,13 +339,13 @@ def _slow_statements(view: TraceCalls) -> Iterable[Pattern]:
         yield _pattern(PatternKind.SLOW_STATEMENT, view, parent, [call], path, max(0, path - usual))
 
 
-def _chatty(view: TraceCalls) -> Iterable[Pattern]:
+def _chatty(view: TraceCalls, asks_at_least: int) -> Iterable[Pattern]:
     by_pair: defaultdict[tuple[str, str], list[Call]] = defaultdict(list)
     for call in view.calls():
         by_pair[(call.node.span.service, call.callee)].append(call)
     for calls in by_pair.values():
         asks = {(c.node.parent, c.what) for c in calls}
-        if len(asks) < MANY_CALLS:
+        if len(asks) < asks_at_least:
             continue  # a span's repeats of one ask are one call once batched: an N+1's
         paths = [view.path_ns(c.node) for c in calls]
         saved = max(0, sum(paths) - max(paths))

@@ -25,6 +25,7 @@ from correlators.errors import ReportFormatError, SchemaVersionError
 from correlators.findings import KNOWN_FINDINGS
 from correlators.gaps import Gap
 from correlators.grounds import KNOWN_GROUNDS
+from correlators.grown_patterns import GrownPattern
 from correlators.input_gaps import InputGap
 from correlators.logs import TemplateChange
 from correlators.metrics import MetricAnomaly
@@ -81,6 +82,9 @@ class Report:
     """Ids of the worst bad traces: failed ones first, then the slowest."""
     input_gaps: list[InputGap] = field(default_factory=list)
     """What reading each input file skipped (set by the reader's caller, not the analysis)."""
+    grown_patterns: list[GrownPattern] = field(default_factory=list)
+    """Patterns on the bad requests' critical path, new or grown against the baseline,
+    with their fix's part of the added latency. An addition: the verdict never reads it."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +110,9 @@ class Report:
             "baseline_traces": self.baseline_traces,
             "missing_signals": [asdict(m) for m in self.missing],
             "input_gaps": [{**asdict(g), "skipped": g.skipped} for g in self.input_gaps],
+            "grown_patterns": [
+                {**asdict(g), "kind": g.kind.value, "examples": list(g.examples)} for g in self.grown_patterns
+            ],
         }
 
     @classmethod

@@ -22,7 +22,9 @@ from correlators.analyze import analyze
 from correlators.changes import Change
 from correlators.errors import ReportFormatError, SchemaVersionError
 from correlators.gaps import Gap
+from correlators.grown_patterns import GrownPattern
 from correlators.input_gaps import InputGap, Skip
+from correlators.patterns import PatternKind
 from correlators.report import Missing, Report
 from correlators.similar import SimilarIncident
 from tests import scenarios, worlds
@@ -52,6 +54,25 @@ def analysed(case: Any) -> Report:
         Gap("broken_propagation", "cart", 3, callee="inventory"),
         Gap("missing_exemplars", None, 2, example="e" * 32),
     ]
+    report.grown_patterns = [
+        GrownPattern(
+            PatternKind.N_PLUS_ONE,
+            "orders",
+            "POST /checkout",
+            "postgresql:shop",
+            "INSERT INTO t (?)",
+            requests=9,
+            bad_requests=10,
+            calls=12,
+            baseline_calls=0,
+            baseline_share=0.0,
+            saved_ns=380_000_000,
+            usual_ns=0,
+            part_ns=380_000_000,
+            added_ns=440_000_000,
+            examples=("a" * 32,),
+        )
+    ]
     return report
 
 
@@ -77,9 +98,17 @@ def test_a_report_stored_before_later_fields_still_reads() -> None:
     """Each key removed here was added by a later commit than the incidents table's first
     reports: budget (a89d3eb), exemplar logs (7ae4abd), changes and similar incidents
     (76f5940), worst traces (ce45944), input gaps (6d23b1a), a metric's history peak
-    (7e2f482)."""
+    (7e2f482), grown patterns (issue 18)."""
     data = stored(analysed(CASES[0]))
-    for key in ("budget", "exemplar_logs", "changes", "similar", "worst_traces", "input_gaps"):
+    for key in (
+        "budget",
+        "exemplar_logs",
+        "changes",
+        "similar",
+        "worst_traces",
+        "input_gaps",
+        "grown_patterns",
+    ):
         del data[key]
     for anomaly in data["metric_anomalies"]:
         del anomaly["baseline_peak"]
@@ -92,6 +121,7 @@ def test_a_report_stored_before_later_fields_still_reads() -> None:
         [],
         [],
     )
+    assert old.grown_patterns == []
     assert old.metric_anomalies
     for anomaly, written in zip(old.metric_anomalies, data["metric_anomalies"], strict=True):
         assert anomaly.baseline_peak == written["baseline_median"]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any
 
+from bot.render.fixes import fix_words, ms_words
 from bot.render.releases import outcome_words
 from correlators.changes import ChangeFinding, ReleaseJudged
 from correlators.findings import (
@@ -45,6 +46,7 @@ from correlators.grounds import (
     WrongWithFlag,
     ZoneWentWrong,
 )
+from correlators.grown_patterns import GrownPattern
 from correlators.input_gaps import InputGap, Skip
 from correlators.rank import Evidence
 from correlators.report import Missing, Report
@@ -63,6 +65,9 @@ LEVEL_WORDS = {
     "service": "service",
 }
 """A scope's level as people name it."""
+FIXES_TITLE = "What would win the added time back"
+FIXES_SHOWN = 3
+"""Grown patterns a thread or a text report lists: the largest parts."""
 
 
 def level_words(level: str) -> str:
@@ -157,6 +162,27 @@ def _change(kind: str, service: str, version: str | None, minutes: float, rank: 
     when = f"{minutes:.0f} min before the burn" if minutes >= 0 else f"{-minutes:.0f} min into the burn"
     suspect = f" (suspect #{rank})" if rank else ""
     return f"{what}, {when}{suspect}"
+
+
+def grown_words(grown: GrownPattern) -> str:
+    """A pattern the bad requests show more than the baseline did, its fix and what the
+    fix would win back of the incident's added latency."""
+    fix = fix_words(grown, max(1, grown.calls))
+    part = ms_words(grown.part_ns)
+    if grown.added_ns > 0:
+        return f"{fix}; {_was(grown)}, ~{part} of the {ms_words(grown.added_ns)} added"
+    return f"{fix}; {_was(grown)}, ~{part} of the median bad request"
+
+
+def _was(grown: GrownPattern) -> str:
+    """How the baseline had it: not at all, with fewer calls, or in fewer requests."""
+    match grown.growth:
+        case "new":
+            return "new since the baseline"
+        case "more_calls":
+            return f"{grown.baseline_calls} calls a request before"
+        case _:
+            return f"in {grown.baseline_share:.0%} of requests before"
 
 
 def scope_reasons(scope: Scope) -> list[str]:
@@ -342,6 +368,8 @@ def report_json(report: Report) -> dict[str, Any]:
         out["detail"] = gap_words(gap)
     for similar, out in zip(report.similar, data["similar"], strict=True):
         out["why"] = similar_words(similar)
+    for grown, out in zip(report.grown_patterns, data["grown_patterns"], strict=True):
+        out["summary"] = grown_words(grown)
     data["missing"] = [missing_words(m) for m in report.missing]
     return data
 
@@ -365,6 +393,10 @@ def report_text(report: Report) -> str:
             f"  {h.share:.0%}  {h.service} {h.operation} ({h.errors} failed, {h.slow} slow)"
             for h in report.budget[:5]
         )
+    if report.grown_patterns:
+        lines.append("")
+        lines.append(f"{FIXES_TITLE}:")
+        lines.extend(f"  - {grown_words(g)}" for g in report.grown_patterns[:FIXES_SHOWN])
     if report.changes:
         lines.append("")
         lines.append("Changes:")

@@ -274,6 +274,7 @@ def _post_on_demand(
         incident_url=f"{commands.bot_url(bot)}/investigations/{kept}",
         trace_url=None,
         quote=notifier.quote,
+        trace_url_of=lambda trace_id: f"{commands.bot_url(bot)}/traces/{trace_id}",
     )
     notifier.outbox.put(
         f"{key}:report",

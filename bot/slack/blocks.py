@@ -29,9 +29,11 @@ from bot.incidents.groups import Group, Mate
 from bot.incidents.headline import Headline
 from bot.incidents.hypothesis import Hypothesis, Posted
 from bot.render.report import (
+    FIXES_SHOWN,
     change_words,
     evidence_words,
     gap_words,
+    grown_words,
     missing_words,
     scope_reasons,
     similar_words,
@@ -287,7 +289,12 @@ def summary_message(
     incident_url: str,
     trace_url: str | None,
     quote: Quote,
+    trace_url_of: Callable[[str], str] | None = None,
 ) -> SlackMessage:
+    """The verdict, its scope, the suspects, then the fixes for patterns the bad requests
+    show that the baseline did not (in the same message: an on-call reads the suspect and
+    what would win the time back together, and a re-investigation that posts the summary
+    again carries them too), then the evidence."""
     verdict = quote(summary(report)) or escape(say.NOTHING_STOOD_OUT)
     blocks: list[Block] = [section(Mrkdwn(f"*{verdict}*"), incident_url)]
     scope = report.scope
@@ -296,6 +303,9 @@ def summary_message(
     candidates = _candidates(report, quote)
     if candidates:
         blocks.append(section(candidates, incident_url))
+    fixes = _fixes(report, quote, trace_url_of)
+    if fixes:
+        blocks.append(section(say.titled(say.FIXES, fixes), incident_url))
     for title, lines in _evidence(report, quote):
         if lines:
             blocks.append(section(say.titled(title, lines), incident_url))
@@ -313,6 +323,14 @@ def _candidates(report: Report, quote: Quote) -> Mrkdwn:
         lines.append(say.candidate_line(rank, quote(c.service), quote(c.instance), quote(c.operation)))
         lines.extend(say.evidence_line(quote(evidence_words(e))) for e in c.evidence[:2])
     return say.titled(say.TOP_SUSPECTS, lines) if lines else Mrkdwn("")
+
+
+def _fixes(report: Report, quote: Quote, trace_url_of: Callable[[str], str] | None) -> list[Mrkdwn]:
+    lines = []
+    for grown in report.grown_patterns[:FIXES_SHOWN]:
+        url = trace_url_of(grown.examples[0]) if grown.examples and trace_url_of is not None else None
+        lines.append(say.fix_line(quote(grown_words(grown)), url))
+    return lines
 
 
 def _evidence(report: Report, quote: Quote) -> list[tuple[str, list[Mrkdwn]]]:

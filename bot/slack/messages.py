@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from bot.render.report import LEVEL_WORDS, level_words
+from bot.render.report import FIXES_TITLE, LEVEL_WORDS, level_words
 from bot.slack.mrkdwn import Mrkdwn, join, link, mention, wording
 
 SEVERITY_EMOJI = {"page": ":rotating_light:", "ticket": ":warning:"}
@@ -364,6 +364,7 @@ def failed(what: str, reason: str) -> str:
 # --- headings and lines of the thread and the command answers ---------------------------------
 
 TOP_SUSPECTS = "Top suspects"
+FIXES = FIXES_TITLE
 RUNBOOKS = "Runbooks"
 NEW_LOG_LINES = "New error log lines"
 METRIC_ANOMALIES = "Metric anomalies"
@@ -481,6 +482,12 @@ def metric_line(name: str, service: str | None, direction: str, before: float, a
 def attribute_line(key: str, value: str, service: str | None, bad_share: float, baseline_share: float) -> str:
     where = f" on {service}" if service else ""
     return f"`{key}={value}`{where}: {bad_share:.0%} of bad traces vs {baseline_share:.0%} of healthy ones"
+
+
+@wording
+def fix_line(words: str, trace_url: str | None) -> str:
+    """A grown pattern with its fix, and the bad trace it added most to."""
+    return f"• {words} ({link(trace_url, 'e.g.')})" if trace_url else f"• {words}"
 
 
 @wording

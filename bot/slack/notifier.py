@@ -172,6 +172,7 @@ class SlackNotifier:
             incident_url=self.incident_url(incident["id"]),
             trace_url=f"{self.base_url}/traces/{worst}" if worst else None,
             quote=self.quote,
+            trace_url_of=lambda trace_id: f"{self.base_url}/traces/{trace_id}",
         )
 
     def _post_shift(self, incident: dict[str, Any], report: Report, suffix: str) -> None:

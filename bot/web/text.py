@@ -12,6 +12,7 @@ from typing import Any
 from bot.incidents.grouping import Cause, Verdict
 from bot.incidents.hypothesis import HYPOTHESIS_EVENT, Posted, Shift
 from bot.render import waterfall as _picture
+from bot.render.report import FIXES_TITLE as FIXES_TITLE  # the incident page says it as the thread does
 from bot.render.report import LEVEL_WORDS
 from bot.slack.messages import VERDICTS, budget_share_words, format_duration, hypothesis_name
 
