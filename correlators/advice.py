@@ -84,7 +84,7 @@ def journey_advice(journey: str, trees: Sequence[AssembledTrace]) -> JourneyAdvi
     ordered = sorted(latencies.values())
     grouped: defaultdict[tuple[str, ...], list[Pattern]] = defaultdict(list)
     for pattern in detect(trees):
-        grouped[pattern.key].append(pattern)
+        grouped[pattern.place].append(pattern)
     advice = [_advice(patterns, latencies, ordered) for patterns in grouped.values()]
     advice.sort(
         key=lambda a: (-a.p95_gain_ns, -a.p50_gain_ns, -a.mean_saved_ns, a.kind.value, a.service, a.callee)

@@ -190,17 +190,8 @@ def _described(
 def _by_place(patterns: list[Pattern]) -> dict[Place, PerTrace]:
     grouped: defaultdict[Place, defaultdict[str, list[Pattern]]] = defaultdict(lambda: defaultdict(list))
     for pattern in patterns:
-        grouped[_place(pattern)][pattern.trace_id].append(pattern)
+        grouped[pattern.place][pattern.trace_id].append(pattern)
     return {place: dict(per_trace) for place, per_trace in grouped.items()}
-
-
-def _place(pattern: Pattern) -> Place:
-    """Where a pattern is. Back-to-back calls are one place per span whichever calls they
-    are: a span whose call to cart now fails runs the rest one after another still, and
-    its chain without cart is not a new pattern."""
-    if pattern.kind is PatternKind.CONSECUTIVE:
-        return pattern.kind.value, pattern.service, pattern.operation, "", ""
-    return pattern.key
 
 
 def _saved(patterns: list[Pattern]) -> int:

@@ -139,6 +139,15 @@ class Pattern:
     def key(self) -> tuple[str, str, str, str, str]:
         return self.kind.value, self.service, self.operation, self.callee, self.target
 
+    @property
+    def place(self) -> tuple[str, str, str, str, str]:
+        """Where it is, for advice across requests: its key, but back-to-back calls are one
+        place per span whichever calls they are (a request whose call to cart failed runs
+        the rest one after another still; one fix makes them all concurrent)."""
+        if self.kind is PatternKind.CONSECUTIVE:
+            return self.kind.value, self.service, self.operation, "", ""
+        return self.key
+
 
 def detect(trees: Sequence[AssembledTrace], sizes: Sizes = TOLD) -> list[Pattern]:
     """Every pattern in every trace; timeout caps are judged across all of them."""

@@ -147,3 +147,32 @@ def test_every_pattern_has_its_fix_in_words() -> None:
     assert {kind: fix in said.get(kind, "") for kind, fix in fixes.items()} == dict.fromkeys(fixes, True)
     text = advice_text(AdviceReport([journey]))
     assert text.count("e.g. trace") == 10 and f"… and {len(journey.advice) - 10} more, smaller" in text
+
+
+def back_to_back(index: int, callees: list[str]) -> Trace:
+    """frontend calls each of ``callees`` in turn, 40 ms each, nothing between them."""
+    b = TraceBuilder(f"{index + 1:032x}")
+    root = b.span("frontend", "POST /checkout", T0_MS, T0_MS + 10 + 40 * len(callees), kind=SpanKind.SERVER)
+    for i, callee in enumerate(callees):
+        b.call(root, callee, "POST /x", T0_MS + 5 + 40 * i, T0_MS + 5 + 40 * (i + 1))
+    trace = b.trace()
+    trace.journey = "checkout"
+    return trace
+
+
+def test_back_to_back_calls_of_one_span_are_one_piece_whichever_calls_they_are() -> None:
+    """A request whose call to cart was left out still runs the rest one after another:
+    one fix (make them concurrent) for both shapes."""
+    traces = [
+        back_to_back(i, ["cart", "pricing", "payments"] if i % 2 else ["pricing", "payments"])
+        for i in range(10)
+    ]
+    [journey] = advise(traces).journeys
+    [one] = journey.advice
+    assert (one.kind, one.service, one.operation, one.requests) == (
+        PatternKind.CONSECUTIVE,
+        "frontend",
+        "POST /checkout",
+        10,
+    )
+    assert one.callee == "cart + pricing + payments"  # the costliest shape names it
