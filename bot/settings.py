@@ -155,6 +155,20 @@ class IngestKeySettings(BaseModel):
     """Where expiry reminders go; unset, the Slack default channel."""
 
 
+class AdviceSettings(BaseModel):
+    """Where a journey's time goes and what would win it back (``bot.journey_advice``):
+    the journey page's ranking and the weekly digest in the journey's channel."""
+
+    page_window_hours: float = Field(default=24.0, gt=0, le=24 * 31)
+    """The journey page ranks the traces kept in this long before its last evaluation."""
+    page_traces: int = Field(default=1000, ge=10, le=10_000)
+    """At most this many of them, taken evenly across the window (the newest of each slice)."""
+    page_refresh_s: float = Field(default=600.0, ge=0)
+    """A page view reuses the ranking worked out less than this long ago: a thousand traces
+    of some 46 spans took 1.5-2.2 s here (bench/journey_advice.py), which each view
+    should not pay."""
+
+
 class RetentionSettings(BaseModel):
     """How long each tier is kept (``bot.retention``), counted from when the store took a
     row, never from the sender's stamps."""
@@ -246,6 +260,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     ingest_keys: IngestKeySettings = IngestKeySettings()
     releases: ReleaseSettings = ReleaseSettings()
+    advice: AdviceSettings = AdviceSettings()
     redaction_hmac_key: SecretStr | None = None
     """Key for hashing redacted values; unset means a random key per process."""
     api_token: SecretStr | None = None

@@ -19,9 +19,12 @@ import pytest
 from pydantic import SecretStr
 
 from bot.config import AppConfig, Runbook
+from bot.journey_advice import rank
+from bot.render.fixes import ms_words
 from bot.render.waterfall import COLOURS, ERROR_COLOUR, PATH_BAND, PATH_COLOUR
 from bot.server import build_bot, create_app
 from bot.settings import Settings
+from bot.web.journeys import journey_view
 from bot.web.mrkdwn import mrkdwn
 from bot.wiring import Bot
 from correlators.model import LogRecord, SpanEvent, SpanKind, Trace
@@ -313,3 +316,33 @@ def test_the_stylesheet_uses_the_waterfall_pictures_colours() -> None:
     css = (Path(__file__).parents[1] / "bot" / "web" / "static" / "web.css").read_text().lower()
     for colour in (*COLOURS.values(), PATH_COLOUR, PATH_BAND, ERROR_COLOUR):
         assert colour.lower() in css, colour
+
+
+def test_the_journey_page_ranks_what_would_win_its_time_back(site: Site, page: Page) -> None:
+    """Checkout's frontend makes its calls one after another: the page ranks that with its
+    p95 and p50 contribution, as the analysis of the same kept traces does, and its
+    example traces open."""
+    journey = site.bot.config.journey("checkout")
+    assert journey is not None
+    evaluated = journey_view(site.bot, "checkout").evaluated_at
+    assert evaluated is not None
+    end_ns = int(evaluated * S)
+    expected = rank(site.bot.sources.traces, journey, end_ns - 24 * 3600 * S, end_ns, 1000)
+    assert expected.advice and expected.requests > 50
+
+    page.goto(f"{site.url}/journeys/checkout")
+    advice = page.locator("#advice")
+    assert f"across {expected.requests} kept requests" in advice.locator(".lede").inner_text()
+    rows = advice.locator("tbody tr")
+    assert rows.count() == len(expected.advice)
+    top, first = rows.first, expected.advice[0]
+    assert top.get_attribute("data-kind") == first.kind.value == "consecutive_calls"
+    assert "make the calls concurrently" in top.inner_text()
+    assert top.locator("td.p95").inner_text() == f"{ms_words(first.p95_gain_ns)}"
+    assert top.locator("td.p50").inner_text() == f"{ms_words(first.p50_gain_ns)}"
+    assert first.p95_gain_ns > 0 and first.p50_gain_ns > 0
+    assert top.locator("a.example").count() == len(first.examples) > 0
+    shot(page, "journey_advice")
+    top.locator("a.example").first.click()
+    assert page.url == f"{site.url}/traces/{first.examples[0]}"
+    assert page.locator("#tree details.span-row").count() > 0

@@ -2,7 +2,8 @@
 (store and database calls block, and ingest shares the event loop), and render.
 
 GET /                     redirect to /journeys
-GET /journeys[/{name}]    objectives, burn per tier with sparklines, budget left, open incident
+GET /journeys[/{name}]    objectives, burn per tier with sparklines, budget left, open incident;
+                          one journey's page also where its time goes and what would win it back
 GET /incidents[/{id}]     the list; one incident's timeline, report and kept Slack messages
 GET /traces/{id}[.png]    the waterfall with span details and logs; the PNG for Slack links
 GET /sessions/{key}       a user's or session's journeys and traces, in order
@@ -22,6 +23,7 @@ leave out what is.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from bot.durations import parse_duration
 from bot.incidents.ondemand import OnDemandReports
+from bot.journey_advice import AdviceCache, Ranked
 from bot.keys.readers import Readers, audit_detail
 from bot.policy import Principal, may_administer, may_read, readable
 from bot.releases import Release, ReleaseLog
@@ -47,7 +50,7 @@ from bot.web.sessions import read_session
 from bot.web.templating import render
 from bot.web.traces import TRACE_ID, read_trace
 from bot.wiring import Bot
-from correlators.errors import DataSourceError
+from correlators.errors import DataSourceError, JourneywatchError
 
 log = logging.getLogger("journeywatch.web")
 
@@ -101,6 +104,13 @@ class Pages:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        advice = bot.settings.advice
+        self.advice = AdviceCache(
+            bot.sources.traces,
+            window_s=advice.page_window_hours * 3600,
+            limit=advice.page_traces,
+            refresh_s=advice.page_refresh_s,
+        )
 
     async def _audited(
         self, who: Principal, action: str, subject: str, subject_id: str = "", **detail: str | int
@@ -124,7 +134,21 @@ class Pages:
             return error_page(request, 404, text.NOT_FOUND_TITLE, text.not_found(f"journey {name!r}"))
         view = await run_in_threadpool(journey_view, self.bot, name)
         found = await run_in_threadpool(incident_list, self.bot, None, name, who.journeys)
-        return render(request, "journey.html", title=f"Journey {name}", journey=view, incidents=found)
+        ranked = await run_in_threadpool(self._ranked, name, view.evaluated_at or time.time())
+        return render(
+            request, "journey.html", title=f"Journey {name}", journey=view, incidents=found, ranked=ranked
+        )
+
+    def _ranked(self, name: str, end_s: float) -> Ranked | None:
+        """The journey's advice, up to its last evaluation (as the sparklines are); None
+        when the traces could not be read, which costs the page that section only."""
+        journey = self.bot.config.journey(name)
+        assert journey is not None
+        try:
+            return self.advice.of(journey, end_s)
+        except JourneywatchError:
+            log.exception("advice for journey %s not worked out", name)
+            return None
 
     async def incidents(self, request: Request, who: Principal) -> Response:
         status = request.query_params.get("status") or None

@@ -16,6 +16,8 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from bot.render.advice import advice_words, gain_words
+from bot.render.fixes import ms_words
 from bot.render.report import (
     change_words,
     evidence_words,
@@ -65,6 +67,9 @@ def environment() -> jinja2.Environment:
         change=change_words,
         gap=gap_words,
         grown=grown_words,
+        advice=advice_words,
+        gain=gain_words,
+        ns=ms_words,
         missing=missing_words,
         similar=similar_words,
         verdict=summary,

@@ -60,6 +60,9 @@ LOCAL_SLACK_NOTE = (
     "Slack is not configured (no SLACK_BOT_TOKEN), so these messages were kept here instead of posted. "
     "This is how they would look in Slack."
 )
+ADVICE_TITLE = "Where the time goes and what would win it back"
+NO_ADVICE = "No pattern found in these traces: nothing to win back."
+ADVICE_UNREAD = "The traces could not be read just now; the ranking is left out."
 SPARKLINE_NOTE = "long-window burn rate, log scale; the dashed line is the tier's threshold"
 RELEASES_TITLE = "Releases"
 RELEASES_WHY = (
@@ -89,6 +92,13 @@ AUDIT_ADMIN_ONLY = (
 )
 NO_AUDIT = "Nothing recorded in this period."
 STATUS_FILTERS = {"": "All", "open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
+
+
+def advice_note(requests: int, p50: str, p95: str, start: str, end: str) -> str:
+    return (
+        f"Ranked by what each fix wins back at p95 across {requests} kept requests from {start} to {end} "
+        f"(p50 {p50}, p95 {p95}); kept traces over-represent slow and failed ones."
+    )
 
 
 def not_found(what: str) -> str:
