@@ -46,6 +46,7 @@ from bot.scheduling import Job, Scheduling
 from bot.settings import DEFAULT_DATA_DIR, Settings
 from bot.slack.app import build_slack
 from bot.slack.console import ConsoleListener
+from bot.slack.digest import WeeklyDigest
 from bot.slack.http import slack_routes, start_socket_mode
 from bot.slack.integration import SlackIntegration
 from bot.slack.key_reminders import KeyReminders
@@ -75,6 +76,9 @@ GRPC_GRACE_S = 5.0
 """At shutdown, how long calls under way may take to finish."""
 KEY_REMINDERS_EVERY_S = 3600
 """Expiry reminders are told in days: an hour late is on time."""
+DIGEST_EVERY_S = 600
+"""The weekly digest comes within ten minutes of its hour; once it is stored, a run reads
+one outbox row per journey and one trace of each quiet one."""
 
 
 def build_bot(settings: Settings, config: AppConfig) -> Bot:
@@ -136,6 +140,7 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
             Job("retention", RETENTION_EVERY_MINUTES * 60, bot.retention.run),
             Job("key-reminders", KEY_REMINDERS_EVERY_S, key_reminders(bot, slack.outbox).run),
             Job("releases", settings.releases.every_s, release_watch(bot, slack).run),
+            Job("weekly-digest", DIGEST_EVERY_S, weekly_digest(bot).run),
         ]
     )
     return bot
@@ -158,6 +163,20 @@ def key_reminders(bot: Bot, outbox: Outbox) -> KeyReminders:
     keys = bot.settings.ingest_keys
     channel = keys.reminder_channel or bot.config.slack.default_channel or LOCAL_CHANNEL
     return KeyReminders(KeyRegistry(bot.store.engine), outbox, channel, keys.remind_before_days)
+
+
+def weekly_digest(bot: Bot) -> WeeklyDigest:
+    assert bot.slack is not None
+    notifier = bot.slack.notifier
+    return WeeklyDigest(
+        bot.config,
+        bot.sources.traces,
+        bot.slack.outbox,
+        bot.settings.advice,
+        channel_of=notifier.channel_of,
+        quote=notifier.quote,
+        base_url=public_url(bot.settings),
+    )
 
 
 def build_key_gate(settings: Settings, store: Store) -> KeyGate:

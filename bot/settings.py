@@ -167,6 +167,13 @@ class AdviceSettings(BaseModel):
     """A page view reuses the ranking worked out less than this long ago: a thousand traces
     of some 46 spans took 1.5-2.2 s here (bench/journey_advice.py), which each view
     should not pay."""
+    digest_weekday: int = Field(default=0, ge=0, le=6)
+    """The weekly digest's day, 0 for Monday to 6 for Sunday (UTC)."""
+    digest_hour: int = Field(default=9, ge=0, le=23)
+    """Its hour (UTC). It covers the seven days before that moment and is posted by the
+    leader's first run of the job from then on in the ISO week, once per journey."""
+    digest_traces: int = Field(default=2000, ge=10, le=20_000)
+    """At most this many of the week's kept traces are ranked, spread over the week."""
 
 
 class RetentionSettings(BaseModel):

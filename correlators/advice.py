@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from correlators.input_gaps import InputGap
 from correlators.model import Trace
-from correlators.patterns import Pattern, PatternKind, detect
+from correlators.patterns import Pattern, PatternKind, detect, place_of
 from correlators.traces import AssembledTrace, TreeOf, assemble
 
 EXAMPLES = 3
@@ -49,6 +49,12 @@ class Advice:
     verdict: str = ""
     via: str = ""
     reached: int = 0
+
+    @property
+    def place(self) -> tuple[str, str, str, str, str]:
+        """Where it is, as its patterns were grouped (``Pattern.place``): the same place
+        from one window to the next."""
+        return place_of(self.kind, self.service, self.operation, self.callee, self.target)
 
 
 @dataclass(slots=True)

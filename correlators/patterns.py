@@ -141,12 +141,18 @@ class Pattern:
 
     @property
     def place(self) -> tuple[str, str, str, str, str]:
-        """Where it is, for advice across requests: its key, but back-to-back calls are one
-        place per span whichever calls they are (a request whose call to cart failed runs
-        the rest one after another still; one fix makes them all concurrent)."""
-        if self.kind is PatternKind.CONSECUTIVE:
-            return self.kind.value, self.service, self.operation, "", ""
-        return self.key
+        return place_of(self.kind, self.service, self.operation, self.callee, self.target)
+
+
+def place_of(
+    kind: PatternKind, service: str, operation: str, callee: str, target: str
+) -> tuple[str, str, str, str, str]:
+    """Where a pattern is, for advice across requests: back-to-back calls are one place per
+    span whichever calls they are (a request whose call to cart failed runs the rest one
+    after another still; one fix makes them all concurrent)."""
+    if kind is PatternKind.CONSECUTIVE:
+        return kind.value, service, operation, "", ""
+    return kind.value, service, operation, callee, target
 
 
 def detect(trees: Sequence[AssembledTrace], sizes: Sizes = TOLD) -> list[Pattern]:

@@ -702,3 +702,37 @@ def change_regressed(
         f":chart_with_upwards_trend: Since the {what}{said}, the critical path of "
         f"{', '.join(journeys)} is worse, though no SLO burns yet:\n{_worse(lines, traces)}"
     )
+
+
+# --- the weekly digest ------------------------------------------------------------------------
+
+DIGEST_NOTHING = "No pattern found in the week's kept traces: nothing to win back."
+
+
+@wording
+def digest_title(
+    journey: str, week: str, requests: int, p50: str, p95: str, last: tuple[str, str] | None
+) -> str:
+    """The digest's first line: the journey's week in its kept requests."""
+    before = f" (last week {last[0]} and {last[1]})" if last else ""
+    return (
+        f":bar_chart: *{journey}*, week {week}: where the time went and what would win it back. "
+        f"{requests} kept requests, p50 {p50} and p95 {p95}{before}."
+    )
+
+
+@wording
+def digest_line(rank: int, words: str, gain: str, change: str | None, trace_url: str) -> str:
+    against = f"{change}; " if change else ""
+    return f"{rank}. {words}\n    {gain} ({against}{link(trace_url, 'e.g.')})"
+
+
+@wording
+def digest_change(last_p95: str | None) -> str:
+    """One piece against last week's digest: new in its top, or its p95 gain then."""
+    return "new this week" if last_p95 is None else f"{last_p95} at p95 last week"
+
+
+@wording
+def digest_gone(words: Sequence[str]) -> str:
+    return "Gone from last week's top: " + "; ".join(words)

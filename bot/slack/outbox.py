@@ -150,10 +150,14 @@ class Outbox:
                 .where(SlackMessageRow.incident_id == incident_id)
                 .order_by(SlackMessageRow.id)
             )
-            return [
-                Kept(r.key, r.kind, r.channel, r.ts, r.status, json.loads(r.payload), r.created_at)
-                for r in rows
-            ]
+            return [_kept(r) for r in rows]
+
+    def stored(self, key: str) -> Kept | None:
+        """The message stored under ``key``, sent or not: a job that posts once per key
+        asks before it works a message out."""
+        with Session(self.engine) as session:
+            row = session.scalars(select(SlackMessageRow).where(SlackMessageRow.key == key)).first()
+            return None if row is None else _kept(row)
 
     def pending(self) -> int:
         with Session(self.engine) as session:
@@ -283,6 +287,10 @@ class Outbox:
             row.attempts,
             wait,
         )
+
+
+def _kept(row: SlackMessageRow) -> Kept:
+    return Kept(row.key, row.kind, row.channel, row.ts, row.status, json.loads(row.payload), row.created_at)
 
 
 def _retry_after(headers: Any) -> float | None:
