@@ -344,5 +344,5 @@ def test_the_journey_page_ranks_what_would_win_its_time_back(site: Site, page: P
     assert top.locator("a.example").count() == len(first.examples) > 0
     shot(page, "journey_advice")
     top.locator("a.example").first.click()
-    assert page.url == f"{site.url}/traces/{first.examples[0]}"
-    assert page.locator("#tree details.span-row").count() > 0
+    page.wait_for_url(f"{site.url}/traces/{first.examples[0]}")
+    page.locator("#tree details.span-row").first.wait_for()
