@@ -45,7 +45,10 @@ def critical_steps(tree: AssembledTrace) -> list[Step]:
 
     The analysis walks every trace of a case (some 100,000 pieces for 60,000 spans), so a
     piece is a tuple, not a segment object, a leaf (a third of the nodes) is never sorted,
-    and each node's children are sorted by end once per walk, on its first visit."""
+    and each node's children are sorted by end once per walk, on its first visit. The
+    walk is kept on the tree: the bottlenecks and the pattern detectors both ask."""
+    if tree.steps is not None:
+        return tree.steps
     by_end: dict[SpanNode, tuple[list[int], list[SpanNode]]] = {}
     steps: list[Step] = []
     root = tree.root
@@ -71,6 +74,7 @@ def critical_steps(tree: AssembledTrace) -> list[Step]:
             break
         node, returning = node.parent, node.start_ns
     steps.reverse()
+    tree.steps = steps
     return steps
 
 

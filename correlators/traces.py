@@ -59,6 +59,10 @@ class AssembledTrace:
     """Spans whose parent never arrived, before any reattachment."""
     reattached: list[Span]
     by_id: dict[str, SpanNode]
+    steps: list[tuple[SpanNode, int, int]] | None = field(default=None, repr=False, compare=False)
+    """The critical path, once walked (:func:`correlators.critical_path.critical_steps`):
+    the bottlenecks and the pattern detectors both read it, and the tree never changes
+    after :func:`assemble`."""
 
 
 def assemble(trace: Trace) -> AssembledTrace:

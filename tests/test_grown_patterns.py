@@ -10,7 +10,7 @@ from bot.render.report import FIXES_TITLE, grown_words, report_text
 from bot.slack.blocks import summary_message
 from bot.slack.mrkdwn import Quote
 from correlators.analyze import AnalysisInput, analyze
-from correlators.grown_patterns import GrownPattern, grown_patterns
+from correlators.grown_patterns import SAMPLE, GrownPattern, grown_patterns
 from correlators.metrics import Window
 from correlators.model import Span, SpanKind, Trace
 from correlators.patterns import PatternKind
@@ -107,6 +107,18 @@ def test_a_loop_some_baseline_requests_made_and_every_bad_one_makes_has_spread()
         12,
     )
     assert found.usual_ns == 11 * 34 * MS // 5
+
+
+def test_thousands_of_requests_are_read_as_an_even_sample_with_the_same_answer() -> None:
+    """Past SAMPLE requests a side, every k-th by start time: a share and a median read
+    from the sample give the same line as all of them, and the same input the same
+    examples."""
+    baseline = [checkout(i, 1 if i % 5 else 12) for i in range(SAMPLE * 3)]  # a fifth loop
+    bad = [checkout(10_000 + i, 12) for i in range(SAMPLE * 2)]  # every one loops
+    [found] = grown(bad, baseline)
+    assert found.growth == "more_requests" and found.requests == found.bad_requests == SAMPLE
+    assert found.baseline_share == 0.2
+    assert grown(bad, baseline) == [found]
 
 
 def test_a_pattern_off_the_critical_path_is_not_told() -> None:
