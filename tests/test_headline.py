@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives, Runbook
-from bot.incidents.headline import Headlines, Onset, first_bad_bucket, onset
+from bot.incidents.headline import Headlines, Onset, added_ms, first_bad_bucket, onset
 from bot.runbooks import best_runbook, matching_runbooks
 from bot.slack import messages as say
 from bot.sources.builtin import BuiltinTraceSource
@@ -126,3 +126,50 @@ def test_an_on_demand_onset_is_where_the_objective_that_went_bad_began() -> None
     found = onset(_Rows(), "checkout", ["availability", "latency"], 0, 900)  # type: ignore[arg-type]
     assert found == Onset("latency", 600, 50)
     assert onset(_Rows(), "checkout", ["availability"], 0, 900) is None  # type: ignore[arg-type]
+
+
+def test_a_caller_slow_on_an_uninstrumented_database_is_headlined_with_the_time_it_added() -> None:
+    """The demo's N+1: orders waits 440 ms more on SQLite, counted on the path to
+    sqlite:shop, and the verdict is orders (only its calls are slow). The first line says
+    what orders added, not the millisecond of its own code."""
+    slow_calls = {
+        "finding": "slow_from_one_caller",
+        "instance": "orders-1",
+        "dependency": "sqlite:shop",
+        "share": 0.9,
+    }
+    report = stored_report(
+        {
+            "scope": {"kind": "localized", "level": "service", "subject": "orders", "confidence": 0.8},
+            "candidates": [
+                {
+                    "service": "orders",
+                    "score": 1.0,
+                    "evidence": [
+                        {"kind": "critical_path", "summary": "", "weight": 1.0, "figures": slow_calls}
+                    ],
+                }
+            ],
+            "bottlenecks": [
+                {
+                    "service": "sqlite:shop",
+                    "operation": "INSERT",
+                    "incident_ms": 500.0,
+                    "baseline_ms": 60.0,
+                    "delta_ms": 440.0,
+                    "share": 0.99,
+                },
+                {
+                    "service": "orders",
+                    "operation": "POST /orders",
+                    "incident_ms": 21.0,
+                    "baseline_ms": 20.0,
+                    "delta_ms": 1.0,
+                    "share": 0.01,
+                },
+            ],
+        }
+    )
+    assert added_ms(report, report.candidates[0]) == 1.0 + 440.0 * 0.9
+    alone = stored_report({**report.to_json(), "candidates": [{"service": "orders", "score": 1.0}]})
+    assert added_ms(alone, alone.candidates[0]) == 1.0  # no finding ties the database's time to it

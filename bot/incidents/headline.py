@@ -20,6 +20,8 @@ from bot.sources.base import TraceSource
 from bot.store.store import MAX_LIMIT, TraceQuery, TraceSummary
 from bot.telemetry.spanmetrics import SpanMetricRow
 from correlators.errors import JourneywatchError
+from correlators.findings import SlowFromOneCaller
+from correlators.rank import Candidate
 from correlators.report import Report
 from correlators.topology import call_graph
 
@@ -266,15 +268,31 @@ class Headlines:
         shared_by: tuple[str, ...] = ()
         if level in ("shared_dependency", "dependency"):
             shared_by = self._callers(top.service, window)
-        added = [b.delta_ms for b in report.bottlenecks if b.service == top.service]
+        added = added_ms(report, top)
         return Suspect(
             name=top.service,
             level=level,
             subject=report.scope.subject,
             instance=top.instance,
             shared_by=shared_by,
-            added_ms=sum(added) if added and sum(added) > 0 else None,
+            added_ms=added if added > 0 else None,
         )
+
+
+def added_ms(report: Report, suspect: Candidate) -> float:
+    """What the suspect added to a request's critical path: its own growth, and of a
+    dependency slow only from its calls (``SlowFromOneCaller``) that dependency's growth on
+    those calls. Time spent waiting on an uninstrumented database is counted to the
+    database's name on the path; when the verdict is the caller, the headline's figure must
+    still be the time it added, not the milliseconds of its own code."""
+    growth: dict[str, float] = {}
+    for bottleneck in report.bottlenecks:
+        growth[bottleneck.service] = growth.get(bottleneck.service, 0.0) + bottleneck.delta_ms
+    added = growth.get(suspect.service, 0.0)
+    for evidence in suspect.evidence:
+        if isinstance(evidence.figures, SlowFromOneCaller) and evidence.figures.dependency != suspect.service:
+            added += growth.get(evidence.figures.dependency, 0.0) * evidence.figures.share
+    return added
 
 
 def _changes(
