@@ -108,6 +108,9 @@ def line(fault: str, seed: int, result: dict[str, Any]) -> str:
     if result.get("advice_right") is not None:
         said = "; ".join(a["summary"] for a in result.get("advice") or [])
         text += f" advice={result['advice_right']} ({said})"
+    if result.get("fix_lines_right") is not None:
+        told = "; ".join(a["summary"] for a in result.get("fix_lines") or [])
+        text += f" thread's fix lines={result['fix_lines_right']} ({told})"
     return text + (f" ERROR {result['error']}" if "error" in result else "")
 
 

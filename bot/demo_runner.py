@@ -32,7 +32,7 @@ from rich.table import Table
 from bot.config import load_config
 from bot.edge.serving import server_config
 from bot.render.advice import advice_words
-from bot.render.report import summary
+from bot.render.report import grown_words, summary
 from bot.server import build_bot, create_app
 from bot.settings import HttpSettings, load_settings
 from bot.slack.console import ConsoleListener
@@ -74,6 +74,11 @@ class DemoResult:
     and the sentence."""
     advice_right: bool | None = None
     """Every pattern the fault planted is among them (None for a fault that plants none)."""
+    fix_lines: list[dict[str, str]] = field(default_factory=list)
+    """The thread's fix lines (the report's grown patterns): kind, service, callee and the
+    sentence."""
+    fix_lines_right: bool | None = None
+    """Every pattern the fault planted is among the thread's fix lines."""
     traffic: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -291,12 +296,18 @@ def _advice(bot: Bot, console: Console, result: DemoResult, report: Report) -> N
         for journey in advised.journeys
         for a in journey.advice
     ]
+    result.fix_lines = [
+        {"kind": g.kind.value, "service": g.service, "callee": g.callee, "summary": grown_words(g)}
+        for g in report.grown_patterns
+    ]
     planted = {tuple(p) for p in result.truth.get("advice") or ()}
     if planted:
-        found = {(a["kind"], a["service"], a["callee"]) for a in result.advice}
-        result.advice_right = planted <= found
+        result.advice_right = planted <= {(a["kind"], a["service"], a["callee"]) for a in result.advice}
+        result.fix_lines_right = planted <= {(a["kind"], a["service"], a["callee"]) for a in result.fix_lines}
     for a in result.advice:
         console.print(f"advice: {a['summary']}", markup=False, highlight=False)
+    for a in result.fix_lines:
+        console.print(f"thread's fix line: {a['summary']}", markup=False, highlight=False)
 
 
 def _table(bot: Bot, traffic: Any, result: DemoResult, elapsed: float, options: DemoOptions) -> Table:
