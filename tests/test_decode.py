@@ -280,6 +280,39 @@ def test_zipkin_v2() -> None:
         decode_zipkin(b'{"not": "a list"}')
 
 
+def test_zipkin_spans_of_opentelemetry_exporters_keep_their_scope_once_a_request() -> None:
+    """OpenTelemetry's Zipkin exporters write the scope as otel.scope.* tags (older ones
+    otel.library.*): it becomes the span's scope, not two attributes, one object a scope."""
+
+    def span(span_id: str, tags: dict[str, str]) -> dict[str, object]:
+        return {
+            "traceId": "463ac35c9f6413ad",
+            "id": span_id,
+            "name": "get",
+            "timestamp": 1_500_000,
+            "duration": 10,
+            "localEndpoint": {"serviceName": "cart"},
+            "tags": tags,
+        }
+
+    flask = {"otel.scope.name": "opentelemetry.instrumentation.flask", "otel.scope.version": "0.50b0"}
+    old = {"otel.library.name": "io.opentelemetry.jdbc", "otel.library.version": "1.2"}
+    body = json.dumps(
+        [
+            span("0000000000000001", {**flask, "http.route": "/cart"}),
+            span("0000000000000002", flask),
+            span("0000000000000003", old),
+            span("0000000000000004", {}),
+        ]
+    ).encode()
+    first, second, third, plain = decode_zipkin(body).items
+    assert (first.scope.name, first.scope.version) == ("opentelemetry.instrumentation.flask", "0.50b0")
+    assert first.scope is second.scope
+    assert first.attributes == {"http.route": "/cart"}
+    assert (third.scope.name, third.scope.version, third.attributes) == ("io.opentelemetry.jdbc", "1.2", {})
+    assert plain.scope == NO_SCOPE
+
+
 # --- the direct JSON decoder against the protobuf path ------------------------------------
 
 

@@ -40,13 +40,11 @@ from bot.sources.config import JaegerConfig
 from bot.sources.http import json_client
 from bot.telemetry.assembly import TraceAssembly
 from bot.telemetry.journeys import JourneyMatcher
-from bot.telemetry.resource import UNKNOWN_SERVICE, facts_from_attributes
+from bot.telemetry.resource import SCOPE_TAG_NAMES, UNKNOWN_SERVICE, facts_from_attributes, scope_from_tags
 from correlators.errors import DataSourceError
 from correlators.model import (
-    NO_SCOPE,
     Attributes,
     AttrValue,
-    InstrumentationScope,
     Span,
     SpanEvent,
     SpanKind,
@@ -64,12 +62,9 @@ _KINDS = {
     "consumer": SpanKind.CONSUMER,
     "internal": SpanKind.INTERNAL,
 }
-_SCOPE_TAGS = (("otel.scope.name", "otel.scope.version"), ("otel.library.name", "otel.library.version"))
-"""Where Jaeger's OTLP translation writes a span's instrumentation scope (the second pair
-is what older translators wrote)."""
 _TRANSLATION_TAGS = frozenset(
     {"span.kind", "otel.status_code", "otel.status_description", "error", "internal.span.format"}
-    | {tag for pair in _SCOPE_TAGS for tag in pair}
+    | SCOPE_TAG_NAMES
 )
 """Tags that Jaeger's OTLP translation adds for what the model holds in fields."""
 
@@ -235,17 +230,8 @@ def _span(raw: Mapping[str, Any], processes: Mapping[str, Attributes]) -> Span:
         resource=resource,
         events=[_event(e) for e in raw["logs"]] if raw.get("logs") else (),
         links=links or (),  # empty as the OTLP decoders leave it: one shared tuple
-        scope=_scope(tags),
+        scope=scope_from_tags(tags),
     )
-
-
-def _scope(tags: Mapping[str, AttrValue]) -> InstrumentationScope:
-    """The scope from its tags; Jaeger's model has no place for a scope's attributes."""
-    for name_tag, version_tag in _SCOPE_TAGS:
-        name, version = tags.get(name_tag), tags.get(version_tag)
-        if name or version:
-            return InstrumentationScope(str(name or ""), str(version or ""))
-    return NO_SCOPE
 
 
 def _references(trace_id: str, raw: Mapping[str, Any]) -> tuple[str | None, list[SpanLink]]:

@@ -9,14 +9,28 @@ to know which convention a service used for its instance (``service.instance.id`
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from correlators.model import Attributes, AttrValue
+from correlators.model import NO_SCOPE, Attributes, AttrValue, InstrumentationScope
 
 UNKNOWN_SERVICE = "unknown_service"
 """What OpenTelemetry SDKs report when no service name was configured."""
+SCOPE_TAGS = (("otel.scope.name", "otel.scope.version"), ("otel.library.name", "otel.library.version"))
+"""Where formats with no field for it (Zipkin, Jaeger) carry a span's instrumentation
+scope, as OpenTelemetry's exporters and translators write it (the second pair is what
+older ones wrote)."""
+SCOPE_TAG_NAMES = frozenset(tag for pair in SCOPE_TAGS for tag in pair)
+
+
+def scope_from_tags(tags: Mapping[str, Any]) -> InstrumentationScope:
+    """The scope named by a span's tags (those formats have no place for its attributes)."""
+    for name_tag, version_tag in SCOPE_TAGS:
+        name, version = tags.get(name_tag), tags.get(version_tag)
+        if name or version:
+            return InstrumentationScope(str(name or ""), str(version or ""))
+    return NO_SCOPE
 
 
 @dataclass(frozen=True, slots=True)

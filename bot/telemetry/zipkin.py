@@ -24,9 +24,9 @@ from typing import Any
 
 from bot.telemetry.decoding import NO_LIMITS, ItemLimits, capped, json_body, span_times_invalid
 from bot.telemetry.otlp import Decoded
-from bot.telemetry.resource import facts_from_attributes
+from bot.telemetry.resource import SCOPE_TAG_NAMES, facts_from_attributes, scope_from_tags
 from correlators.errors import MalformedPayload
-from correlators.model import Attributes, Span, SpanEvent, SpanKind, StatusCode
+from correlators.model import Attributes, InstrumentationScope, Span, SpanEvent, SpanKind, StatusCode
 
 _KINDS = {
     "CLIENT": SpanKind.CLIENT,
@@ -46,9 +46,12 @@ def decode_zipkin(body: bytes, limits: ItemLimits = NO_LIMITS) -> Decoded[Span]:
         raise MalformedPayload("Zipkin v2 body must be a JSON list of spans")
     out: Decoded[Span] = Decoded([])
     server_halves: dict[tuple[str, str], Span] = {}
+    scopes: dict[tuple[str, str], InstrumentationScope] = {}
     for item in data:
         try:
             span = _span(item, limits, out)
+            # one object a scope, as the OTLP decoders share theirs (redaction memoizes by it)
+            span.scope = scopes.setdefault((span.scope.name, span.scope.version), span.scope)
             shared = item.get("shared") is True and span.kind is SpanKind.SERVER
         except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             out.reject(f"invalid Zipkin span: {exc}")
@@ -119,6 +122,7 @@ def _span(item: dict[str, Any], limits: ItemLimits, out: Decoded[Span]) -> Span:
         status_message=str(error) if error not in (None, "", "true") else "",
         instance=facts.instance,
         attributes=_tags(tags, item.get("remoteEndpoint") or {}),
+        scope=scope_from_tags(tags),
         resource=facts.attributes,
         events=[
             SpanEvent(str(a["value"]), int(a["timestamp"]) * 1000)
@@ -147,6 +151,8 @@ def _resource(local: dict[str, Any]) -> Attributes:
 def _tags(tags: dict[str, Any], remote: dict[str, Any]) -> Attributes:
     attrs: Attributes = {}
     for key, value in tags.items():
+        if key in SCOPE_TAG_NAMES:  # the span's scope, not an attribute
+            continue
         text = str(value)
         attrs[key] = int(text) if key in _NUMERIC_TAGS and _INTEGER.match(text) else text
     if remote.get("serviceName"):
