@@ -5,12 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.config import AppConfig, Journey, JourneyMatch, LatencyObjective, Objectives, Runbook
-from bot.incidents.headline import Headlines, Onset, added_ms, first_bad_bucket, onset
+from bot.incidents.headline import (
+    ChangeNote,
+    Headline,
+    Headlines,
+    Onset,
+    Suspect,
+    added_ms,
+    first_bad_bucket,
+    onset,
+)
 from bot.runbooks import best_runbook, matching_runbooks
 from bot.slack import messages as say
+from bot.slack.blocks import headline_line
+from bot.slack.mrkdwn import Quote
 from bot.sources.builtin import BuiltinTraceSource
 from bot.store import Store
 from bot.telemetry.spanmetrics import SpanMetricRow
+from correlators.changes import ReleaseJudged
 from correlators.model import SpanKind
 from tests.spantree import TraceBuilder
 from tests.stored import store_telemetry, stored_report
@@ -173,3 +185,25 @@ def test_a_caller_slow_on_an_uninstrumented_database_is_headlined_with_the_time_
     assert added_ms(report, report.candidates[0]) == 1.0 + 440.0 * 0.9
     alone = stored_report({**report.to_json(), "candidates": [{"service": "orders", "score": 1.0}]})
     assert added_ms(alone, alone.candidates[0]) == 1.0  # no finding ties the database's time to it
+
+
+def test_a_deploy_in_the_first_line_carries_its_release_verdict_with_the_operation_quoted() -> None:
+    regressed = ReleaseJudged("regressed", operation="INSERT <orders>", quantile=0.95, change=0.31)
+    headline = Headline(
+        journey="checkout",
+        impact=None,
+        suspect=Suspect("orders", "release", "orders 2.0.0", None, (), 120.0),
+        changes=(
+            ChangeNote("orders", "deploy", "2.0.0", 3.0, regressed),
+            ChangeNote("orders", "flag", None, 1.0),
+        ),
+        other_changes=0,
+        runbook=None,
+        investigated=True,
+    )
+    line = headline_line(headline, Quote())
+    assert (
+        "orders 2.0.0 deployed 3 min before the first bad request; "
+        "release regressed: INSERT &lt;orders&gt; p95 +31%"
+    ) in line
+    assert "orders flag flipped 1 min before the first bad request ·" in line + " ·"

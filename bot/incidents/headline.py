@@ -19,6 +19,7 @@ from bot.runbooks import best_runbook
 from bot.sources.base import TraceSource
 from bot.store.store import MAX_LIMIT, TraceQuery, TraceSummary
 from bot.telemetry.spanmetrics import SpanMetricRow
+from correlators.changes import ReleaseJudged
 from correlators.errors import JourneywatchError
 from correlators.findings import SlowFromOneCaller
 from correlators.rank import Candidate
@@ -81,6 +82,8 @@ class ChangeNote:
     version: str | None
     minutes_before: float
     """Before the first bad request (negative: after it)."""
+    release: ReleaseJudged | None = None
+    """What the release comparison said of the deploy's version, when it judged it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +305,7 @@ def _changes(
     found = [c.change for c in report.changes] if report else []
     names = {suspect.name, suspect.subject} if suspect else set()
     mine = tuple(
-        ChangeNote(c.service, c.kind, c.version, round((first_bad_s - c.time_ns / S) / 60, 1))
+        ChangeNote(c.service, c.kind, c.version, round((first_bad_s - c.time_ns / S) / 60, 1), c.release)
         for c in found
         if c.service in names and first_bad_s - c.time_ns / S <= NEAR_S
     )

@@ -11,7 +11,7 @@ routes, log lines, attribute values, summaries) goes through the caller's ``quot
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 from bot.config import Runbook
 from bot.incidents.grouping import Cause, Verdict
 from bot.incidents.groups import Group, Mate
-from bot.incidents.headline import Headline
+from bot.incidents.headline import ChangeNote, Headline
 from bot.incidents.hypothesis import Hypothesis, Posted
 from bot.render.report import (
     FIXES_SHOWN,
@@ -35,6 +35,7 @@ from bot.render.report import (
     gap_words,
     grown_words,
     missing_words,
+    release_judged_words,
     scope_reasons,
     similar_words,
     summary,
@@ -207,10 +208,7 @@ def headline_line(headline: Headline, quote: Quote) -> Mrkdwn:
                 suspect.added_ms,
             )
         )
-    parts.extend(
-        say.change_words(quote(c.service), c.kind, quote(c.version) or None, c.minutes_before)
-        for c in headline.changes
-    )
+    parts.extend(_change_note(c, quote) for c in headline.changes)
     if not headline.changes:
         parts.append(
             say.no_change_of(quote(suspect.name), headline.other_changes)
@@ -220,6 +218,19 @@ def headline_line(headline: Headline, quote: Quote) -> Mrkdwn:
     if headline.runbook is not None:
         parts.append(say.next_step(headline.runbook.title, headline.runbook.url))
     return say.headline(parts)
+
+
+def _change_note(change: ChangeNote, quote: Quote) -> Mrkdwn:
+    """A change near the first bad request, with the release comparison's verdict on its
+    version when there is one ("orders 2.0.0 deployed 3 min before the first bad request;
+    release regressed: INSERT orders p95 +31%"): the operation is telemetry, quoted."""
+    words = say.change_words(
+        quote(change.service), change.kind, quote(change.version) or None, change.minutes_before
+    )
+    if change.release is None:
+        return words
+    judged = replace(change.release, operation=quote(change.release.operation) or None)
+    return Mrkdwn(f"{words}; {release_judged_words(judged)}")
 
 
 def group_line(group: Group, incident_id: int, url_of: Callable[[Mate], str], quote: Quote) -> Mrkdwn:
