@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, delete, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,6 +129,17 @@ class ReleaseLog:
 
     def judge(self, release_id: int, verdict: ReleaseVerdict, *, settled: bool, at: float) -> None:
         store_verdict(self.engine, ReleaseRow, release_id, verdict, settled=settled, at=at)
+
+    def purge(self, before_s: float) -> int:
+        """Delete settled releases first seen before ``before_s``, each service's newest
+        kept whatever its age: it is what the next version is compared with, and a
+        version still running must not be taken for a new one."""
+        newest = select(func.max(ReleaseRow.id)).group_by(ReleaseRow.service).scalar_subquery()
+        statement = delete(ReleaseRow).where(
+            ReleaseRow.settled.is_(True), ReleaseRow.first_seen < before_s, ReleaseRow.id.not_in(newest)
+        )
+        with Session(self.engine) as session, session.begin():
+            return int(getattr(session.execute(statement), "rowcount", 0))
 
     def listed(self, limit: int = 500) -> list[Release]:
         """The newest releases first."""

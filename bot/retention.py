@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from bot.audit import AuditTrail
 from bot.changes import ChangeLog
 from bot.incidents.expiry import IncidentExpiry
+from bot.releases import ReleaseLog
 from bot.settings import RetentionSettings
 from bot.slo.state import JourneyStates
 from bot.store import Store
@@ -53,6 +54,7 @@ class Retention:
         states: JourneyStates,
         *,
         audit: AuditTrail | None = None,
+        releases: ReleaseLog | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -62,6 +64,8 @@ class Retention:
         self.states = states
         self.audit = audit
         """The audit trail, aged by its own period (``audit_hours``) from when rows were written."""
+        self.releases = releases
+        """Service versions and their verdicts, kept as long as the changes they explain."""
         self.clock = clock
         self.last: RetentionRun | None = None
         """The latest run, shown on ``/healthz``; None before the first."""
@@ -95,6 +99,7 @@ class Retention:
             ("telemetry", lambda: self.store.purge(self.expiry(now_s))),
             ("incidents", lambda: self.incidents.purge(now_s - r.incidents_days * DAY_S)),
             ("changes", lambda: {"changes": self.changes.purge(now_s - r.changes_days * DAY_S)}),
+            ("releases", lambda: self._releases(now_s - r.changes_days * DAY_S)),
             ("burn_history", lambda: self._burn_history(now_s)),
             ("audit", self._audit),
             ("sizes", lambda: self._sizes(now_s)),
@@ -118,6 +123,9 @@ class Retention:
         citations = self.incidents.citations(now_s - cited_s, now_s)
         until = {trace_id: int((since_s + cited_s) * S_NS) for trace_id, since_s in citations.items()}
         return {"traces_pinned": self.store.pin_traces(until)}
+
+    def _releases(self, before_s: float) -> dict[str, int]:
+        return {"releases": self.releases.purge(before_s)} if self.releases is not None else {}
 
     def _burn_history(self, now_s: float) -> dict[str, int]:
         return {"burn_history": self.states.purge(now_s - self.settings.burn_history_hours * HOUR_S)}

@@ -126,7 +126,15 @@ def build_bot(settings: Settings, config: AppConfig) -> Bot:
         watcher,
         Scheduling(store.engine, []),
         build_key_gate(settings, store),
-        Retention(settings.retention, store, IncidentExpiry(store.engine), changes, states, audit=audit),
+        Retention(
+            settings.retention,
+            store,
+            IncidentExpiry(store.engine),
+            changes,
+            states,
+            audit=audit,
+            releases=releases,
+        ),
         audit,
     )
     slack = bot.slack = build_slack(bot)

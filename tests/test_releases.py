@@ -16,18 +16,21 @@ from sqlalchemy.orm import Session
 
 from bot.changes import ChangeLog
 from bot.config import AppConfig, Journey, Sampling
+from bot.incidents.expiry import IncidentExpiry
 from bot.keys import KeyRegistry
 from bot.releases import FIRST, ReleaseLog, ReleaseWatch
+from bot.retention import Retention
 from bot.server import build_bot, create_app
-from bot.settings import ReleaseSettings, Settings
+from bot.settings import ReleaseSettings, RetentionSettings, Settings
 from bot.slack.mrkdwn import Quote
 from bot.slack.outbox import Outbox
 from bot.slack.release_notices import CHANGE_KIND, KIND, ReleaseNotices
+from bot.slo.state import JourneyStates
 from bot.store import Store
 from bot.store.dialect import make_engine
 from bot.store.migrations import migrate
 from bot.store.schema import metadata
-from bot.store.state import SlackMessageRow
+from bot.store.state import ReleaseRow, SlackMessageRow
 from correlators.changes import Change
 from correlators.regression import OperationComparison, Outcome, ReleaseVerdict, Shift
 from tests.asgi import AppClient
@@ -103,6 +106,33 @@ def test_a_second_replica_records_a_version_once(any_store: Store) -> None:
     assert log.record(SERVICE, NEW, OLD, 1.0) is not None
     assert log.record(SERVICE, NEW, OLD, 2.0) is None
     assert [r.first_seen for r in log.listed()] == [1.0]
+
+
+def test_retention_drops_old_settled_releases_but_keeps_each_services_newest(any_store: Store) -> None:
+    log = ReleaseLog(any_store.engine)
+    DAY = 86_400.0
+    log.record("orders", "1.0", None, 1 * DAY)  # first: settled
+    log.record("orders", "1.1", "1.0", 2 * DAY)
+    newest = log.record("orders", "1.2", "1.1", 3 * DAY)
+    log.record("search", "7", None, 1 * DAY)  # a service's only version, however old
+    watching = log.record("cart", "2", "1", 1 * DAY)  # not settled yet: its watch is not over
+    assert newest is not None and watching is not None
+    with Session(any_store.engine) as session, session.begin():  # 1.1 and 1.2 judged, settled
+        for row in session.scalars(select(ReleaseRow).where(ReleaseRow.service == "orders")):
+            row.settled = True
+    retention = Retention(
+        RetentionSettings(changes_days=10),
+        any_store,
+        IncidentExpiry(any_store.engine),
+        ChangeLog(any_store.engine),
+        JourneyStates(any_store.engine),
+        releases=log,
+        clock=lambda: 12.5 * DAY,  # changes before day 2.5 go
+    )
+    run = retention.run()
+    assert run.deleted["releases"] == 2 and "releases" not in run.failed
+    kept = sorted((r.service, r.version) for r in log.listed())
+    assert kept == [("cart", "2"), ("orders", "1.2"), ("search", "7")]
 
 
 # --- the page -------------------------------------------------------------------------------
