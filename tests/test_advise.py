@@ -176,3 +176,31 @@ def test_back_to_back_calls_of_one_span_are_one_piece_whichever_calls_they_are()
         10,
     )
     assert one.callee == "cart + pricing + payments"  # the costliest shape names it
+
+
+def test_back_to_back_calls_to_one_database_name_what_each_asked() -> None:
+    """The demo's pair: two statements to one database, told apart by their fingerprints;
+    calls to two services are told apart by the services alone."""
+    b = TraceBuilder("ab" * 16)
+    root = b.span("orders", "POST /orders", 0, 400, kind=SpanKind.SERVER)
+    for start, sql in (
+        (10, "SELECT * FROM history WHERE customer = 7"),
+        (200, "SELECT * FROM related WHERE sku = 'x'"),
+    ):
+        b.span(
+            "orders",
+            "SELECT",
+            start,
+            start + 180,
+            parent=root,
+            kind=SpanKind.CLIENT,
+            **{"db.system": "sqlite", "db.name": "shop", "db.statement": sql},
+        )
+    trace = b.trace()
+    trace.journey = "checkout"
+    [journey] = advise([trace]).journeys
+    [pair] = [a for a in journey.advice if a.kind is PatternKind.CONSECUTIVE]
+    assert advice_words(pair).startswith(
+        "orders calls sqlite:shop (`SELECT * FROM history WHERE customer = ?` then "
+        "`SELECT * FROM related WHERE sku = ?`) one after another in POST /orders"
+    )

@@ -49,8 +49,8 @@ def fix_words(a: Place, per_request: int) -> str:
             )
         case PatternKind.CONSECUTIVE:
             return (
-                f"{a.service} calls {_listed(a.callee)} one after another in {op}, none waiting on "
-                "another's answer: make the calls concurrently"
+                f"{a.service} calls {_listed(a.callee)}{_which(a)} one after another in {op}, none "
+                "waiting on another's answer: make the calls concurrently"
             )
         case PatternKind.SLOW_STATEMENT:
             return f"{target} on {a.callee} is most of {a.service} {op}: look at its query plan and indexes"
@@ -89,6 +89,17 @@ def ms_words(ns: int) -> str:
 def _target(a: Place) -> str:
     text = a.target if len(a.target) <= STATEMENT_CHARS else a.target[: STATEMENT_CHARS - 1] + "…"
     return f"`{text}`"
+
+
+def _which(a: Place) -> str:
+    """The calls of a back-to-back run by what they asked, when their callees alone do not
+    tell them apart (two statements to one database): " (`SELECT …` then `SELECT …`)"."""
+    asked = a.target.split(" + ")
+    if len(asked) < 2 or len(a.callee.split(" + ")) == len(asked):
+        return ""
+    cut = STATEMENT_CHARS // 2
+    shown = [f"`{t}`" if len(t) <= cut else f"`{t[: cut - 1]}…`" for t in asked]
+    return f" ({' then '.join(shown)})"
 
 
 def _listed(callees: str) -> str:
