@@ -59,6 +59,17 @@ def source_of(store: Store, made: Journey) -> MetricSliSource:
 HISTOGRAM = {"histogram": "http.server.request.duration", "where": {"http.route": "/checkout"}}
 
 
+COUNTER = {"counter": "http.server.requests"}
+
+
+def requests(t: int, status: str, value: float) -> MetricDataPoint:
+    """A delta point of checkout's request counter, one status code's requests a minute."""
+    labels = {"http.response.status_code": status}
+    return MetricDataPoint(
+        "http.server.requests", "checkout", labels, t * S, t * S, "sum", "delta", True, value
+    )
+
+
 @pytest.fixture
 def store(sqlite_store: Store) -> Store:
     return sqlite_store
@@ -118,17 +129,11 @@ def test_a_histogram_counts_slow_and_failed_requests_per_window(store: Store) ->
 
 
 def test_a_request_counter_of_delta_points_and_the_watchers_evaluation(store: Store) -> None:
-    def requests(t: int, status: str, value: float) -> MetricDataPoint:
-        labels = {"http.response.status_code": status}
-        return MetricDataPoint(
-            "http.server.requests", "checkout", labels, t * S, t * S, "sum", "delta", True, value
-        )
-
     store.write_metric_points(
         [requests(END - 60 * k, "200", 100) for k in range(1, 30)]
         + [requests(END - 60 * k, "500", 30) for k in range(1, 3)]
     )
-    counted = journey({"availability": 0.99}, availability={"counter": "http.server.requests"})
+    counted = journey({"availability": 0.99}, availability=COUNTER)
     source = source_of(store, counted)
     found = source.counts(SliQuery("checkout", "availability"), END, [300])
     # the five points of the last five minutes, two of them with the errors' too
@@ -231,23 +236,7 @@ class RecordedMetrics:
 
 
 def test_an_incident_of_a_metrics_sli_reads_its_services_metrics_without_traces(store: Store) -> None:
-    config = AppConfig.model_validate(
-        {
-            "journeys": [
-                {
-                    "name": "checkout",
-                    "objectives": {"availability": 0.99},
-                    "sli": {
-                        "source": "metrics",
-                        "metrics": {
-                            "service": "checkout",
-                            "availability": {"counter": "http.server.requests"},
-                        },
-                    },
-                }
-            ]
-        }
-    )
+    config = AppConfig(journeys=[journey({"availability": 0.99}, availability=COUNTER)])
     sources = build_sources(config, Settings(), store)
     assert isinstance(sources.sli_for("metrics"), MetricSliSource)
     sources.metrics = recorded = RecordedMetrics()
@@ -264,29 +253,7 @@ def test_the_watcher_opens_an_incident_from_a_metrics_sli_alone(store: Store) ->
     an incident on the burst, investigates with no traces (saying so), and the same
     journey with a quiet counter opens nothing."""
 
-    def requests(t: int, status: str, value: float) -> MetricDataPoint:
-        labels = {"http.response.status_code": status}
-        return MetricDataPoint(
-            "http.server.requests", "checkout", labels, t * S, t * S, "sum", "delta", True, value
-        )
-
-    config = AppConfig.model_validate(
-        {
-            "journeys": [
-                {
-                    "name": "checkout",
-                    "objectives": {"availability": 0.99},
-                    "sli": {
-                        "source": "metrics",
-                        "metrics": {
-                            "service": "checkout",
-                            "availability": {"counter": "http.server.requests"},
-                        },
-                    },
-                }
-            ]
-        }
-    )
+    config = AppConfig(journeys=[journey({"availability": 0.99}, availability=COUNTER)])
     store.write_metric_points([requests(END - 60 * k, "200", 100) for k in range(1, 60)])
     sources = build_sources(config, Settings(), store)
     incidents = IncidentRepository(store.engine)
