@@ -38,6 +38,7 @@ import hashlib
 import hmac
 import sys
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from bot.telemetry.lite import CACHEABLE_BYTES
 from correlators.fingerprint import (
@@ -57,11 +58,13 @@ SHAPED_KEYS = STATEMENT_KEYS + URL_KEYS
 _SHAPED = frozenset(SHAPED_KEYS)
 PARAMETER_PREFIX = "db.query.parameter."
 _CACHE_LIMIT = 8_192
-"""Statement shapes remembered; keys are at most CACHEABLE_BYTES, so ~4 MiB of them."""
+"""Entries of each memo (statement shapes, URL forms); keys are at most CACHEABLE_BYTES, so
+~4 MiB of them each."""
 _DOMAIN = b"journeywatch.db.arguments\x00"
 """Prefixed to what is digested, so a statement's digest never equals ``hash_keys``'s
 digest of the same text under the same key."""
 _QUERY_DOMAIN = b"journeywatch.url.query\x00"
+T = TypeVar("T")
 _SEPARATOR = b"\x1f"
 
 
@@ -70,15 +73,18 @@ class ArgumentShaper:
     a keyed digest of what they asked with."""
 
     def __init__(self, key: bytes, scrub: Callable[[str], str]) -> None:
-        """``scrub``: the redactor's patterns, run over each fingerprint."""
+        """``scrub``: the redactor's patterns, run over each fingerprint and each URL
+        without its query's values."""
         self._key = key
         self._scrub = scrub
-        self._shapes: dict[str, StatementShape] = {}
-        self._bytes = 0
+        self._shapes = _Memo[StatementShape](self._shaped, lambda shape: sys.getsizeof(shape.text))
+        self._urls = _Memo[str](scrub, sys.getsizeof)
+        """A URL's names-only form, scrubbed: it repeats across spans whatever the values
+        of its query were, and scrubbing is most of what shaping a URL costs."""
 
     @property
     def cache_bytes(self) -> int:
-        return self._bytes
+        return self._shapes.bytes + self._urls.bytes
 
     def carries_arguments(self, attributes: Attributes) -> bool:
         """Asked of every attribute dict redaction makes: one set operation in C, a
@@ -87,7 +93,7 @@ class ArgumentShaper:
 
     def fingerprint(self, statement: str) -> str:
         """The text a statement is stored as."""
-        return self._shape(statement).text
+        return self._shapes.get(statement).text
 
     def shaped(self, attributes: Attributes) -> Attributes:
         """A copy of ``attributes`` with each statement as its fingerprint, bound parameters
@@ -100,7 +106,7 @@ class ArgumentShaper:
         for key in STATEMENT_KEYS:
             value = out.get(key)
             if isinstance(value, str):
-                shape = self._shape(value)
+                shape = self._shapes.get(value)
                 out[key] = shape.text
                 literals.extend(literal.encode() for literal in shape.literals)
                 batched = batched or shape.batched
@@ -121,7 +127,7 @@ class ArgumentShaper:
             value = out.get(key)
             if isinstance(value, str):
                 shaped, query = query_shape(value, whole=key == "url.query")
-                out[key] = self._scrub(shaped)
+                out[key] = self._urls.get(shaped)
                 if query:
                     queries.append(query.encode())
         if queries:
@@ -131,19 +137,30 @@ class ArgumentShaper:
         message = domain + _SEPARATOR.join(literals)
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
 
-    def _shape(self, statement: str) -> StatementShape:
-        if len(statement) > CACHEABLE_BYTES:  # long statements rarely repeat
-            return self._shaped(statement)
-        cached = self._shapes.get(statement)
-        if cached is not None:
-            return cached
-        if len(self._shapes) >= _CACHE_LIMIT:
-            self._shapes.clear()
-            self._bytes = 0
-        shape = self._shapes[statement] = self._shaped(statement)
-        self._bytes += sys.getsizeof(statement) + sys.getsizeof(shape.text)
-        return shape
-
     def _shaped(self, statement: str) -> StatementShape:
         shape = statement_shape(statement)
         return StatementShape(self._scrub(shape.text), shape.literals, shape.batched)
+
+
+class _Memo(Generic[T]):
+    """Results by the text they were made from, bounded in entries and counted in bytes:
+    texts longer than CACHEABLE_BYTES are made each time (they rarely repeat)."""
+
+    def __init__(self, make: Callable[[str], T], size: Callable[[T], int]) -> None:
+        self._make = make
+        self._size = size
+        self._made: dict[str, T] = {}
+        self.bytes = 0
+
+    def get(self, text: str) -> T:
+        if len(text) > CACHEABLE_BYTES:
+            return self._make(text)
+        made = self._made.get(text)
+        if made is not None:
+            return made
+        if len(self._made) >= _CACHE_LIMIT:
+            self._made.clear()
+            self.bytes = 0
+        made = self._made[text] = self._make(text)
+        self.bytes += sys.getsizeof(text) + self._size(made)
+        return made
