@@ -12,19 +12,31 @@ kept them, and a hashed user id equals the one the built-in store has for the sa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 from bot.sources.base import LogSource, TraceSource
 from bot.telemetry.assembly import session_of
 from bot.telemetry.redact import Redactor
 from correlators.model import LogRecord, Trace
 
+S = TypeVar("S", TraceSource, LogSource)
 
-class RedactedTraceSource:
-    def __init__(self, inner: TraceSource, redactor: Redactor) -> None:
-        self.inner = inner
+
+class _Redacted(Generic[S]):
+    """A source that another source's answers pass through, redacted, under its name."""
+
+    def __init__(self, inner: S, redactor: Redactor) -> None:
+        self.inner: S = inner
         self.name = inner.name
         self._redactor = redactor
 
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
+
+class RedactedTraceSource(_Redacted[TraceSource]):
     def get_traces(self, trace_ids: Sequence[str]) -> list[Trace]:
         return self._redacted(self.inner.get_traces(trace_ids))
 
@@ -43,11 +55,6 @@ class RedactedTraceSource:
         )
         return self._redacted(found)
 
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if callable(close):
-            close()
-
     def _redacted(self, traces: list[Trace]) -> list[Trace]:
         """In place: the sessions and users are read again from the redacted spans, so a
         hashed user id is what the trace carries."""
@@ -58,12 +65,7 @@ class RedactedTraceSource:
         return traces
 
 
-class RedactedLogSource:
-    def __init__(self, inner: LogSource, redactor: Redactor) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self._redactor = redactor
-
+class RedactedLogSource(_Redacted[LogSource]):
     def logs_for_traces(
         self, trace_ids: Sequence[str], start_ns: int, end_ns: int, limit: int
     ) -> list[LogRecord]:
@@ -73,11 +75,6 @@ class RedactedLogSource:
         self, services: Sequence[str], start_ns: int, end_ns: int, limit: int
     ) -> list[LogRecord]:
         return self._redacted(self.inner.logs_for_services(services, start_ns, end_ns, limit))
-
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if callable(close):
-            close()
 
     def _redacted(self, records: list[LogRecord]) -> list[LogRecord]:
         for record in records:
