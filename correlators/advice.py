@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from correlators.input_gaps import InputGap
@@ -104,7 +104,7 @@ def _advice(patterns: list[Pattern], latencies: dict[str, int], ordered: list[in
         saved[pattern.trace_id] += pattern.saved_ns
     for trace_id, ns in saved.items():
         saved[trace_id] = min(ns, latencies[trace_id])
-    after = sorted(latency - saved.get(trace_id, 0) for trace_id, latency in latencies.items())
+    after = latencies_after(latencies, saved)
     worst = sorted(saved, key=lambda t: (-saved[t], t))[:EXAMPLES]
     first = max(patterns, key=lambda p: (p.saved_ns, p.trace_id))
     return Advice(
@@ -126,6 +126,12 @@ def _advice(patterns: list[Pattern], latencies: dict[str, int], ordered: list[in
         via=first.via,
         reached=max(p.reached for p in patterns),
     )
+
+
+def latencies_after(latencies: Mapping[str, int], saved: Mapping[str, int]) -> list[int]:
+    """Each request's latency less what a fix would save of it, sorted: what a percentile
+    of the fixed traffic is read from."""
+    return sorted(latency - saved.get(trace_id, 0) for trace_id, latency in latencies.items())
 
 
 def percentile(ordered: Sequence[int], q: float) -> int:

@@ -33,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from correlators.advice import percentile
+from correlators.advice import latencies_after, percentile
 from correlators.model import Trace
 from correlators.patterns import ANY, WORTH_SHARE, Pattern, PatternKind, detect
 from correlators.traces import TreeOf
@@ -149,7 +149,7 @@ class _Parts:
 
     def of(self, per_trace: PerTrace, usual_ns: int) -> int:
         excess = self.excess(per_trace, usual_ns)
-        after = sorted(ns - excess.get(t, 0) for t, ns in self.latency.items())
+        after = latencies_after(self.latency, excess)
         part = self.median - percentile(after, 0.5)
         return min(part, self.added) if self.added > 0 else part
 
